@@ -1,0 +1,34 @@
+# The first two targets are the README's first two commands.  Both create the
+# local virtual environment on first use and reuse it afterwards.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+EXTRAS ?= cpu,test,serve,onnx,notebooks
+STAMP  := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
+
+.PHONY: run test venv bench clean
+
+run: $(STAMP)
+	@# A finished or interrupted run is resumed, so a second `make run` only re-evaluates.
+	$(PY) -m gluon_seq train arithmetic --out runs/arithmetic \
+	    $$(test -f runs/arithmetic/progress.json && echo --resume)
+	$(PY) -m gluon_seq predict runs/arithmetic/export '7*3*2' '10+10+10' '3+4+5' '9*9*9'
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+venv: $(STAMP)
+
+# Reinstall only when the package metadata changes.
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip wheel setuptools
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+bench: $(STAMP)
+	$(PY) benchmarks/arithmetic.py
+
+clean:
+	rm -rf $(VENV) runs *.egg-info

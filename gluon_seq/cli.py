@@ -1,0 +1,164 @@
+"""``gluon-seq``: train, evaluate, export and predict for every task.
+
+User errors (bad input, missing data, corrupt folders) print one line on
+stderr and exit with status 2; they never show a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from .errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_task_options(parser: argparse.ArgumentParser, task_cls) -> None:
+    group = parser.add_argument_group(f"{task_cls.name} options")
+    for field in task_cls.option_fields():
+        default = field.default if field.default is not dataclasses.MISSING else None
+        flag = field.metadata.get("flag", _flag(field.name))
+        help_text = field.metadata.get("help", "") + f" (default: {default})"
+        if isinstance(default, bool):
+            group.add_argument(flag, dest=f"opt_{field.name}", default=None,
+                               action=argparse.BooleanOptionalAction, help=help_text)
+        else:
+            kind = type(default) if default is not None else str
+            group.add_argument(flag, dest=f"opt_{field.name}", type=kind, default=None,
+                               help=help_text, choices=field.metadata.get("choices"))
+
+
+def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
+    from . import tasks
+
+    parser = argparse.ArgumentParser(prog="gluon-seq train",
+                                     description="Train a task, evaluate it and export it.")
+    parser.add_argument("task", choices=tasks.names())
+    parser.add_argument("--preset", help="named configuration of the task")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--optimizer")
+    parser.add_argument("--clip", type=float, help="clip the global gradient norm")
+    parser.add_argument("--rnn-backend", choices=("auto", "fused", "unfused"), default="auto")
+    parser.add_argument("--ctx", default="cpu", help="cpu, or gpu:0[,gpu:1...]")
+    parser.add_argument("--kvstore", default="device", help="device, local or dist_sync")
+    parser.add_argument("--data-dir", help="dataset root (default: ../shared/data or ~/.gluon_seq/data)")
+    parser.add_argument("--out", help="run folder (default: runs/TASK)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    if task_name in tasks.names():
+        _add_task_options(parser, tasks.get(task_name))
+    return parser
+
+
+def cmd_train(argv: List[str]) -> int:
+    from .training import RunConfig, train
+
+    task_name = next((a for a in argv if not a.startswith("-")), None)
+    args = _train_parser(task_name).parse_args(argv)
+    options = {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_") and v is not None}
+    config = RunConfig.for_task(
+        args.task, preset=args.preset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        optimizer=args.optimizer, clip=args.clip, rnn_backend=args.rnn_backend, ctx=args.ctx,
+        kvstore=args.kvstore, seed=args.seed, data_dir=args.data_dir, options=options)
+    out = Path(args.out or Path("runs") / args.task)
+    metrics = train(config, out, resume=args.resume)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_evaluate(argv: List[str]) -> int:
+    from .training import reevaluate
+
+    parser = argparse.ArgumentParser(prog="gluon-seq evaluate",
+                                     description="Re-evaluate a run's best checkpoint.")
+    parser.add_argument("run_dir")
+    parser.add_argument("--rnn-backend", choices=("auto", "fused", "unfused"))
+    parser.add_argument("--ctx", default="cpu")
+    args = parser.parse_args(argv)
+    print(json.dumps(reevaluate(Path(args.run_dir), args.rnn_backend, args.ctx), indent=2))
+    return 0
+
+
+def cmd_export(argv: List[str]) -> int:
+    from .export import EXPORT_BACKEND, export_run
+
+    parser = argparse.ArgumentParser(prog="gluon-seq export",
+                                     description="(Re)write RUN_DIR/export from the best checkpoint.")
+    parser.add_argument("run_dir")
+    parser.add_argument("--rnn-backend", choices=("fused", "unfused"), default=EXPORT_BACKEND,
+                        help="kernel baked into the graph (default: fused, which ONNX and cuDNN take)")
+    args = parser.parse_args(argv)
+    print(export_run(Path(args.run_dir), backend=args.rnn_backend))
+    return 0
+
+
+def cmd_predict(argv: List[str]) -> int:
+    from .export import load_export
+
+    parser = argparse.ArgumentParser(prog="gluon-seq predict",
+                                     description="Predict from an export folder alone.")
+    parser.add_argument("export_dir")
+    parser.add_argument("inputs", nargs="*", help="one input per word (quote inputs with spaces)")
+    parser.add_argument("--story", help="bAbI story")
+    parser.add_argument("--question", help="bAbI question")
+    parser.add_argument("--words", type=int, help="words to generate (language models)")
+    parser.add_argument("--temperature", type=float, help="sampling temperature (0 = greedy)")
+    args = parser.parse_args(argv)
+    model = load_export(Path(args.export_dir))
+    named = {k: v for k, v in vars(args).items()
+             if k in ("story", "question", "words", "temperature") and v is not None}
+    inputs = model.codec.parse_cli(args.inputs, **named)
+    if not inputs:
+        raise UserError("no input given; e.g. gluon-seq predict EXPORT_DIR '7*3*2'.")
+    for given, answer in zip(inputs, model.predict(inputs)):
+        print(model.codec.format(given, answer))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
+            "predict": cmd_predict}
+
+
+def register_command(name: str, handler) -> None:
+    """Later modules (serve, launch) plug their sub-commands in here."""
+    COMMANDS[name] = handler
+
+
+def _load_plugins() -> None:
+    import importlib
+
+    for module in ("gluon_seq.serve", "gluon_seq.launch"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _load_plugins()
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print("usage: gluon-seq {" + ",".join(COMMANDS) + "} ...", file=sys.stderr)
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"gluon-seq: error: unknown command {argv[0]!r}", file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else EXIT_USER_ERROR
+    try:
+        return COMMANDS[argv[0]](argv[1:])
+    except UserError as err:
+        print(f"gluon-seq: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("gluon-seq: interrupted; the last finished epoch is saved (use --resume).",
+              file=sys.stderr)
+        return 130

@@ -1,0 +1,94 @@
+"""Codecs turn user inputs into model arrays and model outputs into answers.
+
+A codec is described entirely by a JSON-able dict (``to_meta``), stored in an
+export folder's ``meta.json``.  Serving rebuilds it with :func:`codec_from_meta`
+and never imports task code.  Tasks use the very same codec to prepare their
+training data, so training and serving cannot disagree on the encoding.
+
+Modules in this package register their codecs with :func:`register_codec`;
+they are imported on first use.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import UserError
+
+_CODECS: Dict[str, type] = {}
+
+
+def register_codec(kind: str):
+    def wrap(cls):
+        cls.kind = kind
+        _CODECS[kind] = cls
+        return cls
+    return wrap
+
+
+def _discover() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+def codec_from_meta(meta: dict) -> "Codec":
+    if not _CODECS:
+        _discover()
+    kind = meta.get("type") if isinstance(meta, dict) else None
+    if kind not in _CODECS:
+        raise UserError(f"unknown codec type {kind!r} in export metadata; known: {', '.join(sorted(_CODECS))}.")
+    return _CODECS[kind].from_meta(meta)
+
+
+# run(arrays) -> outputs: runs the model on batch-first data arrays (states
+# filled with zeros); run(arrays, states) -> outputs with states carried.
+RunFn = Callable[..., List[np.ndarray]]
+
+
+class Codec:
+    """Base class.  Subclasses set ``kind`` through :func:`register_codec`."""
+
+    kind = "base"
+
+    def to_meta(self) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> "Codec":
+        fields = {k: v for k, v in meta.items() if k != "type"}
+        return cls(**fields)
+
+    def describe(self) -> str:
+        """One sentence on what an input looks like (shown by /models and --help)."""
+        raise NotImplementedError
+
+    def encode(self, inputs: Sequence) -> List[np.ndarray]:
+        """User inputs to batch-first data arrays; raises UserError on bad input."""
+        raise NotImplementedError
+
+    def decode(self, outputs: List[np.ndarray]) -> list:
+        """Model outputs (batch-first) to one JSON-able answer per input."""
+        raise NotImplementedError
+
+    def predict(self, run: RunFn, inputs: Sequence) -> list:
+        """Answers for a batch of inputs.  Iterative codecs (generation) override this."""
+        return self.decode(run(self.encode(inputs)))
+
+    def format(self, given, answer) -> str:
+        """How the CLI prints one prediction."""
+        return f"{given} -> {answer}"
+
+    def parse_cli(self, args: Sequence[str], **named) -> list:
+        """CLI words to a list of inputs for :meth:`predict`."""
+        return list(args)
+
+
+def check_batch(inputs: Optional[Sequence], what: str = "input") -> list:
+    if inputs is None or isinstance(inputs, (str, bytes)) or not isinstance(inputs, (list, tuple)):
+        raise UserError(f"inputs must be a list of {what}s.")
+    if not inputs:
+        raise UserError("inputs is empty; give at least one.")
+    return list(inputs)

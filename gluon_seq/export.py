@@ -1,0 +1,162 @@
+"""Symbolic export and model-free loading.
+
+An export folder holds everything serving needs and nothing task-specific in
+code form::
+
+    model-symbol.json   the hybridized graph
+    model-0000.params   its weights
+    meta.json           inputs (names, shapes, which are zero begin states),
+                        outputs, and the codec that encodes and decodes
+
+:func:`load_export` rebuilds a predictor from those three files with
+``SymbolBlock.imports`` and :mod:`gluon_seq.codecs`; it never imports a task.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import mxnet as mx
+import numpy as np
+
+from .codecs import codec_from_meta
+from .errors import UserError
+
+SYMBOL_FILE = "model-symbol.json"
+PARAMS_FILE = "model-0000.params"
+META_FILE = "meta.json"
+FORMAT_VERSION = 1
+EXPORT_BACKEND = "fused"  # one RNN op: cuDNN on GPU, oneDNN on CPU, and what ONNX's LSTM maps from
+
+
+def _input_spec(arrays: Sequence[mx.nd.NDArray], states: Sequence[mx.nd.NDArray]) -> List[dict]:
+    names = [f"data{i}" for i in range(len(arrays) + len(states))] \
+        if len(arrays) + len(states) > 1 else ["data"]
+    spec = []
+    for name, array in zip(names, arrays):
+        spec.append({"name": name, "role": "data", "shape": [-1] + list(array.shape[1:]),
+                     "batch_axis": 0})
+    for name, state in zip(names[len(arrays):], states):
+        shape = list(state.shape)
+        shape[1] = -1
+        spec.append({"name": name, "role": "state", "shape": shape, "batch_axis": 1})
+    return spec
+
+
+def export_model(task, model, folder: Path, backend: str = EXPORT_BACKEND) -> Path:
+    """Hybridize ``model``, trace it on the task's example inputs, and write the
+    export folder atomically (a half-written folder never replaces a good one)."""
+    folder = Path(folder)
+    codec = task.codec()
+    arrays = [mx.nd.array(a, dtype="float32") for a in codec.encode(task.example_inputs())]
+    states = model.begin_state(arrays[0].shape[0], mx.cpu())
+    model.hybridize(static_alloc=True, static_shape=True)
+    outputs = model(*arrays, *states)
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "task": task.name,
+        "metric": task.metric,
+        "rnn_backend": backend,
+        "carries_state": bool(task.carries_state),
+        "inputs": _input_spec(arrays, states),
+        "outputs": [{"shape": [-1] + list(o.shape[1:])} for o in outputs],
+        "codec": codec.to_meta(),
+        "input_description": codec.describe(),
+        "example_inputs": task.example_inputs(),
+    }
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        model.export(str(staging / "model"), epoch=0)
+        (staging / META_FILE).write_text(json.dumps(meta, indent=2))
+        old = folder.with_name(f".{folder.name}.old")
+        if folder.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            folder.rename(old)
+        staging.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def export_run(run_dir: Path, backend: str = EXPORT_BACKEND, folder: Optional[Path] = None) -> Path:
+    """Rebuild the run's model with ``backend`` (weights are kernel-independent),
+    load its best checkpoint, and export it to ``run_dir/export``."""
+    from .training import load_run
+
+    _, task, model, _ = load_run(run_dir, rnn_backend=backend, ctx="cpu")
+    return export_model(task, model, folder or Path(run_dir) / "export", backend)
+
+
+def read_meta(folder: Path) -> dict:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"export folder {folder} does not exist.")
+    missing = [name for name in (SYMBOL_FILE, PARAMS_FILE, META_FILE) if not (folder / name).is_file()]
+    if missing:
+        raise UserError(f"export folder {folder} is incomplete: {', '.join(missing)} missing; "
+                        "re-create it with 'gluon-seq export RUN_DIR'.")
+    try:
+        meta = json.loads((folder / META_FILE).read_text())
+        if meta.get("format_version") != FORMAT_VERSION or not meta.get("inputs"):
+            raise ValueError("unknown format version")
+    except (ValueError, AttributeError) as err:
+        raise UserError(f"{folder / META_FILE} is corrupt ({err}); re-export the run.") from None
+    return meta
+
+
+class ExportedModel:
+    """A predictor built from an export folder alone.
+
+    ``run(arrays, states=None)`` maps batch-first numpy inputs to a list of
+    numpy outputs (zero begin states unless given); ``predict(inputs)`` goes
+    from user inputs to answers through the stored codec.
+    """
+
+    def __init__(self, folder: Path, ctx: Optional[mx.Context] = None):
+        self.folder = Path(folder)
+        self.meta = read_meta(self.folder)
+        self.ctx = ctx or mx.cpu()
+        self.codec = codec_from_meta(self.meta["codec"])
+        self.data_specs = [s for s in self.meta["inputs"] if s["role"] == "data"]
+        self.state_specs = [s for s in self.meta["inputs"] if s["role"] == "state"]
+        try:
+            self.block = mx.gluon.SymbolBlock.imports(
+                str(self.folder / SYMBOL_FILE), [s["name"] for s in self.meta["inputs"]],
+                str(self.folder / PARAMS_FILE), ctx=self.ctx)
+        except (mx.base.MXNetError, ValueError, AssertionError, OSError) as err:
+            text = str(err).strip().splitlines()
+            raise UserError(f"export folder {self.folder} is corrupt ({text[0] if text else err}); "
+                            "re-export the run.") from None
+        self.block.hybridize(static_alloc=True)
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+    def zero_states(self, batch_size: int) -> List[np.ndarray]:
+        return [np.zeros([batch_size if d == -1 else d for d in s["shape"]], dtype=np.float32)
+                for s in self.state_specs]
+
+    def run(self, arrays: Sequence[np.ndarray], states: Optional[Sequence[np.ndarray]] = None
+            ) -> List[np.ndarray]:
+        if len(arrays) != len(self.data_specs):
+            raise UserError(f"this model takes {len(self.data_specs)} input array(s), got {len(arrays)}.")
+        batch = int(np.asarray(arrays[0]).shape[0])
+        states = self.zero_states(batch) if states is None else states
+        feed = [mx.nd.array(a, ctx=self.ctx, dtype="float32") for a in list(arrays) + list(states)]
+        outputs = self.block(*feed)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return [o.asnumpy() for o in outputs]
+
+    def predict(self, inputs: Sequence) -> list:
+        return self.codec.predict(self.run, inputs)
+
+
+def load_export(folder: Path, ctx: Optional[mx.Context] = None) -> ExportedModel:
+    return ExportedModel(folder, ctx)

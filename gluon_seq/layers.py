@@ -1,0 +1,174 @@
+"""One LSTM layer, two kernels, one set of weights.
+
+The weights live under the names and shapes that ``gluon.rnn.LSTM`` uses
+(``l0_i2h_weight`` (4H, C), ``l0_h2h_weight`` (4H, H), ``l0_i2h_bias`` (4H,),
+``l0_h2h_bias`` (4H,), then ``l1_...``), with the gates stacked in the order
+input, forget, cell candidate, output.  Because both kernels read exactly these
+parameters, a params file written while training with one kernel loads
+strictly into the other.
+
+* ``fused``: the ``RNN`` operator (mode ``lstm``).  cuDNN on GPU, oneDNN on CPU.
+* ``unfused``: explicit per-step cell arithmetic.  The input projection of
+  every time step is one matrix multiply hoisted out of the recurrence; only
+  the recurrent projection runs per step.
+
+The kernel is decided once, in the constructor; ``hybrid_forward`` only reads
+the flag.  Models never see the choice.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+import mxnet as mx
+from mxnet import gluon
+
+from .errors import UserError
+
+BACKENDS = ("auto", "fused", "unfused")
+
+
+def resolve_backend(backend: str, ctx: Optional[mx.Context] = None) -> str:
+    """Map ``auto`` to a concrete kernel: fused on GPU, unfused on CPU."""
+    if backend not in BACKENDS:
+        raise UserError(f"unknown RNN backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
+    if backend != "auto":
+        return backend
+    ctx = ctx or mx.current_context()
+    return "fused" if ctx.device_type == "gpu" else "unfused"
+
+
+class LSTM(gluon.HybridBlock):
+    """Multi-layer LSTM over a (T, N, C) or (N, T, C) sequence.
+
+    Call it as ``outputs, [h, c] = lstm(inputs, [h0, c0])`` where ``h0`` and
+    ``c0`` are (num_layers, N, H) and come from :meth:`begin_state`, made
+    outside ``hybrid_forward`` so the graph exports.  ``outputs`` has the
+    input's layout with C replaced by H.
+
+    ``length`` is the number of time steps.  The unfused kernel unrolls a
+    static graph, so it needs ``length`` once hybridized; imperatively it reads
+    the length from the input.  The fused kernel ignores it.
+    """
+
+    def __init__(self, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
+                 backend: str = "auto", layout: str = "TNC", input_size: int = 0,
+                 length: Optional[int] = None, ctx: Optional[mx.Context] = None,
+                 i2h_weight_initializer=None, h2h_weight_initializer=None,
+                 i2h_bias_initializer="zeros", h2h_bias_initializer="zeros",
+                 **kwargs):
+        super().__init__(**kwargs)
+        if layout not in ("TNC", "NTC"):
+            raise UserError(f"layout must be 'TNC' or 'NTC', not {layout!r}.")
+        self._hidden_size = hidden_size
+        self._num_layers = num_layers
+        self._dropout = dropout
+        self._layout = layout
+        self._length = length
+        self.backend = resolve_backend(backend, ctx)
+        gates = 4 * hidden_size
+        in_size = input_size
+        for layer in range(num_layers):
+            self._register(f"l{layer}_i2h_weight", (gates, in_size), i2h_weight_initializer)
+            self._register(f"l{layer}_h2h_weight", (gates, hidden_size), h2h_weight_initializer)
+            self._register(f"l{layer}_i2h_bias", (gates,), i2h_bias_initializer)
+            self._register(f"l{layer}_h2h_bias", (gates,), h2h_bias_initializer)
+            in_size = hidden_size
+
+    def _register(self, name, shape, init):
+        setattr(self, name, self.params.get(name, shape=shape, init=init,
+                                            allow_deferred_init=True))
+
+    @property
+    def hidden_size(self) -> int:
+        return self._hidden_size
+
+    @property
+    def num_layers(self) -> int:
+        return self._num_layers
+
+    def state_shape(self, batch_size: int):
+        return (self._num_layers, batch_size, self._hidden_size)
+
+    def begin_state(self, batch_size: int, ctx: Optional[mx.Context] = None,
+                    dtype: str = "float32") -> List[mx.nd.NDArray]:
+        """Zero ``[h0, c0]``, each (num_layers, N, H)."""
+        ctx = ctx or mx.current_context()
+        return [mx.nd.zeros(self.state_shape(batch_size), ctx=ctx, dtype=dtype)
+                for _ in range(2)]
+
+    def infer_shape(self, inputs, *args):
+        channels = inputs.shape[2]
+        self.l0_i2h_weight.shape = (4 * self._hidden_size, channels)
+
+    def __repr__(self):
+        return (f"{self.__class__.__name__}({self._hidden_size}, layers={self._num_layers}, "
+                f"backend={self.backend}, layout={self._layout})")
+
+    def hybrid_forward(self, F, inputs, states, **params):
+        h0, c0 = states
+        if self._layout == "NTC":
+            inputs = F.swapaxes(inputs, 0, 1)  # (T, N, C)
+        if self.backend == "fused":
+            outputs, h, c = self._fused(F, inputs, h0, c0, params)
+        else:
+            outputs, h, c = self._unfused(F, inputs, h0, c0, params)
+        if self._layout == "NTC":
+            outputs = F.swapaxes(outputs, 0, 1)
+        return outputs, [h, c]
+
+    def _fused(self, F, inputs, h0, c0, params):
+        # The RNN operator wants one flat vector: every weight, layer by layer
+        # (i2h then h2h), then every bias in the same order.
+        flat = [params[f"l{layer}_{kind}_{what}"].reshape(-1)
+                for what in ("weight", "bias")
+                for layer in range(self._num_layers)
+                for kind in ("i2h", "h2h")]
+        packed = F._internal._rnn_param_concat(*flat, dim=0)
+        outputs, h, c = F.RNN(inputs, packed, h0, c0, state_size=self._hidden_size,
+                              num_layers=self._num_layers, mode="lstm", p=self._dropout,
+                              state_outputs=True)
+        return outputs, h, c  # (T, N, H), (L, N, H), (L, N, H)
+
+    def _unfused(self, F, inputs, h0, c0, params):
+        length = self._length
+        if F is mx.nd:
+            length = inputs.shape[0]
+        elif length is None:
+            raise UserError("the unfused LSTM kernel unrolls a static graph: give the layer "
+                            "length=<time steps> to hybridize or export it.")
+        hidden = self._hidden_size
+        h_layers = F.split(h0, num_outputs=self._num_layers, axis=0, squeeze_axis=True) \
+            if self._num_layers > 1 else [F.reshape(h0, (-3, -2))]
+        c_layers = F.split(c0, num_outputs=self._num_layers, axis=0, squeeze_axis=True) \
+            if self._num_layers > 1 else [F.reshape(c0, (-3, -2))]
+        layer_input = inputs
+        h_out, c_out = [], []
+        for layer in range(self._num_layers):
+            # One GEMM for the input projection of all T steps.
+            projected = F.FullyConnected(layer_input, params[f"l{layer}_i2h_weight"],
+                                         params[f"l{layer}_i2h_bias"], num_hidden=4 * hidden,
+                                         flatten=False)  # (T, N, 4H)
+            steps = F.split(projected, num_outputs=length, axis=0, squeeze_axis=True) \
+                if length > 1 else [F.reshape(projected, (-3, -2))]
+            h, c = h_layers[layer], c_layers[layer]  # (N, H)
+            outs = []
+            for t in range(length):
+                gates = steps[t] + F.FullyConnected(h, params[f"l{layer}_h2h_weight"],
+                                                    params[f"l{layer}_h2h_bias"],
+                                                    num_hidden=4 * hidden)  # (N, 4H)
+                i, f, g, o = F.split(gates, num_outputs=4, axis=1)
+                c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
+                h = F.sigmoid(o) * F.tanh(c)
+                outs.append(h)
+            layer_output = F.stack(*outs, axis=0)  # (T, N, H)
+            h_out.append(h)
+            c_out.append(c)
+            if self._dropout and layer < self._num_layers - 1:
+                layer_output = F.Dropout(layer_output, p=self._dropout)
+            layer_input = layer_output
+        return layer_input, F.stack(*h_out, axis=0), F.stack(*c_out, axis=0)
+
+
+def zero_states(layers: Sequence[LSTM], batch_size: int, ctx=None) -> List[mx.nd.NDArray]:
+    """Flat list of begin states for several LSTM layers, in order."""
+    return [s for layer in layers for s in layer.begin_state(batch_size, ctx)]

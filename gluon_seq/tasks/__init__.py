@@ -1,0 +1,39 @@
+"""Task registry.  Every module in this package that defines a Task subclass
+decorated with :func:`register` is found automatically, so adding a task is
+adding a file."""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Dict, List, Type
+
+from ..errors import UserError
+from .base import Batch, Task
+
+_TASKS: Dict[str, Type[Task]] = {}
+
+
+def register(cls: Type[Task]) -> Type[Task]:
+    _TASKS[cls.name] = cls
+    return cls
+
+
+def _discover() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        if module.name != "base":
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+def names() -> List[str]:
+    if not _TASKS:
+        _discover()
+    return sorted(_TASKS)
+
+
+def get(name: str) -> Type[Task]:
+    if name not in names():
+        raise UserError(f"unknown task {name!r}; choose one of {', '.join(names())}.")
+    return _TASKS[name]
+
+
+__all__ = ["Batch", "Task", "register", "names", "get"]

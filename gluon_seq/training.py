@@ -1,0 +1,354 @@
+"""One ``fit`` / ``evaluate`` for every task.
+
+The loop never branches on the task.  A task that carries its hidden state
+across batches (the PTB language model) says so with ``carries_state``; the
+loop then feeds each batch the previous batch's detached final states.
+
+Run folder layout::
+
+    config.json        RunConfig, task options included (rebuilds the model)
+    log.csv            one row per epoch
+    checkpoint.params  best weights by the validation metric
+    last.params        weights after the last finished epoch  } resume
+    last.trainer       optimizer state after that epoch       } from these
+    progress.json      epoch count, best value, train seconds }
+    metrics.json       final evaluation
+    export/            symbol + params + meta.json
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import mxnet as mx
+from mxnet import autograd, gluon
+from tqdm import tqdm
+
+from . import tasks as task_registry
+from .errors import UserError
+from .layers import resolve_backend
+from .runtime import parse_contexts, seed_everything
+
+CONFIG_FILE = "config.json"
+BEST_PARAMS = "checkpoint.params"
+LAST_PARAMS = "last.params"
+LAST_TRAINER = "last.trainer"
+PROGRESS_FILE = "progress.json"
+METRICS_FILE = "metrics.json"
+LOG_FILE = "log.csv"
+
+
+@dataclass
+class RunConfig:
+    """Everything needed to rebuild a run.  Saved as ``config.json``."""
+    task: str
+    epochs: int
+    batch_size: int
+    lr: float
+    optimizer: str = "adam"
+    clip: Optional[float] = None
+    rnn_backend: str = "auto"
+    ctx: str = "cpu"
+    seed: int = 0
+    kvstore: str = "device"
+    data_dir: Optional[str] = None
+    preset: Optional[str] = None
+    options: Dict = field(default_factory=dict)
+
+    @classmethod
+    def for_task(cls, task: str, preset: Optional[str] = None, **overrides) -> "RunConfig":
+        """Task defaults, then the preset, then explicit overrides (None = not given)."""
+        task_cls = task_registry.get(task)
+        values = dict(task_cls.defaults)
+        options = {}
+        if preset is not None:
+            if preset not in task_cls.presets:
+                known = ", ".join(sorted(task_cls.presets)) or "none"
+                raise UserError(f"task {task!r} has no preset {preset!r}; presets: {known}.")
+            for key, value in task_cls.presets[preset].items():
+                (options if key in {f.name for f in task_cls.option_fields()} else values)[key] = value
+        options.update(overrides.pop("options", None) or {})
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        config = cls(task=task, preset=preset, options=options, **values)
+        task_cls.make_options(config.options)  # fail early on a bad option
+        return config
+
+    def save(self, folder: Path) -> None:
+        atomic_write_text(Path(folder) / CONFIG_FILE, json.dumps(dataclasses.asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, folder: Path) -> "RunConfig":
+        path = Path(folder) / CONFIG_FILE
+        if not path.is_file():
+            raise UserError(f"{path} is missing: {folder} is not a gluon-seq run folder.")
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (ValueError, TypeError) as err:
+            raise UserError(f"{path} is not a valid run config ({err}).") from None
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_save(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def atomic_save(path: Path, write: Callable[[str], None]) -> None:
+    """Write through a temporary file in the same folder, then rename over ``path``,
+    so a crash never leaves a half-written file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def make_task(config: RunConfig) -> task_registry.Task:
+    task_cls = task_registry.get(config.task)
+    return task_cls(task_cls.make_options(config.options), data_dir=config.data_dir, seed=config.seed)
+
+
+def build_model(task, backend: str, contexts: Sequence[mx.Context]):
+    model = task.build_model(resolve_backend(backend, contexts[0]), ctx=contexts[0])
+    return model
+
+
+def load_params(model, path: Path, contexts, task_name: str) -> None:
+    if not Path(path).is_file():
+        raise UserError(f"{path} is missing: train first, or point at a run folder.")
+    try:
+        model.load_parameters(str(path), ctx=contexts)
+    except (AssertionError, mx.base.MXNetError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{path} does not fit a {task_name!r} model: {first}") from None
+
+
+def _to_contexts(batch, contexts):
+    """Split one numpy batch over the devices: [(inputs, label), ...] per device."""
+    split = lambda a: gluon.utils.split_and_load(mx.nd.array(a, dtype="float32"), contexts,
+                                                 batch_axis=0, even_split=False)
+    inputs = [split(a) for a in batch.inputs]
+    labels = split(batch.label)
+    return [(tuple(arr[i] for arr in inputs), labels[i]) for i in range(len(labels))]
+
+
+def _forward(model, task, inputs, states):
+    out = model(*inputs, *states)
+    if task.carries_state:
+        return out[0], [s.detach() for s in out[1:]]
+    return out, None
+
+
+def evaluate(model, task, split: str, contexts, batch_size: int) -> Dict[str, float]:
+    """Metric(s) of ``model`` on ``split``; runs in inference mode."""
+    metric = task.new_metric()
+    states: Dict[int, List] = {}
+    for batch in task.eval_batches(split, batch_size):
+        for index, (inputs, label) in enumerate(_to_contexts(batch, contexts)):
+            size = label.shape[0]
+            carried = states.get(index)
+            if carried is None or carried[0].shape[1] != size:
+                carried = model.begin_state(size, inputs[0].context)
+            pred, new_states = _forward(model, task, inputs, carried)
+            if new_states is not None:
+                states[index] = new_states
+            metric.update(pred, label)
+    return metric.result()
+
+
+class Fitter:
+    """Trains ``model`` on ``task`` into ``run_dir``.  See the module docstring."""
+
+    def __init__(self, task, model, config: RunConfig, run_dir: Path, contexts,
+                 log: Callable[[str], None] = print):
+        self.task, self.model, self.config = task, model, config
+        self.run_dir, self.contexts, self.log = Path(run_dir), contexts, log
+        self.kvstore = config.kvstore
+        self.trainer = gluon.Trainer(model.collect_params(), config.optimizer,
+                                     {"learning_rate": config.lr}, kvstore=self.kvstore)
+        self.progress = {"epochs_done": 0, "best_value": None, "best_epoch": None,
+                         "train_seconds": 0.0}
+
+    # -- checkpoints ----------------------------------------------------------
+    def resume(self) -> None:
+        path = self.run_dir / PROGRESS_FILE
+        if not path.is_file():
+            raise UserError(f"nothing to resume: {path} is missing.")
+        self.progress = json.loads(path.read_text())
+        load_params(self.model, self.run_dir / LAST_PARAMS, self.contexts, self.task.name)
+        self.trainer.load_states(str(self.run_dir / LAST_TRAINER))
+
+    def _checkpoint(self, improved: bool) -> None:
+        if improved:
+            atomic_save(self.run_dir / BEST_PARAMS, self.model.save_parameters)
+        atomic_save(self.run_dir / LAST_PARAMS, self.model.save_parameters)
+        atomic_save(self.run_dir / LAST_TRAINER, self.trainer.save_states)
+        # progress.json is written last: it is the commit point of the epoch.
+        atomic_write_text(self.run_dir / PROGRESS_FILE, json.dumps(self.progress, indent=2))
+
+    def _is_better(self, value: float) -> bool:
+        best = self.progress["best_value"]
+        if best is None:
+            return True
+        return value > best if self.task.new_metric().higher_is_better else value < best
+
+    # -- the loop ---------------------------------------------------------------
+    def train_epoch(self, epoch: int) -> float:
+        seed_everything(self.config.seed * 1000 + epoch)  # resumable: epoch e always sees the same noise
+        total_loss, total_count = 0.0, 0
+        states: Dict[int, List] = {}
+        batches = tqdm(self.task.train_batches(epoch, self.config.batch_size),
+                       desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
+                       disable=None, unit="batch")
+        for batch in batches:
+            shards = _to_contexts(batch, self.contexts)
+            losses = []
+            with autograd.record():
+                for index, (inputs, label) in enumerate(shards):
+                    size = label.shape[0]
+                    carried = states.get(index)
+                    if carried is None or carried[0].shape[1] != size:
+                        carried = self.model.begin_state(size, inputs[0].context)
+                    pred, new_states = _forward(self.model, self.task, inputs, carried)
+                    if new_states is not None:
+                        states[index] = new_states
+                    # Sum over the shard / whole batch: gradients are those of the batch mean.
+                    losses.append(self.task.loss(pred, label).sum() / batch.size)
+            autograd.backward(losses)
+            if self.config.clip:
+                self._clip_gradients(self.config.clip)
+            self.trainer.step(1)
+            batch_loss = sum(float(l.asscalar()) for l in losses)
+            total_loss += batch_loss * batch.size
+            total_count += batch.size
+            batches.set_postfix(loss=f"{batch_loss:.4f}", refresh=False)
+        return total_loss / max(total_count, 1)
+
+    def _clip_gradients(self, max_norm: float) -> None:
+        params = [p for p in self.model.collect_params().values() if p.grad_req != "null"]
+        for ctx in self.contexts:
+            gluon.utils.clip_global_norm([p.grad(ctx) for p in params], max_norm)
+
+    def fit(self) -> Dict:
+        config, task = self.config, self.task
+        log_path = self.run_dir / LOG_FILE
+        new_log = not log_path.is_file() or self.progress["epochs_done"] == 0
+        with open(log_path, "w" if new_log else "a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new_log:
+                writer.writerow(["epoch", "train_loss", f"valid_{task.metric}", "seconds", "lr"])
+            for epoch in range(self.progress["epochs_done"], config.epochs):
+                start = time.perf_counter()
+                train_loss = self.train_epoch(epoch)
+                seconds = time.perf_counter() - start
+                value = evaluate(self.model, task, task.valid_split, self.contexts,
+                                 config.batch_size)[task.metric]
+                improved = self._is_better(value)
+                self.progress.update(epochs_done=epoch + 1,
+                                     train_seconds=self.progress["train_seconds"] + seconds)
+                if improved:
+                    self.progress.update(best_value=value, best_epoch=epoch + 1)
+                writer.writerow([epoch + 1, f"{train_loss:.6f}", f"{value:.6f}",
+                                 f"{seconds:.3f}", self.trainer.learning_rate])
+                handle.flush()
+                self._checkpoint(improved)
+                self.log(f"epoch {epoch + 1:3d}/{config.epochs}  loss {train_loss:.4f}  "
+                         f"valid {task.metric} {value:.4f}  {seconds:.1f}s"
+                         + ("  *best*" if improved else ""))
+        return self.progress
+
+
+def final_metrics(model, task, config: RunConfig, contexts, progress: Dict,
+                  backend: str) -> Dict:
+    """Evaluate on every test split; the first split's headline metric is ``value``."""
+    results = {split: evaluate(model, task, split, contexts, max(config.batch_size, 256))
+               for split in task.test_splits}
+    headline = task.test_splits[0]
+    return {
+        "task": task.name, "metric": task.metric, "value": results[headline][task.metric],
+        "split": headline, "epochs": progress.get("epochs_done", config.epochs),
+        "best_epoch": progress.get("best_epoch"),
+        "train_seconds": round(progress.get("train_seconds", 0.0), 3),
+        "rnn_backend": backend, "splits": results,
+    }
+
+
+def train(config: RunConfig, run_dir: Path, resume: bool = False,
+          log: Callable[[str], None] = print) -> Dict:
+    """Train, checkpoint, evaluate the best checkpoint, and export it."""
+    from .export import export_run
+
+    run_dir = Path(run_dir)
+    contexts = parse_contexts(config.ctx)
+    if resume:
+        saved = RunConfig.load(run_dir)
+        if saved.task != config.task:
+            raise UserError(f"{run_dir} holds a {saved.task!r} run, not {config.task!r}; "
+                            "use another --out or train that task.")
+        config = dataclasses.replace(saved, epochs=config.epochs)
+    elif (run_dir / PROGRESS_FILE).is_file():
+        raise UserError(f"{run_dir} already holds a run; pass --resume to continue it, "
+                        "or choose another --out.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+    task = make_task(config)
+    if resume:
+        task.load_artifacts(run_dir)
+    task.prepare()
+    if not resume:
+        task.save_artifacts(run_dir)
+    if config.kvstore.startswith("dist"):
+        store = mx.kv.create(config.kvstore)
+        task.shard(store.rank, store.num_workers)
+        config = dataclasses.replace(config, kvstore=store)  # Trainer takes the store object
+    backend = resolve_backend(config.rnn_backend, contexts[0])
+    model = build_model(task, config.rnn_backend, contexts)
+    model.initialize(task.initializer(), ctx=contexts)
+    model.hybridize(static_alloc=True, static_shape=True)
+    saved_config = config if isinstance(config.kvstore, str) else dataclasses.replace(
+        config, kvstore=config.kvstore.type)
+    saved_config.save(run_dir)
+    fitter = Fitter(task, model, config, run_dir, contexts, log=log)
+    if resume:
+        fitter.resume()
+    progress = fitter.fit()
+    load_params(model, run_dir / BEST_PARAMS, contexts, task.name)
+    metrics = final_metrics(model, task, config, contexts, progress, backend)
+    atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2))
+    export_run(run_dir)
+    return metrics
+
+
+def load_run(run_dir: Path, rnn_backend: Optional[str] = None, ctx: Optional[str] = None,
+             with_data: bool = False):
+    """(config, task, model, contexts) for a run folder, with the best checkpoint loaded.
+    ``with_data`` also loads the task's data (needed to evaluate, not to export)."""
+    run_dir = Path(run_dir)
+    config = RunConfig.load(run_dir)
+    contexts = parse_contexts(ctx or "cpu")
+    task = make_task(config)
+    task.load_artifacts(run_dir)
+    if with_data:
+        task.prepare()
+    model = build_model(task, rnn_backend or config.rnn_backend, contexts)
+    load_params(model, run_dir / BEST_PARAMS, contexts, task.name)
+    model.hybridize(static_alloc=True, static_shape=True)
+    return config, task, model, contexts
+
+
+def reevaluate(run_dir: Path, rnn_backend: Optional[str] = None, ctx: Optional[str] = None) -> Dict:
+    config, task, model, contexts = load_run(run_dir, rnn_backend, ctx, with_data=True)
+    progress_path = Path(run_dir) / PROGRESS_FILE
+    progress = json.loads(progress_path.read_text()) if progress_path.is_file() else {}
+    backend = resolve_backend(rnn_backend or config.rnn_backend, contexts[0])
+    return final_metrics(model, task, config, contexts, progress, backend)

@@ -1,0 +1,46 @@
+"""Shared fixtures.  The suite is seeded; the seed is printed so a failure can be replayed."""
+import os
+import random
+
+# Before anything imports mxnet.  Test shapes are tiny, and two OpenMP threads
+# that spin-wait on a busy 2-core machine made a small training run 30x slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import pytest
+
+SEED = int(os.environ.get("GLUON_SEQ_TEST_SEED", "1234"))
+
+
+def pytest_report_header(config):
+    return f"gluon_seq test seed: {SEED} (set GLUON_SEQ_TEST_SEED to change)"
+
+
+def _usable_gpu() -> bool:
+    try:
+        from gluon_seq.runtime import parse_contexts
+
+        parse_contexts("gpu:0")
+        return True
+    except Exception:  # no CUDA build, no device, or an architecture the wheel lacks
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    if not any("gpu" in item.keywords for item in items):
+        return
+    if not _usable_gpu():
+        skip = pytest.mark.skip(reason="no GPU that the installed mxnet can run on")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    import mxnet as mx
+
+    random.seed(SEED)
+    np.random.seed(SEED)
+    mx.random.seed(SEED)
+    yield

@@ -1,0 +1,153 @@
+"""The fused and unfused kernels are one layer: same weights, same numbers."""
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd
+
+from gluon_seq.errors import UserError
+from gluon_seq.layers import LSTM, resolve_backend
+
+# (T, N, C, H, layers, layout), random-ish shapes fixed so failures replay.
+CASES = [
+    (1, 1, 1, 1, 1, "TNC"),
+    (5, 3, 4, 6, 1, "TNC"),
+    (7, 2, 3, 5, 2, "TNC"),
+    (4, 6, 9, 8, 1, "NTC"),
+    (9, 4, 5, 7, 2, "NTC"),
+    (3, 17, 13, 32, 2, "TNC"),
+]
+
+
+def _pair(T, C, H, layers, layout):
+    fused = LSTM(H, layers, backend="fused", layout=layout, input_size=C, length=T, prefix="lstm_")
+    unfused = LSTM(H, layers, backend="unfused", layout=layout, input_size=C, length=T, prefix="lstm_")
+    fused.initialize(mx.init.Uniform(0.5))
+    unfused.initialize()
+    for name, param in fused.collect_params().items():
+        unfused.collect_params()[name].set_data(param.data())
+        # Biases start at zero by default; make them count in the comparison.
+        if name.endswith("bias"):
+            value = mx.nd.random.uniform(-0.5, 0.5, shape=param.shape)
+            param.set_data(value)
+            unfused.collect_params()[name].set_data(value)
+    return fused, unfused
+
+
+def _run(layer, x, states):
+    x = x.copy()
+    states = [s.copy() for s in states]
+    for array in [x] + states:
+        array.attach_grad()
+    with autograd.record():
+        out, (h, c) = layer(x, states)
+        # A loss that weighs every output and both final states differently.
+        loss = (out * mx.nd.arange(1, out.size + 1).reshape(out.shape) / out.size).sum() \
+            + (h * 0.7).sum() + (c * 1.3).sum()
+    loss.backward()
+    grads = {name[len(layer.prefix):]: p.grad().asnumpy() for name, p in layer.collect_params().items()}
+    return out.asnumpy(), h.asnumpy(), c.asnumpy(), x.grad.asnumpy(), grads
+
+
+@pytest.mark.parametrize("hybridize", [False, True])
+@pytest.mark.parametrize("T,N,C,H,layers,layout", CASES)
+def test_kernels_agree_on_outputs_states_and_gradients(T, N, C, H, layers, layout, hybridize):
+    fused, unfused = _pair(T, C, H, layers, layout)
+    if hybridize:
+        fused.hybridize()
+        unfused.hybridize()
+    shape = (T, N, C) if layout == "TNC" else (N, T, C)
+    x = mx.nd.random.normal(shape=shape)
+    states = [mx.nd.random.normal(shape=(layers, N, H)) for _ in range(2)]
+    got_f = _run(fused, x, states)
+    got_u = _run(unfused, x, states)
+    for a, b in zip(got_f[:4], got_u[:4]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert set(got_f[4]) == set(got_u[4]) and len(got_f[4]) == 4 * layers
+    for name in got_f[4]:
+        np.testing.assert_allclose(got_f[4][name], got_u[4][name], rtol=1e-5, atol=1e-5, err_msg=name)
+    out_shape = (T, N, H) if layout == "TNC" else (N, T, H)
+    assert got_f[0].shape == out_shape
+
+
+def test_weights_are_named_and_shaped_like_gluon_lstm():
+    ours = LSTM(6, 2, input_size=4, prefix="x_")
+    stock = mx.gluon.rnn.LSTM(6, 2, input_size=4, prefix="x_")
+    shapes = lambda block: {k: v.shape for k, v in block.collect_params().items()}
+    assert shapes(ours) == shapes(stock)
+
+
+def test_stock_gluon_lstm_weights_give_the_same_numbers():
+    """Gate order and packing match gluon.rnn.LSTM (i, f, c, o), not just the names."""
+    stock = mx.gluon.rnn.LSTM(5, 2, input_size=3, prefix="s_")
+    stock.initialize(mx.init.Uniform(0.5))
+    x = mx.nd.random.normal(shape=(4, 2, 3))
+    states = [mx.nd.random.normal(shape=(2, 2, 5)) for _ in range(2)]
+    expected, _ = stock(x, states)
+    for backend in ("fused", "unfused"):
+        ours = LSTM(5, 2, backend=backend, input_size=3, prefix="s_")
+        ours.initialize()
+        for name, param in stock.collect_params().items():
+            ours.collect_params()[name].set_data(param.data())
+        got, _ = ours(x, states)
+        np.testing.assert_allclose(got.asnumpy(), expected.asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("src,dst", [("fused", "unfused"), ("unfused", "fused")])
+def test_params_file_loads_strictly_into_the_other_kernel(tmp_path, src, dst):
+    writer = LSTM(8, 2, backend=src, input_size=3, length=5)
+    writer.initialize(mx.init.Xavier())
+    x = mx.nd.random.normal(shape=(5, 2, 3))
+    states = writer.begin_state(2)
+    expected, _ = writer(x, states)
+    path = str(tmp_path / "lstm.params")
+    writer.save_parameters(path)
+    reader = LSTM(8, 2, backend=dst, input_size=3, length=5)
+    reader.load_parameters(path)  # strict: allow_missing=False, ignore_extra=False
+    got, _ = reader(x, states)
+    np.testing.assert_allclose(got.asnumpy(), expected.asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+class _Wrapper(mx.gluon.HybridBlock):
+    def __init__(self, backend, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.lstm = LSTM(4, 2, backend=backend, input_size=3, length=6)
+
+    def hybrid_forward(self, F, x, h, c):
+        out, (h_n, c_n) = self.lstm(x, [h, c])
+        return out, h_n, c_n
+
+
+@pytest.mark.parametrize("backend", ["fused", "unfused"])
+def test_both_kernels_hybridize_and_export(tmp_path, backend):
+    block = _Wrapper(backend)
+    block.initialize(mx.init.Xavier())
+    block.hybridize()
+    x = mx.nd.random.normal(shape=(6, 3, 3))
+    h, c = block.lstm.begin_state(3)
+    expected = block(x, h, c)
+    block.export(str(tmp_path / "m"))
+    loaded = mx.gluon.SymbolBlock.imports(str(tmp_path / "m-symbol.json"), ["data0", "data1", "data2"],
+                                          str(tmp_path / "m-0000.params"))
+    got = loaded(x, h, c)
+    assert len(got) == 3
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), rtol=1e-6, atol=1e-6)
+    ops = {node["op"] for node in __import__("json").load(open(tmp_path / "m-symbol.json"))["nodes"]}
+    assert ("RNN" in ops) == (backend == "fused")
+
+
+def test_unfused_needs_a_static_length_to_hybridize():
+    layer = LSTM(4, input_size=3, backend="unfused")
+    layer.initialize()
+    layer.hybridize()
+    with pytest.raises(UserError, match="length"):
+        layer(mx.nd.ones((2, 1, 3)), layer.begin_state(1))
+
+
+def test_auto_backend_is_fused_on_gpu_and_unfused_on_cpu():
+    assert resolve_backend("auto", mx.cpu()) == "unfused"
+    assert resolve_backend("auto", mx.gpu(0)) == "fused"  # a Context object needs no device
+    assert resolve_backend("fused", mx.cpu()) == "fused"
+    with pytest.raises(UserError, match="unknown RNN backend"):
+        resolve_backend("cudnn")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -126,9 +127,12 @@ class ExportedModel:
         self.data_specs = [s for s in self.meta["inputs"] if s["role"] == "data"]
         self.state_specs = [s for s in self.meta["inputs"] if s["role"] == "state"]
         try:
-            self.block = mx.gluon.SymbolBlock.imports(
-                str(self.folder / SYMBOL_FILE), [s["name"] for s in self.meta["inputs"]],
-                str(self.folder / PARAMS_FILE), ctx=self.ctx)
+            with warnings.catch_warnings():
+                # Index inputs carry no dtype in the graph; MXNet warns about it on every load.
+                warnings.filterwarnings("ignore", message="Cannot decide type")
+                self.block = mx.gluon.SymbolBlock.imports(
+                    str(self.folder / SYMBOL_FILE), [s["name"] for s in self.meta["inputs"]],
+                    str(self.folder / PARAMS_FILE), ctx=self.ctx)
         except (mx.base.MXNetError, ValueError, AssertionError, OSError) as err:
             text = str(err).strip().splitlines()
             raise UserError(f"export folder {self.folder} is corrupt ({text[0] if text else err}); "

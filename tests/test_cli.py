@@ -1,0 +1,99 @@
+"""The real CLI, end to end with tiny settings, and its bad-input contract."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+TINY = ["--epochs", "1", "--train-samples", "128", "--valid-samples", "32", "--test-samples", "32"]
+
+
+def gluon_seq(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "gluon_seq", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "arith"
+    result = gluon_seq("train", "arithmetic", *TINY, "--out", out)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout[result.stdout.index("{"):])
+    assert metrics["task"] == "arithmetic" and metrics["split"] == "fresh"
+    return out
+
+
+def test_predict_prints_one_line_per_input(run_dir):
+    result = gluon_seq("predict", run_dir / "export", "7*3*2", "10+10+10")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("7*3*2 =") and lines[1].startswith("10+10+10 =")
+
+
+def test_evaluate_prints_the_metrics_json(run_dir):
+    result = gluon_seq("evaluate", run_dir, "--rnn-backend", "fused")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["rnn_backend"] == "fused"
+    assert metrics["value"] == pytest.approx(saved["value"])
+
+
+def test_export_rewrites_the_folder(run_dir):
+    before = (run_dir / "export" / "model-0000.params").stat().st_mtime_ns
+    result = gluon_seq("export", run_dir)
+    assert result.returncode == 0, result.stderr
+    assert (run_dir / "export" / "model-0000.params").stat().st_mtime_ns >= before
+    assert json.loads((run_dir / "export" / "meta.json").read_text())["rnn_backend"] == "fused"
+
+
+@pytest.mark.parametrize("bad,phrase", [
+    ("7a3", "outside the set"),
+    ("123456789", "the most this model takes is 8"),
+    ("", "empty"),
+    ("   ", "empty"),
+])
+def test_bad_predict_input_is_one_line_and_exit_2(run_dir, bad, phrase):
+    result = gluon_seq("predict", run_dir / "export", "1+1+1", bad)
+    assert result.returncode == 2
+    assert phrase in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""  # nothing half-printed before the error
+
+
+@pytest.mark.parametrize("args,phrase", [
+    (["predict", "/nonexistent/export", "1+1"], "does not exist"),
+    (["evaluate", "/nonexistent/run"], "not a gluon-seq run folder"),
+    (["train", "arithmetic", "--ctx", "gpu:0", "--epochs", "1"], "--ctx cpu"),
+    (["train", "arithmetic", "--preset", "nope"], "no preset"),
+    (["frobnicate"], "unknown command"),
+])
+def test_user_errors_exit_2_without_traceback(tmp_path, args, phrase):
+    result = gluon_seq(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert phrase in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_resume_into_a_run_of_another_task_is_refused(run_dir):
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["task"] == "arithmetic"
+    other = [name for name in __import__("gluon_seq.tasks", fromlist=["names"]).names()
+             if name != "arithmetic"]
+    if not other:
+        pytest.skip("only one task registered")
+    result = gluon_seq("train", other[0], "--out", run_dir, "--resume", "--epochs", "1")
+    assert result.returncode == 2
+    assert "holds a 'arithmetic' run" in result.stderr
+
+
+def test_module_and_console_script_agree():
+    import shutil
+
+    script = shutil.which("gluon-seq", path=str(__import__("pathlib").Path(sys.executable).parent))
+    assert script, "console script gluon-seq is not installed"
+    result = subprocess.run([script, "train", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--rnn-backend" in result.stdout

@@ -1,0 +1,106 @@
+"""The one training path: run folder contents, checkpoints, resume, errors."""
+import json
+
+import pytest
+
+from gluon_seq.errors import UserError
+from gluon_seq.training import RunConfig, load_run, reevaluate, train
+
+TINY = {"train_samples": 256, "valid_samples": 64, "test_samples": 64}
+
+
+def _config(**overrides):
+    values = dict(epochs=2, batch_size=32, options=dict(TINY))
+    values.update(overrides)
+    return RunConfig.for_task("arithmetic", **values)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run")
+    train(_config(), folder, log=lambda line: None)
+    return folder
+
+
+def test_run_folder_has_every_artifact(run_dir):
+    for name in ("config.json", "log.csv", "checkpoint.params", "last.params", "last.trainer",
+                 "progress.json", "metrics.json", "export/model-symbol.json",
+                 "export/model-0000.params", "export/meta.json"):
+        assert (run_dir / name).is_file(), name
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("task", "metric", "value", "split", "epochs", "train_seconds", "rnn_backend"):
+        assert key in metrics
+    assert metrics["task"] == "arithmetic" and metrics["epochs"] == 2
+    assert metrics["rnn_backend"] == "unfused"  # auto on CPU
+    assert set(metrics["splits"]) == {"fresh", "heldout"}
+    assert 0.0 <= metrics["value"] <= 1.0
+    rows = (run_dir / "log.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("epoch,train_loss") and len(rows) == 3
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".")], "temporary files left behind"
+
+
+def test_reevaluate_matches_the_final_metrics(run_dir):
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    again = reevaluate(run_dir)
+    assert again["value"] == pytest.approx(saved["value"])
+    fused = reevaluate(run_dir, rnn_backend="fused")
+    assert fused["rnn_backend"] == "fused"
+    assert fused["value"] == pytest.approx(saved["value"])  # same weights, other kernel
+
+
+def test_resume_continues_from_the_last_epoch(tmp_path):
+    train(_config(epochs=1), tmp_path, log=lambda line: None)
+    lines = []
+    metrics = train(_config(epochs=3), tmp_path, resume=True, log=lines.append)
+    assert [l.split()[1] for l in lines] == ["2/3", "3/3"]
+    assert metrics["epochs"] == 3
+    rows = (tmp_path / "log.csv").read_text().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
+
+
+def test_resume_gives_the_same_weights_as_an_unbroken_run(tmp_path):
+    import numpy as np
+
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    train(_config(epochs=2), straight, log=lambda line: None)
+    train(_config(epochs=1), broken, log=lambda line: None)
+    train(_config(epochs=2), broken, resume=True, log=lambda line: None)
+    params = lambda folder: load_run(folder)[2].collect_params()
+    for (name, a), (_, b) in zip(sorted(params(straight).items()), sorted(params(broken).items())):
+        np.testing.assert_allclose(a.data().asnumpy(), b.data().asnumpy(), rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+
+
+def test_training_twice_into_one_folder_needs_resume(run_dir):
+    with pytest.raises(UserError, match="--resume"):
+        train(_config(), run_dir, log=lambda line: None)
+
+
+def test_resume_refuses_a_run_of_another_task(run_dir, monkeypatch):
+    config = _config()
+    config.task = "alphabet"
+    with pytest.raises(UserError, match="'arithmetic' run"):
+        train(config, run_dir, resume=True, log=lambda line: None)
+
+
+def test_checkpoint_of_another_model_is_a_clear_error(run_dir, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other)
+    config = json.loads((other / "config.json").read_text())
+    config["options"]["hidden"] = 16  # a different architecture than the saved weights
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match="does not fit a 'arithmetic' model"):
+        load_run(other)
+
+
+def test_bad_configs_are_user_errors():
+    with pytest.raises(UserError, match="no option"):
+        RunConfig.for_task("arithmetic", options={"hiden": 3})
+    with pytest.raises(UserError, match="no preset"):
+        RunConfig.for_task("arithmetic", preset="nope")
+    with pytest.raises(UserError, match="unknown task"):
+        RunConfig.for_task("nope")
+    with pytest.raises(UserError, match="not a gluon-seq run folder"):
+        load_run("/nonexistent")

@@ -63,7 +63,10 @@ def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
 def cmd_train(argv: List[str]) -> int:
     from .training import RunConfig, train
 
-    task_name = next((a for a in argv if not a.startswith("-")), None)
+    from . import tasks
+
+    # The task decides which extra flags exist, so find it before parsing.
+    task_name = next((a for a in argv if a in tasks.names()), None)
     args = _train_parser(task_name).parse_args(argv)
     options = {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_") and v is not None}
     config = RunConfig.for_task(
@@ -159,6 +162,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"gluon-seq: error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("gluon-seq: interrupted; the last finished epoch is saved (use --resume).",
-              file=sys.stderr)
+        print("gluon-seq: interrupted; a training run keeps its last finished epoch "
+              "(continue it with --resume).", file=sys.stderr)
         return 130

@@ -112,7 +112,6 @@ class ArithmeticTask(Task):
         super().__init__(options, data_dir, seed)
         self._codec = CharCodec(CHARSET, INPUT_LENGTH, OUTPUT_LENGTH)
         self._loss = gluon.loss.SoftmaxCrossEntropyLoss(axis=-1)
-        self._shard = (0, 1)
         self.train_expressions, self.heldout_expressions = split_expressions(
             self.options.heldout_fraction)
 

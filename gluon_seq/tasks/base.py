@@ -52,10 +52,15 @@ class Task:
         self.options = options if options is not None else self.Options()
         self.data_dir = Path(data_dir) if data_dir else None
         self.seed = seed
+        self._shard = (0, 1)  # (rank, workers): which share of the training data is ours
 
     # -- data -----------------------------------------------------------------
     def prepare(self) -> None:
-        """Load or generate data and fill data-dependent sizes (vocabulary...)."""
+        """Load or generate data and fill data-dependent sizes (vocabulary...).
+
+        Runs after :meth:`load_artifacts` when a saved run is reopened, so it must
+        keep what that restored (a vocabulary built at training time) rather than
+        rebuild it."""
 
     def train_batches(self, epoch: int, batch_size: int) -> Iterator[Batch]:
         raise NotImplementedError

@@ -119,8 +119,8 @@ def make_task(config: RunConfig) -> task_registry.Task:
 
 
 def build_model(task, backend: str, contexts: Sequence[mx.Context]):
-    model = task.build_model(resolve_backend(backend, contexts[0]), ctx=contexts[0])
-    return model
+    """The task's model with ``auto`` resolved for the first device."""
+    return task.build_model(resolve_backend(backend, contexts[0]), ctx=contexts[0])
 
 
 def load_params(model, path: Path, contexts, task_name: str) -> None:
@@ -142,11 +142,19 @@ def _to_contexts(batch, contexts):
     return [(tuple(arr[i] for arr in inputs), labels[i]) for i in range(len(labels))]
 
 
-def _forward(model, task, inputs, states):
-    out = model(*inputs, *states)
-    if task.carries_state:
-        return out[0], [s.detach() for s in out[1:]]
-    return out, None
+def _forward(model, task, inputs, label, states: Dict[int, List], shard: int):
+    """Prediction for one device's shard.  Begin states are zeros, or, for a task
+    that carries state, the previous batch's detached final states when the
+    shard's batch size is unchanged; ``states`` is updated in place."""
+    size = label.shape[0]
+    carried = states.get(shard)
+    if carried is None or carried[0].shape[1] != size:
+        carried = model.begin_state(size, inputs[0].context)
+    out = model(*inputs, *carried)
+    if not task.carries_state:
+        return out
+    states[shard] = [s.detach() for s in out[1:]]
+    return out[0]
 
 
 def evaluate(model, task, split: str, contexts, batch_size: int) -> Dict[str, float]:
@@ -155,14 +163,7 @@ def evaluate(model, task, split: str, contexts, batch_size: int) -> Dict[str, fl
     states: Dict[int, List] = {}
     for batch in task.eval_batches(split, batch_size):
         for index, (inputs, label) in enumerate(_to_contexts(batch, contexts)):
-            size = label.shape[0]
-            carried = states.get(index)
-            if carried is None or carried[0].shape[1] != size:
-                carried = model.begin_state(size, inputs[0].context)
-            pred, new_states = _forward(model, task, inputs, carried)
-            if new_states is not None:
-                states[index] = new_states
-            metric.update(pred, label)
+            metric.update(_forward(model, task, inputs, label, states, index), label)
     return metric.result()
 
 
@@ -170,12 +171,12 @@ class Fitter:
     """Trains ``model`` on ``task`` into ``run_dir``.  See the module docstring."""
 
     def __init__(self, task, model, config: RunConfig, run_dir: Path, contexts,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, kvstore=None):
         self.task, self.model, self.config = task, model, config
         self.run_dir, self.contexts, self.log = Path(run_dir), contexts, log
-        self.kvstore = config.kvstore
         self.trainer = gluon.Trainer(model.collect_params(), config.optimizer,
-                                     {"learning_rate": config.lr}, kvstore=self.kvstore)
+                                     {"learning_rate": config.lr},
+                                     kvstore=kvstore if kvstore is not None else config.kvstore)
         self.progress = {"epochs_done": 0, "best_value": None, "best_epoch": None,
                          "train_seconds": 0.0}
 
@@ -215,13 +216,7 @@ class Fitter:
             losses = []
             with autograd.record():
                 for index, (inputs, label) in enumerate(shards):
-                    size = label.shape[0]
-                    carried = states.get(index)
-                    if carried is None or carried[0].shape[1] != size:
-                        carried = self.model.begin_state(size, inputs[0].context)
-                    pred, new_states = _forward(self.model, self.task, inputs, carried)
-                    if new_states is not None:
-                        states[index] = new_states
+                    pred = _forward(self.model, self.task, inputs, label, states, index)
                     # Sum over the shard / whole batch: gradients are those of the batch mean.
                     losses.append(self.task.loss(pred, label).sum() / batch.size)
             autograd.backward(losses)
@@ -307,18 +302,16 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False,
     task.prepare()
     if not resume:
         task.save_artifacts(run_dir)
+    store = None
     if config.kvstore.startswith("dist"):
-        store = mx.kv.create(config.kvstore)
+        store = mx.kv.create(config.kvstore)  # rank and worker count come from the DMLC_* environment
         task.shard(store.rank, store.num_workers)
-        config = dataclasses.replace(config, kvstore=store)  # Trainer takes the store object
     backend = resolve_backend(config.rnn_backend, contexts[0])
     model = build_model(task, config.rnn_backend, contexts)
     model.initialize(task.initializer(), ctx=contexts)
     model.hybridize(static_alloc=True, static_shape=True)
-    saved_config = config if isinstance(config.kvstore, str) else dataclasses.replace(
-        config, kvstore=config.kvstore.type)
-    saved_config.save(run_dir)
-    fitter = Fitter(task, model, config, run_dir, contexts, log=log)
+    config.save(run_dir)
+    fitter = Fitter(task, model, config, run_dir, contexts, log=log, kvstore=store)
     if resume:
         fitter.resume()
     progress = fitter.fit()

@@ -104,3 +104,56 @@ def test_bad_configs_are_user_errors():
         RunConfig.for_task("nope")
     with pytest.raises(UserError, match="not a gluon-seq run folder"):
         load_run("/nonexistent")
+
+
+class _CountingModel:
+    """Stands in for a stateful model: its prediction is the incoming state, and
+    the state it returns is one more, so carried states show up as 0, 1, 2..."""
+
+    def __init__(self, carries):
+        import mxnet as mx
+
+        self.mx, self.carries = mx, carries
+
+    def begin_state(self, batch_size, ctx=None):
+        return [self.mx.nd.zeros((1, batch_size, 1), ctx=ctx)]
+
+    def __call__(self, data, state):
+        # A stateful model returns (prediction, *states); a stateless one only the prediction.
+        return (state.reshape((-1,)), state + 1) if self.carries else state.reshape((-1,))
+
+
+class _RecordingMetric:
+    def __init__(self):
+        self.seen = []
+
+    def update(self, pred, label):
+        self.seen.append(pred.asnumpy().tolist())
+
+    def result(self):
+        return {"seen": self.seen}
+
+
+# A batch of another size cannot take the carried states, so it and the next
+# same-size batch start again from zeros.
+@pytest.mark.parametrize("carries,expected", [(True, [[0, 0], [1, 1], [0], [0, 0], [1, 1]]),
+                                              (False, [[0, 0], [0, 0], [0], [0, 0], [0, 0]])])
+def test_carried_states_flow_from_batch_to_batch(carries, expected):
+    import mxnet as mx
+    import numpy as np
+
+    from gluon_seq.tasks.base import Batch
+    from gluon_seq.training import evaluate
+
+    class StatefulTask:
+        carries_state = carries
+
+        def eval_batches(self, split, batch_size):
+            for size in (2, 2, 1, 2, 2):
+                yield Batch((np.zeros((size, 3)),), np.zeros(size))
+
+        def new_metric(self):
+            return _RecordingMetric()
+
+    seen = evaluate(_CountingModel(carries), StatefulTask(), "valid", [mx.cpu()], 2)["seen"]
+    assert seen == expected

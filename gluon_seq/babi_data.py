@@ -1,0 +1,145 @@
+"""Reader for the bAbI v1.2 question-answering tasks (Weston et al., 2015).
+
+The official tarball ``tasks_1-20_v1-2.tar.gz`` holds
+``tasks_1-20_v1-2/{en,en-10k}/qa<N>_<name>_{train,test}.txt``.  Each line is
+``<id> <sentence>``; a question line is ``<id> <question>\\t<answer>\\t<ids>``
+where ``<ids>`` are the ids of the supporting facts.  Line id 1 starts a new
+story.  A question is asked of every statement seen so far in its story (as
+the Keras ``babi_memnn`` example does), or, with ``only_supporting``, of its
+supporting facts alone.
+
+Tokens are words and punctuation, case kept: ``"Where is Mary?"`` ->
+``["Where", "is", "Mary", "?"]``.  The answer is one token even when it is a
+list such as ``"apple,football"`` (tasks 8 and 19), so every task is a
+single-label classification over the vocabulary.
+"""
+from __future__ import annotations
+
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Sequence, Tuple
+
+from .errors import UserError
+
+ROOT = "tasks_1-20_v1-2"
+SETS = ("en", "en-10k")
+TASK_NAMES: Dict[int, str] = {
+    1: "single-supporting-fact", 2: "two-supporting-facts", 3: "three-supporting-facts",
+    4: "two-arg-relations", 5: "three-arg-relations", 6: "yes-no-questions", 7: "counting",
+    8: "lists-sets", 9: "simple-negation", 10: "indefinite-knowledge",
+    11: "basic-coreference", 12: "conjunction", 13: "compound-coreference",
+    14: "time-reasoning", 15: "basic-deduction", 16: "basic-induction",
+    17: "positional-reasoning", 18: "size-reasoning", 19: "path-finding",
+    20: "agents-motivations",
+}
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+@dataclass
+class Sample:
+    """One question about a story: token lists and the one-token answer."""
+    story: List[str]
+    question: List[str]
+    answer: str
+    supporting: Tuple[int, ...] = ()
+
+
+def tokenize(text: str) -> List[str]:
+    """Words and punctuation marks, case kept.  Answers like ``n,w`` are not
+    tokenized (see :func:`parse_stories`)."""
+    return _TOKEN.findall(text)
+
+
+def parse_stories(lines: Iterable[str], only_supporting: bool = False) -> List[Sample]:
+    """Samples from the lines of one bAbI file, in file order."""
+    samples: List[Sample] = []
+    story: Dict[int, List[str]] = {}  # line id -> tokens of the statements seen so far
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line:
+            continue
+        head, _, rest = line.partition(" ")
+        if not head.isdigit():
+            raise ValueError(f"line {number} does not start with a line id: {line!r}")
+        line_id = int(head)
+        if line_id == 1:
+            story = {}
+        if "\t" in rest:
+            fields = rest.split("\t")
+            if len(fields) < 2:
+                raise ValueError(f"line {number}: a question needs a TAB and an answer")
+            support = tuple(int(i) for i in fields[2].split()) if len(fields) > 2 else ()
+            if only_supporting:
+                missing = [i for i in support if i not in story]
+                if missing:
+                    raise ValueError(f"line {number}: supporting fact(s) {missing} are not "
+                                     "statements of this story")
+                chosen = [story[i] for i in support]
+            else:
+                chosen = [story[i] for i in sorted(story)]
+            samples.append(Sample([t for s in chosen for t in s], tokenize(fields[0]),
+                                  fields[1].strip(), support))
+        else:
+            story[line_id] = tokenize(rest)
+    return samples
+
+
+def member_name(task: int, subset: str, split: str) -> str:
+    """Member path inside the tarball, e.g. ``tasks_1-20_v1-2/en-10k/qa1_single-supporting-fact_train.txt``."""
+    if task not in TASK_NAMES:
+        raise UserError(f"bAbI task {task} does not exist; choose 1..20.")
+    if subset not in SETS:
+        raise UserError(f"bAbI set {subset!r} does not exist; choose one of {', '.join(SETS)}.")
+    return f"{ROOT}/{subset}/qa{task}_{TASK_NAMES[task]}_{split}.txt"
+
+
+def load_split(tarball: Path, task: int, subset: str, split: str,
+               only_supporting: bool = False) -> List[Sample]:
+    """Samples of one member of the tarball; a missing member is a UserError naming it."""
+    name = member_name(task, subset, split)
+    with tarfile.open(tarball, "r:*") as archive:
+        try:
+            handle = archive.extractfile(name)
+        except KeyError:
+            handle = None
+        if handle is None:
+            raise UserError(f"{tarball} has no member {name}; the shared copy lacks it "
+                            "(see data/README.md), so pick another --task or --set.")
+        text = handle.read().decode("utf-8")
+    try:
+        return parse_stories(text.splitlines(), only_supporting)
+    except ValueError as err:
+        raise UserError(f"{tarball}:{name} is not a bAbI file ({err}).") from None
+
+
+def build_vocab(samples: Sequence[Sample]) -> List[str]:
+    """Sorted tokens of stories, questions and answers; index 0 is reserved for padding."""
+    words = set()
+    for sample in samples:
+        words.update(sample.story)
+        words.update(sample.question)
+        words.add(sample.answer)
+    return sorted(words)
+
+
+def max_lengths(samples: Sequence[Sample]) -> Tuple[int, int]:
+    """(story_maxlen, query_maxlen) over ``samples``."""
+    return (max(len(s.story) for s in samples), max(len(s.question) for s in samples))
+
+
+def sample_text(sample: Sample) -> Dict[str, str]:
+    """A sample as the user-level ``{"story", "question"}`` dict ``predict`` takes."""
+    return {"story": _detokenize(sample.story), "question": _detokenize(sample.question)}
+
+
+def _detokenize(tokens: Sequence[str]) -> str:
+    text = " ".join(tokens)
+    return re.sub(r" ([^\w\s])", r"\1", text)
+
+
+def unknown_words(tokens: Iterable[str], vocab: Iterable[str]) -> List[str]:
+    known = set(vocab)
+    return sorted({t for t in tokens if t not in known})
+

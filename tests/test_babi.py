@@ -1,0 +1,182 @@
+"""bAbI: the reader, the codec, the memory network's export, predict and the attention plot."""
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from gluon_seq import babi_data
+from gluon_seq.codecs.babi import BabiCodec
+from gluon_seq.data import data_root
+from gluon_seq.errors import UserError
+from gluon_seq.export import export_model, load_export
+from gluon_seq.plots import save_attention_heatmap
+from gluon_seq.tasks import babi as babi_task
+
+FIXTURE = """\
+1 Mary moved to the bathroom.
+2 John went to the hallway.
+3 Where is Mary?\tbathroom\t1
+4 Daniel went back to the hallway.
+5 Sandra moved to the garden.
+6 Where is Daniel?\thallway\t4
+1 John travelled to the office.
+2 Where is John?\toffice\t1
+"""
+REAL_TARBALL = data_root(None) / babi_task.TARBALL
+
+
+def test_stories_reset_at_id_1_and_questions_see_every_earlier_statement():
+    samples = babi_data.parse_stories(FIXTURE.splitlines())
+    assert [s.answer for s in samples] == ["bathroom", "hallway", "office"]
+    assert samples[0].story == "Mary moved to the bathroom . John went to the hallway .".split()
+    assert samples[0].question == ["Where", "is", "Mary", "?"]
+    assert samples[1].supporting == (4,)
+    assert len(samples[1].story) == 25  # 4 statements (6+6+7+6 tokens), the question excluded
+    assert samples[2].story == "John travelled to the office .".split()  # new story
+
+
+def test_only_supporting_keeps_the_supporting_facts_alone():
+    samples = babi_data.parse_stories(FIXTURE.splitlines(), only_supporting=True)
+    assert samples[1].story == "Daniel went back to the hallway .".split()
+    assert samples[0].story == "Mary moved to the bathroom .".split()
+
+
+def test_a_bad_line_is_reported():
+    with pytest.raises(ValueError, match="line 1"):
+        babi_data.parse_stories(["Mary moved."])
+
+
+def _synthetic_lines(count, seed):
+    """Stories of 2-3 moves; the answer is where the asked person went last."""
+    rng = np.random.RandomState(seed)
+    people, places = ["Mary", "John", "Sandra"], ["bathroom", "hallway", "garden", "office"]
+    lines = []
+    for _ in range(count):
+        moves = [(people[rng.randint(3)], places[rng.randint(4)]) for _ in range(rng.randint(2, 4))]
+        for i, (who, where) in enumerate(moves, 1):
+            lines.append(f"{i} {who} went to the {where}.")
+        who, where = moves[-1]
+        lines.append(f"{len(moves) + 1} Where is {who}?\t{where}\t{len(moves)}")
+    return "\n".join(lines) + "\n"
+
+
+def _write_tarball(path, members):
+    with tarfile.open(path, "w:gz") as archive:
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.fixture
+def fixture_tarball(tmp_path, monkeypatch):
+    """A tiny tarball with en qa1 train/test, served to the task instead of the real file."""
+    members = {babi_data.member_name(1, "en", "train"): _synthetic_lines(120, 1),
+               babi_data.member_name(1, "en", "test"): _synthetic_lines(20, 2)}
+    path = _write_tarball(tmp_path / "babi.tar.gz", members)
+    monkeypatch.setattr(babi_task, "locate", lambda relpath, data_dir=None: path)
+    return path
+
+
+def test_a_missing_member_is_a_user_error_naming_it(fixture_tarball):
+    with pytest.raises(UserError, match="qa2_two-supporting-facts_test.txt"):
+        babi_data.load_split(fixture_tarball, 2, "en", "test")
+    assert len(babi_data.load_split(fixture_tarball, 1, "en", "train")) == 120
+
+
+@pytest.mark.skipif(not REAL_TARBALL.is_file(), reason="shared bAbI data absent")
+def test_real_qa1_10k_has_10000_training_questions():
+    samples = babi_data.load_split(REAL_TARBALL, 1, "en-10k", "train")
+    assert len(samples) == 10000
+    assert samples[0].story[:5] == ["Mary", "moved", "to", "the", "bathroom"]
+
+
+@pytest.mark.skipif(not REAL_TARBALL.is_file(), reason="shared bAbI data absent")
+def test_real_10k_qa3_fails_naming_the_missing_member():
+    task = babi_task.BabiTask(babi_task.BabiTask.make_options({"qa": 3, "subset": "en-10k"}))
+    with pytest.raises(UserError, match="en-10k/qa3_three-supporting-facts_train.txt"):
+        task.prepare()
+
+
+def _tiny_task(attention="query"):
+    options = babi_task.BabiTask.make_options(
+        {"qa": 1, "subset": "en", "embed": 8, "hidden": 6, "attention": attention})
+    task = babi_task.BabiTask(options)
+    task.prepare()
+    return task
+
+
+@pytest.mark.parametrize("backend,attention", [("fused", "query"), ("unfused", "story")])
+def test_export_reproduces_the_live_model(fixture_tarball, tmp_path, backend, attention):
+    task = _tiny_task(attention)
+    model = task.build_model(backend)
+    model.initialize(task.initializer())
+    model.hybridize(static_alloc=True, static_shape=True)
+    folder = export_model(task, model, tmp_path / "export", backend)
+    exported = load_export(folder)
+    batch = next(task.eval_batches("test", 16))
+    live = model(*[mx.nd.array(a) for a in batch.inputs], *model.begin_state(16)).asnumpy()
+    assert live.shape == (16, task.codec().vocab_size)
+    np.testing.assert_allclose(exported.run(list(batch.inputs))[0], live, rtol=1e-6, atol=1e-6)
+    example = task.example_inputs()
+    assert exported.predict(example) == task.codec().decode(
+        [model(*[mx.nd.array(a) for a in task.codec().encode(example)],
+               *model.begin_state(len(example))).asnumpy()])
+    # The match weights are a softmax over the chosen axis.
+    weights, story, question = babi_task.attention_weights(
+        model, task.codec(), example[0]["story"], example[0]["question"])
+    full = model.attention(*[mx.nd.array(a) for a in task.codec().encode(example[:1])])[0]
+    np.testing.assert_allclose(full.sum(axis=1 if attention == "query" else 0), 1.0, rtol=1e-5)
+    assert weights.shape == (len(story), len(question))
+
+
+def test_codec_rejects_unknown_words_listing_the_vocabulary():
+    codec = BabiCodec(["Mary", "Where", "bathroom", "is", "moved", "the", "to", ".", "?"], 12, 4)
+    with pytest.raises(UserError) as info:
+        codec.encode([{"story": "Mary flew to Paris.", "question": "Where is Mary?"}])
+    message = str(info.value)
+    assert "Paris, flew" in message and "bathroom" in message and "\n" not in message
+    with pytest.raises(UserError, match="at most 4"):
+        codec.encode([{"story": "Mary moved.", "question": "Where is the Mary ?"}])
+    with pytest.raises(UserError, match="both"):
+        codec.parse_cli([], story="Mary moved.")
+    ids = codec.encode([{"story": "Mary moved.", "question": "Where is Mary?"}])
+    assert ids[0].tolist() == [[0] * 9 + [1, 5, 8]]  # left-padded, ids from 1
+
+
+def test_predict_cli_answers_and_rejects_unknown_words(fixture_tarball, tmp_path):
+    task = _tiny_task()
+    model = task.build_model("fused")
+    model.initialize(task.initializer())
+    folder = export_model(task, model, tmp_path / "export")
+    base = [sys.executable, "-m", "gluon_seq", "predict", str(folder)]
+    ok = subprocess.run(base + ["--story", "Mary went to the garden.", "--question",
+                                "Where is Mary?"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("Where is Mary? ")
+    bad = subprocess.run(base + ["--story", "Mary flew to Rome.", "--question", "Where is Mary?"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Rome" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_attention_plot_of_a_trained_run_is_written(fixture_tarball, tmp_path):
+    from gluon_seq.training import RunConfig, train
+
+    config = RunConfig.for_task("babi", epochs=2, rnn_backend="fused",
+                                options={"subset": "en", "embed": 8, "hidden": 6})
+    metrics = train(config, tmp_path / "run", log=lambda line: None)
+    assert 0.0 <= metrics["value"] <= 1.0
+    assert json.loads((tmp_path / "run" / "babi_vocab.json").read_text())["query_maxlen"] == 4
+    png = babi_task.plot_run_attention(tmp_path / "run", "John went to the office. Mary went "
+                                       "to the garden.", "Where is Mary?", tmp_path / "att.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="do not match"):
+        save_attention_heatmap(np.ones((2, 2)), ["a"], ["b", "c"], tmp_path / "x.png")

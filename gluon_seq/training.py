@@ -177,6 +177,12 @@ class Fitter:
         self.trainer = gluon.Trainer(model.collect_params(), config.optimizer,
                                      {"learning_rate": config.lr},
                                      kvstore=kvstore if kvstore is not None else config.kvstore)
+        # A dist kvstore sums every worker's batch-mean gradient; dividing by the
+        # worker count makes the update the mean over workers.  The optimizer then
+        # runs on the server (MXNet 1.9's only race-free dist path), and MXNet
+        # cannot save its state, so a resumed dist run restarts optimizer moments.
+        self.distributed = kvstore is not None
+        self.grad_scale = kvstore.num_workers if self.distributed else 1
         self.progress = {"epochs_done": 0, "best_value": None, "best_epoch": None,
                          "train_seconds": 0.0}
 
@@ -187,13 +193,15 @@ class Fitter:
             raise UserError(f"nothing to resume: {path} is missing.")
         self.progress = json.loads(path.read_text())
         load_params(self.model, self.run_dir / LAST_PARAMS, self.contexts, self.task.name)
-        self.trainer.load_states(str(self.run_dir / LAST_TRAINER))
+        if not self.distributed and (self.run_dir / LAST_TRAINER).is_file():
+            self.trainer.load_states(str(self.run_dir / LAST_TRAINER))
 
     def _checkpoint(self, improved: bool) -> None:
         if improved:
             atomic_save(self.run_dir / BEST_PARAMS, self.model.save_parameters)
         atomic_save(self.run_dir / LAST_PARAMS, self.model.save_parameters)
-        atomic_save(self.run_dir / LAST_TRAINER, self.trainer.save_states)
+        if not self.distributed:
+            atomic_save(self.run_dir / LAST_TRAINER, self.trainer.save_states)
         # progress.json is written last: it is the commit point of the epoch.
         atomic_write_text(self.run_dir / PROGRESS_FILE, json.dumps(self.progress, indent=2))
 
@@ -222,7 +230,7 @@ class Fitter:
             autograd.backward(losses)
             if self.config.clip:
                 self._clip_gradients(self.config.clip)
-            self.trainer.step(1)
+            self.trainer.step(self.grad_scale)
             batch_loss = sum(float(l.asscalar()) for l in losses)
             total_loss += batch_loss * batch.size
             total_count += batch.size
@@ -315,8 +323,12 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False,
     if resume:
         fitter.resume()
     progress = fitter.fit()
-    load_params(model, run_dir / BEST_PARAMS, contexts, task.name)
-    metrics = final_metrics(model, task, config, contexts, progress, backend)
+    # A fresh model for the best weights: the trained one belongs to its Trainer
+    # (and, in dist runs, to the kvstore, which refuses to have weights reset).
+    best = build_model(task, config.rnn_backend, contexts)
+    load_params(best, run_dir / BEST_PARAMS, contexts, task.name)
+    best.hybridize(static_alloc=True, static_shape=True)
+    metrics = final_metrics(best, task, config, contexts, progress, backend)
     atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2))
     export_run(run_dir)
     return metrics

@@ -126,7 +126,8 @@ def iterate_minibatches(arrays: Sequence[np.ndarray], label: np.ndarray, batch_s
     if shuffle_seed is not None:
         np.random.RandomState(shuffle_seed).shuffle(order)
     rank, workers = shard
-    order = order[rank::workers]
+    # Every worker must take the same number of steps, or dist_sync waits forever.
+    order = order[:len(order) - len(order) % workers][rank::workers]
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
         yield Batch(tuple(a[index] for a in arrays), label[index])

@@ -55,6 +55,7 @@ def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
     parser.add_argument("--out", help="run folder (default: runs/TASK)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--amp", action="store_true", help="mixed precision (GPU only)")
     if task_name in tasks.names():
         _add_task_options(parser, tasks.get(task_name))
     return parser
@@ -72,7 +73,8 @@ def cmd_train(argv: List[str]) -> int:
     config = RunConfig.for_task(
         args.task, preset=args.preset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         optimizer=args.optimizer, clip=args.clip, rnn_backend=args.rnn_backend, ctx=args.ctx,
-        kvstore=args.kvstore, seed=args.seed, data_dir=args.data_dir, options=options)
+        kvstore=args.kvstore, seed=args.seed, data_dir=args.data_dir, amp=args.amp or None,
+        options=options)
     out = Path(args.out or Path("runs") / args.task)
     metrics = train(config, out, resume=args.resume)
     print(json.dumps(metrics, indent=2))

@@ -60,6 +60,7 @@ class RunConfig:
     kvstore: str = "device"
     data_dir: Optional[str] = None
     preset: Optional[str] = None
+    amp: bool = False  # mixed precision (mxnet.contrib.amp), GPU only
     options: Dict = field(default_factory=dict)
 
     @classmethod
@@ -183,6 +184,10 @@ class Fitter:
         # cannot save its state, so a resumed dist run restarts optimizer moments.
         self.distributed = kvstore is not None
         self.grad_scale = kvstore.num_workers if self.distributed else 1
+        if config.amp:
+            from mxnet.contrib import amp
+
+            amp.init_trainer(self.trainer)  # dynamic loss scaling
         self.progress = {"epochs_done": 0, "best_value": None, "best_epoch": None,
                          "train_seconds": 0.0}
 
@@ -227,7 +232,13 @@ class Fitter:
                     pred = _forward(self.model, self.task, inputs, label, states, index)
                     # Sum over the shard / whole batch: gradients are those of the batch mean.
                     losses.append(self.task.loss(pred, label).sum() / batch.size)
-            autograd.backward(losses)
+            if self.config.amp:
+                from mxnet.contrib import amp
+
+                with amp.scale_loss(losses, self.trainer) as scaled:
+                    autograd.backward(scaled)
+            else:
+                autograd.backward(losses)
             if self.config.clip:
                 self._clip_gradients(self.config.clip)
             self.trainer.step(self.grad_scale)
@@ -314,6 +325,12 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False,
     if config.kvstore.startswith("dist"):
         store = mx.kv.create(config.kvstore)  # rank and worker count come from the DMLC_* environment
         task.shard(store.rank, store.num_workers)
+    if config.amp:
+        if any(c.device_type != "gpu" for c in contexts):
+            raise UserError("--amp (mixed precision) runs on GPUs only; drop --amp or use --ctx gpu:0.")
+        from mxnet.contrib import amp
+
+        amp.init()  # before the model is built, so its operators are cast lists-wise
     backend = resolve_backend(config.rnn_backend, contexts[0])
     model = build_model(task, config.rnn_backend, contexts)
     model.initialize(task.initializer(), ctx=contexts)

@@ -29,14 +29,21 @@ def register_codec(kind: str):
     return wrap
 
 
+_discovered = False
+
+
 def _discover() -> None:
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
+    # Once per process, not "when empty": a task that imports its own codec
+    # module registers that codec alone.
+    global _discovered
+    if not _discovered:
+        for module in pkgutil.iter_modules(__path__):
+            importlib.import_module(f"{__name__}.{module.name}")
+        _discovered = True
 
 
 def codec_from_meta(meta: dict) -> "Codec":
-    if not _CODECS:
-        _discover()
+    _discover()
     kind = meta.get("type") if isinstance(meta, dict) else None
     if kind not in _CODECS:
         raise UserError(f"unknown codec type {kind!r} in export metadata; known: {', '.join(sorted(_CODECS))}.")

@@ -18,15 +18,22 @@ def register(cls: Type[Task]) -> Type[Task]:
     return cls
 
 
+_discovered = False
+
+
 def _discover() -> None:
-    for module in pkgutil.iter_modules(__path__):
-        if module.name != "base":
-            importlib.import_module(f"{__name__}.{module.name}")
+    # Once per process, and not "when empty": importing one task module directly
+    # registers that task alone, and the others must still be found.
+    global _discovered
+    if not _discovered:
+        for module in pkgutil.iter_modules(__path__):
+            if module.name != "base":
+                importlib.import_module(f"{__name__}.{module.name}")
+        _discovered = True
 
 
 def names() -> List[str]:
-    if not _TASKS:
-        _discover()
+    _discover()
     return sorted(_TASKS)
 
 

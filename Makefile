@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 EXTRAS ?= cpu,test,serve,onnx,notebooks
 STAMP  := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
 
-.PHONY: run test venv bench clean
+.PHONY: run test venv bench notebooks clean
 
 run: $(STAMP)
 	@# A finished or interrupted run is resumed, so a second `make run` only re-evaluates.
@@ -26,6 +26,9 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+notebooks: $(STAMP)
+	$(PY) scripts/render_notebooks.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/arithmetic.py

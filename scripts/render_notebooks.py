@@ -1,0 +1,29 @@
+#!/usr/bin/env python
+"""Run every notebook at its full default settings into notebooks/rendered/ for reading.
+
+    .venv/bin/python scripts/render_notebooks.py [NAME_SUBSTRING ...]
+
+The stored notebooks have no outputs; the rendered copies do (they are not committed).
+"""
+import sys
+from pathlib import Path
+
+import papermill
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(filters):
+    target = ROOT / "notebooks" / "rendered"
+    target.mkdir(exist_ok=True)
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        if filters and not any(f in notebook.stem for f in filters):
+            continue
+        print(f"rendering {notebook.name}", flush=True)
+        papermill.execute_notebook(str(notebook), str(target / notebook.name), cwd=str(ROOT),
+                                   kernel_name="python3")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

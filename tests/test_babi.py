@@ -1,10 +1,7 @@
 """bAbI: the reader, the codec, the memory network's export, predict and the attention plot."""
-import io
 import json
 import subprocess
 import sys
-import tarfile
-from pathlib import Path
 
 import mxnet as mx
 import numpy as np
@@ -52,36 +49,12 @@ def test_a_bad_line_is_reported():
         babi_data.parse_stories(["Mary moved."])
 
 
-def _synthetic_lines(count, seed):
-    """Stories of 2-3 moves; the answer is where the asked person went last."""
-    rng = np.random.RandomState(seed)
-    people, places = ["Mary", "John", "Sandra"], ["bathroom", "hallway", "garden", "office"]
-    lines = []
-    for _ in range(count):
-        moves = [(people[rng.randint(3)], places[rng.randint(4)]) for _ in range(rng.randint(2, 4))]
-        for i, (who, where) in enumerate(moves, 1):
-            lines.append(f"{i} {who} went to the {where}.")
-        who, where = moves[-1]
-        lines.append(f"{len(moves) + 1} Where is {who}?\t{where}\t{len(moves)}")
-    return "\n".join(lines) + "\n"
-
-
-def _write_tarball(path, members):
-    with tarfile.open(path, "w:gz") as archive:
-        for name, text in members.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return path
-
-
 @pytest.fixture
 def fixture_tarball(tmp_path, monkeypatch):
     """A tiny tarball with en qa1 train/test, served to the task instead of the real file."""
-    members = {babi_data.member_name(1, "en", "train"): _synthetic_lines(120, 1),
-               babi_data.member_name(1, "en", "test"): _synthetic_lines(20, 2)}
-    path = _write_tarball(tmp_path / "babi.tar.gz", members)
+    members = {babi_data.member_name(1, "en", "train"): babi_data.synthetic_qa1_text(120, 1),
+               babi_data.member_name(1, "en", "test"): babi_data.synthetic_qa1_text(20, 2)}
+    path = babi_data.write_tarball(tmp_path / "babi.tar.gz", members)
     monkeypatch.setattr(babi_task, "locate", lambda relpath, data_dir=None: path)
     return path
 

@@ -133,12 +133,22 @@ class BabiTask(Task):
         self._codec: Optional[BabiCodec] = None
         self._example: List[Dict[str, str]] = []
         self._arrays: Dict[str, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.tarball: Optional[Path] = None  # set to read another tarball than the shared one
+
+    @classmethod
+    def smoke_task(cls, folder: Path) -> "BabiTask":
+        """A tiny model on a synthetic en/qa1 tarball written into ``folder`` (tests)."""
+        members = {babi_data.member_name(1, "en", "train"): babi_data.synthetic_qa1_text(120, 1),
+                   babi_data.member_name(1, "en", "test"): babi_data.synthetic_qa1_text(20, 2)}
+        task = cls(cls.make_options({"subset": "en", "embed": 8, "hidden": 6}))
+        task.tarball = babi_data.write_tarball(Path(folder) / "babi_smoke.tar.gz", members)
+        return task
 
     # -- data -------------------------------------------------------------------
     def load_samples(self) -> Tuple[List[babi_data.Sample], List[babi_data.Sample]]:
         """(train, test) samples of the chosen task and set."""
         opts = self.options
-        tarball = locate(TARBALL, self.data_dir)
+        tarball = self.tarball or locate(TARBALL, self.data_dir)
         return tuple(babi_data.load_split(tarball, opts.qa, opts.subset, split,
                                           opts.only_supporting) for split in ("train", "test"))
 

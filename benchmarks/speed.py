@@ -9,9 +9,9 @@ repetitions is reported.  Ratios against PyTorch are the headline.  The sgemm
 peak is measured in the same run (numpy dot on a large square, and on the
 per-step recurrent shape), and achieved GFLOP/s are given as a share of it.
 
-FLOPs counted: an LSTM layer does 2 * 4H * (C + H) multiply-adds... i.e.
-8H(C+H) floating-point operations per token forward; a training step is
-counted as 3x forward (forward, input gradient, weight gradient).
+FLOPs counted: per token, an LSTM layer does 4H * (C + H) multiply-adds
+forward, i.e. 8H(C+H) floating-point operations; a training step counts as 3x
+forward (forward, input gradient, weight gradient).
 """
 from __future__ import annotations
 

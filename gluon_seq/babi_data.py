@@ -108,8 +108,8 @@ def load_split(tarball: Path, task: int, subset: str, split: str,
         except KeyError:
             handle = None
         if handle is None:
-            raise UserError(f"{tarball} has no member {name}; the shared copy lacks it "
-                            "(see data/README.md), so pick another --task or --set.")
+            raise UserError(f"{tarball} has no member {name}; pick another --task or --set, "
+                            "or use a complete copy of the tarball.")
         text = handle.read().decode("utf-8")
     try:
         return parse_stories(text.splitlines(), only_supporting)

@@ -144,19 +144,18 @@ class LSTM(gluon.HybridBlock):
         layer_input = inputs
         h_out, c_out = [], []
         for layer in range(self._num_layers):
-            # One GEMM for the input projection of all T steps; both biases are
-            # added here once instead of once per step.
-            bias = params[f"l{layer}_i2h_bias"] + params[f"l{layer}_h2h_bias"]
-            projected = F.FullyConnected(layer_input, params[f"l{layer}_i2h_weight"], bias,
-                                         num_hidden=4 * hidden, flatten=False)  # (T, N, 4H)
+            # One GEMM for the input projection of all T steps.
+            projected = F.FullyConnected(layer_input, params[f"l{layer}_i2h_weight"],
+                                         params[f"l{layer}_i2h_bias"], num_hidden=4 * hidden,
+                                         flatten=False)  # (T, N, 4H)
             steps = F.split(projected, num_outputs=length, axis=0, squeeze_axis=True) \
                 if length > 1 else [F.reshape(projected, (-3, -2))]
             h, c = h_layers[layer], c_layers[layer]  # (N, H)
             outs = []
             for t in range(length):
-                # gates = h @ W_h2h^T + projected[t] in one call (matmul and add fused).
-                gates = F.linalg.gemm(h, params[f"l{layer}_h2h_weight"], steps[t],
-                                      transpose_b=True)  # (N, 4H)
+                gates = steps[t] + F.FullyConnected(h, params[f"l{layer}_h2h_weight"],
+                                                    params[f"l{layer}_h2h_bias"],
+                                                    num_hidden=4 * hidden)  # (N, 4H)
                 i, f, g, o = F.split(gates, num_outputs=4, axis=1)
                 c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
                 h = F.sigmoid(o) * F.tanh(c)

@@ -1,5 +1,6 @@
 """The one training path: run folder contents, checkpoints, resume, errors."""
 import json
+import math
 
 import pytest
 
@@ -36,6 +37,9 @@ def test_run_folder_has_every_artifact(run_dir):
     assert 0.0 <= metrics["value"] <= 1.0
     rows = (run_dir / "log.csv").read_text().strip().splitlines()
     assert rows[0].startswith("epoch,train_loss") and len(rows) == 3
+    losses = [float(row.split(",")[1]) for row in rows[1:]]
+    assert all(math.isfinite(x) and 0 < x < 10 for x in losses), losses
+    assert losses[1] < losses[0]  # two epochs of Adam on fresh draws must make progress
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".")], "temporary files left behind"
 
 

@@ -12,15 +12,16 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import write_section  # noqa: E402  (benchmarks/report.py)
+
 ROOT = Path(__file__).resolve().parent.parent
-BEGIN, END = "<!-- arithmetic:begin -->", "<!-- arithmetic:end -->"
 
 
 def run(backend: str, epochs: int, folder: Path) -> dict:
@@ -53,19 +54,6 @@ def table(rows, epochs: int) -> str:
     return "\n".join(lines)
 
 
-def write(text: str) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    content = path.read_text()
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in content:
-        content = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, content,
-                         flags=re.S)
-    else:
-        content = content.replace("## Arithmetic seq2seq (issue 2)\n\n_pending_",
-                                  f"## Arithmetic seq2seq (issue 2)\n\n{block}")
-    path.write_text(content)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["auto", "fused"])
@@ -80,7 +68,7 @@ def main() -> None:
             print(json.dumps(metrics))
     text = table(rows, args.epochs)
     print(text)
-    write(text)
+    write_section("arithmetic", "## Arithmetic seq2seq (issue 2)", text)
 
 
 if __name__ == "__main__":

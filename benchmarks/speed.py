@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import sys
 import time
@@ -32,8 +31,9 @@ from mxnet import autograd, gluon  # noqa: E402
 
 from gluon_seq.layers import LSTM  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-BEGIN, END = "<!-- speed:begin -->", "<!-- speed:end -->"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import write_section  # noqa: E402  (benchmarks/report.py)
+
 # (T, B, input, hidden, layers)
 SHAPES = {
     "ptb": (30, 20, 500, 500, 2),
@@ -218,18 +218,7 @@ def main() -> None:
     ]
     text = "\n".join(header + lines)
     if not args.no_write:
-        path = ROOT / "BENCHMARKS.md"
-        content = path.read_text()
-        block = f"{BEGIN}\n{text}\n{END}"
-        if BEGIN in content:
-            content = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, content,
-                             flags=re.S)
-        else:
-            content = content.replace(
-                "## Speed against PyTorch and the sgemm limit (issue 6)\n\n_pending_",
-                f"## Speed against PyTorch and the sgemm limit (issue 6)\n\n{block}")
-        path.write_text(content)
-
+        write_section("speed", "## Speed against PyTorch and the sgemm limit (issue 6)", text)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,66 @@
+"""One sequence classifier for the alphabet, count-ones, sentiment and
+web-traffic tasks: they differ only in how ids become LSTM inputs.
+
+    ids (N, T) -> inputs (T, N, C) -> LSTM -> last step (N, H) -> Dropout -> Dense (N, K)
+
+Inputs are an Embedding of the ids (sentiment, web traffic), the id itself
+as one scaled number per step, ``id / scale`` (the alphabet tutorial feeds
+``letter_index / 26``; count-ones feeds the bit), or the one-hot id.  The LSTM starts from
+Keras' initialisation (orthogonal recurrent weights, forget-gate bias 1),
+since every one of these sources is a Keras or TensorFlow tutorial.
+"""
+from __future__ import annotations
+
+import mxnet as mx
+from mxnet import gluon
+
+from .layers import LSTM
+
+INPUT_MODES = ("embed", "scaled", "onehot")
+
+
+class LastStepClassifier(gluon.HybridBlock):
+    """``classes`` output scores from the LSTM's last step.
+
+    ``inputs``: ``"embed"`` (Embedding(vocab_size, embed)), ``"scaled"`` (one
+    number per step, ``id / scale``) or ``"onehot"`` (vocab_size inputs per step).
+    """
+
+    def __init__(self, classes: int, hidden: int, length: int, backend: str,
+                 inputs: str = "embed", vocab_size: int = 0, embed: int = 0, scale: float = 1.0,
+                 dropout: float = 0.0, ctx=None, **kwargs):
+        super().__init__(**kwargs)
+        if inputs not in INPUT_MODES:
+            raise ValueError(f"inputs must be one of {INPUT_MODES}, not {inputs!r}")
+        self._inputs = inputs
+        self._vocab_size = vocab_size
+        self._scale = float(scale)
+        self._dropout = dropout
+        width = {"embed": embed, "scaled": 1, "onehot": vocab_size}[inputs]
+        with self.name_scope():
+            if inputs == "embed":
+                self.embedding = gluon.nn.Embedding(vocab_size, embed,
+                                                    weight_initializer=mx.init.Uniform(0.05),
+                                                    prefix="embedding_")
+            self.lstm = LSTM(hidden, backend=backend, input_size=width, length=length,
+                             ctx=ctx, h2h_weight_initializer=mx.init.Orthogonal(),
+                             i2h_bias_initializer=mx.init.LSTMBias(forget_bias=1.0),
+                             prefix="lstm_")
+            self.output = gluon.nn.Dense(classes, in_units=hidden, prefix="output_")
+
+    def begin_state(self, batch_size: int, ctx=None):
+        return self.lstm.begin_state(batch_size, ctx)
+
+    def hybrid_forward(self, F, ids, h0, c0):
+        steps_first = F.transpose(ids)                                   # (T, N)
+        if self._inputs == "embed":
+            inputs = self.embedding(steps_first)                         # (T, N, E)
+        elif self._inputs == "onehot":
+            inputs = F.one_hot(steps_first, depth=self._vocab_size)      # (T, N, V)
+        else:
+            inputs = F.expand_dims(steps_first / self._scale, axis=2)    # (T, N, 1)
+        outputs, _ = self.lstm(inputs, [h0, c0])                          # (T, N, H)
+        last = F.reshape(F.slice_axis(outputs, axis=0, begin=-1, end=None), (-3, -2))  # (N, H)
+        if self._dropout:
+            last = F.Dropout(last, p=self._dropout)
+        return self.output(last)                                          # (N, K)

@@ -1,0 +1,166 @@
+"""Alphabet, count-ones and sentiment (IMDB + web traffic): data, codecs, tiny
+convergence through the one training path, and predict from the export."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gluon_seq import imdb_data, web_traffic
+from gluon_seq.codecs.symbols import SymbolCodec
+from gluon_seq.codecs.text import TextCodec, tokenize_words
+from gluon_seq.data import data_root
+from gluon_seq.errors import UserError
+from gluon_seq.tasks import get
+from gluon_seq.tasks.count_ones import bits_of
+from gluon_seq.training import RunConfig, train
+
+
+def _train(tmp_path, task, **overrides):
+    options = overrides.pop("options", {})
+    config = RunConfig.for_task(task, options=options, **overrides)
+    return train(config, tmp_path / task, log=lambda line: None)
+
+
+def _predict(export, *args):
+    return subprocess.run([sys.executable, "-m", "gluon_seq", "predict", str(export), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+# -- symbols codec --------------------------------------------------------------------------
+@pytest.mark.parametrize("bad, message", [
+    ("AB", "exactly 3"), ("ABCD", "exactly 3"), ("A1C", "outside"), ("", "empty"), (7, "not a string")])
+def test_symbol_codec_names_the_problem(bad, message):
+    codec = SymbolCodec("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 3, list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+                        fold_case=True)
+    with pytest.raises(UserError, match=message):
+        codec.encode([bad])
+
+
+def test_symbol_codec_folds_case_and_round_trips_its_meta():
+    codec = SymbolCodec("ABC", 2, ["x", "y", "z"], fold_case=True)
+    np.testing.assert_array_equal(codec.encode(["ab", "CA"])[0], [[0, 1], [2, 0]])
+    again = SymbolCodec.from_meta(codec.to_meta())
+    assert again.decode([np.array([[0.1, 0.9, 0.0], [3.0, 0.0, 0.0]])]) == ["y", "x"]
+
+
+# -- alphabet --------------------------------------------------------------------------------
+def test_alphabet_windows_are_the_next_letter_problems():
+    task = get("alphabet")(get("alphabet").make_options({"seq_length": 3}))
+    assert task.inputs.shape == (23, 3)
+    assert "".join(chr(65 + i) for i in task.inputs[0]) == "ABC"
+    assert chr(65 + task.labels[0]) == "D" and chr(65 + task.labels[-1]) == "Z"
+
+
+def test_alphabet_reaches_100_percent_and_predicts_from_its_export(tmp_path):
+    metrics = _train(tmp_path, "alphabet", epochs=150, batch_size=23, lr=0.05,
+                     options={"encoding": "onehot", "hidden": 16})
+    assert metrics["value"] == 1.0
+    result = _predict(tmp_path / "alphabet" / "export", "abc", "WXY")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["ABC -> D", "WXY -> Z"]
+    bad = _predict(tmp_path / "alphabet" / "export", "AB1")
+    assert bad.returncode == 2 and "outside" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# -- count-ones -------------------------------------------------------------------------------
+def test_bits_are_most_significant_first():
+    np.testing.assert_array_equal(bits_of(np.array([5, 0]), 4), [[0, 1, 0, 1], [0, 0, 0, 0]])
+
+
+def test_count_ones_tests_on_every_string_it_did_not_train_on_in_bounded_batches():
+    task = get("count-ones")()
+    train_ids, test_ids = set(task.train_ids.tolist()), task.test_ids
+    assert len(train_ids) == 10_000 and len(test_ids) == 1_038_576
+    assert not train_ids & set(test_ids[:50_000].tolist())
+    assert len(set(task.order.tolist())) == 1 << 20
+    sizes, seen = [], 0
+    for batch in task.eval_batches("test", 1000):
+        sizes.append(batch.size)
+        seen += batch.size
+        np.testing.assert_array_equal(batch.label, batch.inputs[0].sum(axis=1))
+    assert seen == 1_038_576 and max(sizes) == 8192  # streamed, never one huge array
+
+
+def test_count_ones_learns_8_bit_strings(tmp_path):
+    metrics = _train(tmp_path, "count-ones", epochs=40, batch_size=16, lr=0.02, clip=5.0,
+                     options={"bits": 8, "train_size": 160, "valid_size": 48, "hidden": 12})
+    assert metrics["value"] >= 0.95, metrics
+    result = _predict(tmp_path / "count-ones" / "export", "11100001")
+    assert result.stdout.strip() == "11100001 has 4 ones", result.stdout + result.stderr
+
+
+# -- sentiment ----------------------------------------------------------------------------------
+def test_tokenizer_lowercases_drops_line_breaks_and_splits_punctuation():
+    assert tokenize_words("A <br />Great film, isn't it?<br/>") == \
+        ["a", "great", "film", ",", "isn't", "it", "?"]
+
+
+def test_text_codec_pads_left_truncates_from_the_front_and_maps_unknowns():
+    codec = TextCodec(["<unk>", "<pad>", "good", "film"], maxlen=3)
+    np.testing.assert_array_equal(codec.encode(["good film", "bad bad good film"])[0],
+                                  [[1, 2, 3], [0, 2, 3]])
+    with pytest.raises(UserError, match="empty"):
+        codec.encode(["  <br /> "])
+    answer = codec.decode([np.array([[2.0], [-1.0]])])
+    assert answer[0]["label"] == "positive" and answer[0]["probability"] == pytest.approx(0.880797)
+    assert answer[1]["label"] == "negative" and answer[1]["probability"] == pytest.approx(0.731059)
+
+
+def test_imdb_reader_reads_tarball_and_extracted_folder_alike(tmp_path):
+    rows = {"train": [("bad", 0), ("good", 1), ("meh", 0)], "test": [("fine", 1)]}
+    tarball = imdb_data.write_fixture(tmp_path / "imdb.tar.gz", rows)
+    from_tar = imdb_data.read_imdb(tarball)
+    assert from_tar["train"] == (["bad", "meh", "good"], [0, 0, 1])
+    import tarfile
+    with tarfile.open(tarball) as archive:
+        archive.extractall(tmp_path / "x")
+    assert imdb_data.read_imdb(tmp_path / "x") == from_tar
+    assert imdb_data.read_imdb(tmp_path / "x" / "aclImdb") == from_tar
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="aclImdb layout"):
+        imdb_data.read_imdb(tmp_path / "empty")
+
+
+REAL_IMDB = data_root(None) / imdb_data.TARBALL
+
+
+@pytest.mark.skipif(not REAL_IMDB.is_file(), reason="../shared/data/imdb is not on this machine")
+def test_real_imdb_has_25000_balanced_reviews_per_split():
+    counts = imdb_data.count_reviews(REAL_IMDB)
+    assert counts == {"train": {"neg": 12500, "pos": 12500}, "test": {"neg": 12500, "pos": 12500}}
+
+
+def test_sentiment_trains_exports_and_predicts_raw_text(tmp_path, monkeypatch):
+    from gluon_seq.tasks import sentiment
+
+    smoke = get("sentiment").smoke_task(tmp_path)
+    monkeypatch.setattr(sentiment, "locate", lambda relpath, data_dir=None: smoke.tarball)
+    metrics = _train(tmp_path, "sentiment", epochs=15, batch_size=8, lr=0.02,
+                     options={"vocab_size": 20, "maxlen": 12, "embed": 4, "hidden": 5})
+    assert metrics["value"] == 1.0, metrics
+    export = tmp_path / "sentiment" / "export"
+    meta = json.loads((export / "meta.json").read_text())
+    assert meta["codec"]["type"] == "text" and len(meta["codec"]["vocab"]) <= 20
+    result = _predict(export, "superb great fine moving film. The end",
+                      "Awful, boring zzzunknown bad film. <br />The end")
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.splitlines()
+    assert "-> positive" in first and "-> negative" in second
+    empty = _predict(export, "   ")
+    assert empty.returncode == 2 and "empty" in empty.stderr and "Traceback" not in empty.stderr
+
+
+def test_web_traffic_data_is_deterministic_balanced_and_the_preset_reads_characters():
+    texts, labels = web_traffic.generate(200, seed=3)
+    assert (texts, labels) == web_traffic.generate(200, seed=3)
+    assert sum(labels) == 100 and all(t.endswith(" HTTP/1.1") for t in texts)
+    config = RunConfig.for_task("sentiment", preset="web-traffic",
+                                options={"traffic_size": 200})
+    assert config.optimizer == "rmsprop"
+    task = get("sentiment")(get("sentiment").make_options(config.options))
+    task.prepare()
+    codec = task.codec()
+    assert codec.unit == "chars" and len(codec.vocab) <= 1024 and codec.maxlen == 128
+    assert codec.labels == ["benign", "malicious"]

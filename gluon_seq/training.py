@@ -114,6 +114,14 @@ def atomic_save(path: Path, write: Callable[[str], None]) -> None:
             os.remove(tmp)
 
 
+def optimizer_name(name: str) -> str:
+    """``adam`` trains with :class:`gluon_seq.optim.GroupedAdam`: the same update,
+    fewer operator calls."""
+    from . import optim  # registers groupedadam
+
+    return optim.GroupedAdam.__name__.lower() if name.lower() == "adam" else name
+
+
 def make_task(config: RunConfig) -> task_registry.Task:
     task_cls = task_registry.get(config.task)
     return task_cls(task_cls.make_options(config.options), data_dir=config.data_dir, seed=config.seed)
@@ -175,7 +183,7 @@ class Fitter:
                  log: Callable[[str], None] = print, kvstore=None):
         self.task, self.model, self.config = task, model, config
         self.run_dir, self.contexts, self.log = Path(run_dir), contexts, log
-        self.trainer = gluon.Trainer(model.collect_params(), config.optimizer,
+        self.trainer = gluon.Trainer(model.collect_params(), optimizer_name(config.optimizer),
                                      {"learning_rate": config.lr},
                                      kvstore=kvstore if kvstore is not None else config.kvstore)
         # A dist kvstore sums every worker's batch-mean gradient; dividing by the
@@ -219,7 +227,10 @@ class Fitter:
     # -- the loop ---------------------------------------------------------------
     def train_epoch(self, epoch: int) -> float:
         seed_everything(self.config.seed * 1000 + epoch)  # resumable: epoch e always sees the same noise
-        total_loss, total_count = 0.0, 0
+        # The epoch's loss stays on the device and is read once at the end (and
+        # for the progress bar now and then): a read per batch would stall the
+        # engine's queue of asynchronous work at every step.
+        total_loss, total_count = mx.nd.zeros((1,), ctx=self.contexts[0]), 0
         states: Dict[int, List] = {}
         batches = tqdm(self.task.train_batches(epoch, self.config.batch_size),
                        desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
@@ -242,11 +253,13 @@ class Fitter:
             if self.config.clip:
                 self._clip_gradients(self.config.clip)
             self.trainer.step(self.grad_scale)
-            batch_loss = sum(float(l.asscalar()) for l in losses)
-            total_loss += batch_loss * batch.size
+            for loss in losses:
+                total_loss += loss.as_in_context(total_loss.context) * batch.size
             total_count += batch.size
-            batches.set_postfix(loss=f"{batch_loss:.4f}", refresh=False)
-        return total_loss / max(total_count, 1)
+            if batches.n % 50 == 0 and not batches.disable:
+                batches.set_postfix(loss=f"{total_loss.asscalar() / total_count:.4f}",
+                                    refresh=False)
+        return float(total_loss.asscalar()) / max(total_count, 1)
 
     def _clip_gradients(self, max_norm: float) -> None:
         params = [p for p in self.model.collect_params().values() if p.grad_req != "null"]

@@ -12,6 +12,7 @@ since every one of these sources is a Keras or TensorFlow tutorial.
 from __future__ import annotations
 
 import mxnet as mx
+import numpy as np
 from mxnet import gluon
 
 from .layers import LSTM
@@ -51,14 +52,20 @@ class LastStepClassifier(gluon.HybridBlock):
     def begin_state(self, batch_size: int, ctx=None):
         return self.lstm.begin_state(batch_size, ctx)
 
-    def hybrid_forward(self, F, ids, h0, c0):
+    def _features(self, F, ids):
         steps_first = F.transpose(ids)                                   # (T, N)
         if self._inputs == "embed":
-            inputs = self.embedding(steps_first)                         # (T, N, E)
-        elif self._inputs == "onehot":
-            inputs = F.one_hot(steps_first, depth=self._vocab_size)      # (T, N, V)
-        else:
-            inputs = F.expand_dims(steps_first / self._scale, axis=2)    # (T, N, 1)
+            return self.embedding(steps_first)                           # (T, N, E)
+        if self._inputs == "onehot":
+            return F.one_hot(steps_first, depth=self._vocab_size)        # (T, N, V)
+        return F.expand_dims(steps_first / self._scale, axis=2)          # (T, N, 1)
+
+    def lstm_inputs(self, ids) -> np.ndarray:
+        """What the LSTM reads for ``ids`` (N, T): (T, N, C) numpy, for :func:`gluon_seq.gates.trace`."""
+        return self._features(mx.nd, mx.nd.array(ids)).asnumpy()
+
+    def hybrid_forward(self, F, ids, h0, c0):
+        inputs = self._features(F, ids)                                   # (T, N, C)
         outputs, _ = self.lstm(inputs, [h0, c0])                          # (T, N, H)
         last = F.reshape(F.slice_axis(outputs, axis=0, begin=-1, end=None), (-3, -2))  # (N, H)
         if self._dropout:

@@ -38,3 +38,56 @@ def save_attention_heatmap(weights: np.ndarray, story_tokens: Sequence[str],
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    _pyplot().close(figure)
+    return path
+
+
+def save_gate_plot(traced: dict, step_labels: Sequence[str], path: Path, units: int = 8,
+                   sample: int = 0) -> Path:
+    """Heat maps of the four gates and the cell state over time for the first
+    ``units`` hidden units of one sample of a :func:`gluon_seq.gates.trace`."""
+    plt = _pyplot()
+    names = ["input_gate", "forget_gate", "candidate", "output_gate", "cell"]
+    figure, axes = plt.subplots(len(names), 1, figsize=(max(6.0, 0.3 * len(step_labels) + 2), 9),
+                                sharex=True)
+    for axis, name in zip(axes, names):
+        values = traced[name][:, sample, :units].T                       # (units, T)
+        limit = (0.0, 1.0) if name.endswith("gate") else (-1.0, 1.0) if name == "candidate" \
+            else (-np.abs(values).max(), np.abs(values).max())
+        image = axis.imshow(values, aspect="auto", cmap="coolwarm", vmin=limit[0], vmax=limit[1])
+        axis.set_ylabel(name.replace("_", " "), fontsize=8)
+        figure.colorbar(image, ax=axis, fraction=0.02, pad=0.01)
+    axes[-1].set_xticks(range(len(step_labels)))
+    axes[-1].set_xticklabels(step_labels)
+    axes[-1].set_xlabel("time step (input)")
+    return _save(figure, path)
+
+
+def save_unit_vs_count(cell: np.ndarray, running: np.ndarray, labels: Sequence[str],
+                       path: Path) -> Path:
+    """One cell unit's state (T, N) against the running count (T, N), one line per sample."""
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for n, label in enumerate(labels):
+        left.plot(cell[:, n], marker=".", label=label)
+        right.plot(running[:, n], marker=".", label=label)
+    left.set(xlabel="bit", ylabel="cell state", title="the counting unit")
+    right.set(xlabel="bit", ylabel="ones so far", title="running count")
+    left.legend(fontsize=7)
+    return _save(figure, path)

@@ -151,3 +151,17 @@ def test_auto_backend_is_fused_on_gpu_and_unfused_on_cpu():
     assert resolve_backend("fused", mx.cpu()) == "fused"
     with pytest.raises(UserError, match="unknown RNN backend"):
         resolve_backend("cudnn")
+
+
+@pytest.mark.parametrize("backend", ["fused", "unfused"])
+def test_numpy_gate_trace_reproduces_both_kernels(backend):
+    from gluon_seq.gates import trace
+
+    layer = LSTM(5, backend=backend, input_size=3, prefix="trace_")
+    layer.initialize(mx.init.Xavier())
+    x = np.random.RandomState(0).randn(7, 2, 3).astype("float32")
+    out, (h, c) = layer(mx.nd.array(x), layer.begin_state(2))
+    traced = trace(layer, x)
+    np.testing.assert_allclose(traced["hidden"], out.asnumpy(), atol=1e-5)
+    np.testing.assert_allclose(traced["cell"][-1], c.asnumpy()[0], atol=1e-5)
+    assert traced["forget_gate"].min() >= 0 and traced["forget_gate"].max() <= 1

@@ -66,6 +66,8 @@ class BabiOptions:
         "help": "axis the match softmax normalises over (query = the source's Keras behaviour)"})
     valid_fraction: float = field(default=0.1, metadata={
         "help": "share of the training questions held out to pick the best epoch"})
+    tarball: str = field(default="", metadata={
+        "help": "read this bAbI tarball (official layout) instead of the one in the data folder"})
 
 
 class MemNN(gluon.HybridBlock):
@@ -148,7 +150,10 @@ class BabiTask(Task):
     def load_samples(self) -> Tuple[List[babi_data.Sample], List[babi_data.Sample]]:
         """(train, test) samples of the chosen task and set."""
         opts = self.options
-        tarball = self.tarball or locate(TARBALL, self.data_dir)
+        tarball = self.tarball or (Path(opts.tarball) if opts.tarball
+                                   else locate(TARBALL, self.data_dir))
+        if not Path(tarball).is_file():
+            raise UserError(f"{tarball} is missing; pass a bAbI tarball in the official layout.")
         return tuple(babi_data.load_split(tarball, opts.qa, opts.subset, split,
                                           opts.only_supporting) for split in ("train", "test"))
 

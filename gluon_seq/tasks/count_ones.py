@@ -39,6 +39,8 @@ class CountOnesOptions:
     train_size: int = field(default=10000, metadata={"help": "strings for training"})
     valid_size: int = field(default=10000, metadata={
         "help": "strings of the test pool used to pick the best epoch"})
+    test_size: int = field(default=0, metadata={
+        "help": "test on only this many of the remaining strings (0 = all of them)"})
     hidden: int = 24
 
 
@@ -93,7 +95,7 @@ class CountOnesTask(Task):
         if split == "valid":
             ids = self.test_ids[:self.options.valid_size]
         elif split == "test":
-            ids = self.test_ids
+            ids = self.test_ids[:self.options.test_size or None]
         elif split == "train":
             ids = self.train_ids
         else:

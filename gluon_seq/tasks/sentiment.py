@@ -60,6 +60,8 @@ class SentimentOptions:
         "help": "share of the training texts held out to pick the best epoch"})
     train_limit: int = field(default=0, metadata={
         "help": "use only this many training texts (0 = all); for quick looks"})
+    eval_limit: int = field(default=0, metadata={
+        "help": "validate and test on only this many texts each (0 = all); for quick looks"})
     traffic_size: int = field(default=20000, metadata={
         "help": "web-traffic training requests to generate (test: a quarter as many)"})
 
@@ -120,17 +122,23 @@ class SentimentTask(Task):
         if not 0 < held < len(train_texts):
             raise UserError("--valid-fraction must leave texts both to train and to validate.")
         valid_rows, train_rows = order[:held], order[held:]
-        if opts.train_limit:
-            train_rows = train_rows[:opts.train_limit]
+        train_rows = train_rows[:opts.train_limit or None]
+        valid_rows = valid_rows[:opts.eval_limit or None]
+        # A fixed shuffle, so a limited test set still holds both labels.
+        test_rows = np.random.RandomState(SPLIT_SEED + 1).permutation(len(texts["test"][0]))
+        test_rows = test_rows[:opts.eval_limit or None]
+        test_texts = [texts["test"][0][i] for i in test_rows]
+        test_labels = [texts["test"][1][i] for i in test_rows]
         tokens = {"train": [tokenize(train_texts[i], unit) for i in train_rows],
                   "valid": [tokenize(train_texts[i], unit) for i in valid_rows],
-                  "test": [tokenize(t, unit) for t in texts["test"][0]]}
+                  "test": [tokenize(t, unit) for t in test_texts]}
         if self._codec is None:  # a reopened run keeps the vocabulary it trained with
             self._codec = TextCodec(build_vocab(tokens["train"], opts.vocab_size), opts.maxlen,
                                     unit, labels)
-            self._example = [texts["test"][0][0][:400], texts["test"][0][-1][:400]]
+            first = {label: text for text, label in zip(test_texts[::-1], test_labels[::-1])}
+            self._example = [first[label][:400] for label in sorted(first)]
         label_of = {"train": [train_labels[i] for i in train_rows],
-                    "valid": [train_labels[i] for i in valid_rows], "test": texts["test"][1]}
+                    "valid": [train_labels[i] for i in valid_rows], "test": test_labels}
         self._arrays = {split: (self._codec.encode_tokens(tokens[split]),
                                 np.asarray(label_of[split], dtype=np.float32))
                         for split in tokens}

@@ -266,6 +266,19 @@ class Fitter:
         for ctx in self.contexts:
             gluon.utils.clip_global_norm([p.grad(ctx) for p in params], max_norm)
 
+    def _apply_lr_schedule(self, epoch: int) -> None:
+        """A task may scale the learning rate per epoch with ``lr_schedule(epoch) ->
+        factor`` (0-based epoch); set from config.lr each time, so resuming is exact."""
+        schedule = getattr(self.task, "lr_schedule", None)
+        if schedule is None:
+            return
+        factor = schedule(epoch)
+        if factor != 1 and self.distributed:
+            # The dist optimizer lives on the server; a local change would be ignored.
+            raise UserError("a learning-rate schedule cannot reach a dist kvstore's optimizer; "
+                            "train without decay, or in one process.")
+        self.trainer.set_learning_rate(self.config.lr * factor)
+
     def fit(self) -> Dict:
         config, task = self.config, self.task
         log_path = self.run_dir / LOG_FILE
@@ -275,6 +288,7 @@ class Fitter:
             if new_log:
                 writer.writerow(["epoch", "train_loss", f"valid_{task.metric}", "seconds", "lr"])
             for epoch in range(self.progress["epochs_done"], config.epochs):
+                self._apply_lr_schedule(epoch)
                 start = time.perf_counter()
                 train_loss = self.train_epoch(epoch)
                 seconds = time.perf_counter() - start

@@ -1,0 +1,141 @@
+"""A prompt in, its continuation out: generation from a word language model.
+
+The model is fed the whole prompt once (batch 1, T = prompt length, zero
+begin states), then one word at a time with its own final states passed
+back, so generation never re-reads the prompt.  Prompt words are read the
+way PTB was written: lower case, numbers as ``N``, words outside the
+vocabulary as ``<unk>`` (the answer lists which ones were replaced).
+"""
+from __future__ import annotations
+
+import re
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import UserError
+from . import Codec, check_batch, register_codec
+
+EOS, UNK = "<eos>", "<unk>"
+DEFAULT_WORDS = 10
+MAX_WORDS = 1000
+_NUMBER = re.compile(r"[+-]?\d[\d,.:/]*")
+
+
+def normalize(text: str) -> List[str]:
+    """``"The 3 Companies"`` -> ``['the', 'N', 'companies']`` (PTB's preprocessing)."""
+    return ["N" if _NUMBER.fullmatch(word) else word.lower() for word in text.split()]
+
+
+def sample(logits: np.ndarray, temperature: float, rng: np.random.RandomState) -> int:
+    """Argmax when ``temperature`` is 0, else a draw from softmax(logits / temperature).
+    logits: (V,)."""
+    if temperature <= 0:
+        return int(np.argmax(logits))
+    scaled = logits.astype(np.float64) / temperature
+    probs = np.exp(scaled - scaled.max())
+    return int(rng.choice(len(probs), p=probs / probs.sum()))
+
+
+@register_codec("words")
+class WordCodec(Codec):
+    """``vocab`` lists the words by id and holds ``<eos>`` and ``<unk>``.
+
+    Inputs are prompt strings, or dicts ``{"prompt": str, "words": int,
+    "temperature": float, "seed": int}``.  The model maps (N, T) ids and
+    states to ``[logits (N, T, V), h, c]``.
+    """
+
+    def __init__(self, vocab: Sequence[str]):
+        self.vocab = list(vocab)
+        self.index: Dict[str, int] = {word: i for i, word in enumerate(self.vocab)}
+        missing = [w for w in (EOS, UNK) if w not in self.index]
+        if missing:
+            raise ValueError(f"the vocabulary lacks {', '.join(missing)}")
+        self.eos_id, self.unk_id = self.index[EOS], self.index[UNK]
+
+    def to_meta(self) -> dict:
+        return {"type": self.kind, "vocab": self.vocab}
+
+    def describe(self) -> str:
+        return (f"an English prompt (lower-cased, numbers read as N, words outside the "
+                f"{len(self.vocab)}-word vocabulary as {UNK}); the answer continues it by "
+                f"'words' words (default {DEFAULT_WORDS}), greedily or sampled at 'temperature'")
+
+    # -- requests -----------------------------------------------------------------
+    def request(self, item) -> dict:
+        """A checked request: prompt tokens, words, temperature, seed."""
+        if isinstance(item, str):
+            item = {"prompt": item}
+        if not isinstance(item, dict) or not isinstance(item.get("prompt"), str):
+            raise UserError(f"input {item!r} is neither a prompt string nor a dict with a "
+                            "'prompt' string.")
+        unknown_keys = sorted(set(item) - {"prompt", "words", "temperature", "seed"})
+        if unknown_keys:
+            raise UserError(f"input has unknown field(s) {', '.join(unknown_keys)}; "
+                            "use prompt, words, temperature, seed.")
+        tokens = normalize(item["prompt"])
+        if not tokens:
+            raise UserError("a prompt is empty; give at least one word to continue.")
+        words = item.get("words", DEFAULT_WORDS)
+        if isinstance(words, bool) or not isinstance(words, int) or not 1 <= words <= MAX_WORDS:
+            raise UserError(f"words must be a whole number from 1 to {MAX_WORDS}, not {words!r}.")
+        temperature = item.get("temperature", 0.0)
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+                or not 0 <= temperature <= 100:
+            raise UserError(f"temperature must be a number from 0 (greedy) to 100, "
+                            f"not {temperature!r}.")
+        seed = item.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise UserError(f"seed must be a non-negative whole number, not {seed!r}.")
+        return {"tokens": tokens, "words": words, "temperature": float(temperature), "seed": seed}
+
+    def ids(self, tokens: Sequence[str]) -> np.ndarray:
+        """(T,) int32 ids, ``<unk>`` for words outside the vocabulary."""
+        return np.array([self.index.get(t, self.unk_id) for t in tokens], dtype=np.int32)
+
+    # -- batch encode / decode: one next word per prompt ------------------------------
+    def encode(self, inputs: Sequence) -> List[np.ndarray]:
+        """(N, T) ids, shorter prompts left-padded with ``<eos>`` (a sentence boundary,
+        which is what precedes a fresh sentence in the training text)."""
+        token_lists = [self.request(item)["tokens"] for item in check_batch(inputs, "prompt")]
+        length = max(len(tokens) for tokens in token_lists)
+        out = np.full((len(token_lists), length), self.eos_id, dtype=np.int32)
+        for row, tokens in enumerate(token_lists):
+            out[row, length - len(tokens):] = self.ids(tokens)
+        return [out]
+
+    def decode(self, outputs: List[np.ndarray]) -> list:
+        """The most likely next word after each prompt.  outputs[0]: (N, T, V) logits."""
+        return [self.vocab[i] for i in np.asarray(outputs[0])[:, -1].argmax(axis=-1)]
+
+    # -- generation -------------------------------------------------------------------
+    def predict(self, run, inputs: Sequence) -> list:
+        return [self.generate(run, self.request(item)) for item in check_batch(inputs, "prompt")]
+
+    def generate(self, run, request: dict) -> dict:
+        tokens = request["tokens"]
+        rng = np.random.RandomState(request["seed"])
+        logits, *states = run([self.ids(tokens)[None, :]])  # (1, T, V), states
+        generated: List[str] = []
+        while True:
+            word = sample(np.asarray(logits)[0, -1], request["temperature"], rng)
+            generated.append(self.vocab[word])
+            if len(generated) == request["words"]:
+                break
+            logits, *states = run([np.array([[word]], dtype=np.int32)], states)  # (1, 1, V)
+        unknown = [t for t in tokens if t not in self.index]
+        return {"prompt": " ".join(t if t in self.index else UNK for t in tokens),
+                "text": " ".join(generated), "unknown": unknown}
+
+    def format(self, given, answer) -> str:
+        note = f"  (unknown, read as {UNK}: {', '.join(answer['unknown'])})" \
+            if answer.get("unknown") else ""
+        return f"{answer['prompt']} → {answer['text']}{note}"
+
+    def parse_cli(self, args: Sequence[str], words: Optional[int] = None,
+                  temperature: Optional[float] = None, **named) -> list:
+        """One request per prompt argument, with ``--words`` / ``--temperature`` applied."""
+        extra = {k: v for k, v in (("words", words), ("temperature", temperature))
+                 if v is not None}
+        return [dict(prompt=arg, **extra) for arg in args]

@@ -1,0 +1,245 @@
+"""Penn Treebank word language model: predict every next word.
+
+The source (a Keras tutorial) stacks Embedding(10000, 500) -> LSTM(500) x2 ->
+Dropout(0.5) -> Dense(10000) at every step, reads windows of 30 words in
+batches of 20 with Adam 1e-3 for 40 epochs, and reports about 40 % train and
+20-25 % validation next-word accuracy.  Two presets reproduce Zaremba et al.
+(2014), "Recurrent Neural Network Regularization":
+
+* ``small``:  2 x 200, 20 steps, SGD, no dropout, 13 epochs -> 114.5 test ppl;
+* ``medium``: 2 x 650, 35 steps, SGD, dropout 0.5, 39 epochs -> 82.7 test ppl.
+
+Zaremba's loss is the *sum* over the window's steps (mean over the batch),
+with lr 1 and the gradient norm clipped at 5.  Our loss is the *mean* over
+steps, a factor num_steps smaller, so lr num_steps and clip 5 / num_steps
+give exactly the same updates (the pytorch word_language_model's lr 20 and
+clip 0.25 for 20 steps is the same setting).
+
+The hidden state is carried from each batch to the next (``carries_state``):
+row r of batch k+1 continues the text of row r of batch k (see
+:func:`gluon_seq.ptb_data.batchify`), so training data is never shuffled.
+
+Example, after training::
+
+    gluon-seq predict runs/ptb/export --words 20 --temperature 0 "the company said"
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import mxnet as mx
+import numpy as np
+from mxnet import gluon
+
+from .. import ptb_data
+from ..codecs.words import WordCodec
+from ..data import locate
+from ..errors import UserError
+from ..layers import LSTM
+from ..metrics import Perplexity
+from . import register
+from .base import Batch, Task
+
+ARTIFACT_FILE = "ptb_vocab.json"
+
+
+@dataclass
+class PtbOptions:
+    embed: int = 500
+    hidden: int = 500
+    num_layers: int = 2
+    dropout: float = field(default=0.5, metadata={
+        "help": "dropout on the LSTM outputs before the softmax layer"})
+    input_dropout: float = field(default=0.0, metadata={
+        "help": "dropout on the word embeddings (Zaremba's non-recurrent dropout)"})
+    layer_dropout: float = field(default=0.0, metadata={
+        "help": "dropout between the LSTM layers"})
+    num_steps: int = field(default=30, metadata={"help": "BPTT window length in words"})
+    init_scale: float = field(default=0.0, metadata={
+        "help": "uniform(-s, s) initialisation of every weight; 0 = Xavier (Keras-like)"})
+    lr_decay: float = field(default=1.0, metadata={
+        "help": "multiply the learning rate by this every epoch after --decay-after"})
+    decay_after: int = field(default=0, metadata={
+        "help": "epochs at the full learning rate before --lr-decay starts"})
+    eval_batch_size: int = field(default=10, metadata={
+        "help": "rows for validation and test (fewer rows = fewer zero-state restarts)"})
+    train_tokens: int = field(default=0, metadata={
+        "help": "use only the first N training tokens (0 = all); for quick runs"})
+    corpus: str = field(default="", metadata={
+        "help": "folder with ptb.{train,valid,test}.txt of your own corpus "
+                "(default: the PTB files of --data-dir, checked by sha1)"})
+
+
+class WordLM(gluon.HybridBlock):
+    """Inputs: word ids (N, T), states h0, c0 (L, N, H).
+    Outputs: next-word logits (N, T, V), final h, c (L, N, H)."""
+
+    def __init__(self, vocab_size: int, opts: PtbOptions, backend: str, ctx=None, **kwargs):
+        super().__init__(**kwargs)
+        self._dropout = opts.dropout
+        self._input_dropout = opts.input_dropout
+        self._num_steps = opts.num_steps
+        # Without --init-scale, Keras' defaults (the source's): uniform(0.05)
+        # embeddings, orthogonal recurrent weights, forget-gate bias 1, Xavier elsewhere.
+        keras = opts.init_scale <= 0
+        with self.name_scope():
+            self.embedding = gluon.nn.Embedding(
+                vocab_size, opts.embed, prefix="embedding_",
+                weight_initializer=mx.init.Uniform(0.05) if keras else None)
+            self.lstm = LSTM(opts.hidden, num_layers=opts.num_layers, dropout=opts.layer_dropout,
+                             backend=backend, input_size=opts.embed, length=opts.num_steps,
+                             ctx=ctx, prefix="lstm_",
+                             h2h_weight_initializer=mx.init.Orthogonal() if keras else None,
+                             i2h_bias_initializer=mx.init.LSTMBias(1.0) if keras else "zeros")
+            self.output = gluon.nn.Dense(vocab_size, flatten=False, in_units=opts.hidden,
+                                         prefix="output_")
+
+    def begin_state(self, batch_size: int, ctx=None):
+        return self.lstm.begin_state(batch_size, ctx)
+
+    def forward(self, tokens, *states):
+        # An unfused graph is unrolled for num_steps words; say so plainly rather
+        # than let MXNet fail on a split deep inside the graph.
+        if self.lstm.backend == "unfused" and self._active \
+                and isinstance(tokens, mx.nd.NDArray) and tokens.shape[1] != self._num_steps:
+            raise UserError(f"the unfused PTB model takes exactly {self._num_steps} words at a "
+                            f"time, not {tokens.shape[1]}; export and generate with the fused "
+                            "kernel (--rnn-backend fused), which takes any length.")
+        return super().forward(tokens, *states)
+
+    def hybrid_forward(self, F, tokens, h0, c0):
+        # Time-major through the LSTM: transposing the (N, T) ids is cheaper
+        # than transposing (N, T, E) embeddings.
+        embedded = self.embedding(F.transpose(tokens))           # (T, N, E)
+        if self._input_dropout:
+            embedded = F.Dropout(embedded, p=self._input_dropout)
+        steps, (h, c) = self.lstm(embedded, [h0, c0])             # (T, N, H), (L, N, H) x2
+        steps = F.transpose(steps, axes=(1, 0, 2))                # (N, T, H)
+        if self._dropout:
+            steps = F.Dropout(steps, p=self._dropout)
+        return self.output(steps), h, c                           # (N, T, V)
+
+
+def _zaremba(hidden: int, steps: int, dropout: float, epochs: int, decay: float,
+             decay_after: int) -> Dict:
+    return {"embed": hidden, "hidden": hidden, "num_layers": 2, "num_steps": steps,
+            "dropout": dropout, "input_dropout": dropout, "layer_dropout": dropout,
+            "init_scale": 0.1 if hidden <= 200 else 0.05, "lr_decay": decay,
+            "decay_after": decay_after, "epochs": epochs, "batch_size": 20,
+            "optimizer": "sgd", "lr": float(steps), "clip": 5.0 / steps}
+
+
+@register
+class PtbTask(Task):
+    name = "ptb"
+    metric = "perplexity"
+    Options = PtbOptions
+    defaults = {"epochs": 40, "batch_size": 20, "lr": 1e-3, "optimizer": "adam", "clip": None}
+    presets = {
+        "source": {},
+        "small": _zaremba(200, 20, 0.0, 13, 0.5, 4),
+        "medium": _zaremba(650, 35, 0.5, 39, 1 / 1.2, 6),
+    }
+    valid_split = "valid"
+    test_splits = ("test", "valid")
+    carries_state = True
+
+    def __init__(self, options=None, data_dir: Optional[str] = None, seed: int = 0):
+        super().__init__(options, data_dir, seed)
+        self._codec: Optional[WordCodec] = None
+        self._ids: Dict[str, np.ndarray] = {}
+
+    @classmethod
+    def smoke_task(cls, folder: Path) -> "PtbTask":
+        """A tiny model on a synthetic corpus written into ``folder`` (tests)."""
+        corpus = write_synthetic_corpus(Path(folder) / "ptb_smoke")
+        return cls(cls.make_options({"embed": 8, "hidden": 8, "num_steps": 5,
+                                     "corpus": str(corpus)}))
+
+    # -- data -------------------------------------------------------------------
+    def path(self, split: str) -> Path:
+        if self.options.corpus:
+            path = Path(self.options.corpus) / ptb_data.split_file(split)
+            if not path.is_file():
+                raise UserError(f"{path} is missing; --corpus needs ptb.train.txt, "
+                                "ptb.valid.txt and ptb.test.txt.")
+            return path
+        return locate(f"ptb/{ptb_data.split_file(split)}", self.data_dir)
+
+    def prepare(self) -> None:
+        tokens = {split: ptb_data.read_tokens(self.path(split)) for split in ptb_data.SPLITS}
+        if self._codec is None:  # a reopened run keeps the vocabulary it trained with
+            self._codec = WordCodec(ptb_data.build_vocab(tokens["train"]))
+        self._ids = {split: ptb_data.to_ids(words, self._codec.index)
+                     for split, words in tokens.items()}
+        if self.options.train_tokens:
+            self._ids["train"] = self._ids["train"][:self.options.train_tokens]
+
+    def _windows(self, ids: np.ndarray, batch_size: int) -> Iterator[Batch]:
+        rows = ptb_data.batchify(ids, batch_size)
+        for data, label in ptb_data.bptt_windows(rows, self.options.num_steps):
+            yield Batch((data,), label)
+
+    def train_batches(self, epoch: int, batch_size: int) -> Iterator[Batch]:
+        # Never shuffled: the carried state needs each row's text in order.
+        return self._windows(ptb_data.shard_stream(self._ids["train"], *self._shard), batch_size)
+
+    def eval_batches(self, split: str, batch_size: int) -> Iterator[Batch]:
+        if split not in self._ids:
+            raise ValueError(f"unknown split {split!r}")
+        return self._windows(self._ids[split], self.options.eval_batch_size)
+
+    def lr_schedule(self, epoch: int) -> float:
+        """Learning-rate factor for 0-based ``epoch`` (Zaremba: lr_decay ** max(epoch + 1 - decay_after, 0))."""
+        return self.options.lr_decay ** max(epoch + 1 - self.options.decay_after, 0)
+
+    # -- model ------------------------------------------------------------------
+    def build_model(self, backend: str, ctx=None):
+        return WordLM(len(self.codec().vocab), self.options, backend, ctx=ctx, prefix="wordlm_")
+
+    def initializer(self):
+        scale = self.options.init_scale
+        return mx.init.Uniform(scale) if scale > 0 else mx.init.Xavier()
+
+    def loss(self, pred, label):
+        return gluon.loss.SoftmaxCrossEntropyLoss(axis=-1)(pred, label)  # (N,): mean over T
+
+    def new_metric(self):
+        return Perplexity()
+
+    def codec(self) -> WordCodec:
+        if self._codec is None:
+            raise RuntimeError("call prepare() or load_artifacts() first")
+        return self._codec
+
+    def example_inputs(self) -> List[str]:
+        # Equal lengths (tracing needs no padding), in PTB's and the smoke corpus' vocabulary.
+        return ["the company said", "the market fell"]
+
+    # -- artifacts ----------------------------------------------------------------
+    def save_artifacts(self, folder: Path) -> None:
+        (Path(folder) / ARTIFACT_FILE).write_text(json.dumps(self.codec().vocab))
+
+    def load_artifacts(self, folder: Path) -> None:
+        path = Path(folder) / ARTIFACT_FILE
+        if not path.is_file():
+            raise UserError(f"{path} is missing: the run folder has no PTB vocabulary.")
+        self._codec = WordCodec(json.loads(path.read_text()))
+
+
+SYNTHETIC_SENTENCES = [
+    "the company said it expects N sales", "the market fell N points today",
+    "investors sold shares of the <unk> company", "the bank said profit rose N %",
+]
+
+
+def write_synthetic_corpus(folder: Path, repeats: int = 40) -> Path:
+    """A PTB-shaped corpus of four repeating sentences (train, valid, test) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", repeats), ("valid", 4), ("test", 4)):
+        lines = [f" {s} " for _ in range(count) for s in SYNTHETIC_SENTENCES]
+        (folder / ptb_data.split_file(split)).write_text("\n".join(lines) + "\n")
+    return folder

@@ -102,8 +102,15 @@ def cmd_export(argv: List[str]) -> int:
     parser.add_argument("run_dir")
     parser.add_argument("--rnn-backend", choices=("fused", "unfused"), default=EXPORT_BACKEND,
                         help="kernel baked into the graph (default: fused, which ONNX and cuDNN take)")
+    parser.add_argument("--onnx", action="store_true",
+                        help="also write model.onnx for 'gluon-seq serve --backend onnxruntime'")
     args = parser.parse_args(argv)
-    print(export_run(Path(args.run_dir), backend=args.rnn_backend))
+    folder = export_run(Path(args.run_dir), backend=args.rnn_backend)
+    if args.onnx:
+        from .onnx_export import export_onnx
+
+        export_onnx(folder)
+    print(folder)
     return 0
 
 

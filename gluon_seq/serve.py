@@ -172,25 +172,34 @@ class ModelWorker:
                     item.future.set_result(answer)
 
     def _run_batch(self, batch: Sequence[_Pending]) -> list:
-        """On the model thread: concatenate, run in slices of max_batch rows, split, decode."""
-        arrays = [np.concatenate([p.arrays[i] for p in batch], axis=0)
-                  for i in range(len(batch[0].arrays))]
-        total = arrays[0].shape[0]
-        pieces = []
-        for start in range(0, total, self.max_batch):  # one oversized request: several runs
-            pieces.append(self.model.run([a[start:start + self.max_batch] for a in arrays]))
-            self.batches += 1
-        outputs = [np.concatenate([piece[k] for piece in pieces], axis=0)
-                   for k in range(len(pieces[0]))]
-        answers, offset = [], 0
-        for item in batch:
-            part = [o[offset:offset + item.rows] for o in outputs]
-            offset += item.rows
-            try:
-                answers.append(self.codec.decode(part))
-            except Exception as err:
-                answers.append(err)
+        answers = run_merged(self.model, [p.arrays for p in batch], self.max_batch)
+        self.batches += -(-sum(p.rows for p in batch) // self.max_batch)
         return answers
+
+
+def run_merged(model, requests: Sequence[List[np.ndarray]], max_rows: int) -> list:
+    """Answers for several encoded requests from as few model runs as possible.
+
+    ``requests[i]`` holds request i's batch-first arrays (as ``codec.encode``
+    returns them).  They are concatenated along the batch axis, run in slices
+    of at most ``max_rows`` rows, split back and decoded one request at a time;
+    a request whose decoding fails gets its exception in place of its answers.
+    """
+    arrays = [np.concatenate([r[i] for r in requests], axis=0) for i in range(len(requests[0]))]
+    total = arrays[0].shape[0]
+    pieces = [model.run([a[start:start + max_rows] for a in arrays])
+              for start in range(0, total, max_rows)]
+    outputs = [np.concatenate([piece[k] for piece in pieces], axis=0) for k in range(len(pieces[0]))]
+    answers, offset = [], 0
+    for request in requests:
+        rows = request[0].shape[0]
+        part = [o[offset:offset + rows] for o in outputs]
+        offset += rows
+        try:
+            answers.append(model.codec.decode(part))
+        except Exception as err:
+            answers.append(err)
+    return answers
 
 
 def load_workers(folders: Sequence[Path], backend: str = "mxnet", max_batch: int = 64,
@@ -233,12 +242,17 @@ async def _read_body(request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _parse_inputs(body: bytes) -> list:
-    """``{"inputs": [...]}`` -> the list; UserError naming what is wrong."""
+def parse_body(body: bytes) -> list:
+    """A request body ``{"inputs": [...]}`` -> the list; UserError naming what is wrong."""
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as err:
         raise UserError(f"the body is not valid JSON ({err}); send {{\"inputs\": [...]}}.") from None
+    return inputs_of(payload)
+
+
+def inputs_of(payload) -> list:
+    """The non-empty ``inputs`` list of a parsed JSON body; UserError otherwise."""
     if not isinstance(payload, dict):
         raise UserError('the body must be a JSON object {"inputs": [...]}.')
     if "inputs" not in payload:
@@ -302,7 +316,7 @@ def create_app(folders: Sequence[Path], backend: str = "mxnet", max_batch: int =
             return _error(413, f"the body is larger than {max_body_bytes} bytes; send fewer inputs "
                                "per request.")
         try:
-            outputs = await worker.predict(_parse_inputs(body))
+            outputs = await worker.predict(parse_body(body))
         except UserError as err:
             return _error(400, str(err))
         except Exception:

@@ -1,0 +1,97 @@
+"""The MMS custom service: load from model_dir, answer a batch of requests in
+order, a bad request gets its own 400, and the manifest names our handler."""
+import json
+import shutil
+
+import pytest
+
+from gluon_seq import mms_handler
+from gluon_seq.errors import UserError
+from gluon_seq.export import export_model, load_export
+from gluon_seq.mms_handler import GluonSeqService, request_inputs, write_mar_manifest
+
+
+class FakeContext:
+    """The part of mms.context.Context that a custom service uses."""
+
+    def __init__(self, model_dir):
+        self.system_properties = {"model_dir": str(model_dir), "gpu_id": None, "batch_size": 4,
+                                  "server_name": "MMS", "server_version": "1.1.11"}
+        self.statuses = {}
+
+    def set_http_response_status(self, code=200, phrase="", idx=0):
+        self.statuses[idx] = code
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    from gluon_seq.tasks import get
+
+    task = get("arithmetic")()
+    model = task.build_model("fused")
+    model.initialize(task.initializer())
+    return export_model(task, model, tmp_path_factory.mktemp("mms") / "arith" / "export")
+
+
+@pytest.fixture(scope="module")
+def predict(folder):
+    return load_export(folder).predict
+
+
+@pytest.mark.parametrize("entry,inputs", [
+    ({"body": {"inputs": ["7*3*2"]}}, ["7*3*2"]),                 # JSON parsed by MMS
+    ({"body": b'{"inputs": ["7*3*2", "1+1"]}'}, ["7*3*2", "1+1"]),
+    ({"body": bytearray(b'["6*7"]')}, ["6*7"]),
+    ({"data": "9*9*9\n"}, ["9*9*9"]),                              # plain text form field
+    ({"body": ["1+2"]}, ["1+2"]),
+])
+def test_request_bodies_in_every_shape_mms_sends(entry, inputs):
+    assert request_inputs(entry) == inputs
+
+
+@pytest.mark.parametrize("entry,phrase", [
+    ({}, "no body"), ({"body": b"\xff\xfe"}, "UTF-8"), ({"body": b"{oops"}, "not valid JSON"),
+    ({"body": {"inputs": []}}, "empty"), ({"body": {"x": 1}}, '"inputs" field'), ({"body": ""}, "empty"),
+])
+def test_unusable_bodies_are_user_errors(entry, phrase):
+    with pytest.raises(UserError, match=phrase):
+        request_inputs(entry)
+
+
+def test_initialize_and_handle_a_batch_with_one_bad_request(folder, predict):
+    service = GluonSeqService()
+    context = FakeContext(folder)
+    service.initialize(context)
+    batch = [{"body": {"inputs": ["7*3*2", "10+10+10"]}}, {"body": {"inputs": ["7/3"]}},
+             {"body": b"4*5+6"}]
+    answers = service.handle(batch, context)
+    assert answers[0] == {"outputs": predict(["7*3*2", "10+10+10"])}
+    assert "'/'" in answers[1]["error"] and context.statuses == {1: 400}
+    assert answers[2] == {"outputs": predict(["4*5+6"])}
+
+
+def test_module_level_handle_follows_the_mms_load_then_predict_calls(folder, predict, monkeypatch):
+    monkeypatch.setattr(mms_handler, "_service", GluonSeqService())
+    context = FakeContext(folder)
+    assert mms_handler.handle(None, context) is None  # MMS's load-time call
+    assert mms_handler._service.initialized
+    assert mms_handler.handle([{"body": {"inputs": ["1+2+3"]}}], context) == \
+        [{"outputs": predict(["1+2+3"])}]
+
+
+def test_manifest_has_the_model_archiver_fields(folder, tmp_path):
+    copy = tmp_path / "arith" / "export"
+    shutil.copytree(folder, copy)
+    manifest = json.loads(write_mar_manifest(copy).read_text())
+    assert manifest["runtime"] == "python3"
+    assert manifest["model"]["modelName"] == "arith"
+    assert manifest["model"]["handler"] == "gluon_seq.mms_handler:handle"
+    for key in ("modelServerVersion", "implementationVersion", "specificationVersion"):
+        assert manifest[key] == "1.0"
+    assert (copy / "MAR-INF" / "MANIFEST.json").is_file()
+
+
+def test_manifest_refuses_an_incomplete_folder(tmp_path):
+    (tmp_path / "half").mkdir()
+    with pytest.raises(UserError, match="incomplete"):
+        write_mar_manifest(tmp_path / "half")

@@ -28,6 +28,18 @@ class GroupedAdam(mx.optimizer.Adam):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.aggregate_num = GROUP_SIZE if not self.wd else 0
+        self._rescale = {}  # (value, context) -> NDArray: the kernel takes it as an array
+
+    def __getstate__(self):  # Trainer.save_states pickles the optimizer
+        state = super().__getstate__()
+        state["_rescale"] = {}
+        return state
+
+    def _rescale_array(self, ctx) -> mx.nd.NDArray:
+        key = (self.rescale_grad, ctx)
+        if key not in self._rescale:
+            self._rescale = {key: mx.nd.full((1,), self.rescale_grad, ctx=ctx)}
+        return self._rescale[key]
 
     def _step_size(self, index) -> float:
         self._update_count(index)
@@ -48,7 +60,7 @@ class GroupedAdam(mx.optimizer.Adam):
             kwargs["clip_gradient"] = self.clip_gradient
         mx.nd.contrib.multi_adamw_update(
             list(weight), list(grad), [s[0] for s in state], [s[1] for s in state],
-            self.rescale_grad, lrs=[self._step_size(i) for i in index], wds=wds,
+            self._rescale_array(weight[0].context), lrs=[self._step_size(i) for i in index], wds=wds,
             etas=[1.0] * len(index), out=list(weight), **kwargs)
         return None
 

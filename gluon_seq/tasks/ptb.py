@@ -68,6 +68,8 @@ class PtbOptions:
         "help": "rows for validation and test (fewer rows = fewer zero-state restarts)"})
     train_tokens: int = field(default=0, metadata={
         "help": "use only the first N training tokens (0 = all); for quick runs"})
+    eval_tokens: int = field(default=0, metadata={
+        "help": "use only the first N validation and test tokens (0 = all); for quick runs"})
     corpus: str = field(default="", metadata={
         "help": "folder with ptb.{train,valid,test}.txt of your own corpus "
                 "(default: the PTB files of --data-dir, checked by sha1)"})
@@ -175,8 +177,10 @@ class PtbTask(Task):
             self._codec = WordCodec(ptb_data.build_vocab(tokens["train"]))
         self._ids = {split: ptb_data.to_ids(words, self._codec.index)
                      for split, words in tokens.items()}
-        if self.options.train_tokens:
-            self._ids["train"] = self._ids["train"][:self.options.train_tokens]
+        caps = {"train": self.options.train_tokens, "valid": self.options.eval_tokens,
+                "test": self.options.eval_tokens}
+        self._ids = {split: ids[:caps[split]] if caps[split] else ids
+                     for split, ids in self._ids.items()}
 
     def _windows(self, ids: np.ndarray, batch_size: int) -> Iterator[Batch]:
         rows = ptb_data.batchify(ids, batch_size)

@@ -59,7 +59,8 @@ class PtbOptions:
         "help": "dropout between the LSTM layers"})
     num_steps: int = field(default=30, metadata={"help": "BPTT window length in words"})
     init_scale: float = field(default=0.0, metadata={
-        "help": "uniform(-s, s) initialisation of every weight; 0 = Xavier (Keras-like)"})
+        "help": "uniform(-s, s) initialisation of every weight; 0 = Keras' defaults (the "
+                "source's: uniform 0.05 embeddings, orthogonal recurrent weights, forget bias 1)"})
     lr_decay: float = field(default=1.0, metadata={
         "help": "multiply the learning rate by this every epoch after --decay-after"})
     decay_after: int = field(default=0, metadata={

@@ -104,8 +104,11 @@ class GluonSeqService:
     def _respond(answer, index: int, context) -> dict:
         if isinstance(answer, Exception):
             code = 400 if isinstance(answer, UserError) else 500
-            setter = getattr(context, "set_http_response_status", None)
-            if setter is not None:  # MMS >= 1.0.5; older ones answer 200 with the error body
+            # MMS 1.1 names it set_response_status, some earlier sources set_http_response_status;
+            # without either the error body goes out with status 200.
+            setter = getattr(context, "set_response_status", None) or \
+                getattr(context, "set_http_response_status", None)
+            if setter is not None:
                 setter(code, "Bad Request" if code == 400 else "Internal Server Error", index)
             return {"error": str(answer) if code == 400 else "the model failed on this request."}
         return {"outputs": answer}

@@ -1,8 +1,17 @@
 """The MMS custom service: load from model_dir, answer a batch of requests in
 order, a bad request gets its own 400, and the manifest names our handler."""
 import json
+import os
+import random
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import httpx
 import pytest
 
 from gluon_seq import mms_handler
@@ -19,7 +28,7 @@ class FakeContext:
                                   "server_name": "MMS", "server_version": "1.1.11"}
         self.statuses = {}
 
-    def set_http_response_status(self, code=200, phrase="", idx=0):
+    def set_response_status(self, code=200, phrase="", idx=0):  # MMS 1.1.11's name
         self.statuses[idx] = code
 
 
@@ -95,3 +104,77 @@ def test_manifest_refuses_an_incomplete_folder(tmp_path):
     (tmp_path / "half").mkdir()
     with pytest.raises(UserError, match="incomplete"):
         write_mar_manifest(tmp_path / "half")
+
+
+def _mms_binary():
+    """multi-model-server from $MMS_BIN or PATH (it is not a project dependency)."""
+    return os.environ.get("MMS_BIN") or shutil.which("multi-model-server")
+
+
+def _free_port() -> int:
+    # MMS refuses ephemeral-range ports ("Invalid port number" for 50681), so probe lower ones.
+    for port in random.Random(os.getpid()).sample(range(20000, 32000), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000")
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.skipif(not _mms_binary() or not shutil.which("java"),
+                    reason="multi-model-server (set MMS_BIN) or java not installed")
+def test_multi_model_server_serves_the_export(folder, predict, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(folder, store / "arith")
+    write_mar_manifest(store / "arith")
+    port, management = _free_port(), _free_port()
+    config = tmp_path / "config.properties"
+    config.write_text(f"inference_address=http://127.0.0.1:{port}\n"
+                      f"management_address=http://127.0.0.1:{management}\n"
+                      f"model_store={store}\ndefault_workers_per_model=1\n")
+    binary = _mms_binary()
+    mms_python = Path(binary).parent / "python"
+    mms_site = subprocess.run([str(mms_python), "-c", "import mms, os; "
+                               "print(os.path.dirname(os.path.dirname(mms.__file__)))"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    # MMS starts its workers with the resolved interpreter, outside any venv: hand
+    # them both MMS's packages and ours.
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([mms_site] + [p for p in sys.path if p]))
+    log = open(tmp_path / "mms.log", "w")
+    proc = subprocess.Popen([binary, "--start", "--foreground", "--mms-config", str(config),
+                             "--model-store", str(store), "--models", "arith=arith"],
+                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}/predictions/arith"
+    try:
+        deadline = time.time() + 180
+        while True:
+            assert proc.poll() is None, (tmp_path / "mms.log").read_text()[-2000:]
+            try:
+                answer = httpx.post(url, json={"inputs": ["7*3*2", "1+2+3"]}, timeout=10)
+                if answer.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.time() < deadline, "MMS did not serve the model within 3 minutes"
+            time.sleep(1)
+        assert answer.json() == {"outputs": predict(["7*3*2", "1+2+3"])}
+        bad = httpx.post(url, json={"inputs": ["7/3"]}, timeout=10)
+        assert bad.status_code == 400 and "'/'" in bad.json()["error"]
+        text = httpx.post(url, content=b"9*9*9", headers={"content-type": "text/plain"}, timeout=10)
+        assert text.json() == {"outputs": predict(["9*9*9"])}
+    finally:
+        log.close()
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # the launcher, its JVM and the Python workers
+            proc.wait(30)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

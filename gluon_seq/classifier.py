@@ -3,6 +3,9 @@ web-traffic tasks: they differ only in how ids become LSTM inputs.
 
     ids (N, T) -> inputs (T, N, C) -> LSTM -> last step (N, H) -> Dropout -> Dense (N, K)
 
+(or, with ``pooling="max"``, the maximum of each unit over the non-padding steps
+instead of the last step).
+
 Inputs are an Embedding of the ids (sentiment, web traffic), the id itself
 as one scaled number per step, ``id / scale`` (the alphabet tutorial feeds
 ``letter_index / 26``; count-ones feeds the bit), or the one-hot id.  The LSTM starts from
@@ -20,7 +23,7 @@ from .layers import LSTM
 INPUT_MODES = ("embed", "scaled", "onehot")
 
 
-class LastStepClassifier(gluon.HybridBlock):
+class SequenceClassifier(gluon.HybridBlock):
     """``classes`` output scores from the LSTM's last step.
 
     ``inputs``: ``"embed"`` (Embedding(vocab_size, embed)), ``"scaled"`` (one
@@ -29,7 +32,8 @@ class LastStepClassifier(gluon.HybridBlock):
 
     def __init__(self, classes: int, hidden: int, length: int, backend: str,
                  inputs: str = "embed", vocab_size: int = 0, embed: int = 0, scale: float = 1.0,
-                 dropout: float = 0.0, ctx=None, **kwargs):
+                 dropout: float = 0.0, pooling: str = "last", pad_id: int = 0, ctx=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if inputs not in INPUT_MODES:
             raise ValueError(f"inputs must be one of {INPUT_MODES}, not {inputs!r}")
@@ -37,6 +41,10 @@ class LastStepClassifier(gluon.HybridBlock):
         self._vocab_size = vocab_size
         self._scale = float(scale)
         self._dropout = dropout
+        if pooling not in ("last", "max"):
+            raise ValueError(f"pooling must be 'last' or 'max', not {pooling!r}")
+        self._pooling = pooling
+        self._pad_id = pad_id
         width = {"embed": embed, "scaled": 1, "onehot": vocab_size}[inputs]
         with self.name_scope():
             if inputs == "embed":
@@ -67,7 +75,11 @@ class LastStepClassifier(gluon.HybridBlock):
     def hybrid_forward(self, F, ids, h0, c0):
         inputs = self._features(F, ids)                                   # (T, N, C)
         outputs, _ = self.lstm(inputs, [h0, c0])                          # (T, N, H)
-        last = F.reshape(F.slice_axis(outputs, axis=0, begin=-1, end=None), (-3, -2))  # (N, H)
+        if self._pooling == "max":
+            real = F.expand_dims(F.transpose(ids) != self._pad_id, axis=2)  # (T, N, 1)
+            last = F.max(F.broadcast_add(outputs, (real - 1) * 1e4), axis=0)  # (N, H)
+        else:
+            last = F.reshape(F.slice_axis(outputs, axis=0, begin=-1, end=None), (-3, -2))  # (N, H)
         if self._dropout:
             last = F.Dropout(last, p=self._dropout)
         return self.output(last)                                          # (N, K)

@@ -14,6 +14,9 @@ from typing import List, Optional
 
 from .errors import UserError
 
+# gluon_seq.layers.BACKENDS, spelled out so that `launch` and `--help` need not load MXNet.
+RNN_BACKENDS = ("auto", "fused", "unfused", "auto-fast")
+
 EXIT_USER_ERROR = 2
 
 
@@ -48,7 +51,9 @@ def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--optimizer")
     parser.add_argument("--clip", type=float, help="clip the global gradient norm")
-    parser.add_argument("--rnn-backend", choices=("auto", "fused", "unfused"), default="auto")
+    parser.add_argument("--rnn-backend", choices=RNN_BACKENDS, default="auto",
+                        help="auto: fused on GPU, unfused on CPU; auto-fast: time both on "
+                             "this model and train with the faster")
     parser.add_argument("--ctx", default="cpu", help="cpu, or gpu:0[,gpu:1...]")
     parser.add_argument("--kvstore", default="device", help="device, local or dist_sync")
     parser.add_argument("--data-dir", help="dataset root (default: ../shared/data or ~/.gluon_seq/data)")
@@ -87,7 +92,7 @@ def cmd_evaluate(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(prog="gluon-seq evaluate",
                                      description="Re-evaluate a run's best checkpoint.")
     parser.add_argument("run_dir")
-    parser.add_argument("--rnn-backend", choices=("auto", "fused", "unfused"))
+    parser.add_argument("--rnn-backend", choices=RNN_BACKENDS)
     parser.add_argument("--ctx", default="cpu")
     args = parser.parse_args(argv)
     print(json.dumps(reevaluate(Path(args.run_dir), args.rnn_backend, args.ctx), indent=2))

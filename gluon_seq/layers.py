@@ -24,14 +24,18 @@ from mxnet import gluon
 
 from .errors import UserError
 
-BACKENDS = ("auto", "fused", "unfused")
+BACKENDS = ("auto", "fused", "unfused", "auto-fast")
 
 
 def resolve_backend(backend: str, ctx: Optional[mx.Context] = None) -> str:
-    """Map ``auto`` to a concrete kernel: fused on GPU, unfused on CPU."""
+    """Map ``auto`` to a concrete kernel: fused on GPU, unfused on CPU.
+
+    ``auto-fast`` means "time both on this model and keep the faster"; training
+    does that (:func:`gluon_seq.training.choose_backend`).  Anywhere else the
+    choice cannot change a number, so it resolves like ``auto``."""
     if backend not in BACKENDS:
         raise UserError(f"unknown RNN backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
-    if backend != "auto":
+    if backend not in ("auto", "auto-fast"):
         return backend
     ctx = ctx or mx.current_context()
     return "fused" if ctx.device_type == "gpu" else "unfused"

@@ -133,6 +133,35 @@ def build_model(task, backend: str, contexts: Sequence[mx.Context]):
     return task.build_model(resolve_backend(backend, contexts[0]), ctx=contexts[0])
 
 
+def choose_backend(task, requested: str, contexts, batch_size: int,
+                   log: Callable[[str], None] = print) -> str:
+    """The kernel to train with.  For ``auto-fast``, time a few training steps
+    (forward and backward) of the task's own model on a real batch with each
+    kernel, and keep the faster; any other request resolves as usual."""
+    if requested != "auto-fast":
+        return resolve_backend(requested, contexts[0])
+    batch = next(iter(task.train_batches(0, batch_size)))
+    inputs, label = _to_contexts(batch, contexts[:1])[0]
+    seconds = {}
+    for backend in ("fused", "unfused"):
+        model = task.build_model(backend, ctx=contexts[0])
+        model.initialize(task.initializer(), ctx=contexts[:1])
+        model.hybridize(static_alloc=True, static_shape=True)
+        times = []
+        for _ in range(4):  # the first builds the graph and is not counted
+            start = time.perf_counter()
+            with autograd.record():
+                loss = task.loss(_forward(model, task, inputs, label, {}, 0), label).sum()
+            loss.backward()
+            mx.nd.waitall()
+            times.append(time.perf_counter() - start)
+        seconds[backend] = min(times[1:])
+    best = min(seconds, key=seconds.get)
+    log(f"auto-fast: training with the {best} kernel ({seconds['fused'] * 1e3:.1f} ms fused, "
+        f"{seconds['unfused'] * 1e3:.1f} ms unfused per step of {label.shape[0]})")
+    return best
+
+
 def load_params(model, path: Path, contexts, task_name: str) -> None:
     if not Path(path).is_file():
         raise UserError(f"{path} is missing: train first, or point at a run folder.")
@@ -372,8 +401,9 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False,
         from mxnet.contrib import amp
 
         amp.init()  # before the model is built, so its operators are cast lists-wise
-    backend = resolve_backend(config.rnn_backend, contexts[0])
-    model = build_model(task, config.rnn_backend, contexts)
+    backend = choose_backend(task, config.rnn_backend, contexts, config.batch_size, log)
+    seed_everything(config.seed)  # timing the kernels drew random numbers
+    model = build_model(task, backend, contexts)
     model.initialize(task.initializer(), ctx=contexts)
     model.hybridize(static_alloc=True, static_shape=True)
     config.save(run_dir)
@@ -383,7 +413,7 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False,
     progress = fitter.fit()
     # A fresh model for the best weights: the trained one belongs to its Trainer
     # (and, in dist runs, to the kvstore, which refuses to have weights reset).
-    best = build_model(task, config.rnn_backend, contexts)
+    best = build_model(task, backend, contexts)
     load_params(best, run_dir / BEST_PARAMS, contexts, task.name)
     best.hybridize(static_alloc=True, static_shape=True)
     metrics = final_metrics(best, task, config, contexts, progress, backend)

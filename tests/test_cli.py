@@ -97,3 +97,9 @@ def test_module_and_console_script_agree():
     assert script, "console script gluon-seq is not installed"
     result = subprocess.run([script, "train", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--rnn-backend" in result.stdout
+
+
+def test_cli_offers_exactly_the_layer_backends():
+    from gluon_seq import cli, layers
+
+    assert set(cli.RNN_BACKENDS) == set(layers.BACKENDS)

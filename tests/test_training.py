@@ -161,3 +161,16 @@ def test_carried_states_flow_from_batch_to_batch(carries, expected):
 
     seen = evaluate(_CountingModel(carries), StatefulTask(), "valid", [mx.cpu()], 2)["seen"]
     assert seen == expected
+
+
+def test_auto_fast_times_both_kernels_and_trains_with_the_faster(tmp_path):
+    lines = []
+    config = RunConfig.for_task("arithmetic", epochs=1, rnn_backend="auto-fast",
+                                options={"train_samples": 64, "valid_samples": 32,
+                                         "test_samples": 32})
+    metrics = train(config, tmp_path / "run", log=lines.append)
+    choice = [line for line in lines if line.startswith("auto-fast:")]
+    assert len(choice) == 1 and "ms fused" in choice[0] and "ms unfused" in choice[0]
+    assert metrics["rnn_backend"] in ("fused", "unfused")
+    assert f"the {metrics['rnn_backend']} kernel" in choice[0]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["rnn_backend"] == "auto-fast"

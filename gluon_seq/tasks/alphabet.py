@@ -20,7 +20,7 @@ from typing import Iterator
 import numpy as np
 from mxnet import gluon
 
-from ..classifier import LastStepClassifier
+from ..classifier import SequenceClassifier
 from ..codecs.symbols import SymbolCodec
 from ..errors import UserError
 from ..metrics import Accuracy
@@ -71,7 +71,7 @@ class AlphabetTask(Task):
 
     def build_model(self, backend: str, ctx=None):
         opts = self.options
-        return LastStepClassifier(len(ALPHABET), opts.hidden, opts.seq_length, backend,
+        return SequenceClassifier(len(ALPHABET), opts.hidden, opts.seq_length, backend,
                                   inputs=opts.encoding, vocab_size=len(ALPHABET),
                                   scale=len(ALPHABET), ctx=ctx, prefix="alphabet_")
 

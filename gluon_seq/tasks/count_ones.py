@@ -23,7 +23,7 @@ from typing import Iterator
 import numpy as np
 from mxnet import gluon
 
-from ..classifier import LastStepClassifier
+from ..classifier import SequenceClassifier
 from ..codecs.symbols import SymbolCodec
 from ..errors import UserError
 from ..metrics import Accuracy
@@ -105,7 +105,7 @@ class CountOnesTask(Task):
 
     def build_model(self, backend: str, ctx=None):
         bits = self.options.bits
-        return LastStepClassifier(bits + 1, self.options.hidden, bits, backend, inputs="scaled",
+        return SequenceClassifier(bits + 1, self.options.hidden, bits, backend, inputs="scaled",
                                   scale=1.0, ctx=ctx, prefix="countones_")
 
     def loss(self, pred, label):

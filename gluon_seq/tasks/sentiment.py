@@ -30,7 +30,7 @@ import numpy as np
 from mxnet import gluon
 
 from .. import imdb_data, web_traffic
-from ..classifier import LastStepClassifier
+from ..classifier import SequenceClassifier
 from ..codecs import codec_from_meta
 from ..codecs.text import PAD, UNK, TextCodec, tokenize
 from ..data import locate
@@ -56,6 +56,9 @@ class SentimentOptions:
     embed: int = 32
     hidden: int = 100
     dropout: float = 0.0
+    pooling: str = field(default="last", metadata={
+        "choices": ["last", "max"],
+        "help": "classify the last step (the source) or each unit's maximum over the text"})
     valid_fraction: float = field(default=0.1, metadata={
         "help": "share of the training texts held out to pick the best epoch"})
     train_limit: int = field(default=0, metadata={
@@ -157,9 +160,10 @@ class SentimentTask(Task):
     # -- model ------------------------------------------------------------------
     def build_model(self, backend: str, ctx=None):
         opts = self.options
-        return LastStepClassifier(1, opts.hidden, opts.maxlen, backend, inputs="embed",
+        return SequenceClassifier(1, opts.hidden, opts.maxlen, backend, inputs="embed",
                                   vocab_size=len(self.codec().vocab), embed=opts.embed,
-                                  dropout=opts.dropout, ctx=ctx, prefix="sentiment_")
+                                  dropout=opts.dropout, pooling=opts.pooling,
+                                  pad_id=self.codec().pad_id, ctx=ctx, prefix="sentiment_")
 
     def loss(self, pred, label):
         return gluon.loss.SigmoidBinaryCrossEntropyLoss()(pred, label.reshape((-1, 1)))  # (N,)

@@ -133,6 +133,28 @@ def build_model(task, backend: str, contexts: Sequence[mx.Context]):
     return task.build_model(resolve_backend(backend, contexts[0]), ctx=contexts[0])
 
 
+def time_steps(task, backend: str, batch, contexts, repeats: int = 3, train: bool = True) -> float:
+    """Best-of-``repeats`` seconds for one step of the task's model on ``batch``
+    with ``backend``: forward and backward when ``train``, else inference only.
+    A first, uncounted step builds the graph."""
+    model = task.build_model(backend, ctx=contexts[0])
+    model.initialize(task.initializer(), ctx=contexts[:1])
+    model.hybridize(static_alloc=True, static_shape=True)
+    inputs, label = _to_contexts(batch, contexts[:1])[0]
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        if train:
+            with autograd.record():
+                loss = task.loss(_forward(model, task, inputs, label, {}, 0), label).sum()
+            loss.backward()
+        else:
+            _forward(model, task, inputs, label, {}, 0)
+        mx.nd.waitall()
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
+
+
 def choose_backend(task, requested: str, contexts, batch_size: int,
                    log: Callable[[str], None] = print) -> str:
     """The kernel to train with.  For ``auto-fast``, time a few training steps
@@ -141,24 +163,11 @@ def choose_backend(task, requested: str, contexts, batch_size: int,
     if requested != "auto-fast":
         return resolve_backend(requested, contexts[0])
     batch = next(iter(task.train_batches(0, batch_size)))
-    inputs, label = _to_contexts(batch, contexts[:1])[0]
-    seconds = {}
-    for backend in ("fused", "unfused"):
-        model = task.build_model(backend, ctx=contexts[0])
-        model.initialize(task.initializer(), ctx=contexts[:1])
-        model.hybridize(static_alloc=True, static_shape=True)
-        times = []
-        for _ in range(4):  # the first builds the graph and is not counted
-            start = time.perf_counter()
-            with autograd.record():
-                loss = task.loss(_forward(model, task, inputs, label, {}, 0), label).sum()
-            loss.backward()
-            mx.nd.waitall()
-            times.append(time.perf_counter() - start)
-        seconds[backend] = min(times[1:])
+    seconds = {backend: time_steps(task, backend, batch, contexts)
+               for backend in ("fused", "unfused")}
     best = min(seconds, key=seconds.get)
     log(f"auto-fast: training with the {best} kernel ({seconds['fused'] * 1e3:.1f} ms fused, "
-        f"{seconds['unfused'] * 1e3:.1f} ms unfused per step of {label.shape[0]})")
+        f"{seconds['unfused'] * 1e3:.1f} ms unfused per step of {batch.size})")
     return best
 
 

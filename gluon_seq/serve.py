@@ -86,7 +86,8 @@ class ModelWorker:
         self.model = self.thread.submit(_load, self.folder, backend).result()
         self.codec: Codec = self.model.codec
         self.batched = type(self.codec).predict is Codec.predict
-        self.batches = 0  # runs of the model, for tests and the benchmark
+        self.batches = 0  # model runs, and the rows they took: shown by /models
+        self.rows = 0
         self._pending: Deque[_Pending] = collections.deque()
         self._arrived: Optional[asyncio.Event] = None
         self._loop_task: Optional[asyncio.Task] = None
@@ -95,7 +96,8 @@ class ModelWorker:
         return {"name": self.name, "task": self.model.meta.get("task"),
                 "input_description": self.model.meta.get("input_description"),
                 "backend": self.backend, "batched": self.batched,
-                "example_inputs": self.model.meta.get("example_inputs")}
+                "example_inputs": self.model.meta.get("example_inputs"),
+                "model_runs": self.batches, "rows_run": self.rows}
 
     # -- lifecycle (inside the server's event loop) ---------------------------
     def start(self) -> None:
@@ -173,7 +175,9 @@ class ModelWorker:
 
     def _run_batch(self, batch: Sequence[_Pending]) -> list:
         answers = run_merged(self.model, [p.arrays for p in batch], self.max_batch)
-        self.batches += -(-sum(p.rows for p in batch) // self.max_batch)
+        rows = sum(p.rows for p in batch)
+        self.batches += -(-rows // self.max_batch)
+        self.rows += rows
         return answers
 
 
@@ -265,6 +269,25 @@ def inputs_of(payload) -> list:
     return inputs
 
 
+# The handler reads the raw body (to bound its size), so FastAPI cannot infer
+# the request schema; spell it out for /docs and for schema-driven testers.
+_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+_PREDICT_OPENAPI = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["inputs"],
+        "properties": {"inputs": {"type": "array", "minItems": 1,
+                                  "description": "inputs as GET /models describes them"}}}}}},
+}
+_ERROR_RESPONSES = {
+    code: {"description": what, "content": {"application/json": {"schema": _ERROR}}}
+    for code, what in ((400, "bad JSON or bad input"), (404, "no such model"),
+                       (413, "body too large"), (500, "the model failed"))
+}
+_ERROR_RESPONSES[200] = {"description": "one answer per input, in order", "content": {
+    "application/json": {"schema": {"type": "object", "required": ["outputs"],
+                                    "properties": {"outputs": {"type": "array"}}}}}}
+
+
 def create_app(folders: Sequence[Path], backend: str = "mxnet", max_batch: int = 64,
                max_wait_ms: float = 5.0, max_body_bytes: int = DEFAULT_MAX_BODY):
     """A FastAPI app serving ``folders``; models load now, batching starts with the app."""
@@ -288,6 +311,20 @@ def create_app(folders: Sequence[Path], backend: str = "mxnet", max_batch: int =
     app = FastAPI(title="gluon_seq", lifespan=lifespan)
     app.state.workers = workers
 
+    generated = app.openapi
+
+    def openapi():
+        schema = generated()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)  # we answer 400 instead
+                for parameter in operation.get("parameters", []):
+                    if parameter["name"] == "model":  # the names this server knows
+                        parameter["schema"]["enum"] = sorted(workers)
+        return schema
+
+    app.openapi = openapi
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, exc):
         problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}"
@@ -296,7 +333,9 @@ def create_app(folders: Sequence[Path], backend: str = "mxnet", max_batch: int =
 
     @app.exception_handler(HTTPException)
     async def http_error(request, exc):
-        return _error(exc.status_code, str(exc.detail))
+        response = _error(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # e.g. Allow on a 405, which RFC 9110 requires
+        return response
 
     @app.get("/health")
     async def health():
@@ -306,7 +345,7 @@ def create_app(folders: Sequence[Path], backend: str = "mxnet", max_batch: int =
     async def models():
         return {"models": [w.describe() for w in workers.values()]}
 
-    @app.post("/predict/{model}")
+    @app.post("/predict/{model}", openapi_extra=_PREDICT_OPENAPI, responses=_ERROR_RESPONSES)
     async def predict(model: str, request: Request):
         worker = workers.get(model)
         if worker is None:

@@ -151,6 +151,17 @@ def test_an_unknown_model_is_a_404(server):
     assert httpx.get(server.url + "/nowhere").json() == {"error": "Not Found"}
 
 
+def test_wrong_method_is_405_with_allow_and_openapi_lists_the_models(server):
+    response = httpx.get(server.url + "/predict/arith")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert "error" in response.json()
+    schema = httpx.get(server.url + "/openapi.json").json()
+    operation = schema["paths"]["/predict/{model}"]["post"]
+    assert operation["parameters"][0]["schema"]["enum"] == ["arith"]
+    assert "422" not in operation["responses"] and "400" in operation["responses"]
+    assert operation["requestBody"]["content"]["application/json"]["schema"]["required"] == ["inputs"]
+
+
 def test_the_actual_size_counts_when_no_length_is_declared(server):
     def chunks():  # chunked transfer: no Content-Length header
         yield b'{"inputs": ["'

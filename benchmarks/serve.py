@@ -247,19 +247,25 @@ def prepare(folders, workdir):
     return prepared
 
 
-def untrained_arithmetic(workdir) -> Path:
+def untrained_export(workdir, name: str, smoke: bool = False) -> Path:
+    """An untrained export of task ``name`` (its tiny ``smoke_task`` when asked)."""
     from gluon_seq.export import export_model
     from gluon_seq.tasks import get
 
-    task = get("arithmetic")()
+    task_cls = get(name)
+    folder = workdir / "src" / (f"{name}-smoke" if smoke else name)
+    task = task_cls.smoke_task(folder) if smoke else task_cls()
+    task.prepare()
     model = task.build_model("fused")
     model.initialize(task.initializer())
-    return export_model(task, model, workdir / "src" / "arithmetic" / "export")
+    return export_model(task, model, folder / "export")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("extra", nargs="*", help="more export folders to time")
+    parser.add_argument("--smoke", nargs="*", default=[], metavar="TASK",
+                        help="also time untrained smoke-size exports of these tasks")
     parser.add_argument("--count", type=int, default=500, help="latency samples")
     parser.add_argument("--bad", type=int, default=50, help="requests per malformed kind")
     parser.add_argument("--seconds", type=float, default=15, help="time cap per throughput run")
@@ -271,11 +277,15 @@ def main():
     if trained.is_dir():
         arith_source, arith_note = trained, "trained (runs/arithmetic/export)"
     else:
-        arith_source, arith_note = untrained_arithmetic(workdir), "untrained (no runs/arithmetic/export)"
-    models = prepare([arith_source] + [Path(p) for p in args.extra], workdir)
+        arith_source, arith_note = untrained_export(workdir, "arithmetic"), \
+            "untrained (no runs/arithmetic/export)"
+    smoke = [untrained_export(workdir, name, smoke=True) for name in args.smoke]
+    models = prepare([arith_source] + [Path(p) for p in args.extra] + smoke, workdir)
+    load_before = os.getloadavg()[0]
     arith = models[0][0]
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
-    command = " ".join(["benchmarks/serve.py"] + args.extra)
+    command = " ".join(["benchmarks/serve.py"] + args.extra + (["--smoke"] + args.smoke
+                                                               if args.smoke else []))
     out = [f"Measured by `OMP_NUM_THREADS={threads} .venv/bin/python {command}` on the shared "
            f"2-core machine; arithmetic model: {arith_note}.  Server: `gluon-seq serve` subprocess "
            "on 127.0.0.1; clients: httpx in the benchmark process (they share the two cores).", ""]
@@ -291,7 +301,8 @@ def main():
         name = model_name(folder)
         for backend in ("mxnet", "onnxruntime"):
             if backend == "onnxruntime" and onnx_note != "converted":
-                out.append(f"| {name} | onnxruntime | n/a: {onnx_note} | | |")
+                reason = onnx_note.split("ONNX: ", 1)[-1].split(";")[0]
+                out.append(f"| {name} | onnxruntime | not convertible ({reason}) | | |")
                 continue
             model = load_export(folder) if backend == "mxnet" else load_onnx(folder)
             local = percentiles(inprocess_latency(model, example, args.count))
@@ -349,7 +360,16 @@ def main():
             for kind, sent, fours, seen in rows]
     out += ["", f"After them: /health {health}, a valid request {good.status_code} "
             f"{good.json()}, server process alive: {alive}, exit status after SIGTERM: {code}.",
-            "", st]
+            "", st, "",
+            "Reading the tables: at one client, `--max-wait-ms 5` adds the wait for company that "
+            "never comes; `--max-wait-ms 0` leaves the HTTP cost alone.  The httpx rows are bound "
+            "by the client's own CPU (it runs in this process, on the same cores); the raw asyncio "
+            "rows send the same requests over bare asyncio streams, so they show what the server "
+            "can take.  Schemathesis runs every check except positive_data_acceptance: the schema "
+            "cannot say which strings a codec accepts, so a schema-valid `[null]` is rightly a 400.",
+            "",
+            f"1-minute load average: {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at "
+            "the end (other engineers' training runs on the same 2 cores)."]
     text = "\n".join(out)
     print(text)
     if args.write:

@@ -97,7 +97,7 @@ class ModelWorker:
                 "input_description": self.model.meta.get("input_description"),
                 "backend": self.backend, "batched": self.batched,
                 "example_inputs": self.model.meta.get("example_inputs"),
-                "model_runs": self.batches, "rows_run": self.rows}
+                "model_runs": self.batches, "rows_run": self.rows, "queued": len(self._pending)}
 
     # -- lifecycle (inside the server's event loop) ---------------------------
     def start(self) -> None:
@@ -130,7 +130,8 @@ class ModelWorker:
         except Exception as err:  # a codec that trips over odd input: still the input's fault
             log.warning("encode failed on a request for %s: %r", self.name, err)
             raise UserError(f"the inputs could not be encoded ({type(err).__name__}: {err}).") from None
-        item = _Pending([np.asarray(a) for a in arrays], len(inputs), loop.create_future())
+        arrays = [np.asarray(a) for a in arrays]
+        item = _Pending(arrays, int(arrays[0].shape[0]), loop.create_future())
         self._pending.append(item)
         self._arrived.set()
         return await item.future

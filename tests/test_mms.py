@@ -15,6 +15,8 @@ import httpx
 import pytest
 
 from gluon_seq import mms_handler
+from gluon_seq.codecs import register_codec
+from gluon_seq.codecs.chars import CharCodec
 from gluon_seq.errors import UserError
 from gluon_seq.export import export_model, load_export
 from gluon_seq.mms_handler import GluonSeqService, request_inputs, write_mar_manifest
@@ -86,6 +88,30 @@ def test_module_level_handle_follows_the_mms_load_then_predict_calls(folder, pre
     assert mms_handler._service.initialized
     assert mms_handler.handle([{"body": {"inputs": ["1+2+3"]}}], context) == \
         [{"outputs": predict(["1+2+3"])}]
+
+
+@register_codec("test_mms_iterative")
+class _IterativeCodec(CharCodec):
+    """Overrides predict, as generating codecs do: the handler must call it whole."""
+    calls = 0
+
+    def predict(self, run, inputs):
+        type(self).calls += 1
+        return [self.decode(run(self.encode([text])))[0] for text in inputs]
+
+
+def test_codecs_that_override_predict_are_called_per_request(folder, predict, tmp_path):
+    other = tmp_path / "iterative"
+    shutil.copytree(folder, other)
+    meta = json.loads((other / "meta.json").read_text())
+    meta["codec"]["type"] = "test_mms_iterative"
+    (other / "meta.json").write_text(json.dumps(meta))
+    service, context = GluonSeqService(), FakeContext(other)
+    service.initialize(context)
+    answers = service.handle([{"body": {"inputs": ["7*3*2", "6*7"]}}, {"body": b"7/3"}], context)
+    assert answers[0] == {"outputs": predict(["7*3*2", "6*7"])}
+    assert "'/'" in answers[1]["error"] and context.statuses == {1: 400}
+    assert not service.batched and _IterativeCodec.calls == 2
 
 
 def test_manifest_has_the_model_archiver_fields(folder, tmp_path):

@@ -247,9 +247,9 @@ def test_the_server_never_imports_task_or_training_code(folder):
 def test_sigterm_lets_the_in_flight_request_finish(folder, expected):
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    # A 1.5 s batching wait keeps the request in flight while SIGTERM arrives.
+    # A 3 s batching wait keeps the request queued while SIGTERM arrives.
     proc = subprocess.Popen([sys.executable, "-m", "gluon_seq", "serve", str(folder),
-                             "--port", str(port), "--max-wait-ms", "1500"],
+                             "--port", str(port), "--max-wait-ms", "3000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, OMP_NUM_THREADS="1"))
     try:
@@ -267,7 +267,9 @@ def test_sigterm_lets_the_in_flight_request_finish(folder, expected):
         sender = threading.Thread(target=lambda: result.update(
             response=httpx.post(url + "/predict/arith", json={"inputs": ["7*3*2"]}, timeout=30)))
         sender.start()
-        time.sleep(0.5)
+        while httpx.get(url + "/models", timeout=5).json()["models"][0]["queued"] == 0:
+            assert sender.is_alive(), "the request finished before SIGTERM could be sent"
+            time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         sender.join(30)
         assert result["response"].status_code == 200

@@ -294,6 +294,7 @@ def create_app(folders: Sequence[Path], backend: str = "mxnet", max_batch: int =
     """A FastAPI app serving ``folders``; models load now, batching starts with the app."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException
 
     # No `from __future__ import annotations` in this module: FastAPI reads the
@@ -362,7 +363,8 @@ def create_app(folders: Sequence[Path], backend: str = "mxnet", max_batch: int =
         except Exception:
             log.exception("prediction failed for model %s", model)
             return _error(500, "the model failed on this request; see the server log.")
-        return {"outputs": outputs}
+        # A ready response skips FastAPI's per-field encoding pass; answers are plain JSON already.
+        return JSONResponse({"outputs": outputs})
 
     return app
 

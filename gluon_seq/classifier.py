@@ -32,8 +32,8 @@ class SequenceClassifier(gluon.HybridBlock):
 
     def __init__(self, classes: int, hidden: int, length: int, backend: str,
                  inputs: str = "embed", vocab_size: int = 0, embed: int = 0, scale: float = 1.0,
-                 dropout: float = 0.0, pooling: str = "last", pad_id: int = 0, ctx=None,
-                 **kwargs):
+                 dropout: float = 0.0, pooling: str = "last", pad_id: int = 0,
+                 embed_dropout: float = 0.0, ctx=None, **kwargs):
         super().__init__(**kwargs)
         if inputs not in INPUT_MODES:
             raise ValueError(f"inputs must be one of {INPUT_MODES}, not {inputs!r}")
@@ -44,6 +44,7 @@ class SequenceClassifier(gluon.HybridBlock):
         if pooling not in ("last", "max"):
             raise ValueError(f"pooling must be 'last' or 'max', not {pooling!r}")
         self._pooling = pooling
+        self._embed_dropout = embed_dropout
         self._pad_id = pad_id
         width = {"embed": embed, "scaled": 1, "onehot": vocab_size}[inputs]
         with self.name_scope():
@@ -63,7 +64,10 @@ class SequenceClassifier(gluon.HybridBlock):
     def _features(self, F, ids):
         steps_first = F.transpose(ids)                                   # (T, N)
         if self._inputs == "embed":
-            return self.embedding(steps_first)                           # (T, N, E)
+            embedded = self.embedding(steps_first)                       # (T, N, E)
+            if self._embed_dropout:  # whole embedding channels, the same at every step
+                embedded = F.Dropout(embedded, p=self._embed_dropout, axes=(0,))
+            return embedded
         if self._inputs == "onehot":
             return F.one_hot(steps_first, depth=self._vocab_size)        # (T, N, V)
         return F.expand_dims(steps_first / self._scale, axis=2)          # (T, N, 1)

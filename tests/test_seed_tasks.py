@@ -164,3 +164,20 @@ def test_web_traffic_data_is_deterministic_balanced_and_the_preset_reads_charact
     codec = task.codec()
     assert codec.unit == "chars" and len(codec.vocab) <= 1024 and codec.maxlen == 128
     assert codec.labels == ["benign", "malicious"]
+
+
+def test_max_pooling_reads_only_the_real_steps():
+    import mxnet as mx
+
+    from gluon_seq.classifier import SequenceClassifier
+
+    model = SequenceClassifier(2, 4, 5, "fused", inputs="embed", vocab_size=9, embed=3,
+                               pooling="max", pad_id=1, prefix="pool_")
+    model.initialize(mx.init.Xavier())
+    ids = np.array([[1, 1, 1, 2, 3], [1, 4, 5, 6, 7]])
+    outputs, _ = model.lstm(mx.nd.array(model.lstm_inputs(ids)), model.lstm.begin_state(2))
+    outputs = outputs.asnumpy()                                       # (T, N, H)
+    pooled = np.stack([outputs[3:, 0].max(axis=0), outputs[1:, 1].max(axis=0)])
+    expected = model.output(mx.nd.array(pooled)).asnumpy()
+    got = model(mx.nd.array(ids), *model.begin_state(2)).asnumpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

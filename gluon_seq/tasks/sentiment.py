@@ -56,6 +56,8 @@ class SentimentOptions:
     embed: int = 32
     hidden: int = 100
     dropout: float = 0.0
+    embed_dropout: float = field(default=0.0, metadata={
+        "help": "drop whole embedding channels (the same ones at every step)"})
     pooling: str = field(default="last", metadata={
         "choices": ["last", "max"],
         "help": "classify the last step (the source) or each unit's maximum over the text"})
@@ -163,7 +165,8 @@ class SentimentTask(Task):
         return SequenceClassifier(1, opts.hidden, opts.maxlen, backend, inputs="embed",
                                   vocab_size=len(self.codec().vocab), embed=opts.embed,
                                   dropout=opts.dropout, pooling=opts.pooling,
-                                  pad_id=self.codec().pad_id, ctx=ctx, prefix="sentiment_")
+                                  pad_id=self.codec().pad_id, embed_dropout=opts.embed_dropout,
+                                  ctx=ctx, prefix="sentiment_")
 
     def loss(self, pred, label):
         return gluon.loss.SigmoidBinaryCrossEntropyLoss()(pred, label.reshape((-1, 1)))  # (N,)

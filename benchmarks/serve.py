@@ -254,6 +254,7 @@ def untrained_export(workdir, name: str, smoke: bool = False) -> Path:
 
     task_cls = get(name)
     folder = workdir / "src" / (f"{name}-smoke" if smoke else name)
+    folder.mkdir(parents=True, exist_ok=True)  # smoke tasks write their data files here
     task = task_cls.smoke_task(folder) if smoke else task_cls()
     task.prepare()
     model = task.build_model("fused")

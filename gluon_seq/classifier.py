@@ -83,7 +83,8 @@ class SequenceClassifier(gluon.HybridBlock):
             real = F.expand_dims(F.transpose(ids) != self._pad_id, axis=2)  # (T, N, 1)
             last = F.max(F.broadcast_add(outputs, (real - 1) * 1e4), axis=0)  # (N, H)
         else:
-            last = F.reshape(F.slice_axis(outputs, axis=0, begin=-1, end=None), (-3, -2))  # (N, H)
+            # squeeze, not reshape(-3, ...): ONNX export has no -3 shape code
+            last = F.squeeze(F.slice_axis(outputs, axis=0, begin=-1, end=None), axis=0)  # (N, H)
         if self._dropout:
             last = F.Dropout(last, p=self._dropout)
         return self.output(last)                                          # (N, K)

@@ -44,3 +44,18 @@ def test_every_task_declares_what_the_loop_needs(name):
     for key in ("epochs", "batch_size", "lr", "optimizer"):
         assert key in task_cls.defaults, f"{name} has no default {key}"
     assert task_cls.metric
+
+
+@pytest.mark.parametrize("name", tasks.names())
+def test_every_task_converts_to_onnx_and_matches_the_export(name, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from gluon_seq.onnx_export import export_onnx, load_onnx
+
+    task = _prepared(name, tmp_path)
+    model = task.build_model("fused")
+    model.initialize(task.initializer())
+    folder = export_model(task, model, tmp_path / "export")
+    export_onnx(folder)
+    arrays = task.codec().encode(task.example_inputs())
+    for a, b in zip(load_export(folder).run(arrays), load_onnx(folder).run(arrays)):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)

@@ -110,7 +110,7 @@ class MemNN(gluon.HybridBlock):
         response = F.transpose(match + c, axes=(0, 2, 1))              # (N, Q, S)
         answer = F.concat(response, q, dim=2)                          # (N, Q, S + E)
         steps, _ = self.lstm(F.transpose(answer, axes=(1, 0, 2)), [h0, c0])  # (Q, N, H)
-        last = F.reshape(F.slice_axis(steps, axis=0, begin=-1, end=None), (-3, -2))  # (N, H)
+        last = F.squeeze(F.slice_axis(steps, axis=0, begin=-1, end=None), axis=0)  # (N, H)
         return self.output(F.Dropout(last, p=self._dropout))          # (N, V)
 
     def attention(self, story: mx.nd.NDArray, question: mx.nd.NDArray) -> np.ndarray:

@@ -33,8 +33,12 @@ $(STAMP): setup.cfg pyproject.toml
 notebooks: $(STAMP)
 	$(PY) scripts/render_notebooks.py
 
-bench: $(STAMP)
-	$(PY) benchmarks/arithmetic.py
+# Every benchmark, each rewriting its own table in BENCHMARKS.md (about an hour here).
+# The bench extra adds PyTorch (the speed comparison) and schemathesis (the serving fuzz run).
+bench:
+	$(MAKE) venv EXTRAS=$(EXTRAS),bench
+	for b in arithmetic speed model_steps time_to_quality serve; do \
+	    OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

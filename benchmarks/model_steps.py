@@ -50,7 +50,7 @@ def table(rows, skipped, reps: int) -> str:
         f"Command: `.venv/bin/python benchmarks/model_steps.py --reps {reps}`",
         "",
         "| task (default model) | batch, input shape | train step fused | train step unfused | "
-        "unfused / fused | inference fused | inference unfused | unfused / fused |",
+        "unfused time / fused time | inference fused | inference unfused | unfused time / fused time |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:

@@ -111,33 +111,23 @@ def read_meta(folder: Path) -> dict:
     return meta
 
 
-class ExportedModel:
-    """A predictor built from an export folder alone.
+class Predictor:
+    """What serving needs from an export folder, whichever runtime executes the graph.
 
     ``run(arrays, states=None)`` maps batch-first numpy inputs to a list of
     numpy outputs (zero begin states unless given); ``predict(inputs)`` goes
-    from user inputs to answers through the stored codec.
+    from user inputs to answers through the stored codec.  Subclasses load the
+    graph and implement ``_execute``.
     """
 
-    def __init__(self, folder: Path, ctx: Optional[mx.Context] = None):
+    backend = "base"
+
+    def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.meta = read_meta(self.folder)
-        self.ctx = ctx or mx.cpu()
         self.codec = codec_from_meta(self.meta["codec"])
         self.data_specs = [s for s in self.meta["inputs"] if s["role"] == "data"]
         self.state_specs = [s for s in self.meta["inputs"] if s["role"] == "state"]
-        try:
-            with warnings.catch_warnings():
-                # Index inputs carry no dtype in the graph; MXNet warns about it on every load.
-                warnings.filterwarnings("ignore", message="Cannot decide type")
-                self.block = mx.gluon.SymbolBlock.imports(
-                    str(self.folder / SYMBOL_FILE), [s["name"] for s in self.meta["inputs"]],
-                    str(self.folder / PARAMS_FILE), ctx=self.ctx)
-        except (mx.base.MXNetError, ValueError, AssertionError, OSError) as err:
-            text = str(err).strip().splitlines()
-            raise UserError(f"export folder {self.folder} is corrupt ({text[0] if text else err}); "
-                            "re-export the run.") from None
-        self.block.hybridize(static_alloc=True)
 
     @property
     def task(self) -> str:
@@ -153,13 +143,41 @@ class ExportedModel:
             raise UserError(f"this model takes {len(self.data_specs)} input array(s), got {len(arrays)}.")
         batch = int(np.asarray(arrays[0]).shape[0])
         states = self.zero_states(batch) if states is None else states
-        feed = [mx.nd.array(a, ctx=self.ctx, dtype="float32") for a in list(arrays) + list(states)]
-        outputs = self.block(*feed)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        return [o.asnumpy() for o in outputs]
+        return self._execute([np.asarray(a, dtype=np.float32) for a in list(arrays) + list(states)])
+
+    def _execute(self, feed: List[np.ndarray]) -> List[np.ndarray]:
+        """Outputs for float32 inputs in ``meta["inputs"]`` order."""
+        raise NotImplementedError
 
     def predict(self, inputs: Sequence) -> list:
         return self.codec.predict(self.run, inputs)
+
+
+class ExportedModel(Predictor):
+    """An export folder's symbol and params, run by MXNet (``SymbolBlock.imports``)."""
+
+    backend = "mxnet"
+
+    def __init__(self, folder: Path, ctx: Optional[mx.Context] = None):
+        super().__init__(folder)
+        self.ctx = ctx or mx.cpu()
+        try:
+            with warnings.catch_warnings():
+                # Index inputs carry no dtype in the graph; MXNet warns about it on every load.
+                warnings.filterwarnings("ignore", message="Cannot decide type")
+                self.block = mx.gluon.SymbolBlock.imports(
+                    str(self.folder / SYMBOL_FILE), [s["name"] for s in self.meta["inputs"]],
+                    str(self.folder / PARAMS_FILE), ctx=self.ctx)
+        except (mx.base.MXNetError, ValueError, AssertionError, OSError) as err:
+            text = str(err).strip().splitlines()
+            raise UserError(f"export folder {self.folder} is corrupt ({text[0] if text else err}); "
+                            "re-export the run.") from None
+        self.block.hybridize(static_alloc=True)
+
+    def _execute(self, feed: List[np.ndarray]) -> List[np.ndarray]:
+        outputs = self.block(*[mx.nd.array(a, ctx=self.ctx, dtype="float32") for a in feed])
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return [o.asnumpy() for o in outputs]
 
 
 def load_export(folder: Path, ctx: Optional[mx.Context] = None) -> ExportedModel:

@@ -27,13 +27,12 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import numpy as np
 
-from .codecs import codec_from_meta
 from .errors import UserError
-from .export import PARAMS_FILE, SYMBOL_FILE, read_meta
+from .export import PARAMS_FILE, SYMBOL_FILE, Predictor, read_meta
 
 ONNX_FILE = "model.onnx"
 ONNX_META_FILE = "onnx.json"
@@ -182,27 +181,19 @@ def _verify(folder: Path, meta: dict) -> Optional[float]:
     return float(max(np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(want, got)))
 
 
-class OnnxModel:
-    """``model.onnx`` of an export folder, run by onnxruntime on the CPU.
-
-    Same interface as :class:`gluon_seq.export.ExportedModel`: ``run(arrays,
-    states=None)`` takes batch-first numpy data arrays and returns the list of
-    outputs; ``predict(inputs)`` goes through the stored codec.
-    """
+class OnnxModel(Predictor):
+    """``model.onnx`` of an export folder, run by onnxruntime on the CPU, with
+    the interface of :class:`gluon_seq.export.ExportedModel`."""
 
     backend = "onnxruntime"
 
     def __init__(self, folder: Path, threads: Optional[int] = None):
         ort = _require("onnxruntime")
-        self.folder = Path(folder)
-        self.meta = read_meta(self.folder)
+        super().__init__(folder)
         path = self.folder / ONNX_FILE
         if not path.is_file():
             raise UserError(f"{path} does not exist; write it with 'gluon-seq export RUN_DIR --onnx' "
                             "or serve with --backend mxnet.")
-        self.codec = codec_from_meta(self.meta["codec"])
-        self.data_specs = [s for s in self.meta["inputs"] if s["role"] == "data"]
-        self.state_specs = [s for s in self.meta["inputs"] if s["role"] == "state"]
         options = ort.SessionOptions()
         # Follow OMP_NUM_THREADS like MXNet does, so the two backends compare fairly.
         threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
@@ -218,25 +209,8 @@ class OnnxModel:
                             "RUN_DIR --onnx'.") from None
         self.input_names = [s["name"] for s in self.meta["inputs"]]  # mx2onnx keeps them
 
-    @property
-    def task(self) -> str:
-        return self.meta["task"]
-
-    def zero_states(self, batch_size: int) -> List[np.ndarray]:
-        return [np.zeros([batch_size if d == -1 else d for d in s["shape"]], dtype=np.float32)
-                for s in self.state_specs]
-
-    def run(self, arrays: Sequence[np.ndarray], states: Optional[Sequence[np.ndarray]] = None
-            ) -> List[np.ndarray]:
-        if len(arrays) != len(self.data_specs):
-            raise UserError(f"this model takes {len(self.data_specs)} input array(s), got {len(arrays)}.")
-        batch = int(np.asarray(arrays[0]).shape[0])
-        states = self.zero_states(batch) if states is None else states
-        feed = [np.asarray(a, dtype=np.float32) for a in list(arrays) + list(states)]
+    def _execute(self, feed: List[np.ndarray]) -> List[np.ndarray]:
         return self.session.run(None, dict(zip(self.input_names, feed)))
-
-    def predict(self, inputs: Sequence) -> list:
-        return self.codec.predict(self.run, inputs)
 
 
 def load_onnx(folder: Path) -> OnnxModel:

@@ -27,7 +27,6 @@ import collections
 import json
 import logging
 import signal
-import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass

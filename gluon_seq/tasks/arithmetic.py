@@ -17,7 +17,6 @@ import itertools
 from dataclasses import dataclass
 from typing import Iterator, List, Optional
 
-import mxnet as mx
 import numpy as np
 from mxnet import gluon
 

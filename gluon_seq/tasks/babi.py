@@ -26,7 +26,6 @@ John went to the hallway." --question "Where is Mary?"
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -42,10 +41,9 @@ from ..errors import UserError
 from ..layers import LSTM
 from ..metrics import Accuracy
 from . import register
-from .base import Batch, Task, iterate_minibatches
+from .base import Batch, DataCodecMixin, Task, iterate_minibatches
 
 TARBALL = "babi/tasks_1-20_v1-2.tar.gz"
-ARTIFACT_FILE = "babi_vocab.json"
 SPLIT_SEED = 20150219  # fixed, so the held-out questions are the same in every run
 
 
@@ -121,13 +119,14 @@ class MemNN(gluon.HybridBlock):
 
 
 @register
-class BabiTask(Task):
+class BabiTask(DataCodecMixin, Task):
     name = "babi"
     metric = "accuracy"
     Options = BabiOptions
     defaults = {"epochs": 120, "batch_size": 32, "lr": 1e-3, "optimizer": "rmsprop", "clip": None}
     presets = {"source": {}}
     valid_split = "valid"
+    artifact_file = "babi_vocab.json"
     test_splits = ("test",)
 
     def __init__(self, options=None, data_dir: Optional[str] = None, seed: int = 0):
@@ -211,27 +210,8 @@ class BabiTask(Task):
     def new_metric(self):
         return Accuracy()
 
-    def codec(self) -> BabiCodec:
-        if self._codec is None:
-            raise RuntimeError("call prepare() or load_artifacts() first")
-        return self._codec
 
-    def example_inputs(self):
-        return list(self._example)
 
-    # -- artifacts ----------------------------------------------------------------
-    def save_artifacts(self, folder: Path) -> None:
-        meta = self.codec().to_meta()
-        meta["example"] = self._example
-        (Path(folder) / ARTIFACT_FILE).write_text(json.dumps(meta, indent=1))
-
-    def load_artifacts(self, folder: Path) -> None:
-        path = Path(folder) / ARTIFACT_FILE
-        if not path.is_file():
-            raise UserError(f"{path} is missing: the run folder has no bAbI vocabulary.")
-        meta = json.loads(path.read_text())
-        self._codec = BabiCodec(meta["vocab"], meta["story_maxlen"], meta["query_maxlen"])
-        self._example = meta["example"]
 
 
 def attention_weights(model: MemNN, codec: BabiCodec, story: str, question: str

@@ -7,6 +7,7 @@ export.  ``training.fit`` drives any task without knowing which one it is.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -114,6 +115,40 @@ class Task:
         if unknown:
             raise UserError(f"task {cls.name!r} has no option(s) {', '.join(unknown)}.")
         return cls.Options(**values)
+
+
+class DataCodecMixin:
+    """For a task whose codec (vocabulary, lengths) is built from its training
+    data: ``prepare`` sets ``self._codec`` and ``self._example`` (example inputs
+    from that data), and the run folder keeps both in ``artifact_file``, so a
+    reopened run rebuilds the very same codec without reading the data."""
+
+    artifact_file: ClassVar[str] = "codec.json"
+    _codec: Optional[Codec] = None
+    _example: List = []
+
+    def codec(self) -> Codec:
+        if self._codec is None:
+            raise RuntimeError("call prepare() or load_artifacts() first")
+        return self._codec
+
+    def example_inputs(self) -> List:
+        return list(self._example)
+
+    def save_artifacts(self, folder: Path) -> None:
+        meta = dict(self.codec().to_meta(), example=self._example)
+        (Path(folder) / self.artifact_file).write_text(json.dumps(meta))
+
+    def load_artifacts(self, folder: Path) -> None:
+        from ..codecs import codec_from_meta
+
+        path = Path(folder) / self.artifact_file
+        if not path.is_file():
+            raise UserError(f"{path} is missing: the run folder has no saved {self.name} "
+                            "vocabulary; train the run again.")
+        meta = json.loads(path.read_text())
+        self._example = meta.pop("example", [])
+        self._codec = codec_from_meta(meta)
 
 
 def iterate_minibatches(arrays: Sequence[np.ndarray], label: np.ndarray, batch_size: int,

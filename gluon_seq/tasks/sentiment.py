@@ -21,7 +21,6 @@ the label and its probability.
 from __future__ import annotations
 
 import collections
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -31,15 +30,13 @@ from mxnet import gluon
 
 from .. import imdb_data, web_traffic
 from ..classifier import SequenceClassifier
-from ..codecs import codec_from_meta
 from ..codecs.text import PAD, UNK, TextCodec, tokenize
 from ..data import locate
 from ..errors import UserError
 from ..metrics import BinaryAccuracy
 from . import register
-from .base import Batch, Task, iterate_minibatches
+from .base import Batch, DataCodecMixin, Task, iterate_minibatches
 
-ARTIFACT_FILE = "sentiment_vocab.json"
 SPLIT_SEED = 20110619   # fixed: the held-out validation reviews are the same in every run
 TRAFFIC_SEEDS = {"train": 1024, "test": 2048}
 DATASETS = {"imdb": ("words", ("negative", "positive")),
@@ -72,7 +69,7 @@ class SentimentOptions:
 
 
 @register
-class SentimentTask(Task):
+class SentimentTask(DataCodecMixin, Task):
     name = "sentiment"
     metric = "accuracy"
     Options = SentimentOptions
@@ -83,6 +80,7 @@ class SentimentTask(Task):
                         "hidden": 128, "dropout": 0.5, "maxlen": 128, "optimizer": "rmsprop"},
     }
     valid_split = "valid"
+    artifact_file = "sentiment_vocab.json"
     test_splits = ("test",)
 
     def __init__(self, options=None, data_dir: Optional[str] = None, seed: int = 0):
@@ -174,26 +172,8 @@ class SentimentTask(Task):
     def new_metric(self):
         return BinaryAccuracy()
 
-    def codec(self) -> TextCodec:
-        if self._codec is None:
-            raise RuntimeError("call prepare() or load_artifacts() first")
-        return self._codec
 
-    def example_inputs(self):
-        return list(self._example)
 
-    # -- artifacts --------------------------------------------------------------
-    def save_artifacts(self, folder: Path) -> None:
-        meta = dict(self.codec().to_meta(), example=self._example)
-        (Path(folder) / ARTIFACT_FILE).write_text(json.dumps(meta))
-
-    def load_artifacts(self, folder: Path) -> None:
-        path = Path(folder) / ARTIFACT_FILE
-        if not path.is_file():
-            raise UserError(f"{path} is missing: the run folder has no sentiment vocabulary.")
-        meta = json.loads(path.read_text())
-        self._example = meta.pop("example")
-        self._codec = codec_from_meta(meta)
 
 
 def build_vocab(token_lists: Sequence[Sequence[str]], size: int) -> List[str]:

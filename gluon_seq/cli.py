@@ -130,7 +130,7 @@ def cmd_predict(argv: List[str]) -> int:
     parser.add_argument("--question", help="bAbI question")
     parser.add_argument("--words", type=int, help="words to generate (language models)")
     parser.add_argument("--temperature", type=float, help="sampling temperature (0 = greedy)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # options may come before the inputs
     model = load_export(Path(args.export_dir))
     named = {k: v for k, v in vars(args).items()
              if k in ("story", "question", "words", "temperature") and v is not None}

@@ -230,5 +230,7 @@ def test_predict_cli_generates_and_rejects_an_empty_prompt(trained):
     assert good.returncode == 0, good.stderr
     expected = load_export(export).predict([{"prompt": "the market", "words": 3}])[0]["text"]
     assert good.stdout.strip() == f"the market → {expected}" and len(expected.split()) == 3
+    options_first = _cli("predict", export, "--words", 3, "--temperature", 0, "the market")
+    assert options_first.stdout == good.stdout, options_first.stderr
     bad = _cli("predict", export, "")
     assert bad.returncode == 2 and "empty" in bad.stderr and "Traceback" not in bad.stderr

@@ -166,6 +166,12 @@ def test_web_traffic_data_is_deterministic_balanced_and_the_preset_reads_charact
     assert codec.labels == ["benign", "malicious"]
 
 
+def test_the_pooled_preset_sets_options_and_run_values_alike():
+    config = RunConfig.for_task("sentiment", preset="pooled")
+    assert config.batch_size == 32 and config.options["pooling"] == "max"
+    assert get("sentiment").make_options(config.options).embed_dropout == 0.4
+
+
 def test_max_pooling_reads_only_the_real_steps():
     import mxnet as mx
 

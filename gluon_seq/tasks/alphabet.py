@@ -29,6 +29,9 @@ from .base import Batch, Task, iterate_minibatches
 
 ALPHABET = string.ascii_uppercase
 
+# Built once: a loss has no parameters, and a Block per training step is needless work.
+_LOSS = gluon.loss.SoftmaxCrossEntropyLoss()
+
 
 @dataclass
 class AlphabetOptions:
@@ -76,7 +79,7 @@ class AlphabetTask(Task):
                                   scale=len(ALPHABET), ctx=ctx, prefix="alphabet_")
 
     def loss(self, pred, label):
-        return gluon.loss.SoftmaxCrossEntropyLoss()(pred, label)
+        return _LOSS(pred, label)
 
     def new_metric(self):
         return Accuracy()

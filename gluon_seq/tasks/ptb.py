@@ -45,6 +45,9 @@ from .base import Batch, Task
 
 ARTIFACT_FILE = "ptb_vocab.json"
 
+# Built once: a loss has no parameters, and a Block per training step is needless work.
+_LOSS = gluon.loss.SoftmaxCrossEntropyLoss(axis=-1)
+
 
 @dataclass
 class PtbOptions:
@@ -210,7 +213,7 @@ class PtbTask(Task):
         return mx.init.Uniform(scale) if scale > 0 else mx.init.Xavier()
 
     def loss(self, pred, label):
-        return gluon.loss.SoftmaxCrossEntropyLoss(axis=-1)(pred, label)  # (N,): mean over T
+        return _LOSS(pred, label)  # (N,): mean over T
 
     def new_metric(self):
         return Perplexity()

@@ -42,6 +42,9 @@ TRAFFIC_SEEDS = {"train": 1024, "test": 2048}
 DATASETS = {"imdb": ("words", ("negative", "positive")),
             "web-traffic": ("chars", ("benign", "malicious"))}
 
+# Built once: a loss has no parameters, and a Block per training step is needless work.
+_LOSS = gluon.loss.SigmoidBinaryCrossEntropyLoss()
+
 
 @dataclass
 class SentimentOptions:
@@ -170,7 +173,7 @@ class SentimentTask(DataCodecMixin, Task):
                                   ctx=ctx, prefix="sentiment_")
 
     def loss(self, pred, label):
-        return gluon.loss.SigmoidBinaryCrossEntropyLoss()(pred, label.reshape((-1, 1)))  # (N,)
+        return _LOSS(pred, label.reshape((-1, 1)))  # (N,)
 
     def new_metric(self):
         return BinaryAccuracy()

@@ -44,3 +44,18 @@ def _seed():
     np.random.seed(SEED)
     mx.random.seed(SEED)
     yield
+
+
+@pytest.fixture(scope="session")
+def export_untrained():
+    """``export_untrained(task, folder, backend="fused") -> (model, folder)``: a freshly
+    initialised model of a prepared task, exported to ``folder`` (untrained answers are
+    deterministic, which is all the export, serving and ONNX tests need)."""
+    from gluon_seq.export import export_model
+
+    def make(task, folder, backend="fused"):
+        model = task.build_model(backend)
+        model.initialize(task.initializer())
+        return model, export_model(task, model, folder)
+
+    return make

@@ -7,7 +7,7 @@ import pytest
 
 from gluon_seq import tasks
 from gluon_seq.errors import UserError
-from gluon_seq.export import export_model, load_export
+from gluon_seq.export import load_export
 
 
 def _prepared(name, tmp_path):
@@ -22,11 +22,9 @@ def _prepared(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", tasks.names())
-def test_every_task_exports_and_reproduces_the_live_model(name, tmp_path):
+def test_every_task_exports_and_reproduces_the_live_model(name, tmp_path, export_untrained):
     task = _prepared(name, tmp_path)
-    model = task.build_model("fused")
-    model.initialize(task.initializer())
-    folder = export_model(task, model, tmp_path / "export")
+    model, folder = export_untrained(task, tmp_path / "export")
     arrays = task.codec().encode(task.example_inputs())
     batch = int(np.asarray(arrays[0]).shape[0])
     live = model(*[mx.nd.array(a) for a in arrays], *model.begin_state(batch))
@@ -47,14 +45,12 @@ def test_every_task_declares_what_the_loop_needs(name):
 
 
 @pytest.mark.parametrize("name", tasks.names())
-def test_every_task_converts_to_onnx_and_matches_the_export(name, tmp_path):
+def test_every_task_converts_to_onnx_and_matches_the_export(name, tmp_path, export_untrained):
     pytest.importorskip("onnxruntime")
     from gluon_seq.onnx_export import export_onnx, load_onnx
 
     task = _prepared(name, tmp_path)
-    model = task.build_model("fused")
-    model.initialize(task.initializer())
-    folder = export_model(task, model, tmp_path / "export")
+    _, folder = export_untrained(task, tmp_path / "export")
     export_onnx(folder)
     arrays = task.codec().encode(task.example_inputs())
     for a, b in zip(load_export(folder).run(arrays), load_onnx(folder).run(arrays)):

@@ -18,7 +18,7 @@ from gluon_seq import mms_handler
 from gluon_seq.codecs import register_codec
 from gluon_seq.codecs.chars import CharCodec
 from gluon_seq.errors import UserError
-from gluon_seq.export import export_model, load_export
+from gluon_seq.export import load_export
 from gluon_seq.mms_handler import GluonSeqService, request_inputs, write_mar_manifest
 
 
@@ -35,13 +35,10 @@ class FakeContext:
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
+def folder(tmp_path_factory, export_untrained):
     from gluon_seq.tasks import get
 
-    task = get("arithmetic")()
-    model = task.build_model("fused")
-    model.initialize(task.initializer())
-    return export_model(task, model, tmp_path_factory.mktemp("mms") / "arith" / "export")
+    return export_untrained(get("arithmetic")(), tmp_path_factory.mktemp("mms") / "arith" / "export")[1]
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,9 @@ from gluon_seq.onnx_export import OPSET, export_onnx, load_onnx
 
 
 @pytest.fixture(scope="module")
-def arith(tmp_path_factory):
-    task = tasks.get("arithmetic")()
-    model = task.build_model("fused")
-    model.initialize(task.initializer())
-    folder = export_model(task, model, tmp_path_factory.mktemp("onnx") / "arith" / "export")
+def arith(tmp_path_factory, export_untrained):
+    _, folder = export_untrained(tasks.get("arithmetic")(),
+                                 tmp_path_factory.mktemp("onnx") / "arith" / "export")
     export_onnx(folder)
     return folder
 
@@ -50,11 +48,8 @@ def test_onnx_predict_gives_the_same_answers(arith):
     assert load_onnx(arith).predict(texts) == load_export(arith).predict(texts)
 
 
-def test_missing_model_onnx_names_the_fix(tmp_path):
-    task = tasks.get("arithmetic")()
-    model = task.build_model("fused")
-    model.initialize(task.initializer())
-    folder = export_model(task, model, tmp_path / "export")
+def test_missing_model_onnx_names_the_fix(tmp_path, export_untrained):
+    _, folder = export_untrained(tasks.get("arithmetic")(), tmp_path / "export")
     with pytest.raises(UserError, match="--onnx"):
         load_onnx(folder)
 

@@ -19,7 +19,7 @@ from gluon_seq import cli
 from gluon_seq.codecs import register_codec
 from gluon_seq.codecs.chars import CharCodec
 from gluon_seq.errors import UserError
-from gluon_seq.export import META_FILE, export_model, load_export
+from gluon_seq.export import META_FILE, load_export
 from gluon_seq.serve import create_app, load_workers, model_name
 
 # starlette's TestClient warns that it will move to httpx2; nothing to act on here.
@@ -30,13 +30,10 @@ EXPRESSIONS = ["7*3*2", "10+10+10", "1+2+3", "9*9*9", "4*5+6", "2", "8+8*8", "3*
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
+def folder(tmp_path_factory, export_untrained):
     from gluon_seq.tasks import get
 
-    task = get("arithmetic")()
-    model = task.build_model("fused")
-    model.initialize(task.initializer())
-    return export_model(task, model, tmp_path_factory.mktemp("serve") / "arith" / "export")
+    return export_untrained(get("arithmetic")(), tmp_path_factory.mktemp("serve") / "arith" / "export")[1]
 
 
 @pytest.fixture(scope="module")

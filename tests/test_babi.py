@@ -79,18 +79,22 @@ def test_real_10k_qa3_fails_naming_the_missing_member():
         task.prepare()
 
 
-def _tiny_task(attention="query"):
+def _tiny_task(attention="query", read="question"):
     options = babi_task.BabiTask.make_options(
-        {"qa": 1, "subset": "en", "embed": 8, "hidden": 6, "attention": attention})
+        {"qa": 1, "subset": "en", "embed": 8, "hidden": 6, "attention": attention, "read": read})
     task = babi_task.BabiTask(options)
     task.prepare()
     return task
 
 
-@pytest.mark.parametrize("backend,attention", [("fused", "query"), ("unfused", "story")])
-def test_export_reproduces_the_live_model(fixture_tarball, tmp_path, backend, attention):
-    task = _tiny_task(attention)
+@pytest.mark.parametrize("backend,attention,read", [
+    ("fused", "query", "question"), ("unfused", "story", "question"),
+    ("fused", "query", "story"), ("unfused", "query", "story")])
+def test_export_reproduces_the_live_model(fixture_tarball, tmp_path, backend, attention, read):
+    task = _tiny_task(attention, read)
     model = task.build_model(backend)
+    steps = task.codec().query_maxlen if read == "question" else task.codec().story_maxlen
+    assert model.lstm._length == steps
     model.initialize(task.initializer())
     model.hybridize(static_alloc=True, static_shape=True)
     folder = export_model(task, model, tmp_path / "export", backend)

@@ -3,8 +3,10 @@
     .venv/bin/python benchmarks/model_steps.py [--tasks ...] [--reps 3]
 
 Each task's default model and batch size on one real training batch: a
-training step (forward + backward) and an inference step, best of ``--reps``
-after one warm-up, measured in one process with the kernels alternating.
+training step (forward + backward) and an inference step, plus inference on
+the batch's first example alone (what ``gluon-seq export --rnn-backend
+auto-fast`` times to pick the kernel it exports), best of ``--reps`` after one
+warm-up, measured in one process with the kernels alternating.
 Tasks whose data is not on the machine are skipped and say so.  The table goes
 into BENCHMARKS.md between the ``model-steps`` markers.
 """
@@ -23,6 +25,7 @@ from report import write_section  # noqa: E402  (benchmarks/report.py)
 
 from gluon_seq import tasks  # noqa: E402
 from gluon_seq.errors import UserError  # noqa: E402
+from gluon_seq.tasks.base import Batch  # noqa: E402
 from gluon_seq.training import time_steps  # noqa: E402
 
 
@@ -32,12 +35,13 @@ def measure(name: str, reps: int) -> dict:
     task.prepare()
     batch_size = task_cls.defaults["batch_size"]
     batch = next(iter(task.train_batches(0, batch_size)))
+    single = Batch(tuple(a[:1] for a in batch.inputs), batch.label[:1])
     row = {"task": name, "batch": batch.size, "shape": tuple(batch.inputs[0].shape)}
     for rep in range(reps):  # alternate the kernels, so drifting load hits both alike
         for backend in ("fused", "unfused"):
-            for mode in ("train", "infer"):
-                seconds = time_steps(task, backend, batch, [mx.cpu()], repeats=5,
-                                     train=mode == "train")
+            for mode in ("train", "infer", "one"):
+                seconds = time_steps(task, backend, single if mode == "one" else batch,
+                                     [mx.cpu()], repeats=5, train=mode == "train")
                 key = f"{backend}_{mode}"
                 row[key] = min(row.get(key, float("inf")), seconds)
     return row
@@ -50,17 +54,20 @@ def table(rows, skipped, reps: int) -> str:
         f"Command: `.venv/bin/python benchmarks/model_steps.py --reps {reps}`",
         "",
         "| task (default model) | batch, input shape | train step fused | train step unfused | "
-        "unfused time / fused time | inference fused | inference unfused | unfused time / fused time |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "unfused time / fused time | inference fused | inference unfused | unfused time / fused time "
+        "| batch 1 fused | batch 1 unfused | auto-fast export picks |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['task']} | {r['batch']}, {r['shape']} | {r['fused_train'] * 1e3:.1f} ms | "
             f"{r['unfused_train'] * 1e3:.1f} ms | {r['unfused_train'] / r['fused_train']:.2f}x | "
             f"{r['fused_infer'] * 1e3:.1f} ms | {r['unfused_infer'] * 1e3:.1f} ms | "
-            f"{r['unfused_infer'] / r['fused_infer']:.2f}x |")
+            f"{r['unfused_infer'] / r['fused_infer']:.2f}x | {r['fused_one'] * 1e3:.2f} ms | "
+            f"{r['unfused_one'] * 1e3:.2f} ms | "
+            f"{'fused' if r['fused_one'] <= r['unfused_one'] else 'unfused'} |")
     for name, why in skipped:
-        lines.append(f"| {name} | skipped: {why} | | | | | | |")
+        lines.append(f"| {name} | skipped: {why} | | | | | | | | | |")
     return "\n".join(lines)
 
 

@@ -105,8 +105,11 @@ def cmd_export(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(prog="gluon-seq export",
                                      description="(Re)write RUN_DIR/export from the best checkpoint.")
     parser.add_argument("run_dir")
-    parser.add_argument("--rnn-backend", choices=("fused", "unfused"), default=EXPORT_BACKEND,
-                        help="kernel baked into the graph (default: fused, which ONNX and cuDNN take)")
+    parser.add_argument("--rnn-backend", choices=("fused", "unfused", "auto-fast"),
+                        default=EXPORT_BACKEND,
+                        help="kernel baked into the graph (default: fused, which ONNX and cuDNN "
+                             "take; auto-fast: time one-example inference with both, keep the "
+                             "faster)")
     parser.add_argument("--onnx", action="store_true",
                         help="also write model.onnx for 'gluon-seq serve --backend onnxruntime'")
     args = parser.parse_args(argv)

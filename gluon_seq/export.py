@@ -85,13 +85,40 @@ def export_model(task, model, folder: Path, backend: str = EXPORT_BACKEND) -> Pa
     return folder
 
 
-def export_run(run_dir: Path, backend: str = EXPORT_BACKEND, folder: Optional[Path] = None) -> Path:
+def export_run(run_dir: Path, backend: str = EXPORT_BACKEND, folder: Optional[Path] = None,
+               log=print) -> Path:
     """Rebuild the run's model with ``backend`` (weights are kernel-independent),
-    load its best checkpoint, and export it to ``run_dir/export``."""
+    load its best checkpoint, and export it to ``run_dir/export``.
+
+    ``auto-fast`` times one-example inference with each kernel on this machine
+    and bakes the faster into the graph (at batch 1 the answer depends on the
+    shape: the fused kernel wins on small models, the unfused one on PTB's)."""
     from .training import load_run
 
-    _, task, model, _ = load_run(run_dir, rnn_backend=backend, ctx="cpu")
+    first = EXPORT_BACKEND if backend == "auto-fast" else backend
+    _, task, model, _ = load_run(run_dir, rnn_backend=first, ctx="cpu")
+    if backend == "auto-fast":
+        backend = fastest_inference_backend(task, log)
+        if backend != first:
+            _, task, model, _ = load_run(run_dir, rnn_backend=backend, ctx="cpu")
     return export_model(task, model, folder or Path(run_dir) / "export", backend)
+
+
+def fastest_inference_backend(task, log=print, repeats: int = 10) -> str:
+    """``fused`` or ``unfused``: whichever answers the task's first example
+    input (batch 1) faster on this CPU, best of ``repeats`` timed calls each."""
+    from .tasks.base import Batch
+    from .training import time_steps
+
+    arrays = task.codec().encode(task.example_inputs()[:1])
+    batch = Batch(tuple(np.asarray(a, dtype="float32") for a in arrays),
+                  np.zeros(1, dtype="float32"))
+    seconds = {kernel: time_steps(task, kernel, batch, [mx.cpu()], repeats=repeats, train=False)
+               for kernel in ("fused", "unfused")}
+    best = min(seconds, key=seconds.get)
+    log(f"auto-fast: exporting the {best} kernel ({seconds['fused'] * 1e3:.2f} ms fused, "
+        f"{seconds['unfused'] * 1e3:.2f} ms unfused per one-example call)")
+    return best
 
 
 def read_meta(folder: Path) -> dict:

@@ -121,6 +121,9 @@ def export_onnx(export_folder: Path, verify: bool = True) -> Path:
     onnx = _require("onnx")
     folder = Path(export_folder)
     meta = read_meta(folder)
+    if meta.get("rnn_backend", "fused") != "fused":
+        raise UserError(f"{folder} holds the {meta['rnn_backend']} kernel's graph; ONNX export "
+                        "maps the fused one, so re-export with --rnn-backend fused.")
     missing = _unsupported_operators(folder / SYMBOL_FILE)
     if missing:
         raise UserError(f"task {meta['task']!r} cannot be exported to ONNX: MXNet's converter has "

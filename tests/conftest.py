@@ -56,6 +56,6 @@ def export_untrained():
     def make(task, folder, backend="fused"):
         model = task.build_model(backend)
         model.initialize(task.initializer())
-        return model, export_model(task, model, folder)
+        return model, export_model(task, model, folder, backend)
 
     return make

@@ -50,6 +50,22 @@ def test_export_rewrites_the_folder(run_dir):
     assert json.loads((run_dir / "export" / "meta.json").read_text())["rnn_backend"] == "fused"
 
 
+def test_export_auto_fast_times_both_kernels_and_keeps_the_faster(run_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    result = gluon_seq("export", run, "--rnn-backend", "auto-fast")
+    assert result.returncode == 0, result.stderr
+    line = next(l for l in result.stdout.splitlines() if l.startswith("auto-fast:"))
+    fused, unfused = (float(w) for w in line.replace("(", " ").split() if w.replace(".", "").isdigit())
+    chosen = json.loads((run / "export" / "meta.json").read_text())["rnn_backend"]
+    assert chosen == ("fused" if fused <= unfused else "unfused")
+    assert f"exporting the {chosen} kernel" in line
+    answer = gluon_seq("predict", run / "export", "7*3*2")
+    assert answer.returncode == 0 and answer.stdout.startswith("7*3*2 =")
+
+
 @pytest.mark.parametrize("bad,phrase", [
     ("7a3", "outside the set"),
     ("123456789", "the most this model takes is 8"),

@@ -54,6 +54,13 @@ def test_missing_model_onnx_names_the_fix(tmp_path, export_untrained):
         load_onnx(folder)
 
 
+def test_an_unfused_export_is_refused_naming_the_fix(tmp_path, export_untrained):
+    _, folder = export_untrained(tasks.get("arithmetic")(), tmp_path / "export", "unfused")
+    with pytest.raises(UserError, match="re-export with --rnn-backend fused"):
+        export_onnx(folder)
+    assert not (folder / "model.onnx").exists()
+
+
 class _Erf(mx.gluon.HybridBlock):
     def hybrid_forward(self, F, x):
         return F.erf(x)  # no mx2onnx converter at opset 13

@@ -168,6 +168,9 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md")
+    parser.add_argument("--section", default="speed",
+                        help="BENCHMARKS.md section to write (speed-2threads: the run with "
+                             "OMP_NUM_THREADS=2)")
     args = parser.parse_args()
     try:
         import torch  # noqa: F401
@@ -209,8 +212,9 @@ def main() -> None:
     header = [
         f"Measured {time.strftime('%Y-%m-%d')}, OMP_NUM_THREADS="
         f"{os.environ.get('OMP_NUM_THREADS')}, {args.reps} alternating repetitions, median.",
-        f"Command: `.venv/bin/python benchmarks/speed.py --shapes {' '.join(args.shapes)} "
-        f"--reps {args.reps}`",
+        f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} .venv/bin/python "
+        f"benchmarks/speed.py --shapes {' '.join(args.shapes)} --reps {args.reps}"
+        f"{'' if args.section == 'speed' else ' --section ' + args.section}`",
         "",
         "| shape | mode | contender | ms / batch | tokens/s | GFLOP/s | % of sgemm peak | "
         "speed vs PyTorch |",
@@ -218,7 +222,9 @@ def main() -> None:
     ]
     text = "\n".join(header + lines)
     if not args.no_write:
-        write_section("speed", "## Speed against PyTorch and the sgemm limit (issue 6)", text)
+        headings = {"speed": "## Speed against PyTorch and the sgemm limit (issue 6)",
+                    "speed-2threads": "### Two OpenMP threads"}
+        write_section(args.section, headings.get(args.section, f"### {args.section}"), text)
 
 if __name__ == "__main__":
     main()

@@ -2,8 +2,9 @@
 
 The weights live under the names and shapes that ``gluon.rnn.LSTM`` uses
 (``l0_i2h_weight`` (4H, C), ``l0_h2h_weight`` (4H, H), ``l0_i2h_bias`` (4H,),
-``l0_h2h_bias`` (4H,), then ``l1_...``), with the gates stacked in the order
-input, forget, cell candidate, output.  Because both kernels read exactly these
+``l0_h2h_bias`` (4H,), then ``l1_...``; ``r0_...`` for the reverse direction of a
+bidirectional layer), with the gates stacked in the order input, forget, cell
+candidate, output.  Because both kernels read exactly these
 parameters, a params file written while training with one kernel loads
 strictly into the other.
 
@@ -59,7 +60,7 @@ class LSTM(gluon.HybridBlock):
                  length: Optional[int] = None, ctx: Optional[mx.Context] = None,
                  i2h_weight_initializer=None, h2h_weight_initializer=None,
                  i2h_bias_initializer="zeros", h2h_bias_initializer="zeros",
-                 **kwargs):
+                 bidirectional: bool = False, **kwargs):
         super().__init__(**kwargs)
         if layout not in ("TNC", "NTC"):
             raise UserError(f"layout must be 'TNC' or 'NTC', not {layout!r}.")
@@ -69,14 +70,17 @@ class LSTM(gluon.HybridBlock):
         self._layout = layout
         self._length = length
         self.backend = resolve_backend(backend, ctx)
+        self._directions = ("l", "r") if bidirectional else ("l",)
         gates = 4 * hidden_size
         in_size = input_size
         for layer in range(num_layers):
-            self._register(f"l{layer}_i2h_weight", (gates, in_size), i2h_weight_initializer)
-            self._register(f"l{layer}_h2h_weight", (gates, hidden_size), h2h_weight_initializer)
-            self._register(f"l{layer}_i2h_bias", (gates,), i2h_bias_initializer)
-            self._register(f"l{layer}_h2h_bias", (gates,), h2h_bias_initializer)
-            in_size = hidden_size
+            for d in self._directions:
+                self._register(f"{d}{layer}_i2h_weight", (gates, in_size), i2h_weight_initializer)
+                self._register(f"{d}{layer}_h2h_weight", (gates, hidden_size),
+                               h2h_weight_initializer)
+                self._register(f"{d}{layer}_i2h_bias", (gates,), i2h_bias_initializer)
+                self._register(f"{d}{layer}_h2h_bias", (gates,), h2h_bias_initializer)
+            in_size = hidden_size * len(self._directions)
 
     def _register(self, name, shape, init):
         setattr(self, name, self.params.get(name, shape=shape, init=init,
@@ -90,19 +94,25 @@ class LSTM(gluon.HybridBlock):
     def num_layers(self) -> int:
         return self._num_layers
 
+    @property
+    def output_size(self) -> int:
+        """Channels of each output step: H, or 2H when bidirectional."""
+        return self._hidden_size * len(self._directions)
+
     def state_shape(self, batch_size: int):
-        return (self._num_layers, batch_size, self._hidden_size)
+        return (self._num_layers * len(self._directions), batch_size, self._hidden_size)
 
     def begin_state(self, batch_size: int, ctx: Optional[mx.Context] = None,
                     dtype: str = "float32") -> List[mx.nd.NDArray]:
-        """Zero ``[h0, c0]``, each (num_layers, N, H)."""
+        """Zero ``[h0, c0]``, each (num_layers x directions, N, H)."""
         ctx = ctx or mx.current_context()
         return [mx.nd.zeros(self.state_shape(batch_size), ctx=ctx, dtype=dtype)
                 for _ in range(2)]
 
     def infer_shape(self, inputs, *args):
         channels = inputs.shape[2]
-        self.l0_i2h_weight.shape = (4 * self._hidden_size, channels)
+        for d in self._directions:
+            getattr(self, f"{d}0_i2h_weight").shape = (4 * self._hidden_size, channels)
 
     def __repr__(self):
         return (f"{self.__class__.__name__}({self._hidden_size}, layers={self._num_layers}, "
@@ -121,16 +131,17 @@ class LSTM(gluon.HybridBlock):
         return outputs, [h, c]
 
     def _fused(self, F, inputs, h0, c0, params):
-        # The RNN operator wants one flat vector: every weight, layer by layer
-        # (i2h then h2h), then every bias in the same order.
-        flat = [params[f"l{layer}_{kind}_{what}"].reshape(-1)
+        # The RNN operator wants one flat vector: every weight, layer by layer,
+        # direction by direction (i2h then h2h), then every bias in the same order.
+        flat = [params[f"{d}{layer}_{kind}_{what}"].reshape(-1)
                 for what in ("weight", "bias")
                 for layer in range(self._num_layers)
+                for d in self._directions
                 for kind in ("i2h", "h2h")]
         packed = F._internal._rnn_param_concat(*flat, dim=0)
         outputs, h, c = F.RNN(inputs, packed, h0, c0, state_size=self._hidden_size,
                               num_layers=self._num_layers, mode="lstm", p=self._dropout,
-                              state_outputs=True)
+                              bidirectional=len(self._directions) == 2, state_outputs=True)
         return outputs, h, c  # (T, N, H), (L, N, H), (L, N, H)
 
     def _unfused(self, F, inputs, h0, c0, params):
@@ -140,37 +151,49 @@ class LSTM(gluon.HybridBlock):
         elif length is None:
             raise UserError("the unfused LSTM kernel unrolls a static graph: give the layer "
                             "length=<time steps> to hybridize or export it.")
-        hidden = self._hidden_size
-        h_layers = F.split(h0, num_outputs=self._num_layers, axis=0, squeeze_axis=True) \
-            if self._num_layers > 1 else [F.reshape(h0, (-3, -2))]
-        c_layers = F.split(c0, num_outputs=self._num_layers, axis=0, squeeze_axis=True) \
-            if self._num_layers > 1 else [F.reshape(c0, (-3, -2))]
+        rows = self._num_layers * len(self._directions)  # state rows, layer-major as in RNN
+        h_rows = F.split(h0, num_outputs=rows, axis=0, squeeze_axis=True) \
+            if rows > 1 else [F.reshape(h0, (-3, -2))]
+        c_rows = F.split(c0, num_outputs=rows, axis=0, squeeze_axis=True) \
+            if rows > 1 else [F.reshape(c0, (-3, -2))]
         layer_input = inputs
         h_out, c_out = [], []
         for layer in range(self._num_layers):
-            # One GEMM for the input projection of all T steps.
-            projected = F.FullyConnected(layer_input, params[f"l{layer}_i2h_weight"],
-                                         params[f"l{layer}_i2h_bias"], num_hidden=4 * hidden,
-                                         flatten=False)  # (T, N, 4H)
-            steps = F.split(projected, num_outputs=length, axis=0, squeeze_axis=True) \
-                if length > 1 else [F.reshape(projected, (-3, -2))]
-            h, c = h_layers[layer], c_layers[layer]  # (N, H)
-            outs = []
-            for t in range(length):
-                gates = steps[t] + F.FullyConnected(h, params[f"l{layer}_h2h_weight"],
-                                                    params[f"l{layer}_h2h_bias"],
-                                                    num_hidden=4 * hidden)  # (N, 4H)
-                i, f, g, o = F.split(gates, num_outputs=4, axis=1)
-                c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
-                h = F.sigmoid(o) * F.tanh(c)
-                outs.append(h)
-            layer_output = F.stack(*outs, axis=0)  # (T, N, H)
-            h_out.append(h)
-            c_out.append(c)
+            outputs = []
+            for index, d in enumerate(self._directions):
+                row = layer * len(self._directions) + index
+                source = layer_input if d == "l" else F.reverse(layer_input, axis=0)
+                out, h, c = self._unroll(F, source, h_rows[row], c_rows[row], length,
+                                         params, f"{d}{layer}")
+                outputs.append(out if d == "l" else F.reverse(out, axis=0))
+                h_out.append(h)
+                c_out.append(c)
+            layer_output = outputs[0] if len(outputs) == 1 else F.concat(*outputs, dim=2)
             if self._dropout and layer < self._num_layers - 1:
                 layer_output = F.Dropout(layer_output, p=self._dropout)
             layer_input = layer_output
         return layer_input, F.stack(*h_out, axis=0), F.stack(*c_out, axis=0)
+
+    def _unroll(self, F, inputs, h, c, length, params, name):
+        """One direction of one layer over (T, N, C) inputs, from states h, c (N, H):
+        outputs (T, N, H) and the final h, c."""
+        hidden = self._hidden_size
+        # One GEMM for the input projection of all T steps.
+        projected = F.FullyConnected(inputs, params[f"{name}_i2h_weight"],
+                                     params[f"{name}_i2h_bias"], num_hidden=4 * hidden,
+                                     flatten=False)  # (T, N, 4H)
+        steps = F.split(projected, num_outputs=length, axis=0, squeeze_axis=True) \
+            if length > 1 else [F.reshape(projected, (-3, -2))]
+        outs = []
+        for t in range(length):
+            gates = steps[t] + F.FullyConnected(h, params[f"{name}_h2h_weight"],
+                                                params[f"{name}_h2h_bias"],
+                                                num_hidden=4 * hidden)  # (N, 4H)
+            i, f, g, o = F.split(gates, num_outputs=4, axis=1)
+            c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
+            h = F.sigmoid(o) * F.tanh(c)
+            outs.append(h)
+        return F.stack(*outs, axis=0), h, c
 
 
 def zero_states(layers: Sequence[LSTM], batch_size: int, ctx=None) -> List[mx.nd.NDArray]:

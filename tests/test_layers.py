@@ -18,9 +18,10 @@ CASES = [
 ]
 
 
-def _pair(T, C, H, layers, layout):
-    fused = LSTM(H, layers, backend="fused", layout=layout, input_size=C, length=T, prefix="lstm_")
-    unfused = LSTM(H, layers, backend="unfused", layout=layout, input_size=C, length=T, prefix="lstm_")
+def _pair(T, C, H, layers, layout, bidirectional=False):
+    fused, unfused = (LSTM(H, layers, backend=b, layout=layout, input_size=C, length=T,
+                           bidirectional=bidirectional, prefix="lstm_")
+                      for b in ("fused", "unfused"))
     fused.initialize(mx.init.Uniform(0.5))
     unfused.initialize()
     for name, param in fused.collect_params().items():
@@ -69,27 +70,51 @@ def test_kernels_agree_on_outputs_states_and_gradients(T, N, C, H, layers, layou
     assert got_f[0].shape == out_shape
 
 
-def test_weights_are_named_and_shaped_like_gluon_lstm():
-    ours = LSTM(6, 2, input_size=4, prefix="x_")
-    stock = mx.gluon.rnn.LSTM(6, 2, input_size=4, prefix="x_")
+@pytest.mark.parametrize("hybridize", [False, True])
+@pytest.mark.parametrize("T,N,C,H,layers", [(1, 2, 3, 4, 1), (6, 3, 4, 5, 2)])
+def test_bidirectional_kernels_agree(T, N, C, H, layers, hybridize):
+    fused, unfused = _pair(T, C, H, layers, "TNC", bidirectional=True)
+    if hybridize:
+        fused.hybridize()
+        unfused.hybridize()
+    x = mx.nd.random.normal(shape=(T, N, C))
+    states = [mx.nd.random.normal(shape=fused.state_shape(N)) for _ in range(2)]
+    assert states[0].shape == (2 * layers, N, H) and fused.output_size == 2 * H
+    got_f = _run(fused, x, states)
+    got_u = _run(unfused, x, states)
+    for a, b in zip(got_f[:4], got_u[:4]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert got_f[0].shape == (T, N, 2 * H) and len(got_f[4]) == 8 * layers
+    for name in got_f[4]:
+        np.testing.assert_allclose(got_f[4][name], got_u[4][name], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_weights_are_named_and_shaped_like_gluon_lstm(bidirectional):
+    ours = LSTM(6, 2, input_size=4, bidirectional=bidirectional, prefix="x_")
+    stock = mx.gluon.rnn.LSTM(6, 2, input_size=4, bidirectional=bidirectional, prefix="x_")
     shapes = lambda block: {k: v.shape for k, v in block.collect_params().items()}
     assert shapes(ours) == shapes(stock)
 
 
-def test_stock_gluon_lstm_weights_give_the_same_numbers():
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_stock_gluon_lstm_weights_give_the_same_numbers(bidirectional):
     """Gate order and packing match gluon.rnn.LSTM (i, f, c, o), not just the names."""
-    stock = mx.gluon.rnn.LSTM(5, 2, input_size=3, prefix="s_")
+    stock = mx.gluon.rnn.LSTM(5, 2, input_size=3, bidirectional=bidirectional, prefix="s_")
     stock.initialize(mx.init.Uniform(0.5))
     x = mx.nd.random.normal(shape=(4, 2, 3))
-    states = [mx.nd.random.normal(shape=(2, 2, 5)) for _ in range(2)]
-    expected, _ = stock(x, states)
+    rows = 4 if bidirectional else 2
+    states = [mx.nd.random.normal(shape=(rows, 2, 5)) for _ in range(2)]
+    expected, expected_states = stock(x, states)
     for backend in ("fused", "unfused"):
-        ours = LSTM(5, 2, backend=backend, input_size=3, prefix="s_")
+        ours = LSTM(5, 2, backend=backend, input_size=3, bidirectional=bidirectional, prefix="s_")
         ours.initialize()
         for name, param in stock.collect_params().items():
             ours.collect_params()[name].set_data(param.data())
-        got, _ = ours(x, states)
+        got, got_states = ours(x, states)
         np.testing.assert_allclose(got.asnumpy(), expected.asnumpy(), rtol=1e-5, atol=1e-6)
+        for a, b in zip(got_states, expected_states):
+            np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("src,dst", [("fused", "unfused"), ("unfused", "fused")])

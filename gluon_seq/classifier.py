@@ -4,7 +4,8 @@ web-traffic tasks: they differ only in how ids become LSTM inputs.
     ids (N, T) -> inputs (T, N, C) -> LSTM -> last step (N, H) -> Dropout -> Dense (N, K)
 
 (or, with ``pooling="max"``, the maximum of each unit over the non-padding steps
-instead of the last step).
+instead of the last step; a ``bidirectional`` LSTM, which needs max pooling,
+concatenates both directions' units).
 
 Inputs are an Embedding of the ids (sentiment, web traffic), the id itself
 as one scaled number per step, ``id / scale`` (the alphabet tutorial feeds
@@ -33,7 +34,8 @@ class SequenceClassifier(gluon.HybridBlock):
     def __init__(self, classes: int, hidden: int, length: int, backend: str,
                  inputs: str = "embed", vocab_size: int = 0, embed: int = 0, scale: float = 1.0,
                  dropout: float = 0.0, pooling: str = "last", pad_id: int = 0,
-                 embed_dropout: float = 0.0, ctx=None, **kwargs):
+                 embed_dropout: float = 0.0, word_dropout: float = 0.0,
+                 bidirectional: bool = False, ctx=None, **kwargs):
         super().__init__(**kwargs)
         if inputs not in INPUT_MODES:
             raise ValueError(f"inputs must be one of {INPUT_MODES}, not {inputs!r}")
@@ -44,7 +46,11 @@ class SequenceClassifier(gluon.HybridBlock):
         if pooling not in ("last", "max"):
             raise ValueError(f"pooling must be 'last' or 'max', not {pooling!r}")
         self._pooling = pooling
+        if bidirectional and pooling != "max":
+            # The reverse direction's last step has read only the last token.
+            raise ValueError("a bidirectional LSTM needs pooling='max'")
         self._embed_dropout = embed_dropout
+        self._word_dropout = word_dropout
         self._pad_id = pad_id
         width = {"embed": embed, "scaled": 1, "onehot": vocab_size}[inputs]
         with self.name_scope():
@@ -55,8 +61,9 @@ class SequenceClassifier(gluon.HybridBlock):
             self.lstm = LSTM(hidden, backend=backend, input_size=width, length=length,
                              ctx=ctx, h2h_weight_initializer=mx.init.Orthogonal(),
                              i2h_bias_initializer=mx.init.LSTMBias(forget_bias=1.0),
-                             prefix="lstm_")
-            self.output = gluon.nn.Dense(classes, in_units=hidden, prefix="output_")
+                             bidirectional=bidirectional, prefix="lstm_")
+            self.output = gluon.nn.Dense(classes, in_units=self.lstm.output_size,
+                                         prefix="output_")
 
     def begin_state(self, batch_size: int, ctx=None):
         return self.lstm.begin_state(batch_size, ctx)
@@ -67,6 +74,8 @@ class SequenceClassifier(gluon.HybridBlock):
             embedded = self.embedding(steps_first)                       # (T, N, E)
             if self._embed_dropout:  # whole embedding channels, the same at every step
                 embedded = F.Dropout(embedded, p=self._embed_dropout, axes=(0,))
+            if self._word_dropout:  # whole tokens, every channel of the word at once
+                embedded = F.Dropout(embedded, p=self._word_dropout, axes=(2,))
             return embedded
         if self._inputs == "onehot":
             return F.one_hot(steps_first, depth=self._vocab_size)        # (T, N, V)
@@ -81,7 +90,7 @@ class SequenceClassifier(gluon.HybridBlock):
         outputs, _ = self.lstm(inputs, [h0, c0])                          # (T, N, H)
         if self._pooling == "max":
             real = F.expand_dims(F.transpose(ids) != self._pad_id, axis=2)  # (T, N, 1)
-            last = F.max(F.broadcast_add(outputs, (real - 1) * 1e4), axis=0)  # (N, H)
+            last = F.max(F.broadcast_add(outputs, (real - 1) * 1e4), axis=0)  # (N, H or 2H)
         else:
             # squeeze, not reshape(-3, ...): ONNX export has no -3 shape code
             last = F.squeeze(F.slice_axis(outputs, axis=0, begin=-1, end=None), axis=0)  # (N, H)

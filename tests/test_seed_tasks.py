@@ -12,6 +12,7 @@ from gluon_seq.codecs.symbols import SymbolCodec
 from gluon_seq.codecs.text import TextCodec, tokenize_words
 from gluon_seq.data import data_root
 from gluon_seq.errors import UserError
+from gluon_seq.export import export_model, load_export
 from gluon_seq.tasks import get
 from gluon_seq.tasks.count_ones import bits_of
 from gluon_seq.training import RunConfig, train
@@ -187,3 +188,57 @@ def test_max_pooling_reads_only_the_real_steps():
     expected = model.output(mx.nd.array(pooled)).asnumpy()
     got = model(mx.nd.array(ids), *model.begin_state(2)).asnumpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_word_dropout_drops_whole_tokens_in_training_only():
+    import mxnet as mx
+
+    from gluon_seq.classifier import SequenceClassifier
+
+    model = SequenceClassifier(1, 4, 50, "fused", inputs="embed", vocab_size=9, embed=6,
+                               word_dropout=0.5, prefix="wd_")
+    model.initialize(mx.init.Xavier())
+    ids = mx.nd.array(np.random.RandomState(0).randint(1, 9, size=(8, 50)))
+    plain = model.embedding(ids.T).asnumpy()                          # (T, N, E)
+    with mx.autograd.train_mode():
+        dropped = model._features(mx.nd, ids).asnumpy()
+    zero_tokens = (dropped == 0).all(axis=2)
+    assert 0.3 < zero_tokens.mean() < 0.7                              # about half the tokens
+    kept = ~zero_tokens
+    np.testing.assert_allclose(dropped[kept], 2 * plain[kept], rtol=1e-6)  # rescaled by 1/(1-p)
+    np.testing.assert_array_equal(model._features(mx.nd, ids).asnumpy(), plain)  # inference
+
+
+def test_bidirectional_classifier_exports_and_both_kernels_agree(tmp_path):
+    import mxnet as mx
+
+    from gluon_seq.classifier import SequenceClassifier
+
+    with pytest.raises(ValueError, match="pooling='max'"):
+        SequenceClassifier(1, 4, 6, "fused", vocab_size=9, embed=3, bidirectional=True)
+    make = lambda backend: SequenceClassifier(1, 4, 6, backend, inputs="embed", vocab_size=9,
+                                              embed=3, pooling="max", pad_id=1,
+                                              bidirectional=True, prefix="bi_")
+    fused, unfused = make("fused"), make("unfused")
+    fused.initialize(mx.init.Xavier())
+    unfused.initialize()
+    for name, param in fused.collect_params().items():
+        unfused.collect_params()[name].set_data(param.data())
+    assert fused.output.weight.shape == (1, 8)
+    ids = mx.nd.array([[1, 1, 2, 3, 4, 5], [6, 7, 8, 2, 3, 4]])
+    outputs = [m(ids, *m.begin_state(2)).asnumpy() for m in (fused, unfused)]
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
+    # Reading the text backwards matters: reversing the real tokens changes the answer.
+    flipped = mx.nd.array([[1, 1, 5, 4, 3, 2], [4, 3, 2, 8, 7, 6]])
+    assert not np.allclose(fused(flipped, *fused.begin_state(2)).asnumpy(), outputs[0])
+
+    task = get("sentiment").smoke_task(tmp_path)
+    task.options.bidirectional, task.options.pooling = True, "max"
+    task.prepare()
+    model = task.build_model("unfused")
+    model.initialize(task.initializer())
+    folder = export_model(task, model, tmp_path / "export", "unfused")
+    batch = next(task.eval_batches("test", 4))
+    live = model(mx.nd.array(batch.inputs[0]), *model.begin_state(4)).asnumpy()
+    np.testing.assert_allclose(load_export(folder).run(list(batch.inputs))[0], live,
+                               rtol=1e-6, atol=1e-6)

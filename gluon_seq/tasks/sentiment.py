@@ -58,6 +58,10 @@ class SentimentOptions:
     dropout: float = 0.0
     embed_dropout: float = field(default=0.0, metadata={
         "help": "drop whole embedding channels (the same ones at every step)"})
+    word_dropout: float = field(default=0.0, metadata={
+        "help": "drop whole tokens (every channel of a word's embedding at once) while training"})
+    bidirectional: bool = field(default=False, metadata={
+        "help": "also read the text backwards (needs --pooling max)"})
     pooling: str = field(default="last", metadata={
         "choices": ["last", "max"],
         "help": "classify the last step (the source) or each unit's maximum over the text"})
@@ -123,6 +127,9 @@ class SentimentTask(DataCodecMixin, Task):
         opts = self.options
         if opts.vocab_size < 3:
             raise UserError("--vocab-size must leave room for <unk>, <pad> and one token.")
+        if opts.bidirectional and opts.pooling != "max":
+            raise UserError("--bidirectional needs --pooling max: the backward direction's last "
+                            "step has read only the last token.")
         unit, labels = DATASETS[opts.dataset]
         texts = self.load_texts()
         train_texts, train_labels = texts["train"]
@@ -170,6 +177,8 @@ class SentimentTask(DataCodecMixin, Task):
                                   vocab_size=len(self.codec().vocab), embed=opts.embed,
                                   dropout=opts.dropout, pooling=opts.pooling,
                                   pad_id=self.codec().pad_id, embed_dropout=opts.embed_dropout,
+                                  word_dropout=opts.word_dropout,
+                                  bidirectional=opts.bidirectional,
                                   ctx=ctx, prefix="sentiment_")
 
     def loss(self, pred, label):

@@ -4,8 +4,9 @@
 
 Each task's default model and batch size on one real training batch: a
 training step (forward + backward) and an inference step, plus inference on
-the batch's first example alone (what ``gluon-seq export --rnn-backend
-auto-fast`` times to pick the kernel it exports), best of ``--reps`` after one
+the batch's first example alone (the kind of call ``gluon-seq export
+--rnn-backend auto-fast`` times to pick the kernel it exports; it times the
+task's example input, and keeps PTB fused), best of ``--reps`` after one
 warm-up, measured in one process with the kernels alternating.
 Tasks whose data is not on the machine are skipped and say so.  The table goes
 into BENCHMARKS.md between the ``model-steps`` markers.
@@ -55,7 +56,7 @@ def table(rows, skipped, reps: int) -> str:
         "",
         "| task (default model) | batch, input shape | train step fused | train step unfused | "
         "unfused time / fused time | inference fused | inference unfused | unfused time / fused time "
-        "| batch 1 fused | batch 1 unfused | auto-fast export picks |",
+        "| batch 1 fused | batch 1 unfused | faster at batch 1 |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:

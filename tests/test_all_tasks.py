@@ -55,3 +55,16 @@ def test_every_task_converts_to_onnx_and_matches_the_export(name, tmp_path, expo
     arrays = task.codec().encode(task.example_inputs())
     for a, b in zip(load_export(folder).run(arrays), load_onnx(folder).run(arrays)):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", tasks.names())
+def test_every_task_auto_fast_export_picks_a_kernel_that_serves_it(name, tmp_path,
+                                                                   export_untrained):
+    from gluon_seq.export import fastest_inference_backend
+
+    task = _prepared(name, tmp_path)
+    said = []
+    kernel = fastest_inference_backend(task, log=said.append, repeats=2)
+    assert kernel in ("fused", "unfused") and f"exporting the {kernel} kernel" in said[0]
+    _, folder = export_untrained(task, tmp_path / "export", kernel)
+    assert load_export(folder).predict(task.example_inputs()[:1])  # the choice serves

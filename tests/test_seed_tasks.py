@@ -171,6 +171,10 @@ def test_the_pooled_preset_sets_options_and_run_values_alike():
     config = RunConfig.for_task("sentiment", preset="pooled")
     assert config.batch_size == 32 and config.options["pooling"] == "max"
     assert get("sentiment").make_options(config.options).embed_dropout == 0.4
+    config = RunConfig.for_task("sentiment", preset="bilstm")
+    options = get("sentiment").make_options(config.options)
+    assert config.epochs == 4 and options.bidirectional and options.word_dropout == 0.2
+    assert options.pooling == "max"  # what --bidirectional needs
 
 
 def test_max_pooling_reads_only_the_real_steps():

@@ -142,7 +142,7 @@ class LSTM(gluon.HybridBlock):
         outputs, h, c = F.RNN(inputs, packed, h0, c0, state_size=self._hidden_size,
                               num_layers=self._num_layers, mode="lstm", p=self._dropout,
                               bidirectional=len(self._directions) == 2, state_outputs=True)
-        return outputs, h, c  # (T, N, H), (L, N, H), (L, N, H)
+        return outputs, h, c  # (T, N, H x dirs), (L x dirs, N, H), (L x dirs, N, H)
 
     def _unfused(self, F, inputs, h0, c0, params):
         length = self._length

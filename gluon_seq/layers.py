@@ -152,10 +152,9 @@ class LSTM(gluon.HybridBlock):
             raise UserError("the unfused LSTM kernel unrolls a static graph: give the layer "
                             "length=<time steps> to hybridize or export it.")
         rows = self._num_layers * len(self._directions)  # state rows, layer-major as in RNN
-        h_rows = F.split(h0, num_outputs=rows, axis=0, squeeze_axis=True) \
-            if rows > 1 else [F.reshape(h0, (-3, -2))]
-        c_rows = F.split(c0, num_outputs=rows, axis=0, squeeze_axis=True) \
-            if rows > 1 else [F.reshape(c0, (-3, -2))]
+        per_row = lambda state: F.split(state, num_outputs=rows, axis=0, squeeze_axis=True) \
+            if rows > 1 else [F.reshape(state, (-3, -2))]  # (N, H) each
+        h_rows, c_rows = per_row(h0), per_row(c0)
         layer_input = inputs
         h_out, c_out = [], []
         for layer in range(self._num_layers):

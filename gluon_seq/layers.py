@@ -11,21 +11,38 @@ strictly into the other.
 * ``fused``: the ``RNN`` operator (mode ``lstm``).  cuDNN on GPU, oneDNN on CPU.
 * ``unfused``: explicit per-step cell arithmetic.  The input projection of
   every time step is one matrix multiply hoisted out of the recurrence; only
-  the recurrent projection runs per step.
+  the recurrent projection runs per step.  On CPU the pointwise rest of the
+  step is one compiled operator (:mod:`gluon_seq.cell_op`) when it can be
+  built, stock operators otherwise; exported graphs always use stock ones.
 
 The kernel is decided once, in the constructor; ``hybrid_forward`` only reads
 the flag.  Models never see the choice.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import List, Optional, Sequence
 
 import mxnet as mx
 from mxnet import gluon
 
+from . import cell_op
 from .errors import UserError
 
 BACKENDS = ("auto", "fused", "unfused", "auto-fast")
+_portable = {"depth": 0}
+
+
+@contextlib.contextmanager
+def portable_graph():
+    """Graphs traced inside this block use only stock MXNet operators, so an
+    export runs on any MXNet 1.9, without gluon_seq's compiled
+    cell step.  The numbers are the same either way."""
+    _portable["depth"] += 1
+    try:
+        yield
+    finally:
+        _portable["depth"] -= 1
 
 
 def resolve_backend(backend: str, ctx: Optional[mx.Context] = None) -> str:
@@ -53,6 +70,10 @@ class LSTM(gluon.HybridBlock):
     ``length`` is the number of time steps.  The unfused kernel unrolls a
     static graph, so it needs ``length`` once hybridized; imperatively it reads
     the length from the input.  The fused kernel ignores it.
+
+    ``compiled_cell`` (unfused kernel only): ``None`` uses the compiled cell
+    step on CPU when it can be built, ``False`` always uses stock operators,
+    ``True`` insists on the compiled step.
     """
 
     def __init__(self, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
@@ -60,7 +81,7 @@ class LSTM(gluon.HybridBlock):
                  length: Optional[int] = None, ctx: Optional[mx.Context] = None,
                  i2h_weight_initializer=None, h2h_weight_initializer=None,
                  i2h_bias_initializer="zeros", h2h_bias_initializer="zeros",
-                 bidirectional: bool = False, **kwargs):
+                 bidirectional: bool = False, compiled_cell: Optional[bool] = None, **kwargs):
         super().__init__(**kwargs)
         if layout not in ("TNC", "NTC"):
             raise UserError(f"layout must be 'TNC' or 'NTC', not {layout!r}.")
@@ -70,6 +91,16 @@ class LSTM(gluon.HybridBlock):
         self._layout = layout
         self._length = length
         self.backend = resolve_backend(backend, ctx)
+        # The compiled cell step exists for CPU only; decided once, like the kernel.
+        on_cpu = (ctx or mx.current_context()).device_type == "cpu"
+        if compiled_cell and not on_cpu:
+            raise UserError("compiled_cell=True needs a CPU context: the compiled cell step "
+                            "has no GPU code.")
+        if compiled_cell and not cell_op.available():
+            raise UserError("compiled_cell=True, but the compiled cell step is unavailable "
+                            f"({cell_op.unavailable_reason()}).")
+        self._compiled_cell = (self.backend == "unfused" and compiled_cell is not False
+                               and on_cpu and cell_op.available())
         self._directions = ("l", "r") if bidirectional else ("l",)
         gates = 4 * hidden_size
         in_size = input_size
@@ -115,8 +146,9 @@ class LSTM(gluon.HybridBlock):
             getattr(self, f"{d}0_i2h_weight").shape = (4 * self._hidden_size, channels)
 
     def __repr__(self):
+        cell = ", compiled cell" if self._compiled_cell else ""
         return (f"{self.__class__.__name__}({self._hidden_size}, layers={self._num_layers}, "
-                f"backend={self.backend}, layout={self._layout})")
+                f"backend={self.backend}{cell}, layout={self._layout})")
 
     def hybrid_forward(self, F, inputs, states, **params):
         h0, c0 = states
@@ -185,13 +217,17 @@ class LSTM(gluon.HybridBlock):
                                      num_hidden=4 * hidden, flatten=False)  # (T, N, 4H)
         steps = F.split(projected, num_outputs=length, axis=0, squeeze_axis=True) \
             if length > 1 else [F.reshape(projected, (-3, -2))]
+        compiled = self._compiled_cell and not _portable["depth"]
         outs = []
         for t in range(length):
-            gates = steps[t] + F.FullyConnected(h, params[f"{name}_h2h_weight"], no_bias=True,
-                                                num_hidden=4 * hidden)  # (N, 4H)
-            i, f, g, o = F.split(gates, num_outputs=4, axis=1)
-            c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
-            h = F.sigmoid(o) * F.tanh(c)
+            recurrent = F.FullyConnected(h, params[f"{name}_h2h_weight"], no_bias=True,
+                                         num_hidden=4 * hidden)  # (N, 4H)
+            if compiled:
+                h, c = getattr(F._internal, cell_op.OP_NAME)(steps[t], recurrent, c)
+            else:
+                i, f, g, o = F.split(steps[t] + recurrent, num_outputs=4, axis=1)
+                c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
+                h = F.sigmoid(o) * F.tanh(c)
             outs.append(h)
         return F.stack(*outs, axis=0), h, c
 

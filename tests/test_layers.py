@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from mxnet import autograd
 
+from gluon_seq import cell_op
 from gluon_seq.errors import UserError
 from gluon_seq.layers import LSTM, resolve_backend
 
@@ -18,9 +19,15 @@ CASES = [
 ]
 
 
-def _pair(T, C, H, layers, layout, bidirectional=False):
+# The unfused kernel runs its pointwise step either as the compiled operator
+# (gluon_seq.cell_op, the default on CPU) or as stock operators; both must agree.
+CELLS = [pytest.param(None, id="compiled-cell"), pytest.param(False, id="stock-cell")]
+
+
+def _pair(T, C, H, layers, layout, bidirectional=False, compiled_cell=None):
     fused, unfused = (LSTM(H, layers, backend=b, layout=layout, input_size=C, length=T,
-                           bidirectional=bidirectional, prefix="lstm_")
+                           bidirectional=bidirectional, prefix="lstm_",
+                           compiled_cell=compiled_cell if b == "unfused" else None)
                       for b in ("fused", "unfused"))
     fused.initialize(mx.init.Uniform(0.5))
     unfused.initialize()
@@ -49,10 +56,13 @@ def _run(layer, x, states):
     return out.asnumpy(), h.asnumpy(), c.asnumpy(), x.grad.asnumpy(), grads
 
 
+@pytest.mark.parametrize("compiled_cell", CELLS)
 @pytest.mark.parametrize("hybridize", [False, True])
 @pytest.mark.parametrize("T,N,C,H,layers,layout", CASES)
-def test_kernels_agree_on_outputs_states_and_gradients(T, N, C, H, layers, layout, hybridize):
-    fused, unfused = _pair(T, C, H, layers, layout)
+def test_kernels_agree_on_outputs_states_and_gradients(T, N, C, H, layers, layout, hybridize,
+                                                        compiled_cell):
+    fused, unfused = _pair(T, C, H, layers, layout, compiled_cell=compiled_cell)
+    assert unfused._compiled_cell == (compiled_cell is None and cell_op.available())
     if hybridize:
         fused.hybridize()
         unfused.hybridize()
@@ -70,10 +80,12 @@ def test_kernels_agree_on_outputs_states_and_gradients(T, N, C, H, layers, layou
     assert got_f[0].shape == out_shape
 
 
+@pytest.mark.parametrize("compiled_cell", CELLS)
 @pytest.mark.parametrize("hybridize", [False, True])
 @pytest.mark.parametrize("T,N,C,H,layers", [(1, 2, 3, 4, 1), (6, 3, 4, 5, 2)])
-def test_bidirectional_kernels_agree(T, N, C, H, layers, hybridize):
-    fused, unfused = _pair(T, C, H, layers, "TNC", bidirectional=True)
+def test_bidirectional_kernels_agree(T, N, C, H, layers, hybridize, compiled_cell):
+    fused, unfused = _pair(T, C, H, layers, "TNC", bidirectional=True,
+                           compiled_cell=compiled_cell)
     if hybridize:
         fused.hybridize()
         unfused.hybridize()

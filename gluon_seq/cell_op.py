@@ -1,0 +1,117 @@
+"""The compiled LSTM cell step that the unfused kernel uses on CPU.
+
+``csrc/lstm_cell.cc`` is the pointwise half of one LSTM step (gate sum, three
+sigmoids, two tanh, the cell update) as one MXNet operator, ``_gs_lstm_cell``,
+with a hand-written backward.  Without it each step is a dozen small operators
+whose engine dispatch costs more than their arithmetic.
+
+The library is compiled on first use with the C++ compiler MXNet's extension
+API needs (``$CXX``, else ``c++``) against the headers the mxnet wheel ships,
+and cached under ``$GLUON_SEQ_CACHE`` (default ``~/.cache/gluon_seq``), keyed by
+the sources, so later processes only load it.  When there is no compiler, or
+``GLUON_SEQ_CELL_OP=0``, the kernel falls back to stock operators: the same
+numbers, only slower.  Exported graphs always use stock operators
+(:func:`gluon_seq.layers.portable_graph`), so serving needs neither.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import mxnet as mx
+
+OP_NAME = "_gs_lstm_cell"
+SOURCE = Path(__file__).resolve().parent / "csrc" / "lstm_cell.cc"
+# -fno-trapping-math (IEEE results kept; only FP exception flags may differ) is
+# what lets gcc vectorise the gate loops; -march=native gives them the widest
+# vectors this CPU has.
+FLAGS = ("-shared", "-fPIC", "-O3", "-fno-trapping-math", "-march=native", "-std=c++11")
+log = logging.getLogger("gluon_seq.cell_op")
+
+_state: dict = {}  # "loaded": bool, "reason": why not, once decided in this process
+
+
+def _mxnet_sources() -> tuple:
+    root = Path(mx.__file__).resolve().parent
+    return root / "include", root / "src" / "lib_api.cc"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GLUON_SEQ_CACHE") or Path.home() / ".cache" / "gluon_seq")
+
+
+def library_path() -> Path:
+    """Where this source, mxnet and compiler combination is (or will be) built."""
+    include, lib_api = _mxnet_sources()
+    digest = hashlib.sha1()
+    for part in (SOURCE, include / "mxnet" / "lib_api.h", lib_api):
+        digest.update(part.read_bytes())
+    # -march=native: the build is for this CPU, so its flags are part of the key.
+    digest.update(f"{mx.__version__} {_compiler()} {FLAGS} {_cpu_flags()}".encode())
+    return cache_dir() / f"libgs_lstm_cell-{digest.hexdigest()[:12]}.so"
+
+
+def _cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return next((line for line in handle if line.startswith("flags")), "")
+    except OSError:
+        return ""
+
+
+def _compiler() -> str:
+    return os.environ.get("CXX") or "c++"
+
+
+def build(target: Optional[Path] = None) -> Path:
+    """Compile the library to ``target`` (atomically) unless it is already there."""
+    target = Path(target or library_path())
+    if target.exists():
+        return target
+    compiler = shutil.which(_compiler())
+    if compiler is None:
+        raise OSError(f"no C++ compiler ({_compiler()}) on PATH")
+    include, lib_api = _mxnet_sources()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        done = subprocess.run(
+            [compiler, *FLAGS, f"-I{include}", str(SOURCE), str(lib_api), "-o", partial],
+            capture_output=True, text=True)
+        if done.returncode != 0:
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            raise OSError(f"{compiler} failed: {lines[0] if lines else done.returncode}")
+        os.replace(partial, target)  # concurrent builders each land a whole file
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return target
+
+
+def unavailable_reason() -> str:
+    """Why :func:`available` said no ("" if it said yes or was not asked)."""
+    return _state.get("reason", "")
+
+
+def available() -> bool:
+    """Build (first time) and load the library in this process; False if it
+    cannot be, with the reason logged once.  Never raises."""
+    if "loaded" not in _state:
+        if os.environ.get("GLUON_SEQ_CELL_OP", "1") == "0":
+            _state.update(loaded=False, reason="GLUON_SEQ_CELL_OP=0")
+        else:
+            try:
+                mx.library.load(str(build()), verbose=False)
+                _state.update(loaded=True, reason="")
+            except (OSError, mx.base.MXNetError) as err:
+                _state.update(loaded=False, reason=str(err).strip().splitlines()[0])
+                log.warning("unfused LSTM: using stock operators; the compiled cell step "
+                            "is unavailable (%s)", _state["reason"])
+    return _state["loaded"]

@@ -1,0 +1,190 @@
+"""The compiled LSTM cell step: its numbers, its build, and its fallbacks.
+
+Agreement with the fused kernel and with stock operators, layer by layer, is in
+test_layers.py (every case runs with the compiled and the stock cell)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd
+
+from gluon_seq import cell_op
+from gluon_seq.errors import UserError
+from gluon_seq.layers import LSTM, portable_graph
+
+needs_op = pytest.mark.skipif(not cell_op.available(),
+                              reason=f"compiled cell unavailable: {cell_op.unavailable_reason()}")
+
+
+def test_compiled_cell_builds_wherever_a_compiler_is():
+    if shutil.which(os.environ.get("CXX") or "c++") is None:
+        pytest.skip("no C++ compiler on PATH")
+    assert cell_op.available(), cell_op.unavailable_reason()
+    assert cell_op.library_path().exists()
+
+
+def _reference(x_gates, h_gates, c_prev):
+    """The textbook cell in float64 numpy: h, c, and d(h.wh + c.wc)/d(inputs)."""
+    sig = lambda v: np.exp(-np.logaddexp(0, -v))  # 1 / (1 + e^-v) without overflow
+    i, f, g, o = np.split(x_gates.astype(np.float64) + h_gates, 4, axis=1)
+    i, f, g, o = sig(i), sig(f), np.tanh(g), sig(o)
+    c = f * c_prev + i * g
+    return o * np.tanh(c), c
+
+
+@needs_op
+@pytest.mark.parametrize("scale", [0.1, 3.0, 100.0, 1e4])
+def test_op_matches_the_textbook_cell_including_saturated_gates(scale):
+    """Built with -ffast-math: saturated gates (exp overflowing to inf) must still
+    give exact 0/1 activations and finite gradients, not NaN."""
+    rng = np.random.RandomState(7)
+    N, H = 5, 19  # H not a multiple of the vector width: the loop's tail runs too
+    x_gates = (rng.randn(N, 4 * H) * scale).astype("float32")
+    h_gates = (rng.randn(N, 4 * H) * scale).astype("float32")
+    c_prev = (rng.randn(N, H) * 2).astype("float32")
+    want_h, want_c = _reference(x_gates, h_gates, c_prev)
+    inputs = [mx.nd.array(a) for a in (x_gates, h_gates, c_prev)]
+    for a in inputs:
+        a.attach_grad()
+    with autograd.record():
+        h, c = getattr(mx.nd._internal, cell_op.OP_NAME)(*inputs)
+        loss = (h * 0.3).sum() + (c * 1.7).sum()
+    loss.backward()
+    np.testing.assert_allclose(h.asnumpy(), want_h, atol=1e-6)
+    np.testing.assert_allclose(c.asnumpy(), want_c, atol=1e-5, rtol=1e-6)
+    # The same gradients as the stock-operator cell computes.
+    stock = [mx.nd.array(a) for a in (x_gates, h_gates, c_prev)]
+    for a in stock:
+        a.attach_grad()
+    with autograd.record():
+        i, f, g, o = mx.nd.split(stock[0] + stock[1], num_outputs=4, axis=1)
+        c2 = mx.nd.sigmoid(f) * stock[2] + mx.nd.sigmoid(i) * mx.nd.tanh(g)
+        h2 = mx.nd.sigmoid(o) * mx.nd.tanh(c2)
+        ((h2 * 0.3).sum() + (c2 * 1.7).sum()).backward()
+    for ours, theirs in zip(inputs, stock):
+        assert np.isfinite(ours.grad.asnumpy()).all()
+        np.testing.assert_allclose(ours.grad.asnumpy(), theirs.grad.asnumpy(), atol=1e-5)
+
+
+@needs_op
+def test_op_refuses_mismatched_shapes_with_a_message():
+    with pytest.raises(mx.base.MXNetError, match=r"gates \(N, 4H\)"):
+        getattr(mx.nd._internal, cell_op.OP_NAME)(mx.nd.ones((2, 8)), mx.nd.ones((2, 8)),
+                                                  mx.nd.ones((2, 3)))
+
+
+@needs_op
+@pytest.mark.parametrize("static", [False, True])
+def test_two_calls_before_one_backward_keep_their_own_activations(static):
+    """The op keeps each call's activations in its own state; a block used twice
+    in one recorded pass (static graph or not) must still get both gradients right."""
+    grads = []
+    for compiled in (True, False):
+        layer = LSTM(5, input_size=3, backend="unfused", length=4, compiled_cell=compiled,
+                     prefix="twice_")
+        mx.random.seed(3)  # the same weights for both layers
+        layer.initialize(mx.init.Uniform(0.5))
+        layer.hybridize(static_alloc=static, static_shape=static)
+        rng = np.random.RandomState(1)
+        x1, x2 = (mx.nd.array(rng.randn(4, 2, 3)) for _ in range(2))
+        states = layer.begin_state(2)
+        with autograd.record():
+            first, _ = layer(x1, states)
+            second, _ = layer(x2, states)
+            ((first * first).sum() + (second * 3).sum()).backward()
+        grads.append(layer.l0_h2h_weight.grad().asnumpy())
+    np.testing.assert_allclose(grads[0], grads[1], atol=1e-5)
+    assert np.abs(grads[0]).max() > 0
+
+
+@needs_op
+def test_export_uses_stock_operators_and_loads_without_gluon_seq(tmp_path):
+    """A graph traced under portable_graph() has no compiled op in it, so a
+    process with nothing but mxnet serves it."""
+    layer = LSTM(4, input_size=3, backend="unfused", length=5, prefix="exp_")
+    layer.initialize(mx.init.Xavier())
+    assert layer._compiled_cell
+    x = mx.nd.random.normal(shape=(5, 2, 3))
+    states = layer.begin_state(2)
+    want = layer(x, states)[0].asnumpy()
+    with portable_graph():
+        layer.hybridize()
+        layer(x, states)
+    layer.export(str(tmp_path / "m"))
+    ops = {node["op"] for node in json.loads((tmp_path / "m-symbol.json").read_text())["nodes"]}
+    assert cell_op.OP_NAME not in ops and "FullyConnected" in ops
+    np.save(tmp_path / "x.npy", x.asnumpy())
+    script = textwrap.dedent(f"""
+        import sys, numpy as np, mxnet as mx
+        block = mx.gluon.SymbolBlock.imports("m-symbol.json", ["data0", "data1", "data2"],
+                                             "m-0000.params")
+        zeros = mx.nd.zeros((1, 2, 4))
+        out = block(mx.nd.array(np.load("x.npy")), zeros, zeros)[0].asnumpy()
+        np.save("out.npy", out)
+        assert "gluon_seq" not in sys.modules
+    """)
+    subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True, timeout=120,
+                   env={**os.environ, "PYTHONPATH": ""})
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), want, atol=1e-5)
+
+
+def _in_fresh_process(tmp_path, env, code):
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "GLUON_SEQ_CACHE": str(tmp_path / "cache"), **env})
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+FALLBACK = """
+    import mxnet as mx, numpy as np
+    from gluon_seq.errors import UserError
+    from gluon_seq.layers import LSTM
+    layer = LSTM(4, input_size=3, backend="unfused")
+    layer.initialize()
+    out, _ = layer(mx.nd.ones((5, 2, 3)), layer.begin_state(2))
+    assert np.isfinite(out.asnumpy()).all() and out.shape == (5, 2, 4)
+    print("compiled" if layer._compiled_cell else "stock")
+    try:
+        LSTM(4, input_size=3, backend="unfused", compiled_cell=True)
+    except UserError as err:
+        print("refused:", err)
+"""
+
+
+def test_without_a_compiler_the_kernel_falls_back_to_stock_operators(tmp_path):
+    done = _in_fresh_process(tmp_path, {"CXX": str(tmp_path / "no-such-compiler")}, FALLBACK)
+    lines = done.stdout.splitlines()
+    assert lines[0] == "stock"
+    assert lines[1].startswith("refused: compiled_cell=True, but") and "no C++ compiler" in lines[1]
+    warnings = [line for line in done.stderr.splitlines() if "stock operators" in line]
+    assert len(warnings) == 1  # said once per process, not once per layer
+    assert not list((tmp_path / "cache").glob("*.so"))
+
+
+def test_the_environment_switch_turns_the_compiled_cell_off(tmp_path):
+    done = _in_fresh_process(tmp_path, {"GLUON_SEQ_CELL_OP": "0"}, FALLBACK)
+    assert done.stdout.splitlines()[0] == "stock"
+    assert "GLUON_SEQ_CELL_OP=0" in done.stdout
+
+
+@needs_op
+def test_build_is_cached_and_leaves_no_partial_files(tmp_path):
+    target = tmp_path / "lib" / "cell.so"
+    assert cell_op.build(target) == target
+    stamp = target.stat().st_mtime_ns
+    assert cell_op.build(target) == target and target.stat().st_mtime_ns == stamp
+    assert [p.name for p in target.parent.iterdir()] == ["cell.so"]
+
+
+def test_fused_and_gpu_layers_never_use_the_compiled_cell():
+    assert not LSTM(4, backend="fused", input_size=3)._compiled_cell
+    assert not LSTM(4, backend="unfused", input_size=3, ctx=mx.gpu(0))._compiled_cell
+    with pytest.raises(UserError, match="compiled_cell=True needs a CPU"):
+        LSTM(4, backend="unfused", input_size=3, ctx=mx.gpu(0), compiled_cell=True)

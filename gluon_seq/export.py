@@ -23,6 +23,7 @@ from typing import List, Optional, Sequence
 import mxnet as mx
 import numpy as np
 
+from . import cell_op
 from .codecs import codec_from_meta
 from .errors import UserError
 from .layers import portable_graph
@@ -199,6 +200,10 @@ class ExportedModel(Predictor):
         super().__init__(folder)
         self.ctx = ctx or mx.cpu()
         try:
+            # Our exports hold stock operators only; a graph saved straight from a
+            # block with the compiled cell step needs that operator registered first.
+            if cell_op.OP_NAME in (self.folder / SYMBOL_FILE).read_text():
+                cell_op.available()
             with warnings.catch_warnings():
                 # Index inputs carry no dtype in the graph; MXNet warns about it on every load.
                 warnings.filterwarnings("ignore", message="Cannot decide type")

@@ -120,7 +120,7 @@ def test_export_uses_stock_operators_and_loads_without_gluon_seq(tmp_path):
     ops = {node["op"] for node in json.loads((tmp_path / "m-symbol.json").read_text())["nodes"]}
     assert cell_op.OP_NAME not in ops and "FullyConnected" in ops
     np.save(tmp_path / "x.npy", x.asnumpy())
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import sys, numpy as np, mxnet as mx
         block = mx.gluon.SymbolBlock.imports("m-symbol.json", ["data0", "data1", "data2"],
                                              "m-0000.params")

@@ -7,7 +7,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from gluon_seq import tasks
+from gluon_seq import cell_op, tasks
 from gluon_seq.errors import UserError
 from gluon_seq.export import ExportedModel, export_model, load_export
 
@@ -31,6 +31,8 @@ def test_export_reproduces_the_live_model(tmp_path, backend):
     np.testing.assert_allclose(got[0], live, rtol=1e-6, atol=1e-6)
     meta = json.loads((folder / "meta.json").read_text())
     assert [s["role"] for s in meta["inputs"]] == ["data", "state", "state", "state", "state"]
+    # Stock operators only, even where training used the compiled cell step.
+    assert cell_op.OP_NAME not in (folder / "model-symbol.json").read_text()
     texts = ["7*3*2", "1+1+1"]
     encoded = task.codec().encode(texts)
     live_texts = model(mx.nd.array(encoded[0]), *model.begin_state(2)).asnumpy()
@@ -45,6 +47,26 @@ def test_loading_an_export_never_imports_task_code(tmp_path):
             f"assert not [n for n in sys.modules if n.startswith('gluon_seq.tasks')], 'task imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(not cell_op.available(), reason="compiled cell step unavailable")
+def test_a_graph_saved_with_the_compiled_cell_still_loads_in_a_fresh_process(tmp_path):
+    """export_model never writes the compiled op, but a block exported directly does;
+    load_export registers the op before reading such a graph."""
+    task, model = _live("arithmetic", "unfused", train_samples=64, valid_samples=32,
+                        test_samples=32)
+    folder = export_model(task, model, tmp_path / "export", "unfused")
+    want = load_export(folder).predict(["7*3*2"])
+    model.hybridize()  # re-trace outside portable_graph(): the compiled op goes in
+    encoded = task.codec().encode(["7*3*2"])
+    model(mx.nd.array(encoded[0]), *model.begin_state(1))
+    model.export(str(folder / "model"), epoch=0)
+    assert cell_op.OP_NAME in (folder / "model-symbol.json").read_text()
+    code = (f"from gluon_seq.export import load_export; "
+            f"print(load_export({str(folder)!r}).predict(['7*3*2']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(want)
 
 
 def test_reexport_replaces_the_folder_atomically(tmp_path):

@@ -23,7 +23,7 @@ from typing import List, Optional, Sequence
 import mxnet as mx
 import numpy as np
 
-from . import cell_op
+from . import compiled_ops
 from .codecs import codec_from_meta
 from .errors import UserError
 from .layers import portable_graph
@@ -201,9 +201,10 @@ class ExportedModel(Predictor):
         self.ctx = ctx or mx.cpu()
         try:
             # Our exports hold stock operators only; a graph saved straight from a
-            # block with the compiled cell step needs that operator registered first.
-            if cell_op.OP_NAME in (self.folder / SYMBOL_FILE).read_text():
-                cell_op.available()
+            # block that used gluon_seq's compiled operators needs them registered first.
+            graph = (self.folder / SYMBOL_FILE).read_text()
+            if any(f'"op": "{op}"' in graph for op in compiled_ops.OPS):
+                compiled_ops.available()
             with warnings.catch_warnings():
                 # Index inputs carry no dtype in the graph; MXNet warns about it on every load.
                 warnings.filterwarnings("ignore", message="Cannot decide type")

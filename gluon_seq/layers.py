@@ -11,9 +11,13 @@ strictly into the other.
 * ``fused``: the ``RNN`` operator (mode ``lstm``).  cuDNN on GPU, oneDNN on CPU.
 * ``unfused``: explicit per-step cell arithmetic.  The input projection of
   every time step is one matrix multiply hoisted out of the recurrence; only
-  the recurrent projection runs per step.  On CPU the pointwise rest of the
-  step is one compiled operator (:mod:`gluon_seq.cell_op`) when it can be
-  built, stock operators otherwise; exported graphs always use stock ones.
+  the recurrent projection runs per step.
+
+On CPU both kernels use gluon_seq's compiled operators
+(:mod:`gluon_seq.compiled_ops`) when they can be built: the unfused kernel for
+the pointwise rest of each step, the fused one to pack its weights for ``RNN``.
+Stock operators give the same numbers otherwise, and exported graphs always
+use stock operators.
 
 The kernel is decided once, in the constructor; ``hybrid_forward`` only reads
 the flag.  Models never see the choice.
@@ -26,7 +30,7 @@ from typing import List, Optional, Sequence
 import mxnet as mx
 from mxnet import gluon
 
-from . import cell_op
+from . import compiled_ops as _ops
 from .errors import UserError
 
 BACKENDS = ("auto", "fused", "unfused", "auto-fast")
@@ -37,7 +41,7 @@ _portable = {"depth": 0}
 def portable_graph():
     """Graphs traced inside this block use only stock MXNet operators, so an
     export runs on any MXNet 1.9, without gluon_seq's compiled
-    cell step.  The numbers are the same either way."""
+    operators.  The numbers are the same either way."""
     _portable["depth"] += 1
     try:
         yield
@@ -71,9 +75,9 @@ class LSTM(gluon.HybridBlock):
     static graph, so it needs ``length`` once hybridized; imperatively it reads
     the length from the input.  The fused kernel ignores it.
 
-    ``compiled_cell`` (unfused kernel only): ``None`` uses the compiled cell
-    step on CPU when it can be built, ``False`` always uses stock operators,
-    ``True`` insists on the compiled step.
+    ``compiled_ops``: ``None`` uses gluon_seq's compiled CPU operators when
+    they can be built, ``False`` always uses stock operators, ``True`` insists
+    on the compiled ones.
     """
 
     def __init__(self, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
@@ -81,7 +85,7 @@ class LSTM(gluon.HybridBlock):
                  length: Optional[int] = None, ctx: Optional[mx.Context] = None,
                  i2h_weight_initializer=None, h2h_weight_initializer=None,
                  i2h_bias_initializer="zeros", h2h_bias_initializer="zeros",
-                 bidirectional: bool = False, compiled_cell: Optional[bool] = None, **kwargs):
+                 bidirectional: bool = False, compiled_ops: Optional[bool] = None, **kwargs):
         super().__init__(**kwargs)
         if layout not in ("TNC", "NTC"):
             raise UserError(f"layout must be 'TNC' or 'NTC', not {layout!r}.")
@@ -91,16 +95,15 @@ class LSTM(gluon.HybridBlock):
         self._layout = layout
         self._length = length
         self.backend = resolve_backend(backend, ctx)
-        # The compiled cell step exists for CPU only; decided once, like the kernel.
+        # The compiled operators exist for CPU only; decided once, like the kernel.
         on_cpu = (ctx or mx.current_context()).device_type == "cpu"
-        if compiled_cell and not on_cpu:
-            raise UserError("compiled_cell=True needs a CPU context: the compiled cell step "
-                            "has no GPU code.")
-        if compiled_cell and not cell_op.available():
-            raise UserError("compiled_cell=True, but the compiled cell step is unavailable "
-                            f"({cell_op.unavailable_reason()}).")
-        self._compiled_cell = (self.backend == "unfused" and compiled_cell is not False
-                               and on_cpu and cell_op.available())
+        if compiled_ops and not on_cpu:
+            raise UserError("compiled_ops=True needs a CPU context: gluon_seq's compiled "
+                            "operators have no GPU code.")
+        if compiled_ops and not _ops.available():
+            raise UserError("compiled_ops=True, but gluon_seq's compiled operators are "
+                            f"unavailable ({_ops.unavailable_reason()}).")
+        self._compiled = compiled_ops is not False and on_cpu and _ops.available()
         self._directions = ("l", "r") if bidirectional else ("l",)
         gates = 4 * hidden_size
         in_size = input_size
@@ -146,7 +149,7 @@ class LSTM(gluon.HybridBlock):
             getattr(self, f"{d}0_i2h_weight").shape = (4 * self._hidden_size, channels)
 
     def __repr__(self):
-        cell = ", compiled cell" if self._compiled_cell else ""
+        cell = ", compiled ops" if self._compiled else ""
         return (f"{self.__class__.__name__}({self._hidden_size}, layers={self._num_layers}, "
                 f"backend={self.backend}{cell}, layout={self._layout})")
 
@@ -170,7 +173,10 @@ class LSTM(gluon.HybridBlock):
                 for layer in range(self._num_layers)
                 for d in self._directions
                 for kind in ("i2h", "h2h")]
-        packed = F._internal._rnn_param_concat(*flat, dim=0)
+        if self._compiled and not _portable["depth"]:
+            packed = getattr(F._internal, _ops.PACK_OP)(*flat, num_args=len(flat))
+        else:
+            packed = F._internal._rnn_param_concat(*flat, dim=0)
         outputs, h, c = F.RNN(inputs, packed, h0, c0, state_size=self._hidden_size,
                               num_layers=self._num_layers, mode="lstm", p=self._dropout,
                               bidirectional=len(self._directions) == 2, state_outputs=True)
@@ -217,13 +223,13 @@ class LSTM(gluon.HybridBlock):
                                      num_hidden=4 * hidden, flatten=False)  # (T, N, 4H)
         steps = F.split(projected, num_outputs=length, axis=0, squeeze_axis=True) \
             if length > 1 else [F.reshape(projected, (-3, -2))]
-        compiled = self._compiled_cell and not _portable["depth"]
+        compiled = self._compiled and not _portable["depth"]
         outs = []
         for t in range(length):
             recurrent = F.FullyConnected(h, params[f"{name}_h2h_weight"], no_bias=True,
                                          num_hidden=4 * hidden)  # (N, 4H)
             if compiled:
-                h, c = getattr(F._internal, cell_op.OP_NAME)(steps[t], recurrent, c)
+                h, c = getattr(F._internal, _ops.CELL_OP)(steps[t], recurrent, c)
             else:
                 i, f, g, o = F.split(steps[t] + recurrent, num_outputs=4, axis=1)
                 c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)

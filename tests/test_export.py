@@ -7,7 +7,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from gluon_seq import cell_op, tasks
+from gluon_seq import compiled_ops, tasks
 from gluon_seq.errors import UserError
 from gluon_seq.export import ExportedModel, export_model, load_export
 
@@ -31,8 +31,9 @@ def test_export_reproduces_the_live_model(tmp_path, backend):
     np.testing.assert_allclose(got[0], live, rtol=1e-6, atol=1e-6)
     meta = json.loads((folder / "meta.json").read_text())
     assert [s["role"] for s in meta["inputs"]] == ["data", "state", "state", "state", "state"]
-    # Stock operators only, even where training used the compiled cell step.
-    assert cell_op.OP_NAME not in (folder / "model-symbol.json").read_text()
+    # Stock operators only, even where training used gluon_seq's compiled ones.
+    graph = (folder / "model-symbol.json").read_text()
+    assert not [op for op in compiled_ops.OPS if op in graph]
     texts = ["7*3*2", "1+1+1"]
     encoded = task.codec().encode(texts)
     live_texts = model(mx.nd.array(encoded[0]), *model.begin_state(2)).asnumpy()
@@ -49,19 +50,22 @@ def test_loading_an_export_never_imports_task_code(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.skipif(not cell_op.available(), reason="compiled cell step unavailable")
-def test_a_graph_saved_with_the_compiled_cell_still_loads_in_a_fresh_process(tmp_path):
-    """export_model never writes the compiled op, but a block exported directly does;
-    load_export registers the op before reading such a graph."""
-    task, model = _live("arithmetic", "unfused", train_samples=64, valid_samples=32,
+@pytest.mark.skipif(not compiled_ops.available(), reason="compiled operators unavailable")
+@pytest.mark.parametrize("backend,op", [("unfused", compiled_ops.CELL_OP),
+                                        ("fused", compiled_ops.PACK_OP)])
+def test_a_graph_saved_with_the_compiled_ops_still_loads_in_a_fresh_process(tmp_path, backend,
+                                                                             op):
+    """export_model never writes the compiled ops, but a block exported directly does;
+    load_export registers them before reading such a graph."""
+    task, model = _live("arithmetic", backend, train_samples=64, valid_samples=32,
                         test_samples=32)
-    folder = export_model(task, model, tmp_path / "export", "unfused")
+    folder = export_model(task, model, tmp_path / "export", backend)
     want = load_export(folder).predict(["7*3*2"])
-    model.hybridize()  # re-trace outside portable_graph(): the compiled op goes in
+    model.hybridize()  # re-trace outside portable_graph(): the compiled ops go in
     encoded = task.codec().encode(["7*3*2"])
     model(mx.nd.array(encoded[0]), *model.begin_state(1))
     model.export(str(folder / "model"), epoch=0)
-    assert cell_op.OP_NAME in (folder / "model-symbol.json").read_text()
+    assert op in (folder / "model-symbol.json").read_text()
     code = (f"from gluon_seq.export import load_export; "
             f"print(load_export({str(folder)!r}).predict(['7*3*2']))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from mxnet import autograd
 
-from gluon_seq import cell_op
+from gluon_seq import compiled_ops as native
 from gluon_seq.errors import UserError
 from gluon_seq.layers import LSTM, resolve_backend
 
@@ -19,15 +19,14 @@ CASES = [
 ]
 
 
-# The unfused kernel runs its pointwise step either as the compiled operator
-# (gluon_seq.cell_op, the default on CPU) or as stock operators; both must agree.
-CELLS = [pytest.param(None, id="compiled-cell"), pytest.param(False, id="stock-cell")]
+# On CPU both kernels use gluon_seq's compiled operators (the unfused cell step,
+# the fused kernel's weight packing) by default, or stock operators; all must agree.
+OPS = [pytest.param(None, id="compiled-ops"), pytest.param(False, id="stock-ops")]
 
 
-def _pair(T, C, H, layers, layout, bidirectional=False, compiled_cell=None):
+def _pair(T, C, H, layers, layout, bidirectional=False, ops=None):
     fused, unfused = (LSTM(H, layers, backend=b, layout=layout, input_size=C, length=T,
-                           bidirectional=bidirectional, prefix="lstm_",
-                           compiled_cell=compiled_cell if b == "unfused" else None)
+                           bidirectional=bidirectional, prefix="lstm_", compiled_ops=ops)
                       for b in ("fused", "unfused"))
     fused.initialize(mx.init.Uniform(0.5))
     unfused.initialize()
@@ -56,13 +55,13 @@ def _run(layer, x, states):
     return out.asnumpy(), h.asnumpy(), c.asnumpy(), x.grad.asnumpy(), grads
 
 
-@pytest.mark.parametrize("compiled_cell", CELLS)
+@pytest.mark.parametrize("ops", OPS)
 @pytest.mark.parametrize("hybridize", [False, True])
 @pytest.mark.parametrize("T,N,C,H,layers,layout", CASES)
 def test_kernels_agree_on_outputs_states_and_gradients(T, N, C, H, layers, layout, hybridize,
-                                                        compiled_cell):
-    fused, unfused = _pair(T, C, H, layers, layout, compiled_cell=compiled_cell)
-    assert unfused._compiled_cell == (compiled_cell is None and cell_op.available())
+                                                        ops):
+    fused, unfused = _pair(T, C, H, layers, layout, ops=ops)
+    assert fused._compiled == unfused._compiled == (ops is None and native.available())
     if hybridize:
         fused.hybridize()
         unfused.hybridize()
@@ -80,12 +79,11 @@ def test_kernels_agree_on_outputs_states_and_gradients(T, N, C, H, layers, layou
     assert got_f[0].shape == out_shape
 
 
-@pytest.mark.parametrize("compiled_cell", CELLS)
+@pytest.mark.parametrize("ops", OPS)
 @pytest.mark.parametrize("hybridize", [False, True])
 @pytest.mark.parametrize("T,N,C,H,layers", [(1, 2, 3, 4, 1), (6, 3, 4, 5, 2)])
-def test_bidirectional_kernels_agree(T, N, C, H, layers, hybridize, compiled_cell):
-    fused, unfused = _pair(T, C, H, layers, "TNC", bidirectional=True,
-                           compiled_cell=compiled_cell)
+def test_bidirectional_kernels_agree(T, N, C, H, layers, hybridize, ops):
+    fused, unfused = _pair(T, C, H, layers, "TNC", bidirectional=True, ops=ops)
     if hybridize:
         fused.hybridize()
         unfused.hybridize()

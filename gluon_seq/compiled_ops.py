@@ -1,17 +1,21 @@
-"""The compiled LSTM cell step that the unfused kernel uses on CPU.
+"""gluon_seq's compiled CPU operators for the LSTM layer.
 
-``csrc/lstm_cell.cc`` is the pointwise half of one LSTM step (gate sum, three
-sigmoids, two tanh, the cell update) as one MXNet operator, ``_gs_lstm_cell``,
-with a hand-written backward.  Without it each step is a dozen small operators
-whose engine dispatch costs more than their arithmetic.
+``csrc/lstm_ops.cc`` holds two MXNet operators, each with a hand-written
+backward:
+
+* ``_gs_lstm_cell``: the pointwise half of one LSTM step (gate sums, three
+  sigmoids, two tanh, the cell update), which the unfused kernel otherwise
+  runs as a dozen small operators per step;
+* ``_gs_pack``: the fused kernel's flat weight vector, as memcpy calls, where
+  MXNet's own ``_rnn_param_concat`` copies element by element.
 
 The library is compiled on first use with the C++ compiler MXNet's extension
 API needs (``$CXX``, else ``c++``) against the headers the mxnet wheel ships,
 and cached under ``$GLUON_SEQ_CACHE`` (default ``~/.cache/gluon_seq``), keyed by
-the sources, so later processes only load it.  When there is no compiler, or
-``GLUON_SEQ_CELL_OP=0``, the kernel falls back to stock operators: the same
-numbers, only slower.  Exported graphs always use stock operators
-(:func:`gluon_seq.layers.portable_graph`), so serving needs neither.
+the sources and the CPU, so later processes only load it.  When there is no
+compiler, or ``GLUON_SEQ_COMPILED_OPS=0``, the layer falls back to stock
+operators: the same numbers, only slower.  Exported graphs always use stock
+operators (:func:`gluon_seq.layers.portable_graph`), so serving needs neither.
 """
 from __future__ import annotations
 
@@ -26,13 +30,15 @@ from typing import Optional
 
 import mxnet as mx
 
-OP_NAME = "_gs_lstm_cell"
-SOURCE = Path(__file__).resolve().parent / "csrc" / "lstm_cell.cc"
+CELL_OP = "_gs_lstm_cell"
+PACK_OP = "_gs_pack"
+OPS = (CELL_OP, PACK_OP)
+SOURCE = Path(__file__).resolve().parent / "csrc" / "lstm_ops.cc"
 # -fno-trapping-math (IEEE results kept; only FP exception flags may differ) is
 # what lets gcc vectorise the gate loops; -march=native gives them the widest
 # vectors this CPU has.
 FLAGS = ("-shared", "-fPIC", "-O3", "-fno-trapping-math", "-march=native", "-std=c++11")
-log = logging.getLogger("gluon_seq.cell_op")
+log = logging.getLogger("gluon_seq.compiled_ops")
 
 _state: dict = {}  # "loaded": bool, "reason": why not, once decided in this process
 
@@ -104,14 +110,14 @@ def available() -> bool:
     """Build (first time) and load the library in this process; False if it
     cannot be, with the reason logged once.  Never raises."""
     if "loaded" not in _state:
-        if os.environ.get("GLUON_SEQ_CELL_OP", "1") == "0":
-            _state.update(loaded=False, reason="GLUON_SEQ_CELL_OP=0")
+        if os.environ.get("GLUON_SEQ_COMPILED_OPS", "1") == "0":
+            _state.update(loaded=False, reason="GLUON_SEQ_COMPILED_OPS=0")
         else:
             try:
                 mx.library.load(str(build()), verbose=False)
                 _state.update(loaded=True, reason="")
             except (OSError, mx.base.MXNetError) as err:
                 _state.update(loaded=False, reason=str(err).strip().splitlines()[0])
-                log.warning("unfused LSTM: using stock operators; the compiled cell step "
-                            "is unavailable (%s)", _state["reason"])
+                log.warning("LSTM: using stock operators; gluon_seq's compiled operators "
+                            "are unavailable (%s)", _state["reason"])
     return _state["loaded"]

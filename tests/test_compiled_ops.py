@@ -1,7 +1,8 @@
-"""The compiled LSTM cell step: its numbers, its build, and its fallbacks.
+"""gluon_seq's compiled operators (the cell step, the weight packing): their
+numbers, their build, and the fallbacks.
 
-Agreement with the fused kernel and with stock operators, layer by layer, is in
-test_layers.py (every case runs with the compiled and the stock cell)."""
+Agreement between the two kernels and with stock operators, layer by layer, is
+in test_layers.py (every case runs with compiled and with stock operators)."""
 import json
 import os
 import shutil
@@ -14,19 +15,19 @@ import numpy as np
 import pytest
 from mxnet import autograd
 
-from gluon_seq import cell_op
+from gluon_seq import compiled_ops
 from gluon_seq.errors import UserError
 from gluon_seq.layers import LSTM, portable_graph
 
-needs_op = pytest.mark.skipif(not cell_op.available(),
-                              reason=f"compiled cell unavailable: {cell_op.unavailable_reason()}")
+needs_op = pytest.mark.skipif(not compiled_ops.available(),
+                              reason=f"compiled ops unavailable: {compiled_ops.unavailable_reason()}")
 
 
-def test_compiled_cell_builds_wherever_a_compiler_is():
+def test_compiled_ops_builds_wherever_a_compiler_is():
     if shutil.which(os.environ.get("CXX") or "c++") is None:
         pytest.skip("no C++ compiler on PATH")
-    assert cell_op.available(), cell_op.unavailable_reason()
-    assert cell_op.library_path().exists()
+    assert compiled_ops.available(), compiled_ops.unavailable_reason()
+    assert compiled_ops.library_path().exists()
 
 
 def _reference(x_gates, h_gates, c_prev):
@@ -53,7 +54,7 @@ def test_op_matches_the_textbook_cell_including_saturated_gates(scale):
     for a in inputs:
         a.attach_grad()
     with autograd.record():
-        h, c = getattr(mx.nd._internal, cell_op.OP_NAME)(*inputs)
+        h, c = getattr(mx.nd._internal, compiled_ops.CELL_OP)(*inputs)
         loss = (h * 0.3).sum() + (c * 1.7).sum()
     loss.backward()
     np.testing.assert_allclose(h.asnumpy(), want_h, atol=1e-6)
@@ -75,18 +76,19 @@ def test_op_matches_the_textbook_cell_including_saturated_gates(scale):
 @needs_op
 def test_op_refuses_mismatched_shapes_with_a_message():
     with pytest.raises(mx.base.MXNetError, match=r"gates \(N, 4H\)"):
-        getattr(mx.nd._internal, cell_op.OP_NAME)(mx.nd.ones((2, 8)), mx.nd.ones((2, 8)),
+        getattr(mx.nd._internal, compiled_ops.CELL_OP)(mx.nd.ones((2, 8)), mx.nd.ones((2, 8)),
                                                   mx.nd.ones((2, 3)))
 
 
 @needs_op
 @pytest.mark.parametrize("static", [False, True])
-def test_two_calls_before_one_backward_keep_their_own_activations(static):
-    """The op keeps each call's activations in its own state; a block used twice
-    in one recorded pass (static graph or not) must still get both gradients right."""
+@pytest.mark.parametrize("backend", ["fused", "unfused"])
+def test_a_layer_called_twice_in_one_recorded_pass_gets_both_gradients(static, backend):
+    """A block used twice before one backward (static graph or not): each call's
+    backward must read its own inputs, with compiled operators as with stock ones."""
     grads = []
     for compiled in (True, False):
-        layer = LSTM(5, input_size=3, backend="unfused", length=4, compiled_cell=compiled,
+        layer = LSTM(5, input_size=3, backend=backend, length=4, compiled_ops=compiled,
                      prefix="twice_")
         mx.random.seed(3)  # the same weights for both layers
         layer.initialize(mx.init.Uniform(0.5))
@@ -104,12 +106,14 @@ def test_two_calls_before_one_backward_keep_their_own_activations(static):
 
 
 @needs_op
-def test_export_uses_stock_operators_and_loads_without_gluon_seq(tmp_path):
+@pytest.mark.parametrize("backend,stock_op", [("unfused", "FullyConnected"),
+                                              ("fused", "_rnn_param_concat")])
+def test_export_uses_stock_operators_and_loads_without_gluon_seq(tmp_path, backend, stock_op):
     """A graph traced under portable_graph() has no compiled op in it, so a
     process with nothing but mxnet serves it."""
-    layer = LSTM(4, input_size=3, backend="unfused", length=5, prefix="exp_")
+    layer = LSTM(4, input_size=3, backend=backend, length=5, prefix="exp_")
     layer.initialize(mx.init.Xavier())
-    assert layer._compiled_cell
+    assert layer._compiled
     x = mx.nd.random.normal(shape=(5, 2, 3))
     states = layer.begin_state(2)
     want = layer(x, states)[0].asnumpy()
@@ -118,7 +122,7 @@ def test_export_uses_stock_operators_and_loads_without_gluon_seq(tmp_path):
         layer(x, states)
     layer.export(str(tmp_path / "m"))
     ops = {node["op"] for node in json.loads((tmp_path / "m-symbol.json").read_text())["nodes"]}
-    assert cell_op.OP_NAME not in ops and "FullyConnected" in ops
+    assert not ops & set(compiled_ops.OPS) and stock_op in ops
     np.save(tmp_path / "x.npy", x.asnumpy())
     script = textwrap.dedent("""
         import sys, numpy as np, mxnet as mx
@@ -150,9 +154,9 @@ FALLBACK = """
     layer.initialize()
     out, _ = layer(mx.nd.ones((5, 2, 3)), layer.begin_state(2))
     assert np.isfinite(out.asnumpy()).all() and out.shape == (5, 2, 4)
-    print("compiled" if layer._compiled_cell else "stock")
+    print("compiled" if layer._compiled else "stock")
     try:
-        LSTM(4, input_size=3, backend="unfused", compiled_cell=True)
+        LSTM(4, input_size=3, backend="unfused", compiled_ops=True)
     except UserError as err:
         print("refused:", err)
 """
@@ -162,29 +166,51 @@ def test_without_a_compiler_the_kernel_falls_back_to_stock_operators(tmp_path):
     done = _in_fresh_process(tmp_path, {"CXX": str(tmp_path / "no-such-compiler")}, FALLBACK)
     lines = done.stdout.splitlines()
     assert lines[0] == "stock"
-    assert lines[1].startswith("refused: compiled_cell=True, but") and "no C++ compiler" in lines[1]
+    assert lines[1].startswith("refused: compiled_ops=True, but") and "no C++ compiler" in lines[1]
     warnings = [line for line in done.stderr.splitlines() if "stock operators" in line]
     assert len(warnings) == 1  # said once per process, not once per layer
     assert not list((tmp_path / "cache").glob("*.so"))
 
 
-def test_the_environment_switch_turns_the_compiled_cell_off(tmp_path):
-    done = _in_fresh_process(tmp_path, {"GLUON_SEQ_CELL_OP": "0"}, FALLBACK)
+def test_the_environment_switch_turns_the_compiled_ops_off(tmp_path):
+    done = _in_fresh_process(tmp_path, {"GLUON_SEQ_COMPILED_OPS": "0"}, FALLBACK)
     assert done.stdout.splitlines()[0] == "stock"
-    assert "GLUON_SEQ_CELL_OP=0" in done.stdout
+    assert "GLUON_SEQ_COMPILED_OPS=0" in done.stdout
 
 
 @needs_op
 def test_build_is_cached_and_leaves_no_partial_files(tmp_path):
     target = tmp_path / "lib" / "cell.so"
-    assert cell_op.build(target) == target
+    assert compiled_ops.build(target) == target
     stamp = target.stat().st_mtime_ns
-    assert cell_op.build(target) == target and target.stat().st_mtime_ns == stamp
+    assert compiled_ops.build(target) == target and target.stat().st_mtime_ns == stamp
     assert [p.name for p in target.parent.iterdir()] == ["cell.so"]
 
 
-def test_fused_and_gpu_layers_never_use_the_compiled_cell():
-    assert not LSTM(4, backend="fused", input_size=3)._compiled_cell
-    assert not LSTM(4, backend="unfused", input_size=3, ctx=mx.gpu(0))._compiled_cell
-    with pytest.raises(UserError, match="compiled_cell=True needs a CPU"):
-        LSTM(4, backend="unfused", input_size=3, ctx=mx.gpu(0), compiled_cell=True)
+@pytest.mark.parametrize("backend", ["fused", "unfused"])
+def test_gpu_layers_never_use_the_compiled_ops(backend):
+    assert not LSTM(4, backend=backend, input_size=3, ctx=mx.gpu(0))._compiled
+    with pytest.raises(UserError, match="compiled_ops=True needs a CPU"):
+        LSTM(4, backend=backend, input_size=3, ctx=mx.gpu(0), compiled_ops=True)
+
+
+@needs_op
+def test_pack_matches_rnn_param_concat_forward_and_backward():
+    rng = np.random.RandomState(5)
+    values = [rng.randn(*shape) for shape in [(8, 3), (8, 2), (8,), (8,), (1,)]]
+    weight = mx.nd.array(rng.randn(sum(v.size for v in values)))
+    got = []
+    for pack in (lambda *a: getattr(mx.nd._internal, compiled_ops.PACK_OP)(*a, num_args=len(a)),
+                 lambda *a: mx.nd._internal._rnn_param_concat(*a, dim=0)):
+        parts = [mx.nd.array(v) for v in values]
+        for part in parts:
+            part.attach_grad()
+        with autograd.record():
+            flat = pack(*[part.reshape(-1) for part in parts])
+            (flat * weight).sum().backward()
+        got.append([flat.asnumpy()] + [part.grad.asnumpy() for part in parts])
+    for ours, theirs in zip(*got):
+        np.testing.assert_array_equal(ours, theirs)
+    assert np.abs(got[0][1]).max() > 0
+    with pytest.raises(mx.base.MXNetError, match="num_args"):
+        getattr(mx.nd._internal, compiled_ops.PACK_OP)(mx.nd.ones(3))

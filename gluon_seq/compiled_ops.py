@@ -60,7 +60,7 @@ def library_path() -> Path:
         digest.update(part.read_bytes())
     # -march=native: the build is for this CPU, so its flags are part of the key.
     digest.update(f"{mx.__version__} {_compiler()} {FLAGS} {_cpu_flags()}".encode())
-    return cache_dir() / f"libgs_lstm_cell-{digest.hexdigest()[:12]}.so"
+    return cache_dir() / f"libgluon_seq_ops-{digest.hexdigest()[:12]}.so"
 
 
 def _cpu_flags() -> str:
@@ -88,12 +88,16 @@ def build(target: Optional[Path] = None) -> Path:
     fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        done = subprocess.run(
-            [compiler, *FLAGS, f"-I{include}", str(SOURCE), str(lib_api), "-o", partial],
-            capture_output=True, text=True)
+        try:
+            done = subprocess.run(
+                [compiler, *FLAGS, f"-I{include}", str(SOURCE), str(lib_api), "-o", partial],
+                capture_output=True, text=True, timeout=600)
+        except subprocess.TimeoutExpired:
+            raise OSError(f"{compiler} took more than 600 s") from None
         if done.returncode != 0:
-            lines = (done.stderr or done.stdout).strip().splitlines()
-            raise OSError(f"{compiler} failed: {lines[0] if lines else done.returncode}")
+            lines = (done.stderr or done.stdout).splitlines()
+            errors = [line for line in lines if "error" in line] or lines or [""]
+            raise OSError(f"{compiler} failed (status {done.returncode}): {errors[0].strip()}")
         os.replace(partial, target)  # concurrent builders each land a whole file
     finally:
         if os.path.exists(partial):
@@ -117,7 +121,8 @@ def available() -> bool:
                 mx.library.load(str(build()), verbose=False)
                 _state.update(loaded=True, reason="")
             except (OSError, mx.base.MXNetError) as err:
-                _state.update(loaded=False, reason=str(err).strip().splitlines()[0])
+                text = str(err).strip().splitlines()
+                _state.update(loaded=False, reason=text[0] if text else type(err).__name__)
                 log.warning("LSTM: using stock operators; gluon_seq's compiled operators "
                             "are unavailable (%s)", _state["reason"])
     return _state["loaded"]

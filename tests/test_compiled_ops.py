@@ -214,3 +214,14 @@ def test_pack_matches_rnn_param_concat_forward_and_backward():
     assert np.abs(got[0][1]).max() > 0
     with pytest.raises(mx.base.MXNetError, match="num_args"):
         getattr(mx.nd._internal, compiled_ops.PACK_OP)(mx.nd.ones(3))
+
+
+def test_a_failing_compiler_is_one_line_naming_its_first_error(tmp_path):
+    compiler = tmp_path / "broken-c++"
+    compiler.write_text("#!/bin/sh\necho 'In file included from x.h'\n"
+                        "echo 'lstm_ops.cc:1:1: error: something broke' >&2\nexit 1\n")
+    compiler.chmod(0o755)
+    done = _in_fresh_process(tmp_path, {"CXX": str(compiler)}, FALLBACK)
+    assert done.stdout.splitlines()[0] == "stock"
+    assert "failed (status 1): lstm_ops.cc:1:1: error: something broke" in done.stdout
+    assert not list((tmp_path / "cache").iterdir())  # no partial library left behind

@@ -104,6 +104,7 @@ class LSTM(gluon.HybridBlock):
             raise UserError("compiled_ops=True, but gluon_seq's compiled operators are "
                             f"unavailable ({_ops.unavailable_reason()}).")
         self._compiled = compiled_ops is not False and on_cpu and _ops.available()
+        self._compiled_required = bool(compiled_ops)
         self._directions = ("l", "r") if bidirectional else ("l",)
         gates = 4 * hidden_size
         in_size = input_size
@@ -153,6 +154,24 @@ class LSTM(gluon.HybridBlock):
         return (f"{self.__class__.__name__}({self._hidden_size}, layers={self._num_layers}, "
                 f"backend={self.backend}{cell}, layout={self._layout})")
 
+    def _use_compiled(self) -> bool:
+        """Whether the graph being traced gets the compiled operators: asked for,
+        not inside portable_graph(), and the weights live on the CPU (a layer
+        built without a context may still be initialized on a GPU)."""
+        if not self._compiled or _portable["depth"]:
+            return False
+        weight = getattr(self, f"{self._directions[0]}0_h2h_weight")
+        try:
+            contexts = weight.list_ctx()
+        except RuntimeError:  # not initialized yet: the call fails on that anyway
+            return True
+        if all(c.device_type == "cpu" for c in contexts):
+            return True
+        if self._compiled_required:
+            raise UserError("compiled_ops=True, but this layer's weights are on "
+                            f"{contexts[0]}; gluon_seq's compiled operators run on the CPU only.")
+        return False
+
     def hybrid_forward(self, F, inputs, states, **params):
         h0, c0 = states
         if self._layout == "NTC":
@@ -173,7 +192,7 @@ class LSTM(gluon.HybridBlock):
                 for layer in range(self._num_layers)
                 for d in self._directions
                 for kind in ("i2h", "h2h")]
-        if self._compiled and not _portable["depth"]:
+        if self._use_compiled():
             packed = getattr(F._internal, _ops.PACK_OP)(*flat, num_args=len(flat))
         else:
             packed = F._internal._rnn_param_concat(*flat, dim=0)
@@ -223,7 +242,7 @@ class LSTM(gluon.HybridBlock):
                                      num_hidden=4 * hidden, flatten=False)  # (T, N, 4H)
         steps = F.split(projected, num_outputs=length, axis=0, squeeze_axis=True) \
             if length > 1 else [F.reshape(projected, (-3, -2))]
-        compiled = self._compiled and not _portable["depth"]
+        compiled = self._use_compiled()
         outs = []
         for t in range(length):
             recurrent = F.FullyConnected(h, params[f"{name}_h2h_weight"], no_bias=True,

@@ -225,3 +225,29 @@ def test_a_failing_compiler_is_one_line_naming_its_first_error(tmp_path):
     assert done.stdout.splitlines()[0] == "stock"
     assert "failed (status 1): lstm_ops.cc:1:1: error: something broke" in done.stdout
     assert not list((tmp_path / "cache").iterdir())  # no partial library left behind
+
+
+@needs_op
+@pytest.mark.parametrize("backend", ["fused", "unfused"])
+@pytest.mark.parametrize("required", [None, True])
+def test_weights_on_a_gpu_get_stock_operators_even_from_a_cpu_built_layer(monkeypatch, backend,
+                                                                           required):
+    """Built under the default (CPU) context, then initialized on a GPU: the traced
+    graph must not hold CPU-only operators, or ask clearly when they were insisted on."""
+    layer = LSTM(4, input_size=3, backend=backend, length=2, compiled_ops=required,
+                 prefix="gpu_")
+    layer.initialize()
+    assert layer._compiled
+
+    def graph():
+        out, _ = layer(mx.sym.var("x"), [mx.sym.var("h"), mx.sym.var("c")])
+        return out.tojson()
+
+    assert any(op in graph() for op in compiled_ops.OPS)  # weights on the CPU
+    for param in layer.collect_params().values():
+        monkeypatch.setattr(param, "list_ctx", lambda: [mx.gpu(0)])
+    if required:
+        with pytest.raises(UserError, match="weights are on gpu"):
+            graph()
+    else:
+        assert not [op for op in compiled_ops.OPS if op in graph()]

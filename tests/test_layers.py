@@ -200,3 +200,21 @@ def test_numpy_gate_trace_reproduces_both_kernels(backend):
     np.testing.assert_allclose(traced["hidden"], out.asnumpy(), atol=1e-5)
     np.testing.assert_allclose(traced["cell"][-1], c.asnumpy()[0], atol=1e-5)
     assert traced["forget_gate"].min() >= 0 and traced["forget_gate"].max() <= 1
+
+
+@pytest.mark.parametrize("on_gpu", [False, True])
+def test_fused_multi_layer_is_one_rnn_call_per_layer_on_cpu_and_one_on_gpu(monkeypatch, on_gpu):
+    """oneDNN re-lays out a multi-layer call's weights on every call, so on the CPU
+    each layer is its own RNN operator; cuDNN gets all layers in one."""
+    import json
+
+    layer = LSTM(4, 3, backend="fused", input_size=3, dropout=0.5, prefix="deep_")
+    layer.initialize()
+    if on_gpu:
+        for param in layer.collect_params().values():
+            monkeypatch.setattr(param, "list_ctx", lambda: [mx.gpu(0)])
+    out, (h, c) = layer(mx.sym.var("x"), [mx.sym.var("h"), mx.sym.var("c")])
+    ops = [node["op"] for node in json.loads(out.tojson())["nodes"]]
+    assert ops.count("RNN") == (1 if on_gpu else 3)
+    assert ops.count("Dropout") == (0 if on_gpu else 2)  # between layers; inside RNN on GPU
+    assert h.infer_shape(x=(5, 2, 3), h=(3, 2, 4), c=(3, 2, 4))[1] == [(3, 2, 4)]

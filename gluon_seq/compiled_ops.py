@@ -120,7 +120,7 @@ def available() -> bool:
             try:
                 mx.library.load(str(build()), verbose=False)
                 _state.update(loaded=True, reason="")
-            except (OSError, mx.base.MXNetError) as err:
+            except (OSError, RuntimeError, mx.base.MXNetError) as err:  # RuntimeError: no home
                 text = str(err).strip().splitlines()
                 _state.update(loaded=False, reason=text[0] if text else type(err).__name__)
                 log.warning("LSTM: using stock operators; gluon_seq's compiled operators "

@@ -4,8 +4,8 @@
     .venv/bin/python benchmarks/speed.py [--shapes arithmetic ptb] [--reps 5] [--no-write]
 
 Every contender is timed in the same process, repetitions alternating between
-contenders so that load on a shared machine hits them alike; the median of the
-repetitions is reported.  Ratios against PyTorch are the headline.  The sgemm
+contenders (each repetition starting with the next one) so that load on a
+shared machine hits them alike; the median of the repetitions is reported.  Ratios against PyTorch are the headline.  The sgemm
 peak is measured in the same run (numpy dot on a large square, and on the
 per-step recurrent shape), and achieved GFLOP/s are given as a share of it.
 
@@ -198,8 +198,12 @@ def main() -> None:
                 contenders["PyTorch nn.LSTM"] = torch_contender(shape, batch)
             modes = ("train", "infer") if batch == B else ("infer",)
             samples = {(k, m): [] for k in contenders for m in modes}
-            for _ in range(args.reps):
-                for k, (train, infer) in contenders.items():
+            order = list(contenders)
+            for rep in range(args.reps):
+                # Rotate who goes first: at IMDB's shape the first contender of a round
+                # measured up to 1.5x slower, whichever it was.
+                for k in order[rep % len(order):] + order[:rep % len(order)]:
+                    train, infer = contenders[k]
                     for m in modes:
                         samples[(k, m)].append(time_call(train if m == "train" else infer))
             flops = lstm_flops(T, batch, C, H, L)

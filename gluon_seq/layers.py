@@ -193,7 +193,7 @@ class LSTM(gluon.HybridBlock):
     def _fused(self, F, inputs, h0, c0, params):
         # On the CPU, one RNN call per layer: for a multi-layer call, MXNet's oneDNN
         # path copies every layer's weights into one tensor and re-lays it out on
-        # each call, 8-21 % of PTB's two-layer training step in our measurements.
+        # each call (5.9 ms of a 31 ms PTB inference call, by DNNL_VERBOSE).
         # cuDNN takes the layers in one call.
         if self._num_layers > 1 and self._weights_on_cpu():
             dirs = len(self._directions)

@@ -251,3 +251,13 @@ def test_weights_on_a_gpu_get_stock_operators_even_from_a_cpu_built_layer(monkey
             graph()
     else:
         assert not [op for op in compiled_ops.OPS if op in graph()]
+
+
+@needs_op
+@pytest.mark.parametrize("op", compiled_ops.OPS)
+def test_ops_refuse_other_dtypes_naming_themselves(op):
+    inputs = [mx.nd.ones((2, 8), dtype="float64"), mx.nd.ones((2, 8), dtype="float64"),
+              mx.nd.ones((2, 2), dtype="float64")]
+    kwargs = {"num_args": 3} if op == compiled_ops.PACK_OP else {}
+    with pytest.raises(mx.base.MXNetError, match=f"{op} supports float32 only"):
+        getattr(mx.nd._internal, op)(*inputs, **kwargs)

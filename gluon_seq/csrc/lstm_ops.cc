@@ -157,15 +157,22 @@ MXReturnValue cell_attrs(const Attrs&, int* num_in, int* num_out) {
   return MX_SUCCESS;
 }
 
-MXReturnValue cell_types(const Attrs&, std::vector<int>* in_types, std::vector<int>* out_types) {
-  for (int t : *in_types) {
+// Both operators take and give float32 only: every output is float32 if every
+// input is, else a one-line error naming the operator.
+MXReturnValue float32_only(const char* op, const std::vector<int>& in_types,
+                           std::vector<int>* out_types) {
+  for (int t : in_types) {
     if (t != mxnet::ext::kFloat32) {
-      MX_ERROR_MSG << "_gs_lstm_cell supports float32 only";
+      MX_ERROR_MSG << op << " supports float32 only";
       return MX_FAIL;
     }
   }
-  (*out_types)[0] = (*out_types)[1] = mxnet::ext::kFloat32;
+  for (int& t : *out_types) t = mxnet::ext::kFloat32;
   return MX_SUCCESS;
+}
+
+MXReturnValue cell_types(const Attrs&, std::vector<int>* in_types, std::vector<int>* out_types) {
+  return float32_only("_gs_lstm_cell", *in_types, out_types);
 }
 
 MXReturnValue cell_shapes(const Attrs&, std::vector<std::vector<unsigned int>>* in_shapes,
@@ -203,14 +210,7 @@ MXReturnValue pack_attrs(const Attrs& attrs, int* num_in, int* num_out) {
 }
 
 MXReturnValue pack_types(const Attrs&, std::vector<int>* in_types, std::vector<int>* out_types) {
-  for (int t : *in_types) {
-    if (t != mxnet::ext::kFloat32) {
-      MX_ERROR_MSG << "_gs_pack supports float32 only";
-      return MX_FAIL;
-    }
-  }
-  (*out_types)[0] = mxnet::ext::kFloat32;
-  return MX_SUCCESS;
+  return float32_only("_gs_pack", *in_types, out_types);
 }
 
 MXReturnValue pack_shapes(const Attrs&, std::vector<std::vector<unsigned int>>* in_shapes,

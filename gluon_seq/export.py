@@ -35,6 +35,15 @@ FORMAT_VERSION = 1
 EXPORT_BACKEND = "fused"  # one RNN op: cuDNN on GPU, oneDNN on CPU, and what ONNX's LSTM maps from
 
 
+def graph_operators(symbol_json: str) -> set:
+    """The operator names in an MXNet symbol file's text ("null" for inputs);
+    ValueError if the text is not such a graph."""
+    try:
+        return {node["op"] for node in json.loads(symbol_json)["nodes"]}
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"not an MXNet graph ({err!r})") from None
+
+
 def _input_spec(arrays: Sequence[mx.nd.NDArray], states: Sequence[mx.nd.NDArray]) -> List[dict]:
     names = [f"data{i}" for i in range(len(arrays) + len(states))] \
         if len(arrays) + len(states) > 1 else ["data"]
@@ -202,8 +211,7 @@ class ExportedModel(Predictor):
         try:
             # Our exports hold stock operators only; a graph saved straight from a
             # block that used gluon_seq's compiled operators needs them registered first.
-            graph = (self.folder / SYMBOL_FILE).read_text()
-            if any(f'"op": "{op}"' in graph for op in compiled_ops.OPS):
+            if graph_operators((self.folder / SYMBOL_FILE).read_text()) & set(compiled_ops.OPS):
                 compiled_ops.available()
             with warnings.catch_warnings():
                 # Index inputs carry no dtype in the graph; MXNet warns about it on every load.

@@ -32,7 +32,7 @@ from typing import List, Optional
 import numpy as np
 
 from .errors import UserError
-from .export import PARAMS_FILE, SYMBOL_FILE, Predictor, read_meta
+from .export import PARAMS_FILE, SYMBOL_FILE, Predictor, graph_operators, read_meta
 
 ONNX_FILE = "model.onnx"
 ONNX_META_FILE = "onnx.json"
@@ -51,9 +51,8 @@ def _unsupported_operators(symbol_file: Path) -> List[str]:
     """Operators in the MXNet graph that mx2onnx has no converter for at :data:`OPSET`."""
     from mxnet.onnx import get_operator_support
 
-    supported = set(get_operator_support(OPSET))
-    nodes = json.loads(symbol_file.read_text())["nodes"]
-    return sorted({n["op"] for n in nodes if n["op"] != "null" and n["op"] not in supported})
+    supported = set(get_operator_support(OPSET)) | {"null"}
+    return sorted(graph_operators(symbol_file.read_text()) - supported)
 
 
 def _one_line(err: Exception) -> str:

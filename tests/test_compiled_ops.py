@@ -3,7 +3,6 @@ numbers, their build, and the fallbacks.
 
 Agreement between the two kernels and with stock operators, layer by layer, is
 in test_layers.py (every case runs with compiled and with stock operators)."""
-import json
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from mxnet import autograd
 
 from gluon_seq import compiled_ops
 from gluon_seq.errors import UserError
+from gluon_seq.export import graph_operators
 from gluon_seq.layers import LSTM, portable_graph
 
 needs_op = pytest.mark.skipif(not compiled_ops.available(),
@@ -121,7 +121,7 @@ def test_export_uses_stock_operators_and_loads_without_gluon_seq(tmp_path, backe
         layer.hybridize()
         layer(x, states)
     layer.export(str(tmp_path / "m"))
-    ops = {node["op"] for node in json.loads((tmp_path / "m-symbol.json").read_text())["nodes"]}
+    ops = graph_operators((tmp_path / "m-symbol.json").read_text())
     assert not ops & set(compiled_ops.OPS) and stock_op in ops
     np.save(tmp_path / "x.npy", x.asnumpy())
     script = textwrap.dedent("""

@@ -155,14 +155,17 @@ class LSTM(gluon.HybridBlock):
         return (f"{self.__class__.__name__}({self._hidden_size}, layers={self._num_layers}, "
                 f"backend={self.backend}{cell}, layout={self._layout})")
 
-    def _weights_on_cpu(self) -> bool:
-        """Where the weights live, as far as a trace can tell: a layer built without
-        a context may still be initialized on a GPU.  True if not initialized yet."""
-        weight = getattr(self, f"{self._directions[0]}0_h2h_weight")
+    def _weight_contexts(self) -> Optional[List[mx.Context]]:
+        """Where the weights live, as far as a trace can tell (a layer built without
+        a context may still be initialized on a GPU); None if not initialized yet."""
         try:
-            return all(c.device_type == "cpu" for c in weight.list_ctx())
+            return getattr(self, f"{self._directions[0]}0_h2h_weight").list_ctx()
         except RuntimeError:  # not initialized yet: the call fails on that anyway
-            return True
+            return None
+
+    def _weights_on_cpu(self) -> bool:
+        contexts = self._weight_contexts()
+        return contexts is None or all(c.device_type == "cpu" for c in contexts)
 
     def _use_compiled(self) -> bool:
         """Whether the graph being traced gets the compiled operators: asked for,
@@ -172,10 +175,9 @@ class LSTM(gluon.HybridBlock):
         if self._weights_on_cpu():
             return True
         if self._compiled_required:
-            weight = getattr(self, f"{self._directions[0]}0_h2h_weight")
             raise UserError("compiled_ops=True, but this layer's weights are on "
-                            f"{weight.list_ctx()[0]}; gluon_seq's compiled operators run on "
-                            "the CPU only.")
+                            f"{self._weight_contexts()[0]}; gluon_seq's compiled operators "
+                            "run on the CPU only.")
         return False
 
     def hybrid_forward(self, F, inputs, states, **params):

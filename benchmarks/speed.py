@@ -5,9 +5,10 @@
 
 Every contender is timed in the same process, repetitions alternating between
 contenders (each repetition starting with the next one) so that load on a
-shared machine hits them alike; the median of the repetitions is reported.  Ratios against PyTorch are the headline.  The sgemm
-peak is measured in the same run (numpy dot on a large square, and on the
-per-step recurrent shape), and achieved GFLOP/s are given as a share of it.
+shared machine hits them alike; the median of the repetitions is reported.
+Ratios against PyTorch are the headline.  The sgemm peak is measured in the
+same run (numpy dot on a large square, and on the per-step recurrent shape),
+and achieved GFLOP/s are given as a share of it.
 
 FLOPs counted: per token, an LSTM layer does 4H * (C + H) multiply-adds
 forward, i.e. 8H(C+H) floating-point operations; a training step counts as 3x
@@ -93,12 +94,9 @@ class _Stock(gluon.HybridBlock):
 
 def mxnet_contender(kind, shape, batch):
     T, _, C, H, L = shape
-    if kind == "ours fused":
-        block, states = _Ours("fused", T, C, H, L), [mx.nd.zeros((L, batch, H))] * 2
-    elif kind == "ours unfused":
-        block, states = _Ours("unfused", T, C, H, L), [mx.nd.zeros((L, batch, H))] * 2
-    elif kind.endswith(", stock ops"):
-        block = _Ours(kind.split()[1].rstrip(","), T, C, H, L, compiled_ops=False)
+    if kind.startswith("ours "):  # "ours fused", "ours unfused, stock ops", ...
+        backend = kind.split()[1].rstrip(",")
+        block = _Ours(backend, T, C, H, L, compiled_ops=False if "stock ops" in kind else None)
         states = [mx.nd.zeros((L, batch, H))] * 2
     elif kind == "gluon.rnn.LSTM":
         block, states = _Stock(C, H, L), [mx.nd.zeros((L, batch, H))] * 2

@@ -26,7 +26,7 @@ from report import write_section  # noqa: E402  (benchmarks/report.py)
 
 from gluon_seq import tasks  # noqa: E402
 from gluon_seq.errors import UserError  # noqa: E402
-from gluon_seq.tasks.base import Batch  # noqa: E402
+from gluon_seq.data import Batch  # noqa: E402
 from gluon_seq.training import time_steps  # noqa: E402
 
 
@@ -41,7 +41,7 @@ def measure(name: str, reps: int) -> dict:
     for rep in range(reps):  # alternate the kernels, so drifting load hits both alike
         for backend in ("fused", "unfused"):
             for mode in ("train", "infer", "one"):
-                seconds = time_steps(task, backend, single if mode == "one" else batch,
+                seconds = step_seconds(task, backend, single if mode == "one" else batch,
                                      [mx.cpu()], repeats=5, train=mode == "train")
                 key = f"{backend}_{mode}"
                 row[key] = min(row.get(key, float("inf")), seconds)

@@ -33,6 +33,7 @@ from gluon_seq.errors import UserError  # noqa: E402
 from gluon_seq.export import load_export, read_meta  # noqa: E402
 from gluon_seq.onnx_export import export_onnx, load_onnx  # noqa: E402
 from gluon_seq.serve import model_name  # noqa: E402
+from gluon_seq.rnn import LayerFactory
 
 EXPRESSIONS = ["7*3*2", "10+10+10", "1+2+3", "9*9*9", "4*5+6", "2*8+1", "3*3*3", "6+7"]
 
@@ -255,9 +256,9 @@ def untrained_export(workdir, name: str, smoke: bool = False) -> Path:
     task_cls = get(name)
     folder = workdir / "src" / (f"{name}-smoke" if smoke else name)
     folder.mkdir(parents=True, exist_ok=True)  # smoke tasks write their data files here
-    task = task_cls.smoke_task(folder) if smoke else task_cls()
+    task = task_cls.tiny(folder) if smoke else task_cls()
     task.prepare()
-    model = task.build_model("fused")
+    model = task.build_model(LayerFactory("fused"))
     model.initialize(task.initializer())
     return export_model(task, model, folder / "export")
 
@@ -305,7 +306,7 @@ def main():
                 reason = onnx_note.split("ONNX: ", 1)[-1].split(";")[0]
                 out.append(f"| {name} | onnxruntime | not convertible ({reason}) | | |")
                 continue
-            model = load_export(folder) if backend == "mxnet" else load_onnx(folder)
+            model = load_predictor(folder) if backend == "mxnet" else load_onnx(folder)
             local = percentiles(inprocess_latency(model, example, args.count))
             del model
             cells = []

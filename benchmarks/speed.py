@@ -30,7 +30,7 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
-from gluon_seq.layers import LSTM  # noqa: E402
+from gluon_seq.rnn import LSTM  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import write_section  # noqa: E402  (benchmarks/report.py)
@@ -73,7 +73,7 @@ class _Ours(gluon.HybridBlock):
     def __init__(self, backend, T, C, H, L, compiled_ops=None, **kwargs):
         super().__init__(**kwargs)
         with self.name_scope():
-            self.lstm = LSTM(H, L, backend=backend, input_size=C, length=T,
+            self.lstm = LSTM(H, L, kernel=backend, input_size=C, length=T,
                              compiled_ops=compiled_ops)
 
     def hybrid_forward(self, F, x, h, c):
@@ -181,7 +181,7 @@ def main() -> None:
         have_torch = False
         print("torch not installed: PyTorch column skipped (pip install torch==2.13.0)")
     # "ours fused" and "ours unfused" are the layer as it runs by default on CPU,
-    # with gluon_seq's compiled operators (gluon_seq.compiled_ops: the weight
+    # with gluon_seq's compiled operators (gluon_seq.rnn.compiled_ops: the weight
     # packing, the cell step); ", stock ops" is the same kernel without them.
     kinds = ["ours fused", "ours fused, stock ops", "ours unfused", "ours unfused, stock ops",
              "gluon.rnn.LSTM", "LSTMCell stack"]

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 from .errors import UserError
-
-# gluon_seq.layers.BACKENDS, spelled out so that `launch` and `--help` need not load MXNet.
-RNN_BACKENDS = ("auto", "fused", "unfused", "auto-fast")
+from .rnn import kernels  # the kernel list only: no MXNet is loaded for --help or launch
 
 EXIT_USER_ERROR = 2
+RUN_SETTINGS = ("preset", "epochs", "batch_size", "lr", "optimizer", "clip", "rnn_backend", "ctx",
+                "kvstore", "data_dir", "seed", "amp")
 
 
 def _flag(name: str) -> str:
@@ -51,14 +52,16 @@ def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--optimizer")
     parser.add_argument("--clip", type=float, help="clip the global gradient norm")
-    parser.add_argument("--rnn-backend", choices=RNN_BACKENDS, default="auto",
-                        help="auto: fused on GPU, unfused on CPU; auto-fast: time both on "
-                             "this model and train with the faster")
-    parser.add_argument("--ctx", default="cpu", help="cpu, or gpu:0[,gpu:1...]")
-    parser.add_argument("--kvstore", default="device", help="device, local or dist_sync")
+    # Run settings default to None ("not given"): RunConfig fills the defaults, and
+    # --resume compares only what was given with the saved run.
+    parser.add_argument("--rnn-backend", choices=kernels.CHOICES,
+                        help="auto (default): fused on GPU, unfused on CPU; auto-fast: time both "
+                             "on this model and train with the faster")
+    parser.add_argument("--ctx", help="cpu (default), or gpu:0[,gpu:1...]")
+    parser.add_argument("--kvstore", help="device (default), local or dist_sync")
     parser.add_argument("--data-dir", help="dataset root (default: ../shared/data or ~/.gluon_seq/data)")
     parser.add_argument("--out", help="run folder (default: runs/TASK)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, help="random seed (default: 0)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--amp", action="store_true", help="mixed precision (GPU only)")
     if task_name in tasks.names():
@@ -67,32 +70,31 @@ def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
 
 
 def cmd_train(argv: List[str]) -> int:
-    from .training import RunConfig, train
-
     from . import tasks
+    from .run_folder import RunConfig
+    from .workflow import train
 
     # The task decides which extra flags exist, so find it before parsing.
     task_name = next((a for a in argv if a in tasks.names()), None)
     args = _train_parser(task_name).parse_args(argv)
     options = {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_") and v is not None}
-    config = RunConfig.for_task(
-        args.task, preset=args.preset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        optimizer=args.optimizer, clip=args.clip, rnn_backend=args.rnn_backend, ctx=args.ctx,
-        kvstore=args.kvstore, seed=args.seed, data_dir=args.data_dir, amp=args.amp or None,
-        options=options)
+    settings = {name: getattr(args, name) for name in RUN_SETTINGS}
+    settings["amp"] = settings["amp"] or None
+    given = [name for name, value in settings.items() if value is not None] + list(options)
+    config = RunConfig.for_task(args.task, options=options, **settings)
     out = Path(args.out or Path("runs") / args.task)
-    metrics = train(config, out, resume=args.resume)
+    metrics = train(config, out, resume=args.resume, given=given)
     print(json.dumps(metrics, indent=2))
     return 0
 
 
 def cmd_evaluate(argv: List[str]) -> int:
-    from .training import reevaluate
+    from .workflow import reevaluate
 
     parser = argparse.ArgumentParser(prog="gluon-seq evaluate",
                                      description="Re-evaluate a run's best checkpoint.")
     parser.add_argument("run_dir")
-    parser.add_argument("--rnn-backend", choices=RNN_BACKENDS)
+    parser.add_argument("--rnn-backend", choices=kernels.CHOICES)
     parser.add_argument("--ctx", default="cpu")
     args = parser.parse_args(argv)
     print(json.dumps(reevaluate(Path(args.run_dir), args.rnn_backend, args.ctx), indent=2))
@@ -100,20 +102,20 @@ def cmd_evaluate(argv: List[str]) -> int:
 
 
 def cmd_export(argv: List[str]) -> int:
-    from .export import EXPORT_BACKEND, export_run
+    from .workflow import export_run
 
     parser = argparse.ArgumentParser(prog="gluon-seq export",
                                      description="(Re)write RUN_DIR/export from the best checkpoint.")
     parser.add_argument("run_dir")
-    parser.add_argument("--rnn-backend", choices=("fused", "unfused", "auto-fast"),
-                        default=EXPORT_BACKEND,
+    parser.add_argument("--rnn-backend", choices=kernels.KERNELS + (kernels.TIMED,),
+                        default=kernels.EXPORT_DEFAULT,
                         help="kernel baked into the graph (default: fused, which ONNX and cuDNN "
                              "take; auto-fast: time one-example inference with both, keep the "
                              "faster)")
     parser.add_argument("--onnx", action="store_true",
                         help="also write model.onnx for 'gluon-seq serve --backend onnxruntime'")
     args = parser.parse_args(argv)
-    folder = export_run(Path(args.run_dir), backend=args.rnn_backend)
+    folder = export_run(Path(args.run_dir), rnn_backend=args.rnn_backend)
     if args.onnx:
         from .onnx_export import export_onnx
 
@@ -123,7 +125,7 @@ def cmd_export(argv: List[str]) -> int:
 
 
 def cmd_predict(argv: List[str]) -> int:
-    from .export import load_export
+    from .serving import load_predictor
 
     parser = argparse.ArgumentParser(prog="gluon-seq predict",
                                      description="Predict from an export folder alone.")
@@ -133,8 +135,10 @@ def cmd_predict(argv: List[str]) -> int:
     parser.add_argument("--question", help="bAbI question")
     parser.add_argument("--words", type=int, help="words to generate (language models)")
     parser.add_argument("--temperature", type=float, help="sampling temperature (0 = greedy)")
+    parser.add_argument("--backend", default="mxnet",
+                        help="serving runtime: mxnet (default) or onnxruntime (needs model.onnx)")
     args = parser.parse_intermixed_args(argv)  # options may come before the inputs
-    model = load_export(Path(args.export_dir))
+    model = load_predictor(Path(args.export_dir), args.backend)
     named = {k: v for k, v in vars(args).items()
              if k in ("story", "question", "words", "temperature") and v is not None}
     inputs = model.codec.parse_cli(args.inputs, **named)
@@ -146,35 +150,29 @@ def cmd_predict(argv: List[str]) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
-            "predict": cmd_predict}
+            "predict": cmd_predict,
+            # Loaded when called: serving needs the serve extra, launch needs no MXNet.
+            "serve": "gluon_seq.serving.command:cmd_serve",
+            "launch": "gluon_seq.launch:cmd_launch"}
 
 
-def register_command(name: str, handler) -> None:
-    """Later modules (serve, launch) plug their sub-commands in here."""
-    COMMANDS[name] = handler
-
-
-def _load_plugins() -> None:
-    import importlib
-
-    for module in ("gluon_seq.serve", "gluon_seq.launch"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
+def _handler(name: str):
+    handler = COMMANDS[name]
+    if isinstance(handler, str):
+        module, _, function = handler.partition(":")
+        handler = getattr(importlib.import_module(module), function)
+    return handler
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    _load_plugins()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print("usage: gluon-seq {" + ",".join(COMMANDS) + "} ...", file=sys.stderr)
         if argv and argv[0] not in ("-h", "--help"):
             print(f"gluon-seq: error: unknown command {argv[0]!r}", file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else EXIT_USER_ERROR
     try:
-        return COMMANDS[argv[0]](argv[1:])
+        return _handler(argv[0])(argv[1:])
     except UserError as err:
         print(f"gluon-seq: error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR

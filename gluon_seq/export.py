@@ -1,47 +1,22 @@
-"""Symbolic export and model-free loading.
+"""Writing export folders: a run's model as a graph that serves with no model code.
 
-An export folder holds everything serving needs and nothing task-specific in
-code form::
-
-    model-symbol.json   the hybridized graph
-    model-0000.params   its weights
-    meta.json           inputs (names, shapes, which are zero begin states),
-                        outputs, and the codec that encodes and decodes
-
-:func:`load_export` rebuilds a predictor from those three files with
-``SymbolBlock.imports`` and :mod:`gluon_seq.codecs`; it never imports a task.
+The folder's format is :mod:`gluon_seq.export_format`; serving reads it with
+:mod:`gluon_seq.serving`, never importing a task.  Which kernel to bake into
+the graph is decided by the caller (:func:`gluon_seq.workflow.export_run`).
 """
 from __future__ import annotations
 
 import json
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 import mxnet as mx
-import numpy as np
 
-from . import compiled_ops
-from .codecs import codec_from_meta
 from .errors import UserError
-from .layers import portable_graph
-
-SYMBOL_FILE = "model-symbol.json"
-PARAMS_FILE = "model-0000.params"
-META_FILE = "meta.json"
-FORMAT_VERSION = 1
-EXPORT_BACKEND = "fused"  # one RNN op: cuDNN on GPU, oneDNN on CPU, and what ONNX's LSTM maps from
-
-
-def graph_operators(symbol_json: str) -> set:
-    """The operator names in an MXNet symbol file's text ("null" for inputs);
-    ValueError if the text is not such a graph."""
-    try:
-        return {node["op"] for node in json.loads(symbol_json)["nodes"]}
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"not an MXNet graph ({err!r})") from None
+from .export_format import FORMAT_VERSION, META_FILE
+from .rnn import kernels, portable_graph
 
 
 def _input_spec(arrays: Sequence[mx.nd.NDArray], states: Sequence[mx.nd.NDArray]) -> List[dict]:
@@ -58,9 +33,14 @@ def _input_spec(arrays: Sequence[mx.nd.NDArray], states: Sequence[mx.nd.NDArray]
     return spec
 
 
-def export_model(task, model, folder: Path, backend: str = EXPORT_BACKEND) -> Path:
-    """Hybridize ``model``, trace it on the task's example inputs, and write the
-    export folder atomically (a half-written folder never replaces a good one)."""
+def export_model(task, model, folder: Path, kernel: str = kernels.EXPORT_DEFAULT) -> Path:
+    """Hybridize ``model`` (built with ``kernel``), trace it on the task's example
+    inputs, and write the export folder atomically (a half-written folder never
+    replaces a good one)."""
+    refusal = kernels.refusal(kernel, fixed_length=task.fixed_length)
+    if refusal:
+        raise UserError(f"cannot export the {task.name} model with the {kernel} kernel: "
+                        f"{refusal}; use --rnn-backend fused.")
     folder = Path(folder)
     codec = task.codec()
     arrays = [mx.nd.array(a, dtype="float32") for a in codec.encode(task.example_inputs())]
@@ -73,7 +53,7 @@ def export_model(task, model, folder: Path, backend: str = EXPORT_BACKEND) -> Pa
         "format_version": FORMAT_VERSION,
         "task": task.name,
         "metric": task.metric,
-        "rnn_backend": backend,
+        "rnn_backend": kernel,
         "carries_state": bool(task.carries_state),
         "inputs": _input_spec(arrays, states),
         "outputs": [{"shape": [-1] + list(o.shape[1:])} for o in outputs],
@@ -95,141 +75,3 @@ def export_model(task, model, folder: Path, backend: str = EXPORT_BACKEND) -> Pa
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
-
-
-def export_run(run_dir: Path, backend: str = EXPORT_BACKEND, folder: Optional[Path] = None,
-               log=print) -> Path:
-    """Rebuild the run's model with ``backend`` (weights are kernel-independent),
-    load its best checkpoint, and export it to ``run_dir/export``.
-
-    ``auto-fast`` times one-example inference with each kernel on this machine
-    and bakes the faster into the graph (at batch 1 the answer depends on the
-    shape: the fused kernel wins on small models, the unfused one on PTB's)."""
-    from .training import load_run
-
-    first = EXPORT_BACKEND if backend == "auto-fast" else backend
-    _, task, model, _ = load_run(run_dir, rnn_backend=first, ctx="cpu")
-    if backend == "auto-fast":
-        backend = fastest_inference_backend(task, log)
-        if backend != first:
-            _, task, model, _ = load_run(run_dir, rnn_backend=backend, ctx="cpu")
-    return export_model(task, model, folder or Path(run_dir) / "export", backend)
-
-
-def fastest_inference_backend(task, log=print, repeats: int = 10) -> str:
-    """``fused`` or ``unfused``: whichever answers the task's first example
-    input (batch 1) faster on this CPU, best of ``repeats`` timed calls each."""
-    from .tasks.base import Batch
-    from .training import time_steps
-
-    arrays = task.codec().encode(task.example_inputs()[:1])
-    batch = Batch(tuple(np.asarray(a, dtype="float32") for a in arrays),
-                  np.zeros(1, dtype="float32"))
-    with portable_graph():  # time the graphs that would be exported
-        seconds = {"fused": time_steps(task, "fused", batch, [mx.cpu()], repeats=repeats,
-                                       train=False)}
-        try:
-            seconds["unfused"] = time_steps(task, "unfused", batch, [mx.cpu()],
-                                            repeats=repeats, train=False)
-        except UserError as err:  # e.g. PTB's unfused graph takes only num_steps words
-            log(f"auto-fast: exporting the fused kernel; the unfused one cannot serve this "
-                f"model ({err})")
-            return "fused"
-    best = min(seconds, key=seconds.get)
-    log(f"auto-fast: exporting the {best} kernel ({seconds['fused'] * 1e3:.2f} ms fused, "
-        f"{seconds['unfused'] * 1e3:.2f} ms unfused per one-example call)")
-    return best
-
-
-def read_meta(folder: Path) -> dict:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"export folder {folder} does not exist.")
-    missing = [name for name in (SYMBOL_FILE, PARAMS_FILE, META_FILE) if not (folder / name).is_file()]
-    if missing:
-        raise UserError(f"export folder {folder} is incomplete: {', '.join(missing)} missing; "
-                        "re-create it with 'gluon-seq export RUN_DIR'.")
-    try:
-        meta = json.loads((folder / META_FILE).read_text())
-        if meta.get("format_version") != FORMAT_VERSION or not meta.get("inputs"):
-            raise ValueError("unknown format version")
-    except (ValueError, AttributeError) as err:
-        raise UserError(f"{folder / META_FILE} is corrupt ({err}); re-export the run.") from None
-    return meta
-
-
-class Predictor:
-    """What serving needs from an export folder, whichever runtime executes the graph.
-
-    ``run(arrays, states=None)`` maps batch-first numpy inputs to a list of
-    numpy outputs (zero begin states unless given); ``predict(inputs)`` goes
-    from user inputs to answers through the stored codec.  Subclasses load the
-    graph and implement ``_execute``.
-    """
-
-    backend = "base"
-
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
-        self.meta = read_meta(self.folder)
-        self.codec = codec_from_meta(self.meta["codec"])
-        self.data_specs = [s for s in self.meta["inputs"] if s["role"] == "data"]
-        self.state_specs = [s for s in self.meta["inputs"] if s["role"] == "state"]
-
-    @property
-    def task(self) -> str:
-        return self.meta["task"]
-
-    def zero_states(self, batch_size: int) -> List[np.ndarray]:
-        return [np.zeros([batch_size if d == -1 else d for d in s["shape"]], dtype=np.float32)
-                for s in self.state_specs]
-
-    def run(self, arrays: Sequence[np.ndarray], states: Optional[Sequence[np.ndarray]] = None
-            ) -> List[np.ndarray]:
-        if len(arrays) != len(self.data_specs):
-            raise UserError(f"this model takes {len(self.data_specs)} input array(s), got {len(arrays)}.")
-        batch = int(np.asarray(arrays[0]).shape[0])
-        states = self.zero_states(batch) if states is None else states
-        return self._execute([np.asarray(a, dtype=np.float32) for a in list(arrays) + list(states)])
-
-    def _execute(self, feed: List[np.ndarray]) -> List[np.ndarray]:
-        """Outputs for float32 inputs in ``meta["inputs"]`` order."""
-        raise NotImplementedError
-
-    def predict(self, inputs: Sequence) -> list:
-        return self.codec.predict(self.run, inputs)
-
-
-class ExportedModel(Predictor):
-    """An export folder's symbol and params, run by MXNet (``SymbolBlock.imports``)."""
-
-    backend = "mxnet"
-
-    def __init__(self, folder: Path, ctx: Optional[mx.Context] = None):
-        super().__init__(folder)
-        self.ctx = ctx or mx.cpu()
-        try:
-            # Our exports hold stock operators only; a graph saved straight from a
-            # block that used gluon_seq's compiled operators needs them registered first.
-            if graph_operators((self.folder / SYMBOL_FILE).read_text()) & set(compiled_ops.OPS):
-                compiled_ops.available()
-            with warnings.catch_warnings():
-                # Index inputs carry no dtype in the graph; MXNet warns about it on every load.
-                warnings.filterwarnings("ignore", message="Cannot decide type")
-                self.block = mx.gluon.SymbolBlock.imports(
-                    str(self.folder / SYMBOL_FILE), [s["name"] for s in self.meta["inputs"]],
-                    str(self.folder / PARAMS_FILE), ctx=self.ctx)
-        except (mx.base.MXNetError, ValueError, AssertionError, OSError) as err:
-            text = str(err).strip().splitlines()
-            raise UserError(f"export folder {self.folder} is corrupt ({text[0] if text else err}); "
-                            "re-export the run.") from None
-        self.block.hybridize(static_alloc=True)
-
-    def _execute(self, feed: List[np.ndarray]) -> List[np.ndarray]:
-        outputs = self.block(*[mx.nd.array(a, ctx=self.ctx, dtype="float32") for a in feed])
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        return [o.asnumpy() for o in outputs]
-
-
-def load_export(folder: Path, ctx: Optional[mx.Context] = None) -> ExportedModel:
-    return ExportedModel(folder, ctx)

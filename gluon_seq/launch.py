@@ -26,7 +26,6 @@ import threading
 import time
 from typing import Dict, List, Optional
 
-from .cli import register_command
 from .errors import UserError
 
 # Importing mxnet with DMLC_ROLE=scheduler or server runs that role until the job ends.
@@ -131,5 +130,3 @@ def cmd_launch(argv: List[str]) -> int:
     print("[launch] " + shlex.join(command), flush=True)
     return launch(command, args.workers, args.servers, args.port, args.timeout)
 
-
-register_command("launch", cmd_launch)

@@ -1,10 +1,14 @@
-"""Figures saved as PNG files with matplotlib's file-only Agg backend (no display needed)."""
+"""Figures saved as PNG files with matplotlib's file-only Agg backend (no display needed):
+training curves, attention heat maps, gate activations, the counting unit."""
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+
+from .run_folder import LOG_FILE, load_run
 
 
 def save_attention_heatmap(weights: np.ndarray, story_tokens: Sequence[str],
@@ -91,3 +95,41 @@ def save_unit_vs_count(cell: np.ndarray, running: np.ndarray, labels: Sequence[s
     right.set(xlabel="bit", ylabel="ones so far", title="running count")
     left.legend(fontsize=7)
     return _save(figure, path)
+
+
+def plot_log(run_dir: Path, png: Path = None) -> Path:
+    """Plot train loss and the validation metric per epoch; returns the PNG path."""
+    plt = _pyplot()
+    run_dir = Path(run_dir)
+    with open(run_dir / LOG_FILE, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{run_dir / LOG_FILE} has no epochs yet")
+    metric = next(k for k in rows[0] if k.startswith("valid_"))
+    epochs = [int(r["epoch"]) for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.plot(epochs, [float(r["train_loss"]) for r in rows], marker=".")
+    left.set(xlabel="epoch", ylabel="train loss", title="loss")
+    right.plot(epochs, [float(r[metric]) for r in rows], marker=".", color="tab:green")
+    right.set(xlabel="epoch", ylabel=metric.replace("_", " "), title=metric.replace("_", " "))
+    fig.tight_layout()
+    png = Path(png or run_dir / "curves.png")
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png
+
+
+def plot_run_attention(run_dir: Path, story: str, question: str, path: Path) -> Path:
+    """Reload a trained bAbI run and save the heat map of its match weights as a PNG."""
+    import mxnet as mx
+
+    from .models.memnn import attention_weights
+
+    _, task, model, _ = load_run(run_dir)
+    codec = task.codec()
+    weights, story_tokens, question_tokens = attention_weights(model, codec, story, question)
+    arrays = codec.encode([{"story": story, "question": question}])
+    scores = model(*[mx.nd.array(a) for a in arrays], *model.begin_state(1))  # (1, V)
+    answer = codec.decode([scores.asnumpy()])[0]
+    return save_attention_heatmap(weights, story_tokens, question_tokens, path,
+                                  title=f"{question} -> {answer['answer']}")

@@ -37,7 +37,7 @@ def main(argv):
     args = translate(argv)
     code = gluon_seq(["train"] + args)
     if code == 0:
-        from gluon_seq.report import plot_log
+        from gluon_seq.plots import plot_log
 
         task = next(a for a in args if not a.startswith("-"))
         out = args[args.index("--out") + 1] if "--out" in args else f"runs/{task}"

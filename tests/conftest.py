@@ -8,6 +8,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 import pytest
+from gluon_seq.rnn import LayerFactory
 
 SEED = int(os.environ.get("GLUON_SEQ_TEST_SEED", "1234"))
 
@@ -54,7 +55,7 @@ def export_untrained():
     from gluon_seq.export import export_model
 
     def make(task, folder, backend="fused"):
-        model = task.build_model(backend)
+        model = task.build_model(LayerFactory(backend))
         model.initialize(task.initializer())
         return model, export_model(task, model, folder, backend)
 

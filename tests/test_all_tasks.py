@@ -7,13 +7,13 @@ import pytest
 
 from gluon_seq import tasks
 from gluon_seq.errors import UserError
-from gluon_seq.export import load_export
+from gluon_seq.serving import load_predictor
 
 
 def _prepared(name, tmp_path):
     task_cls = tasks.get(name)
     # A task may offer a tiny, data-free instance for tests; else defaults on the real data.
-    task = task_cls.smoke_task(tmp_path) if hasattr(task_cls, "smoke_task") else task_cls()
+    task = task_cls.tiny(tmp_path) if hasattr(task_cls, "smoke_task") else task_cls()
     try:
         task.prepare()
     except UserError as err:  # its dataset is not on this machine
@@ -29,7 +29,7 @@ def test_every_task_exports_and_reproduces_the_live_model(name, tmp_path, export
     batch = int(np.asarray(arrays[0]).shape[0])
     live = model(*[mx.nd.array(a) for a in arrays], *model.begin_state(batch))
     live = [o.asnumpy() for o in (live if isinstance(live, (list, tuple)) else [live])]
-    got = load_export(folder).run(arrays)
+    got = load_predictor(folder).run(arrays)
     assert len(got) == len(live)
     for a, b in zip(got, live):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
@@ -53,18 +53,18 @@ def test_every_task_converts_to_onnx_and_matches_the_export(name, tmp_path, expo
     _, folder = export_untrained(task, tmp_path / "export")
     export_onnx(folder)
     arrays = task.codec().encode(task.example_inputs())
-    for a, b in zip(load_export(folder).run(arrays), load_onnx(folder).run(arrays)):
+    for a, b in zip(load_predictor(folder).run(arrays), load_onnx(folder).run(arrays)):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", tasks.names())
 def test_every_task_auto_fast_export_picks_a_kernel_that_serves_it(name, tmp_path,
                                                                    export_untrained):
-    from gluon_seq.export import fastest_inference_backend
+    from gluon_seq.workflow import export_kernel
 
     task = _prepared(name, tmp_path)
     said = []
     kernel = fastest_inference_backend(task, log=said.append, repeats=2)
     assert kernel in ("fused", "unfused") and f"exporting the {kernel} kernel" in said[0]
     _, folder = export_untrained(task, tmp_path / "export", kernel)
-    assert load_export(folder).predict(task.example_inputs()[:1])  # the choice serves
+    assert load_predictor(folder).predict(task.example_inputs()[:1])  # the choice serves

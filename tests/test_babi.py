@@ -7,13 +7,15 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from gluon_seq import babi_data
+from gluon_seq.data import babi as babi_data
 from gluon_seq.codecs.babi import BabiCodec
 from gluon_seq.data import data_root
 from gluon_seq.errors import UserError
-from gluon_seq.export import export_model, load_export
+from gluon_seq.export import export_model
+from gluon_seq.serving import load_predictor
 from gluon_seq.plots import save_attention_heatmap
 from gluon_seq.tasks import babi as babi_task
+from gluon_seq.rnn import LayerFactory
 
 FIXTURE = """\
 1 Mary moved to the bathroom.
@@ -92,13 +94,13 @@ def _tiny_task(attention="query", read="question"):
     ("fused", "query", "story"), ("unfused", "query", "story")])
 def test_export_reproduces_the_live_model(fixture_tarball, tmp_path, backend, attention, read):
     task = _tiny_task(attention, read)
-    model = task.build_model(backend)
+    model = task.build_model(LayerFactory(backend))
     steps = task.codec().query_maxlen if read == "question" else task.codec().story_maxlen
     assert model.lstm._length == steps
     model.initialize(task.initializer())
     model.hybridize(static_alloc=True, static_shape=True)
     folder = export_model(task, model, tmp_path / "export", backend)
-    exported = load_export(folder)
+    exported = load_predictor(folder)
     batch = next(task.eval_batches("test", 16))
     live = model(*[mx.nd.array(a) for a in batch.inputs], *model.begin_state(16)).asnumpy()
     assert live.shape == (16, task.codec().vocab_size)
@@ -131,7 +133,7 @@ def test_codec_rejects_unknown_words_listing_the_vocabulary():
 
 def test_predict_cli_answers_and_rejects_unknown_words(fixture_tarball, tmp_path):
     task = _tiny_task()
-    model = task.build_model("fused")
+    model = task.build_model(LayerFactory("fused"))
     model.initialize(task.initializer())
     folder = export_model(task, model, tmp_path / "export")
     base = [sys.executable, "-m", "gluon_seq", "predict", str(folder)]
@@ -145,7 +147,8 @@ def test_predict_cli_answers_and_rejects_unknown_words(fixture_tarball, tmp_path
 
 
 def test_attention_plot_of_a_trained_run_is_written(fixture_tarball, tmp_path):
-    from gluon_seq.training import RunConfig, train
+    from gluon_seq.run_folder import RunConfig
+    from gluon_seq.workflow import train
 
     config = RunConfig.for_task("babi", epochs=2, rnn_backend="fused",
                                 options={"subset": "en", "embed": 8, "hidden": 6})

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from mxnet import autograd
 
-from gluon_seq import compiled_ops
+from gluon_seq.rnn import compiled_ops
 from gluon_seq.errors import UserError
-from gluon_seq.export import graph_operators
-from gluon_seq.layers import LSTM, portable_graph
+from gluon_seq.export_format import graph_operators
+from gluon_seq.rnn import LSTM, portable_graph
 
 needs_op = pytest.mark.skipif(not compiled_ops.available(),
                               reason=f"compiled ops unavailable: {compiled_ops.unavailable_reason()}")
@@ -88,7 +88,7 @@ def test_a_layer_called_twice_in_one_recorded_pass_gets_both_gradients(static, b
     backward must read its own inputs, with compiled operators as with stock ones."""
     grads = []
     for compiled in (True, False):
-        layer = LSTM(5, input_size=3, backend=backend, length=4, compiled_ops=compiled,
+        layer = LSTM(5, input_size=3, kernel=backend, length=4, compiled_ops=compiled,
                      prefix="twice_")
         mx.random.seed(3)  # the same weights for both layers
         layer.initialize(mx.init.Uniform(0.5))
@@ -111,7 +111,7 @@ def test_a_layer_called_twice_in_one_recorded_pass_gets_both_gradients(static, b
 def test_export_uses_stock_operators_and_loads_without_gluon_seq(tmp_path, backend, stock_op):
     """A graph traced under portable_graph() has no compiled op in it, so a
     process with nothing but mxnet serves it."""
-    layer = LSTM(4, input_size=3, backend=backend, length=5, prefix="exp_")
+    layer = LSTM(4, input_size=3, kernel=backend, length=5, prefix="exp_")
     layer.initialize(mx.init.Xavier())
     assert layer._compiled
     x = mx.nd.random.normal(shape=(5, 2, 3))
@@ -149,14 +149,14 @@ def _in_fresh_process(tmp_path, env, code):
 FALLBACK = """
     import mxnet as mx, numpy as np
     from gluon_seq.errors import UserError
-    from gluon_seq.layers import LSTM
-    layer = LSTM(4, input_size=3, backend="unfused")
+    from gluon_seq.rnn import LSTM
+    layer = LSTM(4, input_size=3, kernel="unfused")
     layer.initialize()
     out, _ = layer(mx.nd.ones((5, 2, 3)), layer.begin_state(2))
     assert np.isfinite(out.asnumpy()).all() and out.shape == (5, 2, 4)
     print("compiled" if layer._compiled else "stock")
     try:
-        LSTM(4, input_size=3, backend="unfused", compiled_ops=True)
+        LSTM(4, input_size=3, kernel="unfused", compiled_ops=True)
     except UserError as err:
         print("refused:", err)
 """
@@ -189,9 +189,9 @@ def test_build_is_cached_and_leaves_no_partial_files(tmp_path):
 
 @pytest.mark.parametrize("backend", ["fused", "unfused"])
 def test_gpu_layers_never_use_the_compiled_ops(backend):
-    assert not LSTM(4, backend=backend, input_size=3, ctx=mx.gpu(0))._compiled
+    assert not LSTM(4, kernel=backend, input_size=3, ctx=mx.gpu(0))._compiled
     with pytest.raises(UserError, match="compiled_ops=True needs a CPU"):
-        LSTM(4, backend=backend, input_size=3, ctx=mx.gpu(0), compiled_ops=True)
+        LSTM(4, kernel=backend, input_size=3, ctx=mx.gpu(0), compiled_ops=True)
 
 
 @needs_op
@@ -234,7 +234,7 @@ def test_weights_on_a_gpu_get_stock_operators_even_from_a_cpu_built_layer(monkey
                                                                            required):
     """Built under the default (CPU) context, then initialized on a GPU: the traced
     graph must not hold CPU-only operators, or ask clearly when they were insisted on."""
-    layer = LSTM(4, input_size=3, backend=backend, length=2, compiled_ops=required,
+    layer = LSTM(4, input_size=3, kernel=backend, length=2, compiled_ops=required,
                  prefix="gpu_")
     layer.initialize()
     assert layer._compiled

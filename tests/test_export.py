@@ -7,15 +7,19 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from gluon_seq import compiled_ops, tasks
+from gluon_seq import tasks
+from gluon_seq.rnn import compiled_ops
 from gluon_seq.errors import UserError
-from gluon_seq.export import ExportedModel, export_model, load_export
+from gluon_seq.serving.predictors import MXNetPredictor
+from gluon_seq.export import export_model
+from gluon_seq.serving import load_predictor
+from gluon_seq.rnn import LayerFactory
 
 
 def _live(task_name, backend, **options):
     task = tasks.get(task_name)(tasks.get(task_name).make_options(options))
     task.prepare()
-    model = task.build_model(backend)
+    model = task.build_model(LayerFactory(backend))
     model.initialize(task.initializer())
     return task, model
 
@@ -24,7 +28,7 @@ def _live(task_name, backend, **options):
 def test_export_reproduces_the_live_model(tmp_path, backend):
     task, model = _live("arithmetic", backend, train_samples=64, valid_samples=32, test_samples=32)
     folder = export_model(task, model, tmp_path / "export", backend)
-    exported = load_export(folder)
+    exported = load_predictor(folder)
     batch = next(task.eval_batches("fresh", 32))
     live = model(mx.nd.array(batch.inputs[0]), *model.begin_state(32)).asnumpy()
     got = exported.run(list(batch.inputs))
@@ -44,7 +48,7 @@ def test_loading_an_export_never_imports_task_code(tmp_path):
     task, model = _live("arithmetic", "fused", train_samples=64, valid_samples=32, test_samples=32)
     folder = export_model(task, model, tmp_path / "export")
     code = (f"import sys; from gluon_seq.export import load_export; "
-            f"m = load_export({str(folder)!r}); print(m.predict(['1+2+3'])); "
+            f"m = load_predictor({str(folder)!r}); print(m.predict(['1+2+3'])); "
             f"assert not [n for n in sys.modules if n.startswith('gluon_seq.tasks')], 'task imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -60,14 +64,14 @@ def test_a_graph_saved_with_the_compiled_ops_still_loads_in_a_fresh_process(tmp_
     task, model = _live("arithmetic", backend, train_samples=64, valid_samples=32,
                         test_samples=32)
     folder = export_model(task, model, tmp_path / "export", backend)
-    want = load_export(folder).predict(["7*3*2"])
+    want = load_predictor(folder).predict(["7*3*2"])
     model.hybridize()  # re-trace outside portable_graph(): the compiled ops go in
     encoded = task.codec().encode(["7*3*2"])
     model(mx.nd.array(encoded[0]), *model.begin_state(1))
     model.export(str(folder / "model"), epoch=0)
     assert op in (folder / "model-symbol.json").read_text()
     code = (f"from gluon_seq.export import load_export; "
-            f"print(load_export({str(folder)!r}).predict(['7*3*2']))")
+            f"print(load_predictor({str(folder)!r}).predict(['7*3*2']))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(want)
@@ -93,10 +97,10 @@ def test_a_damaged_export_is_a_one_line_error(tmp_path, damage, message):
     folder = export_model(task, model, tmp_path / "export")
     damage(folder)
     with pytest.raises(UserError, match=message) as info:
-        ExportedModel(folder)
+        MXNetPredictor(folder)
     assert "\n" not in str(info.value)
 
 
 def test_a_missing_export_folder_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        load_export(tmp_path / "nope")
+        load_predictor(tmp_path / "nope")

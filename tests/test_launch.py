@@ -9,7 +9,7 @@ import pytest
 
 from gluon_seq.errors import UserError
 from gluon_seq.launch import launch
-from gluon_seq.tasks.base import iterate_minibatches
+from gluon_seq.data import iterate_minibatches
 
 pytestmark = pytest.mark.integration
 

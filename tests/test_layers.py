@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from mxnet import autograd
 
-from gluon_seq import compiled_ops as native
+from gluon_seq.rnn import compiled_ops as native
 from gluon_seq.errors import UserError
-from gluon_seq.export import graph_operators
-from gluon_seq.layers import LSTM, resolve_backend
+from gluon_seq.export_format import graph_operators
+from gluon_seq.rnn import LSTM
+from gluon_seq.rnn.kernels import resolve as resolve_backend
 
 # (T, N, C, H, layers, layout), random-ish shapes fixed so failures replay.
 CASES = [
@@ -26,7 +27,7 @@ OPS = [pytest.param(None, id="compiled-ops"), pytest.param(False, id="stock-ops"
 
 
 def _pair(T, C, H, layers, layout, bidirectional=False, ops=None):
-    fused, unfused = (LSTM(H, layers, backend=b, layout=layout, input_size=C, length=T,
+    fused, unfused = (LSTM(H, layers, kernel=b, layout=layout, input_size=C, length=T,
                            bidirectional=bidirectional, prefix="lstm_", compiled_ops=ops)
                       for b in ("fused", "unfused"))
     fused.initialize(mx.init.Uniform(0.5))
@@ -118,7 +119,7 @@ def test_stock_gluon_lstm_weights_give_the_same_numbers(bidirectional):
     states = [mx.nd.random.normal(shape=(rows, 2, 5)) for _ in range(2)]
     expected, expected_states = stock(x, states)
     for backend in ("fused", "unfused"):
-        ours = LSTM(5, 2, backend=backend, input_size=3, bidirectional=bidirectional, prefix="s_")
+        ours = LSTM(5, 2, kernel=backend, input_size=3, bidirectional=bidirectional, prefix="s_")
         ours.initialize()
         for name, param in stock.collect_params().items():
             ours.collect_params()[name].set_data(param.data())
@@ -130,14 +131,14 @@ def test_stock_gluon_lstm_weights_give_the_same_numbers(bidirectional):
 
 @pytest.mark.parametrize("src,dst", [("fused", "unfused"), ("unfused", "fused")])
 def test_params_file_loads_strictly_into_the_other_kernel(tmp_path, src, dst):
-    writer = LSTM(8, 2, backend=src, input_size=3, length=5)
+    writer = LSTM(8, 2, kernel=src, input_size=3, length=5)
     writer.initialize(mx.init.Xavier())
     x = mx.nd.random.normal(shape=(5, 2, 3))
     states = writer.begin_state(2)
     expected, _ = writer(x, states)
     path = str(tmp_path / "lstm.params")
     writer.save_parameters(path)
-    reader = LSTM(8, 2, backend=dst, input_size=3, length=5)
+    reader = LSTM(8, 2, kernel=dst, input_size=3, length=5)
     reader.load_parameters(path)  # strict: allow_missing=False, ignore_extra=False
     got, _ = reader(x, states)
     np.testing.assert_allclose(got.asnumpy(), expected.asnumpy(), rtol=1e-5, atol=1e-6)
@@ -147,7 +148,7 @@ class _Wrapper(mx.gluon.HybridBlock):
     def __init__(self, backend, **kwargs):
         super().__init__(**kwargs)
         with self.name_scope():
-            self.lstm = LSTM(4, 2, backend=backend, input_size=3, length=6)
+            self.lstm = LSTM(4, 2, kernel=backend, input_size=3, length=6)
 
     def hybrid_forward(self, F, x, h, c):
         out, (h_n, c_n) = self.lstm(x, [h, c])
@@ -174,7 +175,7 @@ def test_both_kernels_hybridize_and_export(tmp_path, backend):
 
 
 def test_unfused_needs_a_static_length_to_hybridize():
-    layer = LSTM(4, input_size=3, backend="unfused")
+    layer = LSTM(4, input_size=3, kernel="unfused")
     layer.initialize()
     layer.hybridize()
     with pytest.raises(UserError, match="length"):
@@ -191,9 +192,9 @@ def test_auto_backend_is_fused_on_gpu_and_unfused_on_cpu():
 
 @pytest.mark.parametrize("backend", ["fused", "unfused"])
 def test_numpy_gate_trace_reproduces_both_kernels(backend):
-    from gluon_seq.gates import trace
+    from gluon_seq.rnn.gates import trace
 
-    layer = LSTM(5, backend=backend, input_size=3, prefix="trace_")
+    layer = LSTM(5, kernel=backend, input_size=3, prefix="trace_")
     layer.initialize(mx.init.Xavier())
     x = np.random.RandomState(0).randn(7, 2, 3).astype("float32")
     out, (h, c) = layer(mx.nd.array(x), layer.begin_state(2))
@@ -209,7 +210,7 @@ def test_fused_multi_layer_is_one_rnn_call_per_layer_on_cpu_and_one_on_gpu(monke
     each layer is its own RNN operator; cuDNN gets all layers in one."""
     import json
 
-    layer = LSTM(4, 3, backend="fused", input_size=3, dropout=0.5, prefix="deep_")
+    layer = LSTM(4, 3, kernel="fused", input_size=3, dropout=0.5, prefix="deep_")
     layer.initialize()
     if on_gpu:
         for param in layer.collect_params().values():

@@ -18,7 +18,7 @@ from gluon_seq import mms_handler
 from gluon_seq.codecs import register_codec
 from gluon_seq.codecs.chars import CharCodec
 from gluon_seq.errors import UserError
-from gluon_seq.export import load_export
+from gluon_seq.serving import load_predictor
 from gluon_seq.mms_handler import GluonSeqService, request_inputs, write_mar_manifest
 
 
@@ -43,7 +43,7 @@ def folder(tmp_path_factory, export_untrained):
 
 @pytest.fixture(scope="module")
 def predict(folder):
-    return load_export(folder).predict
+    return load_predictor(folder).predict
 
 
 @pytest.mark.parametrize("entry,inputs", [

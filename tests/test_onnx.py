@@ -11,8 +11,11 @@ import pytest
 
 from gluon_seq import tasks
 from gluon_seq.errors import UserError
-from gluon_seq.export import META_FILE, export_model, load_export
+from gluon_seq.export_format import META_FILE
+from gluon_seq.export import export_model
+from gluon_seq.serving import load_predictor
 from gluon_seq.onnx_export import OPSET, export_onnx, load_onnx
+from gluon_seq.rnn import LayerFactory
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,7 @@ def test_the_file_declares_opset_13_and_only_data_inputs(arith):
 def test_onnxruntime_matches_mxnet_to_1e5(arith, batch):
     rng = np.random.RandomState(batch)
     chars = rng.randint(0, 13, size=(batch, 8)).astype(np.int32)
-    want = load_export(arith).run([chars])
+    want = load_predictor(arith).run([chars])
     got = load_onnx(arith).run([chars])
     assert len(got) == len(want)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-5)
@@ -45,7 +48,7 @@ def test_onnxruntime_matches_mxnet_to_1e5(arith, batch):
 
 def test_onnx_predict_gives_the_same_answers(arith):
     texts = ["7*3*2", "10+10+10", "1+2+3", "9*9*9", "5"]
-    assert load_onnx(arith).predict(texts) == load_export(arith).predict(texts)
+    assert load_onnx(arith).predict(texts) == load_predictor(arith).predict(texts)
 
 
 def test_missing_model_onnx_names_the_fix(tmp_path, export_untrained):
@@ -84,9 +87,9 @@ def test_an_operator_without_converter_is_named(tmp_path):
 
 
 def test_babi_converts_or_names_its_operator(tmp_path):
-    task = tasks.get("babi").smoke_task(tmp_path)
+    task = tasks.get("babi").tiny(tmp_path)
     task.prepare()
-    model = task.build_model("fused")
+    model = task.build_model(LayerFactory("fused"))
     model.initialize(task.initializer())
     folder = export_model(task, model, tmp_path / "export")
     try:
@@ -96,7 +99,7 @@ def test_babi_converts_or_names_its_operator(tmp_path):
         assert "'babi'" in str(err) and "Reshape" in str(err)
         return
     examples = task.example_inputs()
-    assert load_onnx(folder).predict(examples) == load_export(folder).predict(examples)
+    assert load_onnx(folder).predict(examples) == load_predictor(folder).predict(examples)
 
 
 def test_cli_export_onnx_flag_writes_model_onnx(tmp_path):
@@ -109,4 +112,4 @@ def test_cli_export_onnx_flag_writes_model_onnx(tmp_path):
     result = subprocess.run(base + ["export", str(out), "--onnx"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (out / "export" / "model.onnx").is_file()
-    assert load_onnx(out / "export").predict(["1+2+3"]) == load_export(out / "export").predict(["1+2+3"])
+    assert load_onnx(out / "export").predict(["1+2+3"]) == load_predictor(out / "export").predict(["1+2+3"])

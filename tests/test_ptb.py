@@ -9,13 +9,17 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from gluon_seq import ptb_data
+from gluon_seq.data import ptb as ptb_data
 from gluon_seq.codecs.words import WordCodec, normalize
 from gluon_seq.data import default_data_dir
 from gluon_seq.errors import UserError
-from gluon_seq.export import export_model, load_export
-from gluon_seq.tasks.ptb import PtbTask, write_synthetic_corpus
-from gluon_seq.training import RunConfig, train
+from gluon_seq.export import export_model
+from gluon_seq.serving import load_predictor
+from gluon_seq.data.generated import write_synthetic_corpus
+from gluon_seq.tasks.ptb import PtbTask
+from gluon_seq.run_folder import RunConfig
+from gluon_seq.workflow import train
+from gluon_seq.rnn import LayerFactory
 
 REAL_TRAIN = default_data_dir() / "ptb" / "ptb.train.txt"
 QUIET = dict(log=lambda line: None)
@@ -80,7 +84,7 @@ def test_shards_are_equal_contiguous_pieces():
 
 
 def test_task_shards_training_data_without_shuffling(tmp_path):
-    task = PtbTask.smoke_task(tmp_path)
+    task = PtbTask.tiny(tmp_path)
     task.prepare()
     first = [b.inputs[0].copy() for b in task.train_batches(0, 4)]
     again = [b.inputs[0] for b in task.train_batches(1, 4)]
@@ -128,7 +132,8 @@ def test_training_through_the_common_loop_learns_the_repeating_corpus(trained):
 
 def test_carried_state_is_what_makes_the_next_word_predictable(trained):
     from gluon_seq.metrics import Perplexity
-    from gluon_seq.training import evaluate, load_run
+    from gluon_seq.training import evaluate
+    from gluon_seq.run_folder import load_run
 
     _, task, model, contexts = load_run(trained[0], with_data=True)
     carried = evaluate(model, task, "test", contexts, 4)["perplexity"]
@@ -148,23 +153,23 @@ def test_lr_schedule_is_applied_per_epoch(tmp_path):
 
 
 def test_export_reproduces_the_live_model(tmp_path):
-    task = PtbTask.smoke_task(tmp_path)
+    task = PtbTask.tiny(tmp_path)
     task.prepare()
-    model = task.build_model("fused")
+    model = task.build_model(LayerFactory("fused"))
     model.initialize(task.initializer())
     folder = export_model(task, model, tmp_path / "export")
     arrays = task.codec().encode(task.example_inputs())
     live = model(mx.nd.array(arrays[0]), *model.begin_state(2))
-    got = load_export(folder).run(arrays)
+    got = load_predictor(folder).run(arrays)
     assert [g.shape for g in got] == [(2, 3, len(task.codec().vocab)), (2, 2, 8), (2, 2, 8)]
     for a, b in zip(got, live):
         np.testing.assert_allclose(a, b.asnumpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_unfused_kernel_matches_fused_and_refuses_other_lengths(tmp_path):
-    task = PtbTask.smoke_task(tmp_path)
+    task = PtbTask.tiny(tmp_path)
     task.prepare()
-    fused, unfused = task.build_model("fused"), task.build_model("unfused")
+    fused, unfused = task.build_model(LayerFactory("fused")), task.build_model(LayerFactory("unfused"))
     fused.initialize(task.initializer())
     fused.save_parameters(str(tmp_path / "w.params"))
     unfused.load_parameters(str(tmp_path / "w.params"))
@@ -179,7 +184,7 @@ def test_unfused_kernel_matches_fused_and_refuses_other_lengths(tmp_path):
 
 
 def test_generation_is_greedy_deterministic_and_reports_unknown_words(trained):
-    model = load_export(trained[0] / "export")
+    model = load_predictor(trained[0] / "export")
     answers = model.predict(["the company said", {"prompt": "The Zebra said", "words": 4}])
     assert answers[0]["text"].split() == ["it", "expects", "N", "sales", "<eos>", "the",
                                           "market", "fell", "N", "points"]
@@ -190,7 +195,7 @@ def test_generation_is_greedy_deterministic_and_reports_unknown_words(trained):
 
 def test_generation_carries_states_like_one_long_run(trained):
     # Feeding the prompt then one word at a time must equal one call on the whole text.
-    model = load_export(trained[0] / "export")
+    model = load_predictor(trained[0] / "export")
     codec = model.codec
     ids = codec.ids(normalize("the bank said profit rose"))[None, :]
     whole = model.run([ids])[0][0, -1]
@@ -201,7 +206,7 @@ def test_generation_carries_states_like_one_long_run(trained):
 
 
 def test_sampling_depends_on_the_seed_only(trained):
-    model = load_export(trained[0] / "export")
+    model = load_predictor(trained[0] / "export")
     ask = lambda seed: model.predict([{"prompt": "the", "words": 12, "temperature": 5.0,
                                        "seed": seed}])[0]["text"]
     assert ask(1) == ask(1)
@@ -228,7 +233,7 @@ def test_predict_cli_generates_and_rejects_an_empty_prompt(trained):
     export = trained[0] / "export"
     good = _cli("predict", export, "the market", "--words", 3, "--temperature", 0)
     assert good.returncode == 0, good.stderr
-    expected = load_export(export).predict([{"prompt": "the market", "words": 3}])[0]["text"]
+    expected = load_predictor(export).predict([{"prompt": "the market", "words": 3}])[0]["text"]
     assert good.stdout.strip() == f"the market → {expected}" and len(expected.split()) == 3
     options_first = _cli("predict", export, "--words", 3, "--temperature", 0, "the market")
     assert options_first.stdout == good.stdout, options_first.stderr

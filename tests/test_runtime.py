@@ -55,10 +55,10 @@ def test_threads_default_respects_the_user(monkeypatch):
 @pytest.mark.gpu
 def test_fused_and_unfused_agree_on_gpu():
     import numpy as np
-    from gluon_seq.layers import LSTM
+    from gluon_seq.rnn import LSTM
 
     ctx = mx.gpu(0)
-    layers = {b: LSTM(16, 2, backend=b, input_size=8, length=5, prefix="g_") for b in ("fused", "unfused")}
+    layers = {b: LSTM(16, 2, kernel=b, input_size=8, length=5, prefix="g_") for b in ("fused", "unfused")}
     layers["fused"].initialize(mx.init.Xavier(), ctx=ctx)
     layers["unfused"].initialize(ctx=ctx)
     for name, p in layers["fused"].collect_params().items():

@@ -7,15 +7,19 @@ import sys
 import numpy as np
 import pytest
 
-from gluon_seq import imdb_data, web_traffic
+from gluon_seq.data import imdb as imdb_data
+from gluon_seq.data import web_traffic
 from gluon_seq.codecs.symbols import SymbolCodec
 from gluon_seq.codecs.text import TextCodec, tokenize_words
 from gluon_seq.data import data_root
 from gluon_seq.errors import UserError
-from gluon_seq.export import export_model, load_export
+from gluon_seq.export import export_model
+from gluon_seq.serving import load_predictor
 from gluon_seq.tasks import get
-from gluon_seq.tasks.count_ones import bits_of
-from gluon_seq.training import RunConfig, train
+from gluon_seq.data.generated import bits_of
+from gluon_seq.run_folder import RunConfig
+from gluon_seq.workflow import train
+from gluon_seq.rnn import LayerFactory
 
 
 def _train(tmp_path, task, **overrides):
@@ -136,7 +140,7 @@ def test_real_imdb_has_25000_balanced_reviews_per_split():
 def test_sentiment_trains_exports_and_predicts_raw_text(tmp_path, monkeypatch):
     from gluon_seq.tasks import sentiment
 
-    smoke = get("sentiment").smoke_task(tmp_path)
+    smoke = get("sentiment").tiny(tmp_path)
     monkeypatch.setattr(sentiment, "locate", lambda relpath, data_dir=None: smoke.tarball)
     metrics = _train(tmp_path, "sentiment", epochs=15, batch_size=8, lr=0.02,
                      options={"vocab_size": 20, "maxlen": 12, "embed": 4, "hidden": 5})
@@ -180,7 +184,7 @@ def test_the_pooled_preset_sets_options_and_run_values_alike():
 def test_max_pooling_reads_only_the_real_steps():
     import mxnet as mx
 
-    from gluon_seq.classifier import SequenceClassifier
+    from gluon_seq.models.classifier import SequenceClassifier
 
     model = SequenceClassifier(2, 4, 5, "fused", inputs="embed", vocab_size=9, embed=3,
                                pooling="max", pad_id=1, prefix="pool_")
@@ -197,7 +201,7 @@ def test_max_pooling_reads_only_the_real_steps():
 def test_word_dropout_drops_whole_tokens_in_training_only():
     import mxnet as mx
 
-    from gluon_seq.classifier import SequenceClassifier
+    from gluon_seq.models.classifier import SequenceClassifier
 
     model = SequenceClassifier(1, 4, 50, "fused", inputs="embed", vocab_size=9, embed=6,
                                word_dropout=0.5, prefix="wd_")
@@ -216,7 +220,7 @@ def test_word_dropout_drops_whole_tokens_in_training_only():
 def test_bidirectional_classifier_exports_and_both_kernels_agree(tmp_path):
     import mxnet as mx
 
-    from gluon_seq.classifier import SequenceClassifier
+    from gluon_seq.models.classifier import SequenceClassifier
 
     with pytest.raises(ValueError, match="pooling='max'"):
         SequenceClassifier(1, 4, 6, "fused", vocab_size=9, embed=3, bidirectional=True)
@@ -236,13 +240,13 @@ def test_bidirectional_classifier_exports_and_both_kernels_agree(tmp_path):
     flipped = mx.nd.array([[1, 1, 5, 4, 3, 2], [4, 3, 2, 8, 7, 6]])
     assert not np.allclose(fused(flipped, *fused.begin_state(2)).asnumpy(), outputs[0])
 
-    task = get("sentiment").smoke_task(tmp_path)
+    task = get("sentiment").tiny(tmp_path)
     task.options.bidirectional, task.options.pooling = True, "max"
     task.prepare()
-    model = task.build_model("unfused")
+    model = task.build_model(LayerFactory("unfused"))
     model.initialize(task.initializer())
     folder = export_model(task, model, tmp_path / "export", "unfused")
     batch = next(task.eval_batches("test", 4))
     live = model(mx.nd.array(batch.inputs[0]), *model.begin_state(4)).asnumpy()
-    np.testing.assert_allclose(load_export(folder).run(list(batch.inputs))[0], live,
+    np.testing.assert_allclose(load_predictor(folder).run(list(batch.inputs))[0], live,
                                rtol=1e-6, atol=1e-6)

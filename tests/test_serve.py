@@ -19,7 +19,8 @@ from gluon_seq import cli
 from gluon_seq.codecs import register_codec
 from gluon_seq.codecs.chars import CharCodec
 from gluon_seq.errors import UserError
-from gluon_seq.export import META_FILE, load_export
+from gluon_seq.export_format import META_FILE
+from gluon_seq.serving import load_predictor
 from gluon_seq.serve import create_app, load_workers, model_name
 
 # starlette's TestClient warns that it will move to httpx2; nothing to act on here.
@@ -38,7 +39,7 @@ def folder(tmp_path_factory, export_untrained):
 
 @pytest.fixture(scope="module")
 def expected(folder):
-    model = load_export(folder)
+    model = load_predictor(folder)
     return {text: model.predict([text])[0] for text in EXPRESSIONS}
 
 

@@ -5,7 +5,8 @@ import math
 import pytest
 
 from gluon_seq.errors import UserError
-from gluon_seq.training import RunConfig, load_run, reevaluate, train
+from gluon_seq.run_folder import RunConfig, load_run
+from gluon_seq.workflow import reevaluate, train
 
 TINY = {"train_samples": 256, "valid_samples": 64, "test_samples": 64}
 
@@ -146,7 +147,7 @@ def test_carried_states_flow_from_batch_to_batch(carries, expected):
     import mxnet as mx
     import numpy as np
 
-    from gluon_seq.tasks.base import Batch
+    from gluon_seq.data import Batch
     from gluon_seq.training import evaluate
 
     class StatefulTask:

@@ -8,7 +8,7 @@ import pkgutil
 from typing import Dict, List, Type
 
 from ..errors import UserError
-from .base import Batch, Task
+from .base import Task
 
 _TASKS: Dict[str, Type[Task]] = {}
 
@@ -43,4 +43,4 @@ def get(name: str) -> Type[Task]:
     return _TASKS[name]
 
 
-__all__ = ["Batch", "Task", "register", "names", "get"]
+__all__ = ["Task", "register", "names", "get"]

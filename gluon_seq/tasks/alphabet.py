@@ -15,22 +15,17 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 from mxnet import gluon
 
-from ..classifier import SequenceClassifier
 from ..codecs.symbols import SymbolCodec
 from ..errors import UserError
-from ..metrics import Accuracy
+from ..models.classifier import SequenceClassifier
 from . import register
-from .base import Batch, Task, iterate_minibatches
+from .base import Task
 
 ALPHABET = string.ascii_uppercase
-
-# Built once: a loss has no parameters, and a Block per training step is needless work.
-_LOSS = gluon.loss.SoftmaxCrossEntropyLoss()
 
 
 @dataclass
@@ -45,12 +40,13 @@ class AlphabetOptions:
 @register
 class AlphabetTask(Task):
     name = "alphabet"
-    metric = "accuracy"
+    loss_block = gluon.loss.SoftmaxCrossEntropyLoss()
     Options = AlphabetOptions
     defaults = {"epochs": 500, "batch_size": 1, "lr": 1e-3, "optimizer": "adam", "clip": None}
     presets = {"source": {}, "one-letter": {"seq_length": 1}}
     valid_split = "alphabet"
     test_splits = ("alphabet",)
+    tiny_options = {"hidden": 8}
 
     def __init__(self, options=None, data_dir=None, seed: int = 0):
         super().__init__(options, data_dir, seed)
@@ -58,35 +54,16 @@ class AlphabetTask(Task):
         if not 1 <= length < len(ALPHABET):
             raise UserError(f"--seq-length must be between 1 and {len(ALPHABET) - 1}.")
         self._codec = SymbolCodec(ALPHABET, length, list(ALPHABET), fold_case=True)
+        self._example = [ALPHABET[:length], ALPHABET[-length - 1:-1]]
         windows = len(ALPHABET) - length
         self.inputs = np.array([[i + k for k in range(length)] for i in range(windows)],
                                dtype=np.int32)                       # (windows, L)
         self.labels = np.arange(length, len(ALPHABET), dtype=np.int32)  # (windows,)
+        # Learning the windows is the task: it trains and is scored on the same ones.
+        self._arrays = {"train": (self.inputs, self.labels), "alphabet": (self.inputs, self.labels)}
 
-    def train_batches(self, epoch: int, batch_size: int) -> Iterator[Batch]:
-        return iterate_minibatches((self.inputs,), self.labels, batch_size,
-                                   shuffle_seed=self.seed * 100003 + epoch, shard=self._shard)
-
-    def eval_batches(self, split: str, batch_size: int) -> Iterator[Batch]:
-        if split != "alphabet":
-            raise ValueError(f"unknown split {split!r}")
-        return iterate_minibatches((self.inputs,), self.labels, batch_size)
-
-    def build_model(self, backend: str, ctx=None):
+    def build_model(self, rnn_layer):
         opts = self.options
-        return SequenceClassifier(len(ALPHABET), opts.hidden, opts.seq_length, backend,
+        return SequenceClassifier(len(ALPHABET), opts.hidden, opts.seq_length, rnn_layer,
                                   inputs=opts.encoding, vocab_size=len(ALPHABET),
-                                  scale=len(ALPHABET), ctx=ctx, prefix="alphabet_")
-
-    def loss(self, pred, label):
-        return _LOSS(pred, label)
-
-    def new_metric(self):
-        return Accuracy()
-
-    def codec(self):
-        return self._codec
-
-    def example_inputs(self):
-        return [ALPHABET[:self.options.seq_length], ALPHABET[-self.options.seq_length - 1:-1]]
-
+                                  scale=len(ALPHABET), prefix="alphabet_")

@@ -1,59 +1,88 @@
 """What a task supplies to the one training / evaluation / export path.
 
-A task owns its data, its model config and model, its loss and metric, the
-codec that encodes inputs and decodes outputs, and an example input for
-export.  ``training.fit`` drives any task without knowing which one it is.
+A task only wires things together: its data (from :mod:`gluon_seq.data`), its
+model (from :mod:`gluon_seq.models`, built with the recurrent-layer factory it
+is handed), its loss, metric and codec, and an example input for export.  The
+loop (:mod:`gluon_seq.training`) drives any task without knowing which one.
+
+Every hook the loop, the run folder and the tests use is declared here:
+
+==================  =========================================================
+``Options``         dataclass of task settings; each field is a CLI flag
+``defaults``        run settings that reproduce the source tutorial
+``presets``         other named settings
+``metric_class``    the validation / test metric (its name is ``metric``)
+``loss_block``      the per-sample loss (override :meth:`loss` to adapt labels)
+``codec()``         how user inputs become arrays and outputs become answers
+``build_model``     the model, from a :class:`gluon_seq.rnn.LayerFactory`
+``lr_schedule``     learning-rate factor per epoch (1 unless overridden)
+``fixed_length``    False when the model must take inputs of any length
+``carries_state``   True when each batch continues the previous one's state
+``tiny``            a tiny, data-free configuration for tests
+==================  =========================================================
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import ClassVar, Dict, Iterator, List, Optional, Tuple
 
 import mxnet as mx
 import numpy as np
 
-from ..codecs import Codec
+from ..codecs import Codec, codec_from_meta
+from ..data import Batch, epoch_seed, iterate_minibatches
 from ..errors import UserError
-from ..metrics import Metric
+from ..metrics import Accuracy, Metric
+from ..rnn import LayerFactory
 
-
-@dataclass
-class Batch:
-    """Batch-first numpy arrays: model data inputs, and the label."""
-    inputs: Tuple[np.ndarray, ...]
-    label: np.ndarray
-
-    @property
-    def size(self) -> int:
-        return int(self.label.shape[0])
+CODEC_FILE = "codec.json"  # a data-built codec and its example inputs, in run folders
 
 
 class Task:
-    """Base class.  Subclasses set the class attributes and implement the methods.
+    """Base class.  Subclasses set the class attributes and implement the data hooks.
 
-    ``Options`` is a dataclass of task settings; each field becomes a CLI flag
-    (``--field-name``) and is saved in the run's ``config.json``.
-    ``defaults`` holds run settings (epochs, batch_size, lr, optimizer, clip)
-    that reproduce the source tutorial; ``presets`` name other settings.
+    A task whose data fits in memory keeps each split in ``self._arrays[split]``
+    as ``(input arrays..., label)``; the default :meth:`train_batches` and
+    :meth:`eval_batches` batch those.
     """
 
     name: ClassVar[str] = "base"
-    metric: ClassVar[str] = "accuracy"
     Options: ClassVar[type]
     defaults: ClassVar[Dict] = {}
     presets: ClassVar[Dict[str, Dict]] = {}
+    metric_class: ClassVar[type] = Accuracy
+    metric: ClassVar[str] = Accuracy.name  # set from metric_class for every subclass
+    loss_block: ClassVar[Optional[mx.gluon.Block]] = None  # built once: a loss has no parameters
     valid_split: ClassVar[str] = "valid"
     test_splits: ClassVar[Tuple[str, ...]] = ("test",)
     carries_state: ClassVar[bool] = False  # model returns (prediction, *states) when True
+    fixed_length: ClassVar[bool] = True
+    tiny_options: ClassVar[Dict] = {}
+    # A codec built from the training data is saved in the run folder (CODEC_FILE);
+    # runs written before that format used this task's own file name.
+    codec_from_data: ClassVar[bool] = False
+    legacy_codec_file: ClassVar[Optional[str]] = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.metric = cls.metric_class.name
 
     def __init__(self, options=None, data_dir: Optional[str] = None, seed: int = 0):
         self.options = options if options is not None else self.Options()
         self.data_dir = Path(data_dir) if data_dir else None
         self.seed = seed
         self._shard = (0, 1)  # (rank, workers): which share of the training data is ours
+        self._codec: Optional[Codec] = None
+        self._example: List = []
+        self._arrays: Dict[str, Tuple[np.ndarray, ...]] = {}
+
+    @classmethod
+    def tiny(cls, folder: Path) -> "Task":
+        """A tiny instance for tests, on generated data written into ``folder`` if
+        it needs files."""
+        return cls(cls.make_options(dict(cls.tiny_options)))
 
     # -- data -----------------------------------------------------------------
     def prepare(self) -> None:
@@ -63,18 +92,34 @@ class Task:
         keep what that restored (a vocabulary built at training time) rather than
         rebuild it."""
 
+    def epoch_seed(self, epoch: int) -> int:
+        return epoch_seed(self.seed, epoch)
+
     def train_batches(self, epoch: int, batch_size: int) -> Iterator[Batch]:
-        raise NotImplementedError
+        """Epoch ``epoch``'s training batches, shuffled by the run's seed and the epoch."""
+        *inputs, label = self._split("train")
+        return iterate_minibatches(tuple(inputs), label, batch_size,
+                                   shuffle_seed=self.epoch_seed(epoch), shard=self._shard)
 
     def eval_batches(self, split: str, batch_size: int) -> Iterator[Batch]:
-        raise NotImplementedError
+        *inputs, label = self._split(split)
+        return iterate_minibatches(tuple(inputs), label, batch_size)
+
+    def _split(self, split: str) -> Tuple[np.ndarray, ...]:
+        if split not in self._arrays:
+            raise ValueError(f"unknown split {split!r}")
+        return self._arrays[split]
 
     def shard(self, rank: int, num_workers: int) -> None:
         """Keep only this worker's share of the training data (distributed runs)."""
         self._shard = (rank, num_workers)
 
+    def lr_schedule(self, epoch: int) -> float:
+        """Learning-rate factor for 0-based ``epoch``; the loop multiplies the run's lr by it."""
+        return 1.0
+
     # -- model ----------------------------------------------------------------
-    def build_model(self, backend: str, ctx: Optional[mx.Context] = None) -> mx.gluon.HybridBlock:
+    def build_model(self, rnn_layer: LayerFactory) -> mx.gluon.HybridBlock:
         """A HybridBlock with ``begin_state(batch_size, ctx)`` and ``hybrid_forward(F, *data, *states)``."""
         raise NotImplementedError
 
@@ -83,25 +128,50 @@ class Task:
 
     def loss(self, pred: mx.nd.NDArray, label: mx.nd.NDArray) -> mx.nd.NDArray:
         """Per-sample loss, shape (N,)."""
-        raise NotImplementedError
+        return self.loss_block(pred, label)
 
     def new_metric(self) -> Metric:
-        raise NotImplementedError
+        return self.metric_class()
 
     # -- inference ------------------------------------------------------------
     def codec(self) -> Codec:
-        raise NotImplementedError
+        if self._codec is None:
+            raise RuntimeError("call prepare() or load_artifacts() first")
+        return self._codec
 
     def example_inputs(self) -> List:
         """User-level inputs (what ``predict`` takes) used to trace the export."""
-        raise NotImplementedError
+        return list(self._example)
 
     # -- artifacts: data-dependent state saved beside the params ---------------
     def save_artifacts(self, folder: Path) -> None:
-        """Write what ``load_artifacts`` needs (e.g. a vocabulary) into the run folder."""
+        """Write a data-built codec and the example inputs into the run folder."""
+        if self.codec_from_data:
+            meta = dict(self.codec().to_meta(), example=self._example)
+            (Path(folder) / CODEC_FILE).write_text(json.dumps(meta))
 
     def load_artifacts(self, folder: Path) -> None:
-        """Restore data-dependent state without reading the training data."""
+        """Restore a data-built codec without reading the training data."""
+        if not self.codec_from_data:
+            return
+        path = Path(folder) / CODEC_FILE
+        legacy = Path(folder) / (self.legacy_codec_file or CODEC_FILE)
+        if not path.is_file() and legacy.is_file():
+            path = legacy
+        if not path.is_file():
+            raise UserError(f"{path} is missing: the run folder has no saved {self.name} "
+                            "vocabulary; train the run again.")
+        try:
+            meta = json.loads(path.read_text())
+        except ValueError as err:
+            raise UserError(f"{path} is not valid JSON ({err}); train the run again.") from None
+        self._example = (meta.pop("example", []) if isinstance(meta, dict)
+                         else list(self._example))
+        self._codec = codec_from_meta(self.legacy_codec_meta(meta))
+
+    def legacy_codec_meta(self, saved) -> dict:
+        """The codec meta of a file written in this task's older format."""
+        return saved
 
     # -- helpers ----------------------------------------------------------------
     @classmethod
@@ -115,54 +185,3 @@ class Task:
         if unknown:
             raise UserError(f"task {cls.name!r} has no option(s) {', '.join(unknown)}.")
         return cls.Options(**values)
-
-
-class DataCodecMixin:
-    """For a task whose codec (vocabulary, lengths) is built from its training
-    data: ``prepare`` sets ``self._codec`` and ``self._example`` (example inputs
-    from that data), and the run folder keeps both in ``artifact_file``, so a
-    reopened run rebuilds the very same codec without reading the data."""
-
-    artifact_file: ClassVar[str] = "codec.json"
-    _codec: Optional[Codec] = None
-    _example: List = []
-
-    def codec(self) -> Codec:
-        if self._codec is None:
-            raise RuntimeError("call prepare() or load_artifacts() first")
-        return self._codec
-
-    def example_inputs(self) -> List:
-        return list(self._example)
-
-    def save_artifacts(self, folder: Path) -> None:
-        meta = dict(self.codec().to_meta(), example=self._example)
-        (Path(folder) / self.artifact_file).write_text(json.dumps(meta))
-
-    def load_artifacts(self, folder: Path) -> None:
-        from ..codecs import codec_from_meta
-
-        path = Path(folder) / self.artifact_file
-        if not path.is_file():
-            raise UserError(f"{path} is missing: the run folder has no saved {self.name} "
-                            "vocabulary; train the run again.")
-        meta = json.loads(path.read_text())
-        self._example = meta.pop("example", [])
-        self._codec = codec_from_meta(meta)
-
-
-def iterate_minibatches(arrays: Sequence[np.ndarray], label: np.ndarray, batch_size: int,
-                        shuffle_seed: Optional[int] = None,
-                        shard: Tuple[int, int] = (0, 1)) -> Iterator[Batch]:
-    """Batches over aligned arrays; shuffled when a seed is given.  The last
-    short batch is kept.  ``shard`` = (rank, workers) keeps every workers-th row."""
-    count = label.shape[0]
-    order = np.arange(count)
-    if shuffle_seed is not None:
-        np.random.RandomState(shuffle_seed).shuffle(order)
-    rank, workers = shard
-    # Every worker must take the same number of steps, or dist_sync waits forever.
-    order = order[:len(order) - len(order) % workers][rank::workers]
-    for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
-        yield Batch(tuple(a[index] for a in arrays), label[index])

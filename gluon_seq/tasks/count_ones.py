@@ -23,17 +23,15 @@ from typing import Iterator
 import numpy as np
 from mxnet import gluon
 
-from ..classifier import SequenceClassifier
 from ..codecs.symbols import SymbolCodec
+from ..data import Batch, iterate_minibatches
+from ..data.generated import bits_of
 from ..errors import UserError
-from ..metrics import Accuracy
+from ..models.classifier import SequenceClassifier
 from . import register
-from .base import Batch, Task, iterate_minibatches
+from .base import Task
 
 DATA_SEED = 20160510  # fixed forever, so "the test set" is the same strings in every run
-
-# Built once: a loss has no parameters, and a Block per training step is needless work.
-_LOSS = gluon.loss.SoftmaxCrossEntropyLoss()
 
 
 @dataclass
@@ -47,21 +45,14 @@ class CountOnesOptions:
     hidden: int = 24
 
 
-def bits_of(ids: np.ndarray, bits: int) -> np.ndarray:
-    """(N,) integers -> (N, bits) int32 of their binary digits, most significant first."""
-    shifts = np.arange(bits - 1, -1, -1, dtype=np.int64)
-    return ((ids.astype(np.int64)[:, None] >> shifts) & 1).astype(np.int32)
-
-
 @register
 class CountOnesTask(Task):
     name = "count-ones"
-    metric = "accuracy"
+    loss_block = gluon.loss.SoftmaxCrossEntropyLoss()
     Options = CountOnesOptions
     defaults = {"epochs": 5000, "batch_size": 1000, "lr": 1e-3, "optimizer": "adam", "clip": None}
     presets = {"source": {}, "fast": {"batch_size": 50, "lr": 1e-2, "epochs": 60, "clip": 5.0}}
-    valid_split = "valid"
-    test_splits = ("test",)
+    tiny_options = {"bits": 6, "train_size": 40, "valid_size": 12, "hidden": 5}
 
     def __init__(self, options=None, data_dir=None, seed: int = 0):
         super().__init__(options, data_dir, seed)
@@ -74,6 +65,7 @@ class CountOnesTask(Task):
                             f"of {opts.bits} bits, with at least one string left to test.")
         self._codec = SymbolCodec("01", opts.bits, [str(k) for k in range(opts.bits + 1)],
                                   template="{input} has {output} ones")
+        self._example = ["0" * opts.bits, "1" * opts.bits, ("01" * opts.bits)[:opts.bits]]
         self.order = np.random.RandomState(DATA_SEED).permutation(total).astype(np.int32)
 
     @property
@@ -92,7 +84,7 @@ class CountOnesTask(Task):
             yield Batch((strings,), strings.sum(axis=1).astype(np.int32))
 
     def train_batches(self, epoch: int, batch_size: int) -> Iterator[Batch]:
-        return self._batches(self.train_ids, batch_size, self.seed * 100003 + epoch, self._shard)
+        return self._batches(self.train_ids, batch_size, self.epoch_seed(epoch), self._shard)
 
     def eval_batches(self, split: str, batch_size: int) -> Iterator[Batch]:
         if split == "valid":
@@ -106,20 +98,7 @@ class CountOnesTask(Task):
         # Evaluation has no gradients to keep, so it streams in larger batches.
         return self._batches(ids, max(batch_size, 8192))
 
-    def build_model(self, backend: str, ctx=None):
+    def build_model(self, rnn_layer):
         bits = self.options.bits
-        return SequenceClassifier(bits + 1, self.options.hidden, bits, backend, inputs="scaled",
-                                  scale=1.0, ctx=ctx, prefix="countones_")
-
-    def loss(self, pred, label):
-        return _LOSS(pred, label)
-
-    def new_metric(self):
-        return Accuracy()
-
-    def codec(self):
-        return self._codec
-
-    def example_inputs(self):
-        bits = self.options.bits
-        return ["0" * bits, "1" * bits, ("01" * bits)[:bits]]
+        return SequenceClassifier(bits + 1, self.options.hidden, bits, rnn_layer,
+                                  inputs="scaled", scale=1.0, prefix="countones_")

@@ -25,28 +25,23 @@ Example, after training::
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, Optional
 
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from .. import ptb_data
 from ..codecs.words import WordCodec
-from ..data import locate
+from ..data import Batch, locate
+from ..data import ptb as ptb_data
+from ..data.generated import write_synthetic_corpus
 from ..errors import UserError
-from ..layers import LSTM
 from ..metrics import Perplexity
+from ..models.word_lm import WordLM
 from . import register
-from .base import Batch, Task
-
-ARTIFACT_FILE = "ptb_vocab.json"
-
-# Built once: a loss has no parameters, and a Block per training step is needless work.
-_LOSS = gluon.loss.SoftmaxCrossEntropyLoss(axis=-1)
+from .base import Task
 
 
 @dataclass
@@ -79,56 +74,6 @@ class PtbOptions:
                 "(default: the PTB files of --data-dir, checked by sha1)"})
 
 
-class WordLM(gluon.HybridBlock):
-    """Inputs: word ids (N, T), states h0, c0 (L, N, H).
-    Outputs: next-word logits (N, T, V), final h, c (L, N, H)."""
-
-    def __init__(self, vocab_size: int, opts: PtbOptions, backend: str, ctx=None, **kwargs):
-        super().__init__(**kwargs)
-        self._dropout = opts.dropout
-        self._input_dropout = opts.input_dropout
-        self._num_steps = opts.num_steps
-        # Without --init-scale, Keras' defaults (the source's): uniform(0.05)
-        # embeddings, orthogonal recurrent weights, forget-gate bias 1, Xavier elsewhere.
-        keras = opts.init_scale <= 0
-        with self.name_scope():
-            self.embedding = gluon.nn.Embedding(
-                vocab_size, opts.embed, prefix="embedding_",
-                weight_initializer=mx.init.Uniform(0.05) if keras else None)
-            self.lstm = LSTM(opts.hidden, num_layers=opts.num_layers, dropout=opts.layer_dropout,
-                             backend=backend, input_size=opts.embed, length=opts.num_steps,
-                             ctx=ctx, prefix="lstm_",
-                             h2h_weight_initializer=mx.init.Orthogonal() if keras else None,
-                             i2h_bias_initializer=mx.init.LSTMBias(1.0) if keras else "zeros")
-            self.output = gluon.nn.Dense(vocab_size, flatten=False, in_units=opts.hidden,
-                                         prefix="output_")
-
-    def begin_state(self, batch_size: int, ctx=None):
-        return self.lstm.begin_state(batch_size, ctx)
-
-    def forward(self, tokens, *states):
-        # An unfused graph is unrolled for num_steps words; say so plainly rather
-        # than let MXNet fail on a split deep inside the graph.
-        if self.lstm.backend == "unfused" and self._active \
-                and isinstance(tokens, mx.nd.NDArray) and tokens.shape[1] != self._num_steps:
-            raise UserError(f"the unfused PTB model takes exactly {self._num_steps} words at a "
-                            f"time, not {tokens.shape[1]}; export and generate with the fused "
-                            "kernel (--rnn-backend fused), which takes any length.")
-        return super().forward(tokens, *states)
-
-    def hybrid_forward(self, F, tokens, h0, c0):
-        # Time-major through the LSTM: transposing the (N, T) ids is cheaper
-        # than transposing (N, T, E) embeddings.
-        embedded = self.embedding(F.transpose(tokens))           # (T, N, E)
-        if self._input_dropout:
-            embedded = F.Dropout(embedded, p=self._input_dropout)
-        steps, (h, c) = self.lstm(embedded, [h0, c0])             # (T, N, H), (L, N, H) x2
-        steps = F.transpose(steps, axes=(1, 0, 2))                # (N, T, H)
-        if self._dropout:
-            steps = F.Dropout(steps, p=self._dropout)
-        return self.output(steps), h, c                           # (N, T, V)
-
-
 def _zaremba(hidden: int, steps: int, dropout: float, epochs: int, decay: float,
              decay_after: int) -> Dict:
     return {"embed": hidden, "hidden": hidden, "num_layers": 2, "num_steps": steps,
@@ -141,7 +86,8 @@ def _zaremba(hidden: int, steps: int, dropout: float, epochs: int, decay: float,
 @register
 class PtbTask(Task):
     name = "ptb"
-    metric = "perplexity"
+    metric_class = Perplexity
+    loss_block = gluon.loss.SoftmaxCrossEntropyLoss(axis=-1)  # (N,): mean over T
     Options = PtbOptions
     defaults = {"epochs": 40, "batch_size": 20, "lr": 1e-3, "optimizer": "adam", "clip": None}
     presets = {
@@ -149,21 +95,24 @@ class PtbTask(Task):
         "small": _zaremba(200, 20, 0.0, 13, 0.5, 4),
         "medium": _zaremba(650, 35, 0.5, 39, 1 / 1.2, 6),
     }
-    valid_split = "valid"
     test_splits = ("test", "valid")
     carries_state = True
+    fixed_length = False  # generation feeds a prompt of any length, then one word at a time
+    codec_from_data = True
+    legacy_codec_file = "ptb_vocab.json"
+    tiny_options = {"embed": 8, "hidden": 8, "num_steps": 5}
 
     def __init__(self, options=None, data_dir: Optional[str] = None, seed: int = 0):
         super().__init__(options, data_dir, seed)
-        self._codec: Optional[WordCodec] = None
         self._ids: Dict[str, np.ndarray] = {}
+        # Equal lengths (tracing needs no padding), in PTB's and the generated corpus' vocabulary.
+        self._example = ["the company said", "the market fell"]
 
     @classmethod
-    def smoke_task(cls, folder: Path) -> "PtbTask":
-        """A tiny model on a synthetic corpus written into ``folder`` (tests)."""
-        corpus = write_synthetic_corpus(Path(folder) / "ptb_smoke")
-        return cls(cls.make_options({"embed": 8, "hidden": 8, "num_steps": 5,
-                                     "corpus": str(corpus)}))
+    def tiny(cls, folder: Path) -> "PtbTask":
+        """A tiny model on a generated corpus written into ``folder``."""
+        corpus = write_synthetic_corpus(Path(folder) / "ptb_tiny")
+        return cls(cls.make_options(dict(cls.tiny_options, corpus=str(corpus))))
 
     # -- data -------------------------------------------------------------------
     def path(self, split: str) -> Path:
@@ -205,49 +154,13 @@ class PtbTask(Task):
         return self.options.lr_decay ** max(epoch + 1 - self.options.decay_after, 0)
 
     # -- model ------------------------------------------------------------------
-    def build_model(self, backend: str, ctx=None):
-        return WordLM(len(self.codec().vocab), self.options, backend, ctx=ctx, prefix="wordlm_")
+    def build_model(self, rnn_layer):
+        return WordLM(len(self.codec().vocab), self.options, rnn_layer, prefix="wordlm_")
 
     def initializer(self):
         scale = self.options.init_scale
         return mx.init.Uniform(scale) if scale > 0 else mx.init.Xavier()
 
-    def loss(self, pred, label):
-        return _LOSS(pred, label)  # (N,): mean over T
-
-    def new_metric(self):
-        return Perplexity()
-
-    def codec(self) -> WordCodec:
-        if self._codec is None:
-            raise RuntimeError("call prepare() or load_artifacts() first")
-        return self._codec
-
-    def example_inputs(self) -> List[str]:
-        # Equal lengths (tracing needs no padding), in PTB's and the smoke corpus' vocabulary.
-        return ["the company said", "the market fell"]
-
-    # -- artifacts ----------------------------------------------------------------
-    def save_artifacts(self, folder: Path) -> None:
-        (Path(folder) / ARTIFACT_FILE).write_text(json.dumps(self.codec().vocab))
-
-    def load_artifacts(self, folder: Path) -> None:
-        path = Path(folder) / ARTIFACT_FILE
-        if not path.is_file():
-            raise UserError(f"{path} is missing: the run folder has no PTB vocabulary.")
-        self._codec = WordCodec(json.loads(path.read_text()))
-
-
-SYNTHETIC_SENTENCES = [
-    "the company said it expects N sales", "the market fell N points today",
-    "investors sold shares of the <unk> company", "the bank said profit rose N %",
-]
-
-
-def write_synthetic_corpus(folder: Path, repeats: int = 40) -> Path:
-    """A PTB-shaped corpus of four repeating sentences (train, valid, test) in ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, count in (("train", repeats), ("valid", 4), ("test", 4)):
-        lines = [f" {s} " for _ in range(count) for s in SYNTHETIC_SENTENCES]
-        (folder / ptb_data.split_file(split)).write_text("\n".join(lines) + "\n")
-    return folder
+    def legacy_codec_meta(self, saved) -> dict:
+        # Run folders written before codec.json kept the vocabulary as a bare list.
+        return {"type": WordCodec.kind, "vocab": saved} if isinstance(saved, list) else saved

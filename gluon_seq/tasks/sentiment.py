@@ -28,22 +28,18 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 from mxnet import gluon
 
-from .. import imdb_data, web_traffic
-from ..classifier import SequenceClassifier
 from ..codecs.text import PAD, UNK, TextCodec, tokenize
-from ..data import locate
+from ..data import imdb, locate, web_traffic
 from ..errors import UserError
 from ..metrics import BinaryAccuracy
+from ..models.classifier import SequenceClassifier
 from . import register
-from .base import Batch, DataCodecMixin, Task, iterate_minibatches
+from .base import Task
 
 SPLIT_SEED = 20110619   # fixed: the held-out validation reviews are the same in every run
 TRAFFIC_SEEDS = {"train": 1024, "test": 2048}
 DATASETS = {"imdb": ("words", ("negative", "positive")),
             "web-traffic": ("chars", ("benign", "malicious"))}
-
-# Built once: a loss has no parameters, and a Block per training step is needless work.
-_LOSS = gluon.loss.SigmoidBinaryCrossEntropyLoss()
 
 
 @dataclass
@@ -76,9 +72,10 @@ class SentimentOptions:
 
 
 @register
-class SentimentTask(DataCodecMixin, Task):
+class SentimentTask(Task):
     name = "sentiment"
-    metric = "accuracy"
+    metric_class = BinaryAccuracy
+    loss_block = gluon.loss.SigmoidBinaryCrossEntropyLoss()
     Options = SentimentOptions
     defaults = {"epochs": 3, "batch_size": 128, "lr": 1e-3, "optimizer": "adam", "clip": None}
     presets = {
@@ -93,30 +90,15 @@ class SentimentTask(DataCodecMixin, Task):
         "web-traffic": {"dataset": "web-traffic", "vocab_size": 1024, "embed": 256,
                         "hidden": 128, "dropout": 0.5, "maxlen": 128, "optimizer": "rmsprop"},
     }
-    valid_split = "valid"
-    artifact_file = "sentiment_vocab.json"
-    test_splits = ("test",)
+    codec_from_data = True
+    legacy_codec_file = "sentiment_vocab.json"
+    # Generated requests: no data files needed.
+    tiny_options = {"dataset": "web-traffic", "traffic_size": 120, "vocab_size": 40, "maxlen": 16,
+                    "embed": 4, "hidden": 5}
 
     def __init__(self, options=None, data_dir: Optional[str] = None, seed: int = 0):
         super().__init__(options, data_dir, seed)
-        self._codec: Optional[TextCodec] = None
-        self._arrays: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
-        self._example: List[str] = []
         self.tarball: Optional[Path] = None  # set to read another IMDB copy than the shared one
-
-    @classmethod
-    def smoke_task(cls, folder: Path) -> "SentimentTask":
-        """A tiny model on a small synthetic IMDB-layout tarball in ``folder`` (tests)."""
-        rng = np.random.RandomState(0)
-        good, bad = ["great", "moving", "fine", "superb"], ["dull", "awful", "boring", "bad"]
-        def review(label):
-            words = rng.choice(good if label else bad, size=4).tolist() + ["film", "."]
-            return " ".join(words) + " <br /> the end", label
-        rows = {split: [review(i % 2) for i in range(n)] for split, n in (("train", 40),
-                                                                          ("test", 10))}
-        task = cls(cls.make_options({"vocab_size": 20, "maxlen": 12, "embed": 4, "hidden": 5}))
-        task.tarball = imdb_data.write_fixture(Path(folder) / "imdb_smoke.tar.gz", rows)
-        return task
 
     # -- data -------------------------------------------------------------------
     def load_texts(self) -> Dict[str, Tuple[List[str], List[int]]]:
@@ -125,7 +107,7 @@ class SentimentTask(DataCodecMixin, Task):
             sizes = {"train": opts.traffic_size, "test": max(opts.traffic_size // 4, 1)}
             return {split: web_traffic.generate(sizes[split], TRAFFIC_SEEDS[split])
                     for split in sizes}
-        return imdb_data.read_imdb(self.tarball or locate(imdb_data.TARBALL, self.data_dir))
+        return imdb.read_imdb(self.tarball or locate(imdb.TARBALL, self.data_dir))
 
     def prepare(self) -> None:
         opts = self.options
@@ -163,33 +145,18 @@ class SentimentTask(DataCodecMixin, Task):
                                 np.asarray(label_of[split], dtype=np.float32))
                         for split in tokens}
 
-    def train_batches(self, epoch: int, batch_size: int) -> Iterator[Batch]:
-        ids, labels = self._arrays["train"]
-        return iterate_minibatches((ids,), labels, batch_size,
-                                   shuffle_seed=self.seed * 100003 + epoch, shard=self._shard)
-
-    def eval_batches(self, split: str, batch_size: int) -> Iterator[Batch]:
-        if split not in self._arrays:
-            raise ValueError(f"unknown split {split!r}")
-        ids, labels = self._arrays[split]
-        return iterate_minibatches((ids,), labels, batch_size)
-
     # -- model ------------------------------------------------------------------
-    def build_model(self, backend: str, ctx=None):
+    def build_model(self, rnn_layer):
         opts = self.options
-        return SequenceClassifier(1, opts.hidden, opts.maxlen, backend, inputs="embed",
+        return SequenceClassifier(1, opts.hidden, opts.maxlen, rnn_layer, inputs="embed",
                                   vocab_size=len(self.codec().vocab), embed=opts.embed,
                                   dropout=opts.dropout, pooling=opts.pooling,
                                   pad_id=self.codec().pad_id, embed_dropout=opts.embed_dropout,
                                   word_dropout=opts.word_dropout,
-                                  bidirectional=opts.bidirectional,
-                                  ctx=ctx, prefix="sentiment_")
+                                  bidirectional=opts.bidirectional, prefix="sentiment_")
 
     def loss(self, pred, label):
-        return _LOSS(pred, label.reshape((-1, 1)))  # (N,)
-
-    def new_metric(self):
-        return BinaryAccuracy()
+        return self.loss_block(pred, label.reshape((-1, 1)))  # (N,)
 
 
 

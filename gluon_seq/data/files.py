@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Union
 
-from .errors import UserError
+from ..errors import UserError
 
 PathLike = Union[str, os.PathLike]
 
@@ -37,7 +37,7 @@ KNOWN_FILES: Dict[str, KnownFile] = {f.relpath: f for f in [
               "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"),
 ]}
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 _verified: Dict[Path, str] = {}
 
 

@@ -13,7 +13,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 
 EOS, UNK = "<eos>", "<unk>"
 SPLITS = ("train", "valid", "test")

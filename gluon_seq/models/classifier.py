@@ -19,7 +19,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from .layers import LSTM
+from ..rnn import LayerFactory
 
 INPUT_MODES = ("embed", "scaled", "onehot")
 
@@ -29,13 +29,14 @@ class SequenceClassifier(gluon.HybridBlock):
 
     ``inputs``: ``"embed"`` (Embedding(vocab_size, embed)), ``"scaled"`` (one
     number per step, ``id / scale``) or ``"onehot"`` (vocab_size inputs per step).
+    ``rnn_layer`` makes the recurrent layer (see :class:`gluon_seq.rnn.LayerFactory`).
     """
 
-    def __init__(self, classes: int, hidden: int, length: int, backend: str,
+    def __init__(self, classes: int, hidden: int, length: int, rnn_layer: LayerFactory,
                  inputs: str = "embed", vocab_size: int = 0, embed: int = 0, scale: float = 1.0,
                  dropout: float = 0.0, pooling: str = "last", pad_id: int = 0,
                  embed_dropout: float = 0.0, word_dropout: float = 0.0,
-                 bidirectional: bool = False, ctx=None, **kwargs):
+                 bidirectional: bool = False, **kwargs):
         super().__init__(**kwargs)
         if inputs not in INPUT_MODES:
             raise ValueError(f"inputs must be one of {INPUT_MODES}, not {inputs!r}")
@@ -58,10 +59,10 @@ class SequenceClassifier(gluon.HybridBlock):
                 self.embedding = gluon.nn.Embedding(vocab_size, embed,
                                                     weight_initializer=mx.init.Uniform(0.05),
                                                     prefix="embedding_")
-            self.lstm = LSTM(hidden, backend=backend, input_size=width, length=length,
-                             ctx=ctx, h2h_weight_initializer=mx.init.Orthogonal(),
-                             i2h_bias_initializer=mx.init.LSTMBias(forget_bias=1.0),
-                             bidirectional=bidirectional, prefix="lstm_")
+            self.lstm = rnn_layer(hidden, input_size=width, length=length,
+                                  h2h_weight_initializer=mx.init.Orthogonal(),
+                                  i2h_bias_initializer=mx.init.LSTMBias(forget_bias=1.0),
+                                  bidirectional=bidirectional, prefix="lstm_")
             self.output = gluon.nn.Dense(classes, in_units=self.lstm.output_size,
                                          prefix="output_")
 

@@ -11,7 +11,7 @@ from typing import Dict
 
 import numpy as np
 
-from .layers import LSTM
+from .layer import LSTM
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

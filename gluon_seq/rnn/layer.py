@@ -15,13 +15,14 @@ strictly into the other.
   the recurrent projection runs per step.
 
 On CPU both kernels use gluon_seq's compiled operators
-(:mod:`gluon_seq.compiled_ops`) when they can be built: the unfused kernel for
+(:mod:`gluon_seq.rnn.compiled_ops`) when they can be built: the unfused kernel for
 the pointwise rest of each step, the fused one to pack its weights for ``RNN``.
 Stock operators give the same numbers otherwise, and exported graphs always
 use stock operators.
 
 The kernel is decided once, in the constructor.  A trace only looks at where
-the weights live, for the CPU-only choices above.  Models never see either.
+the weights live, for the CPU-only choices above.  Models never see either:
+they are handed a :class:`LayerFactory` and call it for each layer they need.
 """
 from __future__ import annotations
 
@@ -32,10 +33,11 @@ import mxnet as mx
 from mxnet import gluon
 
 from . import compiled_ops as _ops
-from .errors import UserError
+from . import kernels
+from ..errors import UserError
 
-BACKENDS = ("auto", "fused", "unfused", "auto-fast")
 _portable = {"depth": 0}
+FUSED_CALLS = ("auto", "per-layer", "one")
 
 
 @contextlib.contextmanager
@@ -48,20 +50,6 @@ def portable_graph():
         yield
     finally:
         _portable["depth"] -= 1
-
-
-def resolve_backend(backend: str, ctx: Optional[mx.Context] = None) -> str:
-    """Map ``auto`` to a concrete kernel: fused on GPU, unfused on CPU.
-
-    ``auto-fast`` means "time both on this model and keep the faster"; training
-    does that (:func:`gluon_seq.training.choose_backend`).  Anywhere else the
-    choice cannot change a number, so it resolves like ``auto``."""
-    if backend not in BACKENDS:
-        raise UserError(f"unknown RNN backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
-    if backend not in ("auto", "auto-fast"):
-        return backend
-    ctx = ctx or mx.current_context()
-    return "fused" if ctx.device_type == "gpu" else "unfused"
 
 
 class LSTM(gluon.HybridBlock):
@@ -79,23 +67,32 @@ class LSTM(gluon.HybridBlock):
     ``compiled_ops``: ``None`` uses gluon_seq's compiled CPU operators when
     they can be built, ``False`` always uses stock operators, ``True`` insists
     on the compiled ones.
+
+    ``fused_calls``: how the fused kernel runs a multi-layer layer: ``auto``
+    (one ``RNN`` call per layer when the weights are on the CPU, one call for
+    all layers on a GPU), ``per-layer`` or ``one``, whatever the device.
     """
 
     def __init__(self, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
-                 backend: str = "auto", layout: str = "TNC", input_size: int = 0,
+                 kernel: str = "auto", layout: str = "TNC", input_size: int = 0,
                  length: Optional[int] = None, ctx: Optional[mx.Context] = None,
                  i2h_weight_initializer=None, h2h_weight_initializer=None,
                  i2h_bias_initializer="zeros", h2h_bias_initializer="zeros",
-                 bidirectional: bool = False, compiled_ops: Optional[bool] = None, **kwargs):
+                 bidirectional: bool = False, compiled_ops: Optional[bool] = None,
+                 fused_calls: str = "auto", **kwargs):
         super().__init__(**kwargs)
         if layout not in ("TNC", "NTC"):
             raise UserError(f"layout must be 'TNC' or 'NTC', not {layout!r}.")
+        if fused_calls not in FUSED_CALLS:
+            raise UserError(f"fused_calls must be one of {', '.join(FUSED_CALLS)}, "
+                            f"not {fused_calls!r}.")
+        self._fused_calls = fused_calls
         self._hidden_size = hidden_size
         self._num_layers = num_layers
         self._dropout = dropout
         self._layout = layout
         self._length = length
-        self.backend = resolve_backend(backend, ctx)
+        self.kernel = kernels.resolve(kernel, ctx)
         # The compiled operators exist for CPU only; decided once, like the kernel.
         on_cpu = (ctx or mx.current_context()).device_type == "cpu"
         if compiled_ops and not on_cpu:
@@ -153,7 +150,7 @@ class LSTM(gluon.HybridBlock):
     def __repr__(self):
         cell = ", compiled ops" if self._compiled else ""
         return (f"{self.__class__.__name__}({self._hidden_size}, layers={self._num_layers}, "
-                f"backend={self.backend}{cell}, layout={self._layout})")
+                f"kernel={self.kernel}{cell}, layout={self._layout})")
 
     def _weight_contexts(self) -> Optional[List[mx.Context]]:
         """Where the weights live, as far as a trace can tell (a layer built without
@@ -166,6 +163,11 @@ class LSTM(gluon.HybridBlock):
     def _weights_on_cpu(self) -> bool:
         contexts = self._weight_contexts()
         return contexts is None or all(c.device_type == "cpu" for c in contexts)
+
+    def _per_layer_calls(self) -> bool:
+        if self._fused_calls == "auto":
+            return self._weights_on_cpu()
+        return self._fused_calls == "per-layer"
 
     def _use_compiled(self) -> bool:
         """Whether the graph being traced gets the compiled operators: asked for,
@@ -180,11 +182,22 @@ class LSTM(gluon.HybridBlock):
                             "run on the CPU only.")
         return False
 
+    def forward(self, inputs, states):
+        # An unfused graph is unrolled for `length` steps; say so plainly rather
+        # than let MXNet fail on a split deep inside the graph.
+        if self.kernel == "unfused" and self._active and isinstance(inputs, mx.nd.NDArray):
+            steps = inputs.shape[0 if self._layout == "TNC" else 1]
+            if self._length is not None and steps != self._length:
+                raise UserError(f"this model's unfused graph is unrolled for exactly "
+                                f"{self._length} steps, not {steps}; export and generate with "
+                                "the fused kernel (--rnn-backend fused), which takes any length.")
+        return super().forward(inputs, states)
+
     def hybrid_forward(self, F, inputs, states, **params):
         h0, c0 = states
         if self._layout == "NTC":
             inputs = F.swapaxes(inputs, 0, 1)  # (T, N, C)
-        if self.backend == "fused":
+        if self.kernel == "fused":
             outputs, h, c = self._fused(F, inputs, h0, c0, params)
         else:
             outputs, h, c = self._unfused(F, inputs, h0, c0, params)
@@ -197,7 +210,7 @@ class LSTM(gluon.HybridBlock):
         # path copies every layer's weights into one tensor and re-lays it out on
         # each call (5.9 ms of a 31 ms PTB inference call, by DNNL_VERBOSE).
         # cuDNN takes the layers in one call.
-        if self._num_layers > 1 and self._weights_on_cpu():
+        if self._num_layers > 1 and self._per_layer_calls():
             dirs = len(self._directions)
             rows = lambda state, layer: F.slice_axis(state, axis=0, begin=layer * dirs,
                                                      end=(layer + 1) * dirs)
@@ -291,3 +304,30 @@ class LSTM(gluon.HybridBlock):
 def zero_states(layers: Sequence[LSTM], batch_size: int, ctx=None) -> List[mx.nd.NDArray]:
     """Flat list of begin states for several LSTM layers, in order."""
     return [s for layer in layers for s in layer.begin_state(batch_size, ctx)]
+
+
+class LayerFactory:
+    """Makes the recurrent layers of a model, all with one kernel.
+
+    Models take one of these (as gluon-cv models take ``norm_layer=``) and call
+    it for each layer: ``factory(hidden, input_size=C, length=T, prefix=...)``
+    takes :class:`LSTM`'s arguments, less the kernel, which is decided here once.
+    ``kernel`` is any of :data:`gluon_seq.rnn.kernels.CHOICES` but ``auto-fast``
+    (timing needs a model: see :func:`gluon_seq.rnn.kernels.fastest`).
+    """
+
+    def __init__(self, kernel: str = "auto", ctx: Optional[mx.Context] = None,
+                 compiled_ops: Optional[bool] = None, **defaults):
+        if kernels.check(kernel) == kernels.TIMED:
+            raise UserError("auto-fast is decided by timing both kernels on a model; resolve "
+                            "it first (gluon_seq.rnn.kernels.fastest).")
+        self.kernel = kernels.resolve(kernel, ctx)
+        self.ctx = ctx
+        self._defaults = dict(defaults, compiled_ops=compiled_ops)
+
+    def __call__(self, hidden_size: int, **options) -> LSTM:
+        return LSTM(hidden_size, kernel=self.kernel, ctx=self.ctx,
+                    **dict(self._defaults, **options))
+
+    def __repr__(self):
+        return f"LayerFactory(kernel={self.kernel!r})"

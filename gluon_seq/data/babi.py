@@ -15,16 +15,13 @@ single-label classification over the vocabulary.
 """
 from __future__ import annotations
 
-import io
 import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple
 
-import numpy as np
-
-from .errors import UserError
+from ..errors import UserError
 
 ROOT = "tasks_1-20_v1-2"
 SETS = ("en", "en-10k")
@@ -145,30 +142,3 @@ def _detokenize(tokens: Sequence[str]) -> str:
 def unknown_words(tokens: Iterable[str], vocab: Iterable[str]) -> List[str]:
     known = set(vocab)
     return sorted({t for t in tokens if t not in known})
-
-
-
-def synthetic_qa1_text(count: int, seed: int) -> str:
-    """``count`` tiny qa1-style stories (2-3 moves, then "Where is X?"), for smoke
-    tests that must not need the real tarball."""
-    rng = np.random.RandomState(seed)
-    people, places = ["Mary", "John", "Sandra"], ["bathroom", "hallway", "garden", "office"]
-    lines = []
-    for _ in range(count):
-        moves = [(people[rng.randint(3)], places[rng.randint(4)])
-                 for _ in range(rng.randint(2, 4))]
-        lines += [f"{i} {who} went to the {where}." for i, (who, where) in enumerate(moves, 1)]
-        who, where = moves[-1]
-        lines.append(f"{len(moves) + 1} Where is {who}?\t{where}\t{len(moves)}")
-    return "\n".join(lines) + "\n"
-
-
-def write_tarball(path: Path, members: Mapping[str, str]) -> Path:
-    """A gzip tarball holding ``members`` (member name -> text)."""
-    with tarfile.open(path, "w:gz") as archive:
-        for name, text in members.items():
-            data = text.encode("utf-8")
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return Path(path)

@@ -1,0 +1,41 @@
+"""Batches as the training loop takes them: batch-first numpy arrays."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Optional, Sequence, Tuple
+
+import numpy as np
+
+
+@dataclass
+class Batch:
+    """Batch-first numpy arrays: model data inputs, and the label."""
+    inputs: Tuple[np.ndarray, ...]
+    label: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.label.shape[0])
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The shuffle (or draw) seed of one training epoch: the run's seed and the
+    epoch decide it, so a resumed run sees the very epochs it would have."""
+    return seed * 100003 + epoch
+
+
+def iterate_minibatches(arrays: Sequence[np.ndarray], label: np.ndarray, batch_size: int,
+                        shuffle_seed: Optional[int] = None,
+                        shard: Tuple[int, int] = (0, 1)) -> Iterator[Batch]:
+    """Batches over aligned arrays; shuffled when a seed is given.  The last
+    short batch is kept.  ``shard`` = (rank, workers) keeps every workers-th row."""
+    count = label.shape[0]
+    order = np.arange(count)
+    if shuffle_seed is not None:
+        np.random.RandomState(shuffle_seed).shuffle(order)
+    rank, workers = shard
+    # Every worker must take the same number of steps, or dist_sync waits forever.
+    order = order[:len(order) - len(order) % workers][rank::workers]
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        yield Batch(tuple(a[index] for a in arrays), label[index])

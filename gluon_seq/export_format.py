@@ -1,0 +1,51 @@
+"""The export folder's format, shared by the writer (:mod:`gluon_seq.export`)
+and every reader (:mod:`gluon_seq.serving`)::
+
+    model-symbol.json   the hybridized graph
+    model-0000.params   its weights
+    meta.json           inputs (names, shapes, which are zero begin states),
+                        outputs, the kernel in the graph, and the codec
+    model.onnx          optional: the same graph for onnxruntime
+    onnx.json           optional: how model.onnx was made and checked
+
+It imports no MXNet and no task code.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import UserError
+
+SYMBOL_FILE = "model-symbol.json"
+PARAMS_FILE = "model-0000.params"
+META_FILE = "meta.json"
+ONNX_FILE = "model.onnx"
+ONNX_META_FILE = "onnx.json"
+FORMAT_VERSION = 1
+
+
+def graph_operators(symbol_json: str) -> set:
+    """The operator names in an MXNet symbol file's text ("null" for inputs);
+    ValueError if the text is not such a graph."""
+    try:
+        return {node["op"] for node in json.loads(symbol_json)["nodes"]}
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"not an MXNet graph ({err!r})") from None
+
+
+def read_meta(folder: Path) -> dict:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"export folder {folder} does not exist.")
+    missing = [name for name in (SYMBOL_FILE, PARAMS_FILE, META_FILE) if not (folder / name).is_file()]
+    if missing:
+        raise UserError(f"export folder {folder} is incomplete: {', '.join(missing)} missing; "
+                        "re-create it with 'gluon-seq export RUN_DIR'.")
+    try:
+        meta = json.loads((folder / META_FILE).read_text())
+        if meta.get("format_version") != FORMAT_VERSION or not meta.get("inputs"):
+            raise ValueError("unknown format version")
+    except (ValueError, AttributeError) as err:
+        raise UserError(f"{folder / META_FILE} is corrupt ({err}); re-export the run.") from None
+    return meta

@@ -1,0 +1,118 @@
+"""Predictors: an export folder, run by one serving runtime.
+
+A runtime is one class registered under its name::
+
+    @register_runtime("mxnet")
+    class MXNetPredictor(Predictor):
+        def _execute(self, feed): ...
+
+and :func:`load_predictor` (``gluon-seq predict``, the HTTP app and the MMS
+handler all call it) picks it by name.  Predictors read the export folder
+alone: they never import a task or the training code.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Type
+
+import mxnet as mx
+import numpy as np
+
+from ..codecs import codec_from_meta
+from ..errors import UserError
+from ..export_format import PARAMS_FILE, SYMBOL_FILE, graph_operators, read_meta
+from ..rnn import compiled_ops
+
+RUNTIMES: Dict[str, Type["Predictor"]] = {}
+
+
+def register_runtime(name: str):
+    """Class decorator: serve export folders with this runtime under ``name``."""
+    def wrap(cls):
+        cls.runtime = name
+        RUNTIMES[name] = cls
+        return cls
+    return wrap
+
+
+def load_predictor(folder: Path, runtime: str = "mxnet") -> "Predictor":
+    """The export folder ``folder``, ready to run with ``runtime``."""
+    if runtime == "onnxruntime" and runtime not in RUNTIMES:
+        from . import onnx_runtime  # noqa: F401  registers itself; needs the onnx extra
+    if runtime not in RUNTIMES:
+        raise UserError(f"unknown serving runtime {runtime!r}; use one of "
+                        f"{', '.join(sorted(RUNTIMES))}.")
+    return RUNTIMES[runtime](folder)
+
+
+class Predictor:
+    """What serving needs from an export folder, whichever runtime executes the graph.
+
+    ``run(arrays, states=None)`` maps batch-first numpy inputs to a list of
+    numpy outputs (zero begin states unless given); ``predict(inputs)`` goes
+    from user inputs to answers through the stored codec.  Subclasses load the
+    graph and implement ``_execute``.
+    """
+
+    runtime = "base"
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.meta = read_meta(self.folder)
+        self.codec = codec_from_meta(self.meta["codec"])
+        self.data_specs = [s for s in self.meta["inputs"] if s["role"] == "data"]
+        self.state_specs = [s for s in self.meta["inputs"] if s["role"] == "state"]
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+    def zero_states(self, batch_size: int) -> List[np.ndarray]:
+        return [np.zeros([batch_size if d == -1 else d for d in s["shape"]], dtype=np.float32)
+                for s in self.state_specs]
+
+    def run(self, arrays: Sequence[np.ndarray], states: Optional[Sequence[np.ndarray]] = None
+            ) -> List[np.ndarray]:
+        if len(arrays) != len(self.data_specs):
+            raise UserError(f"this model takes {len(self.data_specs)} input array(s), got {len(arrays)}.")
+        batch = int(np.asarray(arrays[0]).shape[0])
+        states = self.zero_states(batch) if states is None else states
+        return self._execute([np.asarray(a, dtype=np.float32) for a in list(arrays) + list(states)])
+
+    def _execute(self, feed: List[np.ndarray]) -> List[np.ndarray]:
+        """Outputs for float32 inputs in ``meta["inputs"]`` order."""
+        raise NotImplementedError
+
+    def predict(self, inputs: Sequence) -> list:
+        return self.codec.predict(self.run, inputs)
+
+
+@register_runtime("mxnet")
+class MXNetPredictor(Predictor):
+    """An export folder's symbol and params, run by MXNet (``SymbolBlock.imports``)."""
+
+    def __init__(self, folder: Path, ctx: Optional[mx.Context] = None):
+        super().__init__(folder)
+        self.ctx = ctx or mx.cpu()
+        try:
+            # Our exports hold stock operators only; a graph saved straight from a
+            # block that used gluon_seq's compiled operators needs them registered first.
+            if graph_operators((self.folder / SYMBOL_FILE).read_text()) & set(compiled_ops.OPS):
+                compiled_ops.available()
+            with warnings.catch_warnings():
+                # Index inputs carry no dtype in the graph; MXNet warns about it on every load.
+                warnings.filterwarnings("ignore", message="Cannot decide type")
+                self.block = mx.gluon.SymbolBlock.imports(
+                    str(self.folder / SYMBOL_FILE), [s["name"] for s in self.meta["inputs"]],
+                    str(self.folder / PARAMS_FILE), ctx=self.ctx)
+        except (mx.base.MXNetError, ValueError, AssertionError, OSError) as err:
+            text = str(err).strip().splitlines()
+            raise UserError(f"export folder {self.folder} is corrupt ({text[0] if text else err}); "
+                            "re-export the run.") from None
+        self.block.hybridize(static_alloc=True)
+
+    def _execute(self, feed: List[np.ndarray]) -> List[np.ndarray]:
+        outputs = self.block(*[mx.nd.array(a, ctx=self.ctx, dtype="float32") for a in feed])
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return [o.asnumpy() for o in outputs]

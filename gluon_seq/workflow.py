@@ -1,0 +1,148 @@
+"""The Python entry points: train a run folder, evaluate it, export it.
+
+The CLI, the notebooks and the scripts call these; each ties the run folder
+(:mod:`gluon_seq.run_folder`), the loop (:mod:`gluon_seq.training`) and the
+writer (:mod:`gluon_seq.export`) together.  Where the user asked for
+``auto-fast``, the kernel is picked here, once, by timing the task's own model
+with each kernel (:func:`gluon_seq.rnn.kernels.fastest`); training records the
+kernel it picked in ``config.json``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence
+
+import mxnet as mx
+import numpy as np
+
+from .data import Batch
+from .errors import UserError
+from .export import export_model
+from .run_folder import (BEST_PARAMS, EXPORT_DIR, METRICS_FILE, PROGRESS_FILE, RunConfig,
+                         atomic_write_text, build_model, load_params, load_run, make_task,
+                         read_json, resumed_config)
+from .rnn import kernels, portable_graph
+from .runtime import parse_contexts, seed_everything
+from .training import Fitter, final_metrics, step_seconds
+
+Log = Callable[[str], None]
+
+
+def training_kernel(task, requested: str, contexts, batch_size: int, log: Log = print) -> str:
+    """The kernel to train with.  For ``auto-fast``, time a few training steps
+    (forward and backward) of the task's own model on a real batch with each
+    kernel, and keep the faster; any other request resolves as usual."""
+    if requested != kernels.TIMED:
+        return kernels.resolve(requested, contexts[0])
+    batch = next(iter(task.train_batches(0, batch_size)))
+    return kernels.fastest(lambda kernel: step_seconds(task, kernel, batch, contexts),
+                           log=log, purpose="training with", unit=f"per step of {batch.size}")
+
+
+def export_kernel(task, requested: str, log: Log = print, repeats: int = 10) -> str:
+    """The kernel to bake into an export.  For ``auto-fast``, the one of those
+    that can serve the model that answers the task's first example input
+    (batch 1) faster on this CPU, timed as it would be exported (stock operators)."""
+    if requested != kernels.TIMED:
+        return kernels.resolve(requested, mx.cpu())
+    arrays = task.codec().encode(task.example_inputs()[:1])
+    batch = Batch(tuple(np.asarray(a, dtype="float32") for a in arrays),
+                  np.zeros(1, dtype="float32"))
+    candidates = kernels.serving_kernels(fixed_length=task.fixed_length)
+    with portable_graph():
+        return kernels.fastest(
+            lambda kernel: step_seconds(task, kernel, batch, [mx.cpu()], repeats, train=False),
+            candidates, log=log, purpose="exporting", unit="per one-example call")
+
+
+def export_run(run_dir: Path, rnn_backend: str = kernels.EXPORT_DEFAULT,
+               folder: Optional[Path] = None, log: Log = print) -> Path:
+    """Load the run's best checkpoint into a model made with the chosen kernel
+    (weights do not depend on it) and export it to ``run_dir/export``."""
+    first = kernels.resolve(kernels.EXPORT_DEFAULT if rnn_backend == kernels.TIMED
+                            else rnn_backend, mx.cpu())
+    _, task, model, _ = load_run(run_dir, rnn_backend=first, ctx="cpu")
+    kernel = export_kernel(task, rnn_backend, log)
+    if kernel != first:  # auto-fast picked the other kernel
+        _, task, model, _ = load_run(run_dir, rnn_backend=kernel, ctx="cpu")
+    return export_model(task, model, folder or Path(run_dir) / EXPORT_DIR, kernel)
+
+
+def _open_run(config: RunConfig, run_dir: Path, resume: bool,
+              given: Optional[Sequence[str]]) -> RunConfig:
+    if resume:
+        return resumed_config(RunConfig.load(run_dir), config, given)
+    if (run_dir / PROGRESS_FILE).is_file():
+        raise UserError(f"{run_dir} already holds a run; pass --resume to continue it, "
+                        "or choose another --out.")
+    return config
+
+
+def _distributed(config: RunConfig, task):
+    if not config.kvstore.startswith("dist"):
+        return None
+    store = mx.kv.create(config.kvstore)  # rank and worker count come from the DMLC_* environment
+    task.shard(store.rank, store.num_workers)
+    return store
+
+
+def _init_amp(config: RunConfig, contexts) -> None:
+    if not config.amp:
+        return
+    if any(c.device_type != "gpu" for c in contexts):
+        raise UserError("--amp (mixed precision) runs on GPUs only; drop --amp or use --ctx gpu:0.")
+    from mxnet.contrib import amp
+
+    amp.init()  # before the model is built, so its operators are cast lists-wise
+
+
+def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = print,
+          given: Optional[Sequence[str]] = None) -> Dict:
+    """Train, checkpoint, evaluate the best checkpoint, and export it.
+
+    With ``resume``, continue the run in ``run_dir``; ``given`` names the
+    settings the caller set on purpose (the CLI's flags), which must match the
+    saved run (see :func:`gluon_seq.run_folder.resumed_config`)."""
+    run_dir = Path(run_dir)
+    config = _open_run(config, run_dir, resume, given)
+    contexts = parse_contexts(config.ctx)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+    task = make_task(config)
+    if resume:
+        task.load_artifacts(run_dir)
+    task.prepare()
+    if not resume:
+        task.save_artifacts(run_dir)
+    store = _distributed(config, task)
+    _init_amp(config, contexts)
+    kernel = training_kernel(task, config.rnn_backend, contexts, config.batch_size, log)
+    config = dataclasses.replace(config, rnn_backend=kernel)
+    seed_everything(config.seed)  # timing the kernels drew random numbers
+    model = build_model(task, kernel, contexts)
+    model.initialize(task.initializer(), ctx=contexts)
+    model.hybridize(static_alloc=True, static_shape=True)
+    config.save(run_dir)
+    fitter = Fitter(task, model, config, run_dir, contexts, log=log, kvstore=store)
+    if resume:
+        fitter.resume()
+    progress = fitter.fit()
+    # A fresh model for the best weights: the trained one belongs to its Trainer
+    # (and, in dist runs, to the kvstore, which refuses to have weights reset).
+    best = build_model(task, kernel, contexts)
+    load_params(best, run_dir / BEST_PARAMS, contexts, task.name)
+    best.hybridize(static_alloc=True, static_shape=True)
+    metrics = final_metrics(best, task, config, contexts, progress, kernel)
+    atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2))
+    export_run(run_dir, log=log)
+    return metrics
+
+
+def reevaluate(run_dir: Path, rnn_backend: Optional[str] = None, ctx: Optional[str] = None) -> Dict:
+    """The run's best checkpoint, evaluated on every test split again."""
+    config, task, model, contexts = load_run(run_dir, rnn_backend, ctx, with_data=True)
+    progress = read_json(Path(run_dir) / PROGRESS_FILE)
+    kernel = kernels.resolve(rnn_backend or config.rnn_backend, contexts[0])
+    return final_metrics(model, task, config, contexts, progress, kernel)

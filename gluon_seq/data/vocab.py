@@ -27,7 +27,7 @@ def ranked_tokens(counts: Mapping[str, int], max_size: Optional[int] = None,
     """
     import gluonnlp
 
-    vocab = gluonnlp.Vocab(Counter(counts), max_size=max_size, unknown_token=unknown,
+    vocab = gluonnlp.Vocab(counts, max_size=max_size, unknown_token=unknown,
                            padding_token=padding, bos_token=None, eos_token=None)
     return list(vocab.idx_to_token)
 

@@ -20,16 +20,16 @@ the label and its probability.
 """
 from __future__ import annotations
 
-import collections
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 from mxnet import gluon
 
-from ..codecs.text import PAD, UNK, TextCodec, tokenize
+from ..codecs.text import TextCodec, tokenize
 from ..data import imdb, locate, web_traffic
+from ..data.vocab import text_vocab as build_vocab
 from ..errors import UserError
 from ..metrics import BinaryAccuracy
 from ..models.classifier import SequenceClassifier
@@ -157,17 +157,3 @@ class SentimentTask(Task):
 
     def loss(self, pred, label):
         return self.loss_block(pred, label.reshape((-1, 1)))  # (N,)
-
-
-
-
-
-def build_vocab(token_lists: Sequence[Sequence[str]], size: int) -> List[str]:
-    """The ``size - 2`` most frequent tokens after ``<unk>`` (id 0) and ``<pad>`` (id 1),
-    ties broken alphabetically (gluonnlp ``Vocab`` order)."""
-    import gluonnlp
-
-    counts = collections.Counter(token for tokens in token_lists for token in tokens)
-    vocab = gluonnlp.Vocab(counts, max_size=size - 2, unknown_token=UNK, padding_token=PAD,
-                           bos_token=None, eos_token=None)
-    return list(vocab.idx_to_token)

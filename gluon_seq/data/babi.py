@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import re
 import tarfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple
 
 from ..errors import UserError
+from .vocab import ranked_tokens
 
 ROOT = "tasks_1-20_v1-2"
 SETS = ("en", "en-10k")
@@ -115,13 +117,18 @@ def load_split(tarball: Path, task: int, subset: str, split: str,
 
 
 def build_vocab(samples: Sequence[Sample]) -> List[str]:
-    """Sorted tokens of stories, questions and answers; index 0 is reserved for padding."""
+    """Sorted tokens of stories, questions and answers; the codec gives them ids
+    1..V, as index 0 is reserved for padding.
+
+    Every word is counted once, so gluonnlp's frequency order is plain ``str``
+    order.  No padding token is passed: the codec's vocabulary leaves it out.
+    """
     words = set()
     for sample in samples:
         words.update(sample.story)
         words.update(sample.question)
         words.add(sample.answer)
-    return sorted(words)
+    return ranked_tokens(Counter(words))  # a set: every count is 1
 
 
 def max_lengths(samples: Sequence[Sample]) -> Tuple[int, int]:

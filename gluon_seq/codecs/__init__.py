@@ -93,6 +93,24 @@ class Codec:
         return list(args)
 
 
+def left_pad(rows: Sequence[Sequence], length: int, pad_id: int,
+             lookup: Optional[Callable[[object], int]] = None) -> np.ndarray:
+    """(N, length) int32: each row's last ``length`` items as ids, padded on the left.
+
+    Keras ``pad_sequences`` (padding and truncating ``"pre"``), so the last
+    time step is always real text.  ``lookup`` maps an item to its id; only
+    the kept items are looked up.  gluonnlp's ``Pad`` is not used: in 0.10 it
+    pads on the right only, to the batch's longest row, never truncates, and
+    returns an mxnet NDArray where codecs return numpy.
+    """
+    out = np.full((len(rows), length), pad_id, dtype=np.int32)
+    for row, items in enumerate(rows):
+        kept = items[max(len(items) - length, 0):]
+        if len(kept):
+            out[row, length - len(kept):] = [lookup(i) for i in kept] if lookup else kept
+    return out
+
+
 def check_batch(inputs: Optional[Sequence], what: str = "input") -> list:
     if inputs is None or isinstance(inputs, (str, bytes)) or not isinstance(inputs, (list, tuple)):
         raise UserError(f"inputs must be a list of {what}s.")

@@ -17,7 +17,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from ..errors import UserError
-from . import Codec, check_batch, register_codec
+from . import Codec, check_batch, left_pad, register_codec
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 PAD = "<pad>"
@@ -53,17 +53,13 @@ class BabiCodec(Codec):
     # -- encoding -------------------------------------------------------------
     def ids(self, tokens: Sequence[str], length: int) -> np.ndarray:
         """(length,) int32 ids, left-padded with 0 and keeping the last ``length`` tokens."""
-        out = np.zeros(length, dtype=np.int32)
-        kept = list(tokens)[-length:] if length else []
-        if kept:
-            out[length - len(kept):] = [self.index[t] for t in kept]
-        return out
+        return left_pad([tokens], length, 0, self.index.__getitem__)[0]
 
     def encode_tokens(self, pairs: Sequence[Tuple[Sequence[str], Sequence[str]]]
                       ) -> List[np.ndarray]:
         """[(N, story_maxlen), (N, query_maxlen)] ids for tokenized (story, question) pairs."""
-        stories = np.stack([self.ids(s, self.story_maxlen) for s, _ in pairs])
-        questions = np.stack([self.ids(q, self.query_maxlen) for _, q in pairs])
+        stories = left_pad([s for s, _ in pairs], self.story_maxlen, 0, self.index.__getitem__)
+        questions = left_pad([q for _, q in pairs], self.query_maxlen, 0, self.index.__getitem__)
         return [stories, questions]
 
     def check(self, item) -> Tuple[List[str], List[str]]:

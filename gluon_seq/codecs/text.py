@@ -17,7 +17,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from ..errors import UserError
-from . import Codec, check_batch, register_codec
+from . import Codec, check_batch, left_pad, register_codec
 
 UNK, PAD = "<unk>", "<pad>"
 _BREAK = re.compile(r"<br\s*/?>", re.I)
@@ -60,18 +60,12 @@ class TextCodec(Codec):
 
     def ids(self, tokens: Sequence[str]) -> np.ndarray:
         """(maxlen,) int32: the last ``maxlen`` token ids, left-padded."""
-        kept = list(tokens)[-self.maxlen:]
-        out = np.full(self.maxlen, self.pad_id, dtype=np.int32)
-        if kept:
-            out[self.maxlen - len(kept):] = [self.index.get(t, self.unk_id) for t in kept]
-        return out
+        return self.encode_tokens([tokens])[0]
 
     def encode_tokens(self, token_lists: Sequence[Sequence[str]]) -> np.ndarray:
         """(N, maxlen) ids for tokenized texts."""
-        out = np.full((len(token_lists), self.maxlen), self.pad_id, dtype=np.int32)
-        for row, tokens in enumerate(token_lists):
-            out[row] = self.ids(tokens)
-        return out
+        return left_pad(token_lists, self.maxlen, self.pad_id,
+                        lambda token: self.index.get(token, self.unk_id))
 
     def check(self, text) -> List[str]:
         if not isinstance(text, str):

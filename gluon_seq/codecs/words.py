@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import UserError
-from . import Codec, check_batch, register_codec
+from . import Codec, check_batch, left_pad, register_codec
 
 EOS, UNK = "<eos>", "<unk>"
 DEFAULT_WORDS = 10
@@ -100,10 +100,7 @@ class WordCodec(Codec):
         which is what precedes a fresh sentence in the training text)."""
         token_lists = [self.request(item)["tokens"] for item in check_batch(inputs, "prompt")]
         length = max(len(tokens) for tokens in token_lists)
-        out = np.full((len(token_lists), length), self.eos_id, dtype=np.int32)
-        for row, tokens in enumerate(token_lists):
-            out[row, length - len(tokens):] = self.ids(tokens)
-        return [out]
+        return [left_pad([self.ids(tokens) for tokens in token_lists], length, self.eos_id)]
 
     def decode(self, outputs: List[np.ndarray]) -> list:
         """The most likely next word after each prompt.  outputs[0]: (N, T, V) logits."""

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gluon_seq.codecs import left_pad
 from gluon_seq.codecs.babi import BabiCodec
 from gluon_seq.codecs.chars import CharCodec
 from gluon_seq.codecs.text import PAD, UNK, TextCodec
@@ -203,6 +204,18 @@ def pad_sequences(id_lists, length, value):
 
 def _random_token_lists(rng, vocab, count, longest):
     return [rng.choices(vocab, k=rng.randint(0, longest)) for _ in range(count)]
+
+
+def test_left_pad_is_keras_pad_sequences_on_lists_and_arrays():
+    rng = np.random.RandomState(17)
+    for length in (0, 1, 4, 9):
+        rows = [list(rng.randint(100, size=rng.randint(0, 12))) for _ in range(10)] + [[]]
+        want = pad_sequences(rows, length, -1)
+        np.testing.assert_array_equal(left_pad(rows, length, -1), want)
+        np.testing.assert_array_equal(left_pad([np.array(r, np.int32) for r in rows], length, -1),
+                                      want)
+        assert left_pad(rows, length, -1).dtype == np.int32
+    assert left_pad([], 3, 0).shape == (0, 3)
 
 
 def test_text_codec_left_pads_and_truncates_from_the_front_like_keras():

@@ -16,7 +16,7 @@ import mxnet as mx
 
 from .errors import UserError
 from .export_format import FORMAT_VERSION, META_FILE
-from .rnn import kernels, portable_graph
+from .rnn import kernel_of, kernels, portable_graph
 
 
 def _input_spec(arrays: Sequence[mx.nd.NDArray], states: Sequence[mx.nd.NDArray]) -> List[dict]:
@@ -33,10 +33,11 @@ def _input_spec(arrays: Sequence[mx.nd.NDArray], states: Sequence[mx.nd.NDArray]
     return spec
 
 
-def export_model(task, model, folder: Path, kernel: str = kernels.EXPORT_DEFAULT) -> Path:
-    """Hybridize ``model`` (built with ``kernel``), trace it on the task's example
-    inputs, and write the export folder atomically (a half-written folder never
-    replaces a good one)."""
+def export_model(task, model, folder: Path) -> Path:
+    """Hybridize ``model``, trace it on the task's example inputs, and write the
+    export folder atomically (a half-written folder never replaces a good one).
+    ``meta.json`` records the kernel the model's recurrent layers were made with."""
+    kernel = kernel_of(model)
     refusal = kernels.refusal(kernel, fixed_length=task.fixed_length)
     if refusal:
         raise UserError(f"cannot export the {task.name} model with the {kernel} kernel: "

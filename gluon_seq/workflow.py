@@ -67,7 +67,7 @@ def export_run(run_dir: Path, rnn_backend: str = kernels.EXPORT_DEFAULT,
     kernel = export_kernel(task, rnn_backend, log)
     if kernel != first:  # auto-fast picked the other kernel
         _, task, model, _ = load_run(run_dir, rnn_backend=kernel, ctx="cpu")
-    return export_model(task, model, folder or Path(run_dir) / EXPORT_DIR, kernel)
+    return export_model(task, model, folder or Path(run_dir) / EXPORT_DIR)
 
 
 def _open_run(config: RunConfig, run_dir: Path, resume: bool,

@@ -57,6 +57,6 @@ def export_untrained():
     def make(task, folder, backend="fused"):
         model = task.build_model(LayerFactory(backend))
         model.initialize(task.initializer())
-        return model, export_model(task, model, folder, backend)
+        return model, export_model(task, model, folder)
 
     return make

@@ -99,7 +99,7 @@ def test_export_reproduces_the_live_model(fixture_tarball, tmp_path, backend, at
     assert model.lstm._length == steps
     model.initialize(task.initializer())
     model.hybridize(static_alloc=True, static_shape=True)
-    folder = export_model(task, model, tmp_path / "export", backend)
+    folder = export_model(task, model, tmp_path / "export")
     exported = load_predictor(folder)
     batch = next(task.eval_batches("test", 16))
     live = model(*[mx.nd.array(a) for a in batch.inputs], *model.begin_state(16)).asnumpy()

@@ -27,7 +27,7 @@ def _live(task_name, backend, **options):
 @pytest.mark.parametrize("backend", ["fused", "unfused"])
 def test_export_reproduces_the_live_model(tmp_path, backend):
     task, model = _live("arithmetic", backend, train_samples=64, valid_samples=32, test_samples=32)
-    folder = export_model(task, model, tmp_path / "export", backend)
+    folder = export_model(task, model, tmp_path / "export")
     exported = load_predictor(folder)
     batch = next(task.eval_batches("fresh", 32))
     live = model(mx.nd.array(batch.inputs[0]), *model.begin_state(32)).asnumpy()
@@ -47,7 +47,7 @@ def test_export_reproduces_the_live_model(tmp_path, backend):
 def test_loading_an_export_never_imports_task_code(tmp_path):
     task, model = _live("arithmetic", "fused", train_samples=64, valid_samples=32, test_samples=32)
     folder = export_model(task, model, tmp_path / "export")
-    code = (f"import sys; from gluon_seq.export import load_export; "
+    code = (f"import sys; from gluon_seq.serving import load_predictor; "
             f"m = load_predictor({str(folder)!r}); print(m.predict(['1+2+3'])); "
             f"assert not [n for n in sys.modules if n.startswith('gluon_seq.tasks')], 'task imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -60,17 +60,17 @@ def test_loading_an_export_never_imports_task_code(tmp_path):
 def test_a_graph_saved_with_the_compiled_ops_still_loads_in_a_fresh_process(tmp_path, backend,
                                                                              op):
     """export_model never writes the compiled ops, but a block exported directly does;
-    load_export registers them before reading such a graph."""
+    MXNetPredictor registers them before reading such a graph."""
     task, model = _live("arithmetic", backend, train_samples=64, valid_samples=32,
                         test_samples=32)
-    folder = export_model(task, model, tmp_path / "export", backend)
+    folder = export_model(task, model, tmp_path / "export")
     want = load_predictor(folder).predict(["7*3*2"])
     model.hybridize()  # re-trace outside portable_graph(): the compiled ops go in
     encoded = task.codec().encode(["7*3*2"])
     model(mx.nd.array(encoded[0]), *model.begin_state(1))
     model.export(str(folder / "model"), epoch=0)
     assert op in (folder / "model-symbol.json").read_text()
-    code = (f"from gluon_seq.export import load_export; "
+    code = (f"from gluon_seq.serving import load_predictor; "
             f"print(load_predictor({str(folder)!r}).predict(['7*3*2']))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -8,7 +8,7 @@ from gluon_seq.rnn import compiled_ops as native
 from gluon_seq.errors import UserError
 from gluon_seq.export_format import graph_operators
 from gluon_seq.rnn import LSTM
-from gluon_seq.rnn.kernels import resolve as resolve_backend
+from gluon_seq.rnn import kernels
 
 # (T, N, C, H, layers, layout), random-ish shapes fixed so failures replay.
 CASES = [
@@ -183,11 +183,11 @@ def test_unfused_needs_a_static_length_to_hybridize():
 
 
 def test_auto_backend_is_fused_on_gpu_and_unfused_on_cpu():
-    assert resolve_backend("auto", mx.cpu()) == "unfused"
-    assert resolve_backend("auto", mx.gpu(0)) == "fused"  # a Context object needs no device
-    assert resolve_backend("fused", mx.cpu()) == "fused"
-    with pytest.raises(UserError, match="unknown RNN backend"):
-        resolve_backend("cudnn")
+    assert kernels.resolve("auto", mx.cpu()) == "unfused"
+    assert kernels.resolve("auto", mx.gpu(0)) == "fused"  # a Context object needs no device
+    assert kernels.resolve("fused", mx.cpu()) == "fused"
+    with pytest.raises(UserError, match="unknown RNN kernel 'cudnn'"):
+        kernels.resolve("cudnn")
 
 
 @pytest.mark.parametrize("backend", ["fused", "unfused"])

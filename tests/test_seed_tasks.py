@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from fixture_data import tiny_imdb_task, write_imdb_tarball
 
 from gluon_seq.data import imdb as imdb_data
 from gluon_seq.data import web_traffic
@@ -115,7 +116,7 @@ def test_text_codec_pads_left_truncates_from_the_front_and_maps_unknowns():
 
 def test_imdb_reader_reads_tarball_and_extracted_folder_alike(tmp_path):
     rows = {"train": [("bad", 0), ("good", 1), ("meh", 0)], "test": [("fine", 1)]}
-    tarball = imdb_data.write_fixture(tmp_path / "imdb.tar.gz", rows)
+    tarball = write_imdb_tarball(tmp_path / "imdb.tar.gz", rows)
     from_tar = imdb_data.read_imdb(tarball)
     assert from_tar["train"] == (["bad", "meh", "good"], [0, 0, 1])
     import tarfile
@@ -140,7 +141,7 @@ def test_real_imdb_has_25000_balanced_reviews_per_split():
 def test_sentiment_trains_exports_and_predicts_raw_text(tmp_path, monkeypatch):
     from gluon_seq.tasks import sentiment
 
-    smoke = get("sentiment").tiny(tmp_path)
+    smoke = tiny_imdb_task(tmp_path)
     monkeypatch.setattr(sentiment, "locate", lambda relpath, data_dir=None: smoke.tarball)
     metrics = _train(tmp_path, "sentiment", epochs=15, batch_size=8, lr=0.02,
                      options={"vocab_size": 20, "maxlen": 12, "embed": 4, "hidden": 5})
@@ -186,7 +187,7 @@ def test_max_pooling_reads_only_the_real_steps():
 
     from gluon_seq.models.classifier import SequenceClassifier
 
-    model = SequenceClassifier(2, 4, 5, "fused", inputs="embed", vocab_size=9, embed=3,
+    model = SequenceClassifier(2, 4, 5, LayerFactory("fused"), inputs="embed", vocab_size=9, embed=3,
                                pooling="max", pad_id=1, prefix="pool_")
     model.initialize(mx.init.Xavier())
     ids = np.array([[1, 1, 1, 2, 3], [1, 4, 5, 6, 7]])
@@ -203,7 +204,7 @@ def test_word_dropout_drops_whole_tokens_in_training_only():
 
     from gluon_seq.models.classifier import SequenceClassifier
 
-    model = SequenceClassifier(1, 4, 50, "fused", inputs="embed", vocab_size=9, embed=6,
+    model = SequenceClassifier(1, 4, 50, LayerFactory("fused"), inputs="embed", vocab_size=9, embed=6,
                                word_dropout=0.5, prefix="wd_")
     model.initialize(mx.init.Xavier())
     ids = mx.nd.array(np.random.RandomState(0).randint(1, 9, size=(8, 50)))
@@ -223,8 +224,8 @@ def test_bidirectional_classifier_exports_and_both_kernels_agree(tmp_path):
     from gluon_seq.models.classifier import SequenceClassifier
 
     with pytest.raises(ValueError, match="pooling='max'"):
-        SequenceClassifier(1, 4, 6, "fused", vocab_size=9, embed=3, bidirectional=True)
-    make = lambda backend: SequenceClassifier(1, 4, 6, backend, inputs="embed", vocab_size=9,
+        SequenceClassifier(1, 4, 6, LayerFactory("fused"), vocab_size=9, embed=3, bidirectional=True)
+    make = lambda kernel: SequenceClassifier(1, 4, 6, LayerFactory(kernel), inputs="embed", vocab_size=9,
                                               embed=3, pooling="max", pad_id=1,
                                               bidirectional=True, prefix="bi_")
     fused, unfused = make("fused"), make("unfused")
@@ -240,12 +241,12 @@ def test_bidirectional_classifier_exports_and_both_kernels_agree(tmp_path):
     flipped = mx.nd.array([[1, 1, 5, 4, 3, 2], [4, 3, 2, 8, 7, 6]])
     assert not np.allclose(fused(flipped, *fused.begin_state(2)).asnumpy(), outputs[0])
 
-    task = get("sentiment").tiny(tmp_path)
+    task = tiny_imdb_task(tmp_path)
     task.options.bidirectional, task.options.pooling = True, "max"
     task.prepare()
     model = task.build_model(LayerFactory("unfused"))
     model.initialize(task.initializer())
-    folder = export_model(task, model, tmp_path / "export", "unfused")
+    folder = export_model(task, model, tmp_path / "export")
     batch = next(task.eval_batches("test", 4))
     live = model(mx.nd.array(batch.inputs[0]), *model.begin_state(4)).asnumpy()
     np.testing.assert_allclose(load_predictor(folder).run(list(batch.inputs))[0], live,

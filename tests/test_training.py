@@ -174,4 +174,11 @@ def test_auto_fast_times_both_kernels_and_trains_with_the_faster(tmp_path):
     assert len(choice) == 1 and "ms fused" in choice[0] and "ms unfused" in choice[0]
     assert metrics["rnn_backend"] in ("fused", "unfused")
     assert f"the {metrics['rnn_backend']} kernel" in choice[0]
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["rnn_backend"] == "auto-fast"
+    # The run folder records the kernel training used, so nothing re-times it later.
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["rnn_backend"] == metrics["rnn_backend"]
+    lines.clear()
+    config.epochs = 2
+    resumed = train(config, tmp_path / "run", resume=True, log=lines.append)
+    assert not [line for line in lines if line.startswith("auto-fast:")]
+    assert resumed["rnn_backend"] == metrics["rnn_backend"] and resumed["epochs"] == 2

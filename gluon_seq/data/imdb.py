@@ -64,23 +64,6 @@ def read_imdb(path: Union[str, Path]) -> Reviews:
     return reviews
 
 
-def write_fixture(path: Path, reviews: Dict[str, List[Tuple[str, int]]]) -> Path:
-    """A small tarball in the official layout (tests, notebooks): split -> [(text, label)]."""
-    import io
-
-    path = Path(path)
-    with tarfile.open(path, "w:gz") as archive:
-        for split, rows in reviews.items():
-            for review_id, (text, label) in enumerate(rows):
-                polarity = "pos" if label else "neg"
-                data = text.encode("utf-8")
-                info = tarfile.TarInfo(f"aclImdb/{split}/{polarity}/{review_id}_"
-                                       f"{8 if label else 2}.txt")
-                info.size = len(data)
-                archive.addfile(info, io.BytesIO(data))
-    return path
-
-
 def count_reviews(path: Union[str, Path]) -> Dict[str, Dict[str, int]]:
     """Reviews per split and polarity, from member names alone (no text is decoded)."""
     counts = {split: {"neg": 0, "pos": 0} for split in SPLITS}

@@ -16,7 +16,7 @@ cell type or kernel is a change here and nowhere else.
 from .kernels import CHOICES, EXPORT_DEFAULT, KERNELS, TIMED, resolve
 
 _LAZY = {"LSTM": "layer", "LayerFactory": "layer", "portable_graph": "layer",
-         "zero_states": "layer"}
+         "zero_states": "layer", "kernel_of": "layer"}
 
 
 def __getattr__(name):
@@ -29,4 +29,4 @@ def __getattr__(name):
 
 
 __all__ = ["CHOICES", "EXPORT_DEFAULT", "KERNELS", "TIMED", "resolve", "LSTM", "LayerFactory",
-           "portable_graph", "zero_states"]
+           "kernel_of", "portable_graph", "zero_states"]

@@ -306,6 +306,22 @@ def zero_states(layers: Sequence[LSTM], batch_size: int, ctx=None) -> List[mx.nd
     return [s for layer in layers for s in layer.begin_state(batch_size, ctx)]
 
 
+def kernel_of(block: gluon.Block) -> str:
+    """The kernel of the recurrent layers inside ``block`` (one factory made them
+    all); :data:`kernels.EXPORT_DEFAULT` for a block without any."""
+    found = {child.kernel for child in _blocks(block) if isinstance(child, LSTM)}
+    if len(found) > 1:
+        raise UserError(f"this model mixes recurrent kernels ({', '.join(sorted(found))}); "
+                        "build it from one LayerFactory.")
+    return found.pop() if found else kernels.EXPORT_DEFAULT
+
+
+def _blocks(block: gluon.Block):
+    yield block
+    for child in block._children.values():
+        yield from _blocks(child)
+
+
 class LayerFactory:
     """Makes the recurrent layers of a model, all with one kernel.
 

@@ -1,4 +1,4 @@
-"""ONNX export of an export folder, and an onnxruntime predictor with the same API.
+"""ONNX export of an export folder: ``model.onnx`` for the ``onnxruntime`` serving runtime.
 
 ``export_onnx(folder)`` converts ``model-symbol.json`` + ``model-0000.params``
 with MXNet's own converter (``mxnet.onnx.export_model``) and writes, beside
@@ -16,9 +16,9 @@ as initializers, which makes onnxruntime warn and lets a caller override
 them, so they are removed from the inputs; and the batch axis of every input
 is declared dynamic.
 
-:class:`OnnxModel` runs ``model.onnx`` with onnxruntime and exposes the same
-``meta`` / ``codec`` / ``run`` / ``predict`` as :class:`gluon_seq.export.ExportedModel`,
-so the server can use either.
+The file is read by :class:`gluon_seq.serving.onnx_runtime.OnnxRuntimePredictor`
+(``load_predictor(folder, "onnxruntime")``); this module writes it and, to
+verify it, runs both serving runtimes.
 """
 from __future__ import annotations
 
@@ -32,19 +32,13 @@ from typing import List, Optional
 import numpy as np
 
 from .errors import UserError
-from .export import PARAMS_FILE, SYMBOL_FILE, Predictor, graph_operators, read_meta
+from .export_format import ONNX_FILE, ONNX_META_FILE, PARAMS_FILE, SYMBOL_FILE, graph_operators, \
+    read_meta
+from .serving import load_predictor
+from .serving.extras import require
+from .serving.onnx_runtime import one_line
 
-ONNX_FILE = "model.onnx"
-ONNX_META_FILE = "onnx.json"
 OPSET = 13  # the newest opset mx2onnx (MXNet 1.9.1) has converters for
-
-
-def _require(module: str):
-    try:
-        return __import__(module)
-    except ImportError:
-        raise UserError(f"{module} is not installed; install the onnx extra "
-                        "(pip install -e '.[onnx]').") from None
 
 
 def _unsupported_operators(symbol_file: Path) -> List[str]:
@@ -53,12 +47,6 @@ def _unsupported_operators(symbol_file: Path) -> List[str]:
 
     supported = set(get_operator_support(OPSET)) | {"null"}
     return sorted(graph_operators(symbol_file.read_text()) - supported)
-
-
-def _one_line(err: Exception) -> str:
-    # mx2onnx raises e.g. AttributeError("Reshape: Shape value not supported in ONNX", -3).
-    text = " ".join(str(a) for a in err.args) if err.args else type(err).__name__
-    return (text.strip().splitlines() or [type(err).__name__])[0]
 
 
 def _onnx_output_name(mxnet_name: str) -> str:
@@ -117,7 +105,7 @@ def export_onnx(export_folder: Path, verify: bool = True) -> Path:
     the graph.  With ``verify``, onnxruntime runs the example inputs and the
     largest absolute difference from MXNet is recorded in ``onnx.json``.
     """
-    onnx = _require("onnx")
+    onnx = require("onnx", "onnx")
     folder = Path(export_folder)
     meta = read_meta(folder)
     if meta.get("rnn_backend", "fused") != "fused":
@@ -142,7 +130,7 @@ def export_onnx(export_folder: Path, verify: bool = True) -> Path:
                                  in_shapes=concrete, in_types=[np.float32] * len(specs),
                                  onnx_file_path=raw, dynamic=True, dynamic_input_shapes=dynamic)
         except Exception as err:  # the converters raise bare AttributeError/KeyError/...
-            first = _one_line(err)
+            first = one_line(err)
             raise UserError(f"task {meta['task']!r} cannot be exported to ONNX: {first}; serve it "
                             "with the mxnet backend instead.") from None
         model = onnx.load(raw)
@@ -171,49 +159,11 @@ def export_onnx(export_folder: Path, verify: bool = True) -> Path:
 
 def _verify(folder: Path, meta: dict) -> Optional[float]:
     """Largest |onnxruntime - MXNet| over the outputs on the export's example inputs."""
-    from .export import load_export
-
     examples = meta.get("example_inputs")
     if not examples:
         return None
-    reference = load_export(folder)
+    reference = load_predictor(folder, "mxnet")
     arrays = reference.codec.encode(examples)
     want = reference.run(arrays)
-    got = OnnxModel(folder).run(arrays)
+    got = load_predictor(folder, "onnxruntime").run(arrays)
     return float(max(np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(want, got)))
-
-
-class OnnxModel(Predictor):
-    """``model.onnx`` of an export folder, run by onnxruntime on the CPU, with
-    the interface of :class:`gluon_seq.export.ExportedModel`."""
-
-    backend = "onnxruntime"
-
-    def __init__(self, folder: Path, threads: Optional[int] = None):
-        ort = _require("onnxruntime")
-        super().__init__(folder)
-        path = self.folder / ONNX_FILE
-        if not path.is_file():
-            raise UserError(f"{path} does not exist; write it with 'gluon-seq export RUN_DIR --onnx' "
-                            "or serve with --backend mxnet.")
-        options = ort.SessionOptions()
-        # Follow OMP_NUM_THREADS like MXNet does, so the two backends compare fairly.
-        threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only
-        try:
-            self.session = ort.InferenceSession(str(path), options,
-                                                providers=["CPUExecutionProvider"])
-        except Exception as err:
-            first = _one_line(err)
-            raise UserError(f"{path} cannot be loaded ({first}); re-run 'gluon-seq export "
-                            "RUN_DIR --onnx'.") from None
-        self.input_names = [s["name"] for s in self.meta["inputs"]]  # mx2onnx keeps them
-
-    def _execute(self, feed: List[np.ndarray]) -> List[np.ndarray]:
-        return self.session.run(None, dict(zip(self.input_names, feed)))
-
-
-def load_onnx(folder: Path) -> OnnxModel:
-    return OnnxModel(folder)

@@ -1,4 +1,23 @@
-"""Serving: export folders answered by a runtime, over the CLI, HTTP or MMS."""
+"""Serving: export folders answered by a runtime, over the CLI, HTTP or MMS.
+
+==================  ==========================================================
+``predictors``      the runtime registry, :class:`Predictor`, the ``mxnet``
+                    runtime and :func:`load_predictor` (what every front end
+                    calls)
+``onnx_runtime``    the ``onnxruntime`` runtime (``model.onnx``)
+``requests``        model names, body reading and parsing, shared by HTTP and MMS
+``batching``        one worker per model: queue, thread, merged model runs
+``http``            the FastAPI app (``create_app``)
+``command``         ``gluon-seq serve`` (argparse + uvicorn)
+``mms``             the Multi Model Server handler and its MAR manifest
+``extras``          optional packages, with a UserError naming the extra
+==================  ==========================================================
+
+A new runtime is one ``@register_runtime("name")`` subclass of
+:class:`Predictor` in a module here, imported below.  Serving reads export
+folders alone: it never imports the CLI, a task, training or run folders.
+"""
+from . import onnx_runtime  # noqa: F401  registers "onnxruntime"; onnxruntime loads on use
 from .predictors import RUNTIMES, Predictor, load_predictor, register_runtime
 
 __all__ = ["RUNTIMES", "Predictor", "load_predictor", "register_runtime"]

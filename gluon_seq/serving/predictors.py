@@ -37,9 +37,11 @@ def register_runtime(name: str):
 
 
 def load_predictor(folder: Path, runtime: str = "mxnet") -> "Predictor":
-    """The export folder ``folder``, ready to run with ``runtime``."""
-    if runtime == "onnxruntime" and runtime not in RUNTIMES:
-        from . import onnx_runtime  # noqa: F401  registers itself; needs the onnx extra
+    """The export folder ``folder``, ready to run with ``runtime``.
+
+    Runtimes register when :mod:`gluon_seq.serving` is imported (its
+    ``__init__`` imports each runtime's module), which importing this module
+    always does first."""
     if runtime not in RUNTIMES:
         raise UserError(f"unknown serving runtime {runtime!r}; use one of "
                         f"{', '.join(sorted(RUNTIMES))}.")

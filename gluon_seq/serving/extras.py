@@ -1,0 +1,15 @@
+"""Optional packages (the ``serve`` and ``onnx`` extras), imported when needed."""
+from __future__ import annotations
+
+import importlib
+
+from ..errors import UserError
+
+
+def require(module: str, extra: str):
+    """``module`` imported, or a one-sentence UserError naming the extra that provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UserError(f"{module} is not installed; install the {extra} extra "
+                        f"(pip install -e '.[{extra}]').") from None

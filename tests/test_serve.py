@@ -11,17 +11,21 @@ import sys
 import threading
 import time
 
-import httpx
 import pytest
-import uvicorn
 
-from gluon_seq import cli
-from gluon_seq.codecs import register_codec
-from gluon_seq.codecs.chars import CharCodec
-from gluon_seq.errors import UserError
-from gluon_seq.export_format import META_FILE
-from gluon_seq.serving import load_predictor
-from gluon_seq.serve import create_app, load_workers, model_name
+httpx = pytest.importorskip("httpx")
+uvicorn = pytest.importorskip("uvicorn")
+pytest.importorskip("fastapi")
+
+from gluon_seq import cli  # noqa: E402
+from gluon_seq.codecs import register_codec  # noqa: E402
+from gluon_seq.codecs.chars import CharCodec  # noqa: E402
+from gluon_seq.errors import UserError  # noqa: E402
+from gluon_seq.export_format import META_FILE  # noqa: E402
+from gluon_seq.serving import load_predictor  # noqa: E402
+from gluon_seq.serving.batching import load_workers  # noqa: E402
+from gluon_seq.serving.http import create_app  # noqa: E402
+from gluon_seq.serving.requests import model_name  # noqa: E402
 
 # starlette's TestClient warns that it will move to httpx2; nothing to act on here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with")
@@ -211,13 +215,15 @@ def test_codecs_that_override_predict_are_called_whole(folder, tmp_path, expecte
 
 
 def test_onnxruntime_backend_gives_the_same_answers(folder, tmp_path, expected):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
     from fastapi.testclient import TestClient
     from gluon_seq.onnx_export import export_onnx
 
     copy = tmp_path / "arith_onnx"
     shutil.copytree(folder, copy)
     export_onnx(copy)
-    with TestClient(create_app([copy], backend="onnxruntime")) as client:
+    with TestClient(create_app([copy], runtime="onnxruntime")) as client:
         response = client.post("/predict/arith_onnx", json={"inputs": EXPRESSIONS})
         assert client.get("/models").json()["models"][0]["backend"] == "onnxruntime"
     assert response.json() == {"outputs": [expected[t] for t in EXPRESSIONS]}
@@ -234,9 +240,14 @@ def test_model_names_and_duplicates(folder, tmp_path):
 
 
 def test_the_server_never_imports_task_or_training_code(folder):
-    code = ("import sys; from gluon_seq.serve import create_app; "
+    # Every serving module, the MMS entry and both runtimes loaded; none of these may follow.
+    forbidden = ("gluon_seq.cli", "gluon_seq.tasks", "gluon_seq.training", "gluon_seq.workflow",
+                 "gluon_seq.run_folder", "gluon_seq.onnx_export", "gluon_seq.export")
+    code = ("import sys; from gluon_seq.serving.http import create_app; "
+            "import gluon_seq.serving.command, gluon_seq.serving.mms, gluon_seq.mms_handler; "
             f"app = create_app([{str(folder)!r}]); "
-            "bad = [m for m in sys.modules if m.startswith(('gluon_seq.tasks', 'gluon_seq.training'))]; "
+            f"bad = [m for m in sys.modules if m in {forbidden!r} "
+            f"or m.startswith(tuple(f + '.' for f in {forbidden!r}))]; "
             "assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -277,3 +288,10 @@ def test_sigterm_lets_the_in_flight_request_finish(folder, expected):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_missing_serve_extra_is_one_sentence_naming_it(folder, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn now raises ImportError
+    assert cli.main(["serve", str(folder)]) == cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip()
+    assert "uvicorn is not installed; install the serve extra" in err and "\n" not in err

@@ -11,15 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import importlib
+
 import pytest
 
-from gluon_seq import mms_handler
 from gluon_seq.codecs import register_codec
 from gluon_seq.codecs.chars import CharCodec
 from gluon_seq.errors import UserError
-from gluon_seq.serving import load_predictor
-from gluon_seq.mms_handler import GluonSeqService, request_inputs, write_mar_manifest
+from gluon_seq.serving import load_predictor, mms
+from gluon_seq.serving.mms import GluonSeqService, request_inputs, write_mar_manifest
 
 
 class FakeContext:
@@ -78,13 +78,24 @@ def test_initialize_and_handle_a_batch_with_one_bad_request(folder, predict):
     assert answers[2] == {"outputs": predict(["4*5+6"])}
 
 
-def test_module_level_handle_follows_the_mms_load_then_predict_calls(folder, predict, monkeypatch):
-    monkeypatch.setattr(mms_handler, "_service", GluonSeqService())
+@pytest.mark.parametrize("entry", ["gluon_seq.serving.mms:handle",
+                                   "gluon_seq.mms_handler:handle"])  # in manifests already written
+def test_module_level_handle_follows_the_mms_load_then_predict_calls(folder, predict, monkeypatch,
+                                                                     entry):
+    monkeypatch.setattr(mms, "_service", GluonSeqService())
+    module, _, function = entry.partition(":")
+    handle = getattr(importlib.import_module(module), function)  # as MMS resolves it
     context = FakeContext(folder)
-    assert mms_handler.handle(None, context) is None  # MMS's load-time call
-    assert mms_handler._service.initialized
-    assert mms_handler.handle([{"body": {"inputs": ["1+2+3"]}}], context) == \
-        [{"outputs": predict(["1+2+3"])}]
+    assert handle(None, context) is None  # MMS's load-time call
+    assert mms._service.initialized
+    assert handle([{"body": {"inputs": ["1+2+3"]}}], context) == [{"outputs": predict(["1+2+3"])}]
+
+
+def test_the_old_entry_module_keeps_the_old_names():
+    import gluon_seq.mms_handler as old
+
+    for name in ("handle", "GluonSeqService", "request_inputs", "write_mar_manifest"):
+        assert getattr(old, name) is getattr(mms, name)
 
 
 @register_codec("test_mms_iterative")
@@ -117,7 +128,7 @@ def test_manifest_has_the_model_archiver_fields(folder, tmp_path):
     manifest = json.loads(write_mar_manifest(copy).read_text())
     assert manifest["runtime"] == "python3"
     assert manifest["model"]["modelName"] == "arith"
-    assert manifest["model"]["handler"] == "gluon_seq.mms_handler:handle"
+    assert manifest["model"]["handler"] == "gluon_seq.serving.mms:handle"
     for key in ("modelServerVersion", "implementationVersion", "specificationVersion"):
         assert manifest[key] == "1.0"
     assert (copy / "MAR-INF" / "MANIFEST.json").is_file()
@@ -151,6 +162,7 @@ def _free_port() -> int:
 @pytest.mark.skipif(not _mms_binary() or not shutil.which("java"),
                     reason="multi-model-server (set MMS_BIN) or java not installed")
 def test_multi_model_server_serves_the_export(folder, predict, tmp_path):
+    httpx = pytest.importorskip("httpx")
     store = tmp_path / "store"
     shutil.copytree(folder, store / "arith")
     write_mar_manifest(store / "arith")

@@ -1,0 +1,146 @@
+"""Serve an export folder with Multi Model Server (MMS) through its custom-service contract.
+
+MMS loads ``handle`` from ``MAR-INF/MANIFEST.json`` ("gluon_seq.serving.mms:handle";
+manifests written before serving became a package name "gluon_seq.mms_handler:handle",
+which still works), calls ``handle(None, context)`` once when the model loads, then
+``handle(batch, context)`` with one entry per request that MMS batched
+together.  Each entry maps a parameter name to its value: ``"body"`` for a raw
+request body, ``"data"`` for a form field; MMS passes JSON bodies parsed,
+text as ``str`` and anything else as bytes.
+
+A request body is ``{"inputs": [...]}`` (as for ``gluon-seq serve``), a bare
+JSON list of inputs, or one plain-text input.  Each request is answered with
+``{"outputs": [...]}``, or ``{"error": "..."}`` and status 400 when its input is
+bad; the other requests in the MMS batch still get their answers, computed in
+one model run (:func:`.batching.run_merged`, as the HTTP app does).
+
+To package an export folder: ``write_mar_manifest(folder)``, then point
+``multi-model-server --models name=FOLDER`` at it (or zip it into a ``.mar``).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import List, Optional
+
+from ..errors import UserError
+from ..export_format import read_meta
+from .batching import batches_requests, run_merged
+from .predictors import load_predictor
+from .requests import inputs_of, loads_json, model_name
+
+HANDLER = "gluon_seq.serving.mms:handle"
+MANIFEST = Path("MAR-INF") / "MANIFEST.json"
+MAX_ROWS = 64  # rows per model run when MMS hands us a large batch
+
+
+def request_inputs(entry) -> list:
+    """One MMS batch entry -> that request's list of inputs; UserError if unusable."""
+    if not isinstance(entry, dict):
+        raise UserError("the request carried no data.")
+    value = entry.get("body", entry.get("data"))
+    if value is None and len(entry) == 1:  # a form field under another name
+        value = next(iter(entry.values()))
+    if value is None:
+        raise UserError('the request has no body; send {"inputs": [...]}.')
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            value = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise UserError("the body is not UTF-8 text; send JSON {\"inputs\": [...]}.") from None
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped[:1] not in ("{", "["):
+            if not stripped:
+                raise UserError('the body is empty; send {"inputs": [...]} or one input as text.')
+            return [stripped]
+        value = loads_json(stripped)
+    if isinstance(value, list):
+        value = {"inputs": value}
+    return inputs_of(value)
+
+
+class GluonSeqService:
+    """MMS custom service for one export folder (the model directory)."""
+
+    runtime = "mxnet"
+
+    def __init__(self):
+        self.model = None
+        self.initialized = False
+
+    def initialize(self, context) -> None:
+        folder = Path(context.system_properties["model_dir"])
+        self.model = load_predictor(folder, self.runtime)
+        self.batched = batches_requests(self.model.codec)
+        self.initialized = True
+
+    def handle(self, data: Optional[list], context) -> Optional[list]:
+        """One answer per entry of ``data`` (in order); None for the load-time call."""
+        if not self.initialized:
+            self.initialize(context)
+        if data is None:
+            return None
+        answers: List[object] = [None] * len(data)
+        encoded = {}  # index -> arrays, for the entries that go into the shared run
+        for index, entry in enumerate(data):
+            try:
+                inputs = request_inputs(entry)
+                if self.batched:
+                    encoded[index] = self.model.codec.encode(inputs)
+                else:
+                    answers[index] = self.model.predict(inputs)
+            except Exception as err:  # UserError -> 400; anything else -> 500, this request only
+                answers[index] = err
+        if encoded:
+            merged = run_merged(self.model, list(encoded.values()), MAX_ROWS)
+            for index, answer in zip(encoded, merged):
+                answers[index] = answer
+        return [self._respond(answer, index, context) for index, answer in enumerate(answers)]
+
+    @staticmethod
+    def _respond(answer, index: int, context) -> dict:
+        if isinstance(answer, Exception):
+            code = 400 if isinstance(answer, UserError) else 500
+            # MMS 1.1 names it set_response_status, some earlier sources set_http_response_status;
+            # without either the error body goes out with status 200.
+            setter = getattr(context, "set_response_status", None) or \
+                getattr(context, "set_http_response_status", None)
+            if setter is not None:
+                setter(code, "Bad Request" if code == 400 else "Internal Server Error", index)
+            return {"error": str(answer) if code == 400 else "the model failed on this request."}
+        return {"outputs": answer}
+
+
+_service = GluonSeqService()
+
+
+def handle(data, context):
+    """MMS entry point: ``handle(None, context)`` loads, ``handle(batch, context)`` predicts."""
+    return _service.handle(data, context)
+
+
+def write_mar_manifest(export_dir: Path, name: Optional[str] = None, version: str = "1.0") -> Path:
+    """Write ``EXPORT_DIR/MAR-INF/MANIFEST.json`` in model-archiver's format, so MMS
+    can load the folder (or a ``.mar`` zip of it) with :func:`handle`."""
+    folder = Path(export_dir)
+    meta = read_meta(folder)  # refuses an incomplete folder now rather than in MMS
+    manifest = {
+        "createdOn": time.strftime("%d/%m/%Y %H:%M:%S"),
+        "runtime": "python3",
+        "model": {
+            "modelName": name or model_name(folder),
+            "handler": HANDLER,
+            "modelVersion": version,
+            "description": f"gluon_seq {meta['task']} export: {meta.get('input_description', '')}",
+        },
+        "modelServerVersion": "1.0",
+        "implementationVersion": "1.0",
+        "specificationVersion": "1.0",
+        "archiverVersion": "1.0",
+    }
+    path = folder / MANIFEST
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(manifest, indent=2))
+    return path

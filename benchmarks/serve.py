@@ -30,10 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gluon_seq.errors import UserError  # noqa: E402
-from gluon_seq.export import load_export, read_meta  # noqa: E402
-from gluon_seq.onnx_export import export_onnx, load_onnx  # noqa: E402
-from gluon_seq.serve import model_name  # noqa: E402
-from gluon_seq.rnn import LayerFactory
+from gluon_seq.export_format import read_meta  # noqa: E402
+from gluon_seq.onnx_export import export_onnx  # noqa: E402
+from gluon_seq.rnn import LayerFactory  # noqa: E402
+from gluon_seq.serving import load_predictor  # noqa: E402
+from gluon_seq.serving.requests import model_name  # noqa: E402
 
 EXPRESSIONS = ["7*3*2", "10+10+10", "1+2+3", "9*9*9", "4*5+6", "2*8+1", "3*3*3", "6+7"]
 
@@ -306,7 +307,7 @@ def main():
                 reason = onnx_note.split("ONNX: ", 1)[-1].split(";")[0]
                 out.append(f"| {name} | onnxruntime | not convertible ({reason}) | | |")
                 continue
-            model = load_predictor(folder) if backend == "mxnet" else load_onnx(folder)
+            model = load_predictor(folder, backend)
             local = percentiles(inprocess_latency(model, example, args.count))
             del model
             cells = []

@@ -85,27 +85,30 @@ def check_gpu_supported(name: str, capability: str, shipped=MXNET_CU112_SASS) ->
 
 
 def parse_contexts(spec: str):
-    """``'cpu'`` or ``'gpu:0,gpu:1'`` to a list of mx.Context, checked for usability."""
+    """``'cpu'``, ``'cpu:0,cpu:1'`` or ``'gpu:0,gpu:1'`` to a list of mx.Context,
+    checked for usability.  Several CPU contexts share the machine's memory and
+    cores; they exercise the multi-device path (batch split, gradient reduction)."""
     import mxnet as mx
 
-    contexts = []
-    for part in [p.strip() for p in (spec or "cpu").split(",") if p.strip()]:
-        kind, _, index = part.partition(":")
-        if kind == "cpu":
-            contexts.append(mx.cpu())
-        elif kind == "gpu":
-            try:
-                contexts.append(mx.gpu(int(index or 0)))
-            except ValueError:
-                raise UserError(f"bad device {part!r}; write gpu:0, gpu:1, ...") from None
-        else:
-            raise UserError(f"unknown device {part!r}; use cpu or gpu:N.")
-    if not contexts:
-        raise UserError("no device given; use --ctx cpu or --ctx gpu:0.")
+    contexts = [_parse_device(part.strip()) for part in (spec or "cpu").split(",")]
+    if len(set(contexts)) != len(contexts):
+        raise UserError(f"--ctx {spec} names a device twice; list each device once.")
     gpus = [c for c in contexts if c.device_type == "gpu"]
     if gpus:
         check_gpus(gpus)
     return contexts
+
+
+def _parse_device(part: str):
+    import mxnet as mx
+
+    kind, colon, index = part.partition(":")
+    if kind not in ("cpu", "gpu"):
+        raise UserError(f"unknown device {part!r} in --ctx; use cpu, cpu:N or gpu:N.")
+    if colon and not (index.isdigit() and index.isascii()):
+        raise UserError(f"bad device {part!r} in --ctx; write {kind}:0, {kind}:1, ...")
+    number = int(index) if colon else 0
+    return mx.cpu(number) if kind == "cpu" else mx.gpu(number)
 
 
 def check_gpus(gpus) -> None:

@@ -47,6 +47,16 @@ def _seed():
     yield
 
 
+@pytest.fixture
+def needs_compiled_ops():
+    """Skip unless gluon_seq's compiled operators build and load here (asked when the
+    test runs, so collecting the suite never compiles C++)."""
+    from gluon_seq.rnn import compiled_ops
+
+    if not compiled_ops.available():
+        pytest.skip(f"compiled ops unavailable: {compiled_ops.unavailable_reason()}")
+
+
 @pytest.fixture(scope="session")
 def export_untrained():
     """``export_untrained(task, folder, backend="fused") -> (model, folder)``: a freshly

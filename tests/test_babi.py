@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 
 from gluon_seq.data import babi as babi_data
+from gluon_seq.data.generated import write_qa1_tarball
+from gluon_seq.models.memnn import attention_weights
+from gluon_seq.plots import plot_run_attention
 from gluon_seq.codecs.babi import BabiCodec
 from gluon_seq.data import data_root
 from gluon_seq.errors import UserError
@@ -54,9 +57,7 @@ def test_a_bad_line_is_reported():
 @pytest.fixture
 def fixture_tarball(tmp_path, monkeypatch):
     """A tiny tarball with en qa1 train/test, served to the task instead of the real file."""
-    members = {babi_data.member_name(1, "en", "train"): babi_data.synthetic_qa1_text(120, 1),
-               babi_data.member_name(1, "en", "test"): babi_data.synthetic_qa1_text(20, 2)}
-    path = babi_data.write_tarball(tmp_path / "babi.tar.gz", members)
+    path = write_qa1_tarball(tmp_path / "babi.tar.gz")
     monkeypatch.setattr(babi_task, "locate", lambda relpath, data_dir=None: path)
     return path
 
@@ -110,7 +111,7 @@ def test_export_reproduces_the_live_model(fixture_tarball, tmp_path, backend, at
         [model(*[mx.nd.array(a) for a in task.codec().encode(example)],
                *model.begin_state(len(example))).asnumpy()])
     # The match weights are a softmax over the chosen axis.
-    weights, story, question = babi_task.attention_weights(
+    weights, story, question = attention_weights(
         model, task.codec(), example[0]["story"], example[0]["question"])
     full = model.attention(*[mx.nd.array(a) for a in task.codec().encode(example[:1])])[0]
     np.testing.assert_allclose(full.sum(axis=1 if attention == "query" else 0), 1.0, rtol=1e-5)
@@ -154,8 +155,8 @@ def test_attention_plot_of_a_trained_run_is_written(fixture_tarball, tmp_path):
                                 options={"subset": "en", "embed": 8, "hidden": 6})
     metrics = train(config, tmp_path / "run", log=lambda line: None)
     assert 0.0 <= metrics["value"] <= 1.0
-    assert json.loads((tmp_path / "run" / "babi_vocab.json").read_text())["query_maxlen"] == 4
-    png = babi_task.plot_run_attention(tmp_path / "run", "John went to the office. Mary went "
+    assert json.loads((tmp_path / "run" / "codec.json").read_text())["query_maxlen"] == 4
+    png = plot_run_attention(tmp_path / "run", "John went to the office. Mary went "
                                        "to the garden.", "Where is Mary?", tmp_path / "att.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="do not match"):

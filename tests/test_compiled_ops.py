@@ -19,8 +19,8 @@ from gluon_seq.errors import UserError
 from gluon_seq.export_format import graph_operators
 from gluon_seq.rnn import LSTM, portable_graph
 
-needs_op = pytest.mark.skipif(not compiled_ops.available(),
-                              reason=f"compiled ops unavailable: {compiled_ops.unavailable_reason()}")
+# Decided when a test runs, not at collection: building the library compiles C++.
+needs_op = pytest.mark.usefixtures("needs_compiled_ops")
 
 
 def test_compiled_ops_builds_wherever_a_compiler_is():

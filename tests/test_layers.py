@@ -220,3 +220,37 @@ def test_fused_multi_layer_is_one_rnn_call_per_layer_on_cpu_and_one_on_gpu(monke
     assert ops.count("RNN") == (1 if on_gpu else 3)
     assert ops.count("Dropout") == (0 if on_gpu else 2)  # between layers; inside RNN on GPU
     assert h.infer_shape(x=(5, 2, 3), h=(3, 2, 4), c=(3, 2, 4))[1] == [(3, 2, 4)]
+
+
+@pytest.mark.parametrize("hybridize", [False, True])
+@pytest.mark.parametrize("T,N,C,H,layers,layout", [c for c in CASES if c[4] > 1])
+def test_all_layers_in_one_rnn_call_the_gpu_path_agrees_on_the_cpu(T, N, C, H, layers, layout,
+                                                                   hybridize):
+    """What a GPU runs (every layer in one RNN operator), forced on the CPU: the
+    same outputs, states and gradients as the unfused kernel."""
+    fused, unfused = _pair(T, C, H, layers, layout)
+    together = LSTM(H, layers, kernel="fused", layout=layout, input_size=C, length=T,
+                    fused_calls="one", prefix="lstm_")
+    together.initialize()
+    for name, param in fused.collect_params().items():
+        together.collect_params()[name].set_data(param.data())
+    if hybridize:
+        together.hybridize()
+        unfused.hybridize()
+    shape = (T, N, C) if layout == "TNC" else (N, T, C)
+    x = mx.nd.random.uniform(-1, 1, shape=shape)
+    states = [mx.nd.random.uniform(-1, 1, shape=(layers, N, H)) for _ in range(2)]
+    got, want = _run(together, x, states), _run(unfused, x, states)
+    for a, b in zip(got[:4], want[:4]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    for name in want[4]:
+        np.testing.assert_allclose(got[4][name], want[4][name], rtol=1e-5, atol=1e-5,
+                                   err_msg=name)
+    out, _ = together(mx.sym.var("x"), [mx.sym.var("h"), mx.sym.var("c")])
+    assert [node["op"] for node in __import__("json").loads(out.tojson())["nodes"]].count(
+        "RNN") == 1
+
+
+def test_fused_calls_must_be_a_known_choice():
+    with pytest.raises(UserError, match="fused_calls"):
+        LSTM(4, 2, kernel="fused", fused_calls="both")

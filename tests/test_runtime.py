@@ -27,12 +27,16 @@ def test_gpu_request_on_a_cpu_build_suggests_cpu():
         runtime.parse_contexts("gpu:0")
 
 
-@pytest.mark.parametrize("spec,count", [("cpu", 1), (" cpu ", 1), ("cpu,cpu", 2)])
-def test_context_parsing(spec, count):
-    assert [c.device_type for c in runtime.parse_contexts(spec)] == ["cpu"] * count
+@pytest.mark.parametrize("spec,ids", [("cpu", [0]), (" cpu ", [0]), ("cpu:0,cpu:1", [0, 1]),
+                                      ("cpu:1", [1])])
+def test_context_parsing(spec, ids):
+    contexts = runtime.parse_contexts(spec)
+    assert [c.device_type for c in contexts] == ["cpu"] * len(ids)
+    assert [c.device_id for c in contexts] == ids
 
 
-@pytest.mark.parametrize("spec", ["tpu:0", "gpu:x", ""])
+@pytest.mark.parametrize("spec", ["tpu:0", "gpu:x", "", "cpu:abc", "cpu:-1", "cpu:", "cpu,cpu",
+                                  "cpu:0,cpu", "cpu:１"])
 def test_bad_context_specs(spec):
     with pytest.raises(UserError):
         runtime.parse_contexts(spec) if spec else runtime.parse_contexts(",")

@@ -182,3 +182,34 @@ def test_auto_fast_times_both_kernels_and_trains_with_the_faster(tmp_path):
     resumed = train(config, tmp_path / "run", resume=True, log=lines.append)
     assert not [line for line in lines if line.startswith("auto-fast:")]
     assert resumed["rnn_backend"] == metrics["rnn_backend"] and resumed["epochs"] == 2
+
+
+def test_two_cpu_devices_split_the_batch_reduce_gradients_and_clip_on_each(tmp_path, monkeypatch):
+    """The multi-device path, on two CPU contexts: each batch is split over both, the
+    Trainer reduces their gradients, and clipping runs on every device.  Summed shard
+    gradients are the whole batch's, so the weights match a one-device run."""
+    import mxnet as mx
+    import numpy as np
+    from mxnet import gluon
+
+    from gluon_seq import training
+
+    shards, clipped = [], []
+    split = training._to_contexts
+    monkeypatch.setattr(training, "_to_contexts", lambda batch, contexts: shards.append(
+        [(label.context, label.shape[0]) for _, label in split(batch, contexts)]) or
+        split(batch, contexts))
+    clip = gluon.utils.clip_global_norm
+    monkeypatch.setattr(gluon.utils, "clip_global_norm", lambda arrays, norm: clipped.append(
+        arrays[0].context) or clip(arrays, norm))
+    one, two = tmp_path / "one", tmp_path / "two"
+    train(_config(epochs=1, clip=1e6), one, log=lambda line: None)
+    shards.clear(), clipped.clear()
+    metrics = train(_config(epochs=1, clip=1e6, ctx="cpu:0,cpu:1"), two, log=lambda line: None)
+    assert shards[0] == [(mx.cpu(0), 16), (mx.cpu(1), 16)]  # batch 32 over two devices
+    assert set(clipped) == {mx.cpu(0), mx.cpu(1)}
+    assert metrics["value"] >= 0
+    for (name, a), (_, b) in zip(sorted(load_run(one)[2].collect_params().items()),
+                                 sorted(load_run(two)[2].collect_params().items())):
+        np.testing.assert_allclose(a.data().asnumpy(), b.data().asnumpy(), rtol=1e-4, atol=1e-5,
+                                   err_msg=name)

@@ -7,6 +7,7 @@
 ``imdb``      the IMDB reviews reader
 ``web_traffic``  generated HTTP request lines
 ``generated`` arithmetic expressions, count-ones bits, stand-in corpora
+``vocab``     vocabularies, built with ``gluonnlp.Vocab``
 ``batches``   the :class:`Batch` the loop takes, and minibatching
 ============  =====================================================
 

@@ -113,18 +113,22 @@ def resumed_config(saved: RunConfig, requested: RunConfig,
     if saved.task != requested.task:
         raise UserError(f"this folder holds a {saved.task!r} run, not {requested.task!r}; "
                         "use another --out or train that task.")
+    task_cls = task_registry.get(saved.task)
     old, new = dataclasses.asdict(saved), dataclasses.asdict(requested)
     pairs = [(k, old[k], new[k]) for k in old if k not in ("task", "options")]
-    pairs += [(k, saved.options.get(k), requested.options.get(k))
-              for k in sorted(set(saved.options) | set(requested.options))]
+    # Options compare by their effective values: a saved run lists only those it was given.
+    old_options, new_options = (dataclasses.asdict(task_cls.make_options(c.options))
+                                for c in (saved, requested))
+    pairs += [(k, old_options[k], new_options[k]) for k in old_options]
+    flags = {f.name: f.metadata.get("flag", flag_name(f.name)) for f in task_cls.option_fields()}
     for name, was, now in pairs:
         if name in RESUMABLE or (given is not None and name not in given) or was == now:
             continue
         if name == "rnn_backend" and was in kernels.KERNELS and kernels.accepts(now, was):
             continue
-        raise UserError(f"{flag_name(name)} {now} differs from the saved run's {was}; resuming "
-                        f"may change only {', '.join(map(flag_name, RESUMABLE))}, so drop the "
-                        "flag or start a new run with another --out.")
+        raise UserError(f"{flags.get(name, flag_name(name))} {now} differs from the saved run's "
+                        f"{was}; resuming may change only {', '.join(map(flag_name, RESUMABLE))}, "
+                        "so drop the flag or start a new run with another --out.")
     return dataclasses.replace(saved, **{k: getattr(requested, k) for k in RESUMABLE})
 
 

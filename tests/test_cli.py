@@ -108,6 +108,14 @@ def test_resume_into_a_run_of_another_task_is_refused(run_dir):
     assert "holds a 'arithmetic' run" in result.stderr
 
 
+def test_resume_with_a_changed_flag_is_refused_and_leaves_the_run_alone(run_dir):
+    before = (run_dir / "progress.json").read_text()
+    result = gluon_seq("train", "arithmetic", *TINY, "--out", run_dir, "--resume", "--hidden", "16")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--hidden 16 differs from the saved run's 32" in result.stderr
+    assert (run_dir / "progress.json").read_text() == before
+
+
 def test_module_and_console_script_agree():
     import shutil
 

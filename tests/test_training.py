@@ -213,3 +213,25 @@ def test_two_cpu_devices_split_the_batch_reduce_gradients_and_clip_on_each(tmp_p
                                  sorted(load_run(two)[2].collect_params().items())):
         np.testing.assert_allclose(a.data().asnumpy(), b.data().asnumpy(), rtol=1e-4, atol=1e-5,
                                    err_msg=name)
+
+
+def test_resume_refuses_a_changed_setting_naming_its_flag(run_dir):
+    with pytest.raises(UserError, match=r"--batch-size 16 differs from the saved run's 32"):
+        train(_config(batch_size=16), run_dir, resume=True, log=lambda line: None)
+    with pytest.raises(UserError, match=r"--hidden 16 differs"):
+        train(_config(options=dict(TINY, hidden=16)), run_dir, resume=True,
+              log=lambda line: None)
+
+
+def test_resume_compares_only_the_settings_given(tmp_path):
+    from gluon_seq.run_folder import resumed_config
+
+    saved = _config(lr=0.01, rnn_backend="fused")
+    asked = _config(epochs=5)  # lr and kernel not given: the saved ones stand
+    resumed = resumed_config(saved, asked, given=["epochs"])
+    assert (resumed.epochs, resumed.lr, resumed.rnn_backend) == (5, 0.01, "fused")
+    # auto and auto-fast were decided when the run started; a concrete other kernel was not.
+    for request in ("auto", "auto-fast", "fused"):
+        assert resumed_config(saved, _config(lr=0.01, rnn_backend=request)).rnn_backend == "fused"
+    with pytest.raises(UserError, match="--rnn-backend unfused"):
+        resumed_config(saved, _config(lr=0.01, rnn_backend="unfused"))

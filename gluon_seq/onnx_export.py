@@ -32,6 +32,7 @@ from typing import List, Optional
 import numpy as np
 
 from .errors import UserError
+from .rnn import kernels
 from .export_format import ONNX_FILE, ONNX_META_FILE, PARAMS_FILE, SYMBOL_FILE, graph_operators, \
     read_meta
 from .serving import load_predictor
@@ -108,9 +109,10 @@ def export_onnx(export_folder: Path, verify: bool = True) -> Path:
     onnx = require("onnx", "onnx")
     folder = Path(export_folder)
     meta = read_meta(folder)
-    if meta.get("rnn_backend", "fused") != "fused":
-        raise UserError(f"{folder} holds the {meta['rnn_backend']} kernel's graph; ONNX export "
-                        "maps the fused one, so re-export with --rnn-backend fused.")
+    kernel = meta.get("rnn_backend", kernels.EXPORT_DEFAULT)
+    refusal = kernels.refusal(kernel, onnx=True)
+    if refusal:
+        raise UserError(f"{folder} holds the {kernel} kernel's graph: {refusal}.")
     missing = _unsupported_operators(folder / SYMBOL_FILE)
     if missing:
         raise UserError(f"task {meta['task']!r} cannot be exported to ONNX: MXNet's converter has "

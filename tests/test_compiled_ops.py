@@ -178,6 +178,7 @@ def test_the_environment_switch_turns_the_compiled_ops_off(tmp_path):
     assert "GLUON_SEQ_COMPILED_OPS=0" in done.stdout
 
 
+@pytest.mark.slow
 @needs_op
 def test_build_is_cached_and_leaves_no_partial_files(tmp_path):
     target = tmp_path / "lib" / "cell.so"

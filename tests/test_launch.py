@@ -14,6 +14,7 @@ from gluon_seq.data import iterate_minibatches
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow
 def test_two_workers_train_to_identical_parameters(tmp_path):
     command = [sys.executable, "-m", "gluon_seq", "train", "arithmetic", "--kvstore", "dist_sync",
                "--epochs", "2", "--train-samples", "320", "--valid-samples", "32",
@@ -33,6 +34,7 @@ def test_two_workers_train_to_identical_parameters(tmp_path):
     assert losses[0] != losses[1]
 
 
+@pytest.mark.slow
 def test_a_dying_worker_stops_the_job_with_its_exit_code(tmp_path):
     # Worker 1 fails at once; worker 0, the scheduler and the server would wait forever.
     command = [sys.executable, "-c",

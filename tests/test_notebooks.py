@@ -8,7 +8,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # Tiny settings per notebook; a parameter a notebook does not declare is ignored by papermill.
 TINY = {"epochs": 1, "train_samples": 256, "rnn_backend": "auto", "ctx": "cpu"}
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)

@@ -122,6 +122,7 @@ def test_a_missing_extra_is_one_sentence_naming_it(module, tmp_path, export_untr
         export_onnx(folder) if module == "onnx" else _onnxruntime(folder)
 
 
+@pytest.mark.slow
 def test_cli_export_onnx_flag_writes_model_onnx(tmp_path):
     _needs_the_onnx_extra()
     out = tmp_path / "run"

@@ -226,6 +226,7 @@ def _cli(*args):
                           capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_predict_cli_generates_and_rejects_an_empty_prompt(trained):
     export = trained[0] / "export"
     good = _cli("predict", export, "the market", "--words", 3, "--temperature", 0)

@@ -26,6 +26,7 @@ def test_gpus_flag_becomes_a_context_list(argv, expected):
     assert _module().translate(argv) == expected
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_cpu_training_checkpoints_resumes_and_plots(tmp_path):
     out = tmp_path / "run"

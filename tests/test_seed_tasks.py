@@ -59,6 +59,7 @@ def test_alphabet_windows_are_the_next_letter_problems():
     assert chr(65 + task.labels[0]) == "D" and chr(65 + task.labels[-1]) == "Z"
 
 
+@pytest.mark.slow
 def test_alphabet_reaches_100_percent_and_predicts_from_its_export(tmp_path):
     metrics = _train(tmp_path, "alphabet", epochs=150, batch_size=23, lr=0.05,
                      options={"encoding": "onehot", "hidden": 16})
@@ -89,6 +90,7 @@ def test_count_ones_tests_on_every_string_it_did_not_train_on_in_bounded_batches
     assert seen == 1_038_576 and max(sizes) == 8192  # streamed, never one huge array
 
 
+@pytest.mark.slow
 def test_count_ones_learns_8_bit_strings(tmp_path):
     metrics = _train(tmp_path, "count-ones", epochs=40, batch_size=16, lr=0.02, clip=5.0,
                      options={"bits": 8, "train_size": 160, "valid_size": 48, "hidden": 12})
@@ -132,12 +134,14 @@ def test_imdb_reader_reads_tarball_and_extracted_folder_alike(tmp_path):
 REAL_IMDB = data_root(None) / imdb_data.TARBALL
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not REAL_IMDB.is_file(), reason="../shared/data/imdb is not on this machine")
 def test_real_imdb_has_25000_balanced_reviews_per_split():
     counts = imdb_data.count_reviews(REAL_IMDB)
     assert counts == {"train": {"neg": 12500, "pos": 12500}, "test": {"neg": 12500, "pos": 12500}}
 
 
+@pytest.mark.slow
 def test_sentiment_trains_exports_and_predicts_raw_text(tmp_path, monkeypatch):
     from gluon_seq.tasks import sentiment
 

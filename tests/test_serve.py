@@ -253,6 +253,7 @@ def test_the_server_never_imports_task_or_training_code(folder):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_sigterm_lets_the_in_flight_request_finish(folder, expected):
     port = _free_port()
     url = f"http://127.0.0.1:{port}"

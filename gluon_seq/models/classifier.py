@@ -86,9 +86,9 @@ class SequenceClassifier(gluon.HybridBlock):
         """What the LSTM reads for ``ids`` (N, T): (T, N, C) numpy, for :func:`gluon_seq.gates.trace`."""
         return self._features(mx.nd, mx.nd.array(ids)).asnumpy()
 
-    def hybrid_forward(self, F, ids, h0, c0):
+    def hybrid_forward(self, F, ids, *states):
         inputs = self._features(F, ids)                                   # (T, N, C)
-        outputs, _ = self.lstm(inputs, [h0, c0])                          # (T, N, H)
+        outputs, _ = self.lstm(inputs, list(states))                      # (T, N, H)
         if self._pooling == "max":
             real = F.expand_dims(F.transpose(ids) != self._pad_id, axis=2)  # (T, N, 1)
             last = F.max(F.broadcast_add(outputs, (real - 1) * 1e4), axis=0)  # (N, H or 2H)

@@ -61,7 +61,7 @@ class MemNN(gluon.HybridBlock):
         scores = F.batch_dot(m, q, transpose_b=True)                   # (N, S, Q)
         return F.softmax(scores, axis=self._softmax_axis), m, q
 
-    def hybrid_forward(self, F, story, question, h0, c0):
+    def hybrid_forward(self, F, story, question, *states):
         match, m, q = self._match(F, story, question)  # (N, S, Q), (N, S, E), (N, Q, E)
         c = F.Dropout(self.encoder_c(story), p=self._dropout)          # (N, S, Q)
         if self._read == "question":
@@ -69,7 +69,7 @@ class MemNN(gluon.HybridBlock):
             answer = F.concat(response, q, dim=2)                      # (N, Q, S + E)
         else:
             answer = F.concat(match + c, m, dim=2)                     # (N, S, Q + E)
-        steps, _ = self.lstm(F.transpose(answer, axes=(1, 0, 2)), [h0, c0])  # (steps, N, H)
+        steps, _ = self.lstm(F.transpose(answer, axes=(1, 0, 2)), list(states))  # (steps, N, H)
         last = F.squeeze(F.slice_axis(steps, axis=0, begin=-1, end=None), axis=0)  # (N, H)
         return self.output(F.Dropout(last, p=self._dropout))          # (N, V)
 

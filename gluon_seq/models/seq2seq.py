@@ -31,12 +31,14 @@ class Seq2Seq(gluon.HybridBlock):
     def begin_state(self, batch_size: int, ctx=None):
         return zero_states([self.encoder, self.decoder], batch_size, ctx)
 
-    def hybrid_forward(self, F, chars, enc_h, enc_c, dec_h, dec_c):
-        # chars: (N, T_in) character indices
+    def hybrid_forward(self, F, chars, *states):
+        # chars: (N, T_in) character indices; states: the encoder's, then the decoder's
+        encoder_states = list(states[:self.encoder.state_count])
+        decoder_states = list(states[self.encoder.state_count:])
         onehot = F.one_hot(F.transpose(chars), depth=self._charset_size)  # (T_in, N, V)
-        _, (enc_final_h, _) = self.encoder(onehot, [enc_h, enc_c])       # (L, N, H)
-        summary = F.slice_axis(enc_final_h, axis=0, begin=-1, end=None)   # (1, N, H): top layer
+        _, final = self.encoder(onehot, encoder_states)                  # h first: (L, N, H)
+        summary = F.slice_axis(final[0], axis=0, begin=-1, end=None)      # (1, N, H): top layer
         repeated = F.broadcast_axis(summary, axis=0, size=self._output_length)  # (T_out, N, H)
-        decoded, _ = self.decoder(repeated, [dec_h, dec_c])              # (T_out, N, H)
+        decoded, _ = self.decoder(repeated, decoder_states)              # (T_out, N, H)
         logits = self.output(decoded)                                     # (T_out, N, V)
         return F.transpose(logits, axes=(1, 0, 2))                        # (N, T_out, V)

@@ -12,8 +12,8 @@ from ..rnn import LayerFactory
 
 
 class WordLM(gluon.HybridBlock):
-    """Inputs: word ids (N, T), states h0, c0 (L, N, H).
-    Outputs: next-word logits (N, T, V), final h, c (L, N, H).
+    """Inputs: word ids (N, T), the recurrent layer's states (h0, c0 for an LSTM), each (L, N, H).
+    Outputs: next-word logits (N, T, V), then the final states.
 
     ``opts`` holds embed, hidden, num_layers, num_steps, the three dropouts and
     init_scale (the PTB task's options); ``rnn_layer`` makes the recurrent layer."""
@@ -40,14 +40,14 @@ class WordLM(gluon.HybridBlock):
     def begin_state(self, batch_size: int, ctx=None):
         return self.lstm.begin_state(batch_size, ctx)
 
-    def hybrid_forward(self, F, tokens, h0, c0):
+    def hybrid_forward(self, F, tokens, *states):
         # Time-major through the LSTM: transposing the (N, T) ids is cheaper
         # than transposing (N, T, E) embeddings.
         embedded = self.embedding(F.transpose(tokens))           # (T, N, E)
         if self._input_dropout:
             embedded = F.Dropout(embedded, p=self._input_dropout)
-        steps, (h, c) = self.lstm(embedded, [h0, c0])             # (T, N, H), (L, N, H) x2
+        steps, final = self.lstm(embedded, list(states))          # (T, N, H), states (L, N, H)
         steps = F.transpose(steps, axes=(1, 0, 2))                # (N, T, H)
         if self._dropout:
             steps = F.Dropout(steps, p=self._dropout)
-        return self.output(steps), h, c                           # (N, T, V)
+        return (self.output(steps), *final)                       # (N, T, V), states

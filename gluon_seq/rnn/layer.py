@@ -132,6 +132,12 @@ class LSTM(gluon.HybridBlock):
         """Channels of each output step: H, or 2H when bidirectional."""
         return self._hidden_size * len(self._directions)
 
+    @property
+    def state_count(self) -> int:
+        """How many state arrays the layer takes and returns: h and c.  Models split
+        their states by this, so they never assume a cell type."""
+        return 2
+
     def state_shape(self, batch_size: int):
         return (self._num_layers * len(self._directions), batch_size, self._hidden_size)
 

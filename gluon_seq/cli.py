@@ -13,12 +13,29 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .errors import UserError
+from .errors import ArgumentParser, UserError
 from .rnn import kernels  # the kernel list only: no MXNet is loaded for --help or launch
 
 EXIT_USER_ERROR = 2
 RUN_SETTINGS = ("preset", "epochs", "batch_size", "lr", "optimizer", "clip", "rnn_backend", "ctx",
                 "kvstore", "data_dir", "seed", "amp")
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _real(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+_TYPES = {int: _whole, float: _real}
 
 
 def _flag(name: str) -> str:
@@ -36,22 +53,23 @@ def _add_task_options(parser: argparse.ArgumentParser, task_cls) -> None:
                                action=argparse.BooleanOptionalAction, help=help_text)
         else:
             kind = type(default) if default is not None else str
-            group.add_argument(flag, dest=f"opt_{field.name}", type=kind, default=None,
+            group.add_argument(flag, dest=f"opt_{field.name}", type=_TYPES.get(kind, kind),
+                               default=None,
                                help=help_text, choices=field.metadata.get("choices"))
 
 
 def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
     from . import tasks
 
-    parser = argparse.ArgumentParser(prog="gluon-seq train",
+    parser = ArgumentParser(prog="gluon-seq train",
                                      description="Train a task, evaluate it and export it.")
     parser.add_argument("task", choices=tasks.names())
     parser.add_argument("--preset", help="named configuration of the task")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float)
+    parser.add_argument("--epochs", type=_whole)
+    parser.add_argument("--batch-size", type=_whole)
+    parser.add_argument("--lr", type=_real)
     parser.add_argument("--optimizer")
-    parser.add_argument("--clip", type=float, help="clip the global gradient norm")
+    parser.add_argument("--clip", type=_real, help="clip the global gradient norm")
     # Run settings default to None ("not given"): RunConfig fills the defaults, and
     # --resume compares only what was given with the saved run.
     parser.add_argument("--rnn-backend", choices=kernels.CHOICES,
@@ -61,7 +79,7 @@ def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
     parser.add_argument("--kvstore", help="device (default), local or dist_sync")
     parser.add_argument("--data-dir", help="dataset root (default: ../shared/data or ~/.gluon_seq/data)")
     parser.add_argument("--out", help="run folder (default: runs/TASK)")
-    parser.add_argument("--seed", type=int, help="random seed (default: 0)")
+    parser.add_argument("--seed", type=_whole, help="random seed (default: 0)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--amp", action="store_true", help="mixed precision (GPU only)")
     if task_name in tasks.names():
@@ -91,7 +109,7 @@ def cmd_train(argv: List[str]) -> int:
 def cmd_evaluate(argv: List[str]) -> int:
     from .workflow import reevaluate
 
-    parser = argparse.ArgumentParser(prog="gluon-seq evaluate",
+    parser = ArgumentParser(prog="gluon-seq evaluate",
                                      description="Re-evaluate a run's best checkpoint.")
     parser.add_argument("run_dir")
     parser.add_argument("--rnn-backend", choices=kernels.CHOICES)
@@ -104,7 +122,7 @@ def cmd_evaluate(argv: List[str]) -> int:
 def cmd_export(argv: List[str]) -> int:
     from .workflow import export_run
 
-    parser = argparse.ArgumentParser(prog="gluon-seq export",
+    parser = ArgumentParser(prog="gluon-seq export",
                                      description="(Re)write RUN_DIR/export from the best checkpoint.")
     parser.add_argument("run_dir")
     parser.add_argument("--rnn-backend", choices=kernels.KERNELS + (kernels.TIMED,),
@@ -127,14 +145,14 @@ def cmd_export(argv: List[str]) -> int:
 def cmd_predict(argv: List[str]) -> int:
     from .serving import load_predictor
 
-    parser = argparse.ArgumentParser(prog="gluon-seq predict",
+    parser = ArgumentParser(prog="gluon-seq predict",
                                      description="Predict from an export folder alone.")
     parser.add_argument("export_dir")
     parser.add_argument("inputs", nargs="*", help="one input per word (quote inputs with spaces)")
     parser.add_argument("--story", help="bAbI story")
     parser.add_argument("--question", help="bAbI question")
-    parser.add_argument("--words", type=int, help="words to generate (language models)")
-    parser.add_argument("--temperature", type=float, help="sampling temperature (0 = greedy)")
+    parser.add_argument("--words", type=_whole, help="words to generate (language models)")
+    parser.add_argument("--temperature", type=_real, help="sampling temperature (0 = greedy)")
     parser.add_argument("--backend", default="mxnet",
                         help="serving runtime: mxnet (default) or onnxruntime (needs model.onnx)")
     args = parser.parse_intermixed_args(argv)  # options may come before the inputs

@@ -35,6 +35,8 @@ def graph_operators(symbol_json: str) -> set:
 
 
 def read_meta(folder: Path) -> dict:
+    """``meta.json`` of an export folder, its structure checked; UserError naming
+    the file (or the missing ones) otherwise."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"export folder {folder} does not exist.")
@@ -43,9 +45,25 @@ def read_meta(folder: Path) -> dict:
         raise UserError(f"export folder {folder} is incomplete: {', '.join(missing)} missing; "
                         "re-create it with 'gluon-seq export RUN_DIR'.")
     try:
-        meta = json.loads((folder / META_FILE).read_text())
-        if meta.get("format_version") != FORMAT_VERSION or not meta.get("inputs"):
-            raise ValueError("unknown format version")
-    except (ValueError, AttributeError) as err:
+        meta = json.loads((folder / META_FILE).read_bytes().decode("utf-8"))
+        _check_meta(meta)
+    except (ValueError, AttributeError, TypeError, KeyError) as err:
         raise UserError(f"{folder / META_FILE} is corrupt ({err}); re-export the run.") from None
     return meta
+
+
+def _check_meta(meta) -> None:
+    """ValueError saying what is wrong with a parsed meta.json."""
+    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError("unknown format version")
+    inputs = meta.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise ValueError("it lists no inputs")
+    for spec in inputs:
+        if not (isinstance(spec, dict) and isinstance(spec.get("name"), str)
+                and spec.get("role") in ("data", "state") and isinstance(spec.get("shape"), list)
+                and all(isinstance(d, int) and not isinstance(d, bool) and d >= -1
+                        for d in spec["shape"])):
+            raise ValueError(f"input {spec!r} is not a name, role and shape")
+    if not isinstance(meta.get("codec"), dict) or not isinstance(meta.get("outputs"), list):
+        raise ValueError("it has no codec or no outputs")

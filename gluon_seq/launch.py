@@ -16,7 +16,6 @@ train command), all with ``DMLC_PS_ROOT_URI=<host A>``, the same
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import socket
@@ -26,7 +25,7 @@ import threading
 import time
 from typing import Dict, List, Optional
 
-from .errors import UserError
+from .errors import ArgumentParser, UserError
 
 # Importing mxnet with DMLC_ROLE=scheduler or server runs that role until the job ends.
 ROLE_COMMAND = [sys.executable, "-c", "import mxnet"]
@@ -118,7 +117,7 @@ def cmd_launch(argv: List[str]) -> int:
         argv, command = argv[:split], argv[split + 1:]
     else:
         command = []
-    parser = argparse.ArgumentParser(prog="gluon-seq launch", description=__doc__.splitlines()[0],
+    parser = ArgumentParser(prog="gluon-seq launch", description=__doc__.splitlines()[0],
                                      usage="gluon-seq launch -n WORKERS [-s SERVERS] -- COMMAND...")
     parser.add_argument("-n", "--workers", type=int, required=True)
     parser.add_argument("-s", "--servers", type=int, default=1)

@@ -28,8 +28,9 @@ from typing import Callable, Dict, Optional, Sequence
 
 import mxnet as mx
 
+from . import settings
 from . import tasks as task_registry
-from .errors import UserError
+from .errors import UserError, reason
 from .rnn import LayerFactory, kernels
 from .runtime import parse_contexts
 
@@ -45,23 +46,46 @@ EXPORT_DIR = "export"
 RESUMABLE = ("epochs",)
 
 
+KVSTORES = ("device", "local", "nccl", "dist_sync", "dist_device_sync", "dist_async")
+
+
+def _checked(check, **kwargs):
+    return field(metadata={"check": check}, **kwargs)
+
+
 @dataclass
 class RunConfig:
-    """Everything needed to rebuild a run.  Saved as ``config.json``."""
+    """Everything needed to rebuild a run.  Saved as ``config.json``.
+
+    Every field declares what it allows (:mod:`gluon_seq.settings`); a RunConfig
+    that breaks one, from the CLI, a ``config.json`` or Python, is refused when
+    it is made, in one sentence naming the flag."""
     task: str
-    epochs: int
-    batch_size: int
-    lr: float
-    optimizer: str = "adam"
-    clip: Optional[float] = None
-    rnn_backend: str = "auto"  # the request; once training starts, the kernel it used
-    ctx: str = "cpu"
-    seed: int = 0
-    kvstore: str = "device"
-    data_dir: Optional[str] = None
-    preset: Optional[str] = None
-    amp: bool = False  # mixed precision (mxnet.contrib.amp), GPU only
+    epochs: int = _checked(settings.whole(1))
+    batch_size: int = _checked(settings.whole(1))
+    lr: float = _checked(settings.positive())
+    optimizer: str = _checked(settings.optimizer(), default="adam")
+    clip: Optional[float] = _checked(settings.optional(settings.positive()), default=None)
+    # The request; once training starts, the kernel it used.
+    rnn_backend: str = _checked(settings.one_of(kernels.CHOICES), default="auto")
+    ctx: str = _checked(settings.devices(), default="cpu")
+    seed: int = _checked(settings.seed(), default=0)
+    kvstore: str = _checked(settings.one_of(KVSTORES), default="device")
+    data_dir: Optional[str] = _checked(settings.optional(settings.text()), default=None)
+    preset: Optional[str] = _checked(settings.optional(settings.text()), default=None)
+    amp: bool = _checked(settings.flag(), default=False)  # mixed precision, GPU only
     options: Dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        task_cls = task_registry.get(self.task)
+        settings.validate(self, {})
+        if self.preset is not None and self.preset not in task_cls.presets:
+            known = ", ".join(sorted(task_cls.presets)) or "none"
+            raise UserError(f"task {self.task!r} has no preset {self.preset!r}; presets: {known}.")
+        if not isinstance(self.options, dict):
+            raise UserError(f"the task options must be a mapping of names to values, not "
+                            f"{type(self.options).__name__}.")
+        task_cls.make_options(self.options)
 
     @classmethod
     def for_task(cls, task: str, preset: Optional[str] = None, **overrides) -> "RunConfig":
@@ -78,9 +102,7 @@ class RunConfig:
                 (options if key in option_names else values)[key] = value
         options.update(overrides.pop("options", None) or {})
         values.update({k: v for k, v in overrides.items() if v is not None})
-        config = cls(task=task, preset=preset, options=options, **values)
-        task_cls.make_options(config.options)  # fail early on a bad option
-        return config
+        return cls(task=task, preset=preset, options=options, **values)  # checked as it is made
 
     def save(self, folder: Path) -> None:
         atomic_write_text(Path(folder) / CONFIG_FILE, json.dumps(dataclasses.asdict(self), indent=2))
@@ -90,10 +112,13 @@ class RunConfig:
         path = Path(folder) / CONFIG_FILE
         if not path.is_file():
             raise UserError(f"{path} is missing: {folder} is not a gluon-seq run folder.")
+        values = read_json(path)
         try:
-            return cls(**json.loads(path.read_text()))
-        except (ValueError, TypeError) as err:
-            raise UserError(f"{path} is not a valid run config ({err}).") from None
+            return cls(**values)
+        except UserError as err:
+            raise UserError(f"{path}: {err}") from None
+        except TypeError as err:  # fields RunConfig lacks, or misses
+            raise UserError(f"{path} is not a valid run config ({reason(err)}).") from None
 
 
 def flag_name(setting: str) -> str:
@@ -152,14 +177,37 @@ def atomic_save(path: Path, write: Callable[[str], None]) -> None:
 
 
 def read_json(path: Path) -> Dict:
-    """A JSON file of the run folder, or {} when it does not exist."""
+    """A JSON object file of the run folder, or {} when it does not exist."""
     path = Path(path)
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
-    except ValueError as err:
-        raise UserError(f"{path} is not valid JSON ({err}).") from None
+        values = json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UserError(f"{path} is not valid JSON ({reason(err)}).") from None
+    if not isinstance(values, dict):
+        raise UserError(f"{path} holds a JSON {type(values).__name__}, not an object.")
+    return values
+
+
+PROGRESS_CHECKS = {"epochs_done": settings.whole(0),
+                   "best_value": settings.optional(settings.number()),
+                   "best_epoch": settings.optional(settings.whole(1)),
+                   "train_seconds": settings.number(0)}
+
+
+def read_progress(run_dir: Path) -> Dict:
+    """``progress.json``: what the last finished epoch committed; UserError naming
+    the file when it is missing or damaged."""
+    path = Path(run_dir) / PROGRESS_FILE
+    if not path.is_file():
+        raise UserError(f"nothing to resume: {path} is missing.")
+    progress = read_json(path)
+    for key, check in PROGRESS_CHECKS.items():
+        if key not in progress or not check.test(progress[key]):
+            raise UserError(f"{path} is damaged: {key!r} must be {check.allowed}; continue from "
+                            "a copy of the run, or start a new one.")
+    return progress
 
 
 def make_task(config: RunConfig) -> task_registry.Task:
@@ -177,9 +225,9 @@ def load_params(model, path: Path, contexts, task_name: str) -> None:
         raise UserError(f"{path} is missing: train first, or point at a run folder.")
     try:
         model.load_parameters(str(path), ctx=contexts)
-    except (AssertionError, mx.base.MXNetError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"{path} does not fit a {task_name!r} model: {first}") from None
+    except (AssertionError, mx.base.MXNetError, ValueError, OSError) as err:
+        raise UserError(f"{path} cannot be loaded into a {task_name!r} model "
+                        f"({reason(err)}).") from None
 
 
 def load_run(run_dir: Path, rnn_backend: Optional[str] = None, ctx: Optional[str] = None,

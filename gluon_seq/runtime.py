@@ -88,14 +88,18 @@ def parse_contexts(spec: str):
     """``'cpu'``, ``'cpu:0,cpu:1'`` or ``'gpu:0,gpu:1'`` to a list of mx.Context,
     checked for usability.  Several CPU contexts share the machine's memory and
     cores; they exercise the multi-device path (batch split, gradient reduction)."""
-    import mxnet as mx
-
-    contexts = [_parse_device(part.strip()) for part in (spec or "cpu").split(",")]
-    if len(set(contexts)) != len(contexts):
-        raise UserError(f"--ctx {spec} names a device twice; list each device once.")
+    contexts = parse_device_list(spec)
     gpus = [c for c in contexts if c.device_type == "gpu"]
     if gpus:
         check_gpus(gpus)
+    return contexts
+
+
+def parse_device_list(spec: str):
+    """The contexts ``spec`` names, parsed strictly, without asking any device."""
+    contexts = [_parse_device(part.strip()) for part in (spec or "cpu").split(",")]
+    if len(set(contexts)) != len(contexts):
+        raise UserError(f"--ctx {spec} names a device twice; list each device once.")
     return contexts
 
 

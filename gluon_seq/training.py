@@ -22,9 +22,10 @@ from mxnet import autograd, gluon
 from tqdm import tqdm
 
 from .data import Batch
-from .errors import UserError
+from .errors import UserError, reason
 from .run_folder import (BEST_PARAMS, LAST_PARAMS, LAST_TRAINER, LOG_FILE, PROGRESS_FILE,
-                         RunConfig, atomic_save, atomic_write_text, build_model, load_params)
+                         RunConfig, atomic_save, atomic_write_text, build_model, load_params,
+                         read_progress)
 from .runtime import seed_everything
 
 def optimizer_name(name: str) -> str:
@@ -131,13 +132,15 @@ class Fitter:
 
     # -- checkpoints ----------------------------------------------------------
     def resume(self) -> None:
-        path = self.run_dir / PROGRESS_FILE
-        if not path.is_file():
-            raise UserError(f"nothing to resume: {path} is missing.")
-        self.progress = json.loads(path.read_text())
+        self.progress = read_progress(self.run_dir)
         load_params(self.model, self.run_dir / LAST_PARAMS, self.contexts, self.task.name)
-        if not self.distributed and (self.run_dir / LAST_TRAINER).is_file():
-            self.trainer.load_states(str(self.run_dir / LAST_TRAINER))
+        path = self.run_dir / LAST_TRAINER
+        if not self.distributed and path.is_file():
+            try:
+                self.trainer.load_states(str(path))
+            except Exception as err:  # a pickle: any exception type can come out of a damaged one
+                raise UserError(f"{path} is not a readable optimizer state ({reason(err)}); "
+                                "remove it to resume with fresh optimizer moments.") from None
 
     def _checkpoint(self, improved: bool) -> None:
         if improved:

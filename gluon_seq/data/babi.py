@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple
 
 from ..errors import UserError
+from .files import ARCHIVE_ERRORS, unreadable
 from .vocab import ranked_tokens
 
 ROOT = "tasks_1-20_v1-2"
@@ -101,15 +102,18 @@ def load_split(tarball: Path, task: int, subset: str, split: str,
                only_supporting: bool = False) -> List[Sample]:
     """Samples of one member of the tarball; a missing member is a UserError naming it."""
     name = member_name(task, subset, split)
-    with tarfile.open(tarball, "r:*") as archive:
-        try:
-            handle = archive.extractfile(name)
-        except KeyError:
-            handle = None
-        if handle is None:
-            raise UserError(f"{tarball} has no member {name}; pick another --task or --set, "
-                            "or use a complete copy of the tarball.")
-        text = handle.read().decode("utf-8")
+    try:
+        with tarfile.open(tarball, "r:*") as archive:
+            try:
+                handle = archive.extractfile(name)
+            except KeyError:
+                handle = None
+            if handle is None:
+                raise UserError(f"{tarball} has no member {name}; pick another --task or --set, "
+                                "or use a complete copy of the tarball.")
+            text = handle.read().decode("utf-8")
+    except ARCHIVE_ERRORS as err:
+        raise unreadable(tarball, "bAbI tarball", err) from None
     try:
         return parse_stories(text.splitlines(), only_supporting)
     except ValueError as err:

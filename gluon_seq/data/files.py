@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Union
 
-from ..errors import UserError
+from ..errors import UserError, reason
 
 PathLike = Union[str, os.PathLike]
 
@@ -81,3 +83,17 @@ def locate(relpath: str, data_dir: Optional[PathLike] = None, verify: bool = Tru
             raise UserError(f"{path} is corrupt: sha1 {_verified[resolved]}, expected {known.sha1}"
                             f"{where}.")
     return path
+
+
+ARCHIVE_ERRORS = (tarfile.TarError, OSError, EOFError, UnicodeDecodeError, zlib.error)
+
+
+def unreadable(path: PathLike, what: str, err: BaseException) -> UserError:
+    """The one-sentence error for a data file that cannot be read as ``what``."""
+    if isinstance(err, UnicodeDecodeError):
+        why = f"not UTF-8 text at byte {err.start}"
+    elif isinstance(err, (tarfile.TarError, EOFError, zlib.error)):
+        why = "not a tar archive, or a damaged or cut-off one"
+    else:
+        why = reason(err)
+    return UserError(f"{path} is not a readable {what} ({why}).")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple, Union
 
 from ..errors import UserError
+from .files import ARCHIVE_ERRORS, unreadable
 
 TARBALL = "imdb/aclImdb_v1_labeled.tar.gz"
 SPLITS = ("train", "test")
@@ -54,8 +55,8 @@ def read_imdb(path: Union[str, Path]) -> Reviews:
                 reviews = _collect((member.name, lambda m=member, a=archive: a.extractfile(m)
                                     .read().decode("utf-8")) for member in archive
                                    if member.isfile())
-        except (tarfile.TarError, OSError, EOFError) as err:
-            raise UserError(f"{path} is not a readable IMDB tarball ({err}).") from None
+        except ARCHIVE_ERRORS as err:
+            raise unreadable(path, "IMDB tarball", err) from None
     empty = [split for split in SPLITS if not reviews[split][0]]
     if empty:
         raise UserError(f"{path} has no aclImdb/{empty[0]}/{{pos,neg}}/*.txt reviews; expected "

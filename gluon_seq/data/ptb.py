@@ -22,6 +22,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 import numpy as np
 
 from ..errors import UserError
+from .files import unreadable
 from .vocab import ranked_tokens
 
 EOS, UNK = "<eos>", "<unk>"
@@ -36,10 +37,15 @@ def split_file(split: str) -> str:
 def read_tokens(path: Path) -> List[str]:
     """Whitespace tokens of every line, each line followed by ``<eos>``."""
     tokens: List[str] = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            tokens.extend(line.split())
-            tokens.append(EOS)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                tokens.extend(line.split())
+                tokens.append(EOS)
+    except UnicodeDecodeError as err:
+        raise unreadable(path, "PTB text file", err) from None
+    if not tokens:
+        raise UserError(f"{path} holds no text; a PTB file has one sentence per line.")
     return tokens
 
 

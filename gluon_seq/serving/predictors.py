@@ -20,8 +20,8 @@ import mxnet as mx
 import numpy as np
 
 from ..codecs import codec_from_meta
-from ..errors import UserError
-from ..export_format import PARAMS_FILE, SYMBOL_FILE, graph_operators, read_meta
+from ..errors import UserError, reason
+from ..export_format import META_FILE, PARAMS_FILE, SYMBOL_FILE, graph_operators, read_meta
 from ..rnn import compiled_ops
 
 RUNTIMES: Dict[str, Type["Predictor"]] = {}
@@ -62,7 +62,13 @@ class Predictor:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.meta = read_meta(self.folder)
-        self.codec = codec_from_meta(self.meta["codec"])
+        try:
+            self.codec = codec_from_meta(self.meta["codec"])
+        except (TypeError, KeyError, ValueError) as err:  # a codec field damaged or missing
+            if isinstance(err, UserError):
+                raise UserError(f"{self.folder / META_FILE}: {err}") from None
+            raise UserError(f"{self.folder / META_FILE} has a damaged codec ({reason(err)}); "
+                            "re-export the run.") from None
         self.data_specs = [s for s in self.meta["inputs"] if s["role"] == "data"]
         self.state_specs = [s for s in self.meta["inputs"] if s["role"] == "state"]
 
@@ -97,20 +103,30 @@ class MXNetPredictor(Predictor):
     def __init__(self, folder: Path, ctx: Optional[mx.Context] = None):
         super().__init__(folder)
         self.ctx = ctx or mx.cpu()
+        symbol, params = self.folder / SYMBOL_FILE, self.folder / PARAMS_FILE
         try:
-            # Our exports hold stock operators only; a graph saved straight from a
-            # block that used gluon_seq's compiled operators needs them registered first.
-            if graph_operators((self.folder / SYMBOL_FILE).read_text()) & set(compiled_ops.OPS):
-                compiled_ops.available()
+            operators = graph_operators(symbol.read_bytes().decode("utf-8"))
+        except ValueError as err:  # not JSON, not UTF-8, or not a graph
+            raise UserError(f"{symbol} is not an MXNet graph ({reason(err)}); re-export the "
+                            "run.") from None
+        # Our exports hold stock operators only; a graph saved straight from a block
+        # that used gluon_seq's compiled operators needs them registered first.
+        if operators & set(compiled_ops.OPS):
+            compiled_ops.available()
+        try:
+            mx.nd.load(str(params))
+        except (mx.base.MXNetError, OSError) as err:
+            raise UserError(f"{params} is not a readable params file ({reason(err)}); re-export "
+                            "the run.") from None
+        try:
             with warnings.catch_warnings():
                 # Index inputs carry no dtype in the graph; MXNet warns about it on every load.
                 warnings.filterwarnings("ignore", message="Cannot decide type")
                 self.block = mx.gluon.SymbolBlock.imports(
-                    str(self.folder / SYMBOL_FILE), [s["name"] for s in self.meta["inputs"]],
-                    str(self.folder / PARAMS_FILE), ctx=self.ctx)
-        except (mx.base.MXNetError, ValueError, AssertionError, OSError) as err:
-            text = str(err).strip().splitlines()
-            raise UserError(f"export folder {self.folder} is corrupt ({text[0] if text else err}); "
+                    str(symbol), [s["name"] for s in self.meta["inputs"]], str(params),
+                    ctx=self.ctx)
+        except (mx.base.MXNetError, ValueError, AssertionError, OSError, KeyError) as err:
+            raise UserError(f"{symbol} and {params} do not make one model ({reason(err)}); "
                             "re-export the run.") from None
         self.block.hybridize(static_alloc=True)
 

@@ -14,14 +14,14 @@ letters instead of scaled numbers.
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from mxnet import gluon
 
 from ..codecs.symbols import SymbolCodec
-from ..errors import UserError
 from ..models.classifier import SequenceClassifier
+from ..settings import option, whole
 from . import register
 from .base import Task
 
@@ -30,11 +30,10 @@ ALPHABET = string.ascii_uppercase
 
 @dataclass
 class AlphabetOptions:
-    seq_length: int = field(default=3, metadata={"help": "letters in, as time steps"})
-    hidden: int = 32
-    encoding: str = field(default="scaled", metadata={
-        "choices": ["scaled", "onehot"],
-        "help": "scaled: index/26 as one number per step (the source); onehot: 26 inputs per step"})
+    seq_length: int = option(3, whole(1, len(ALPHABET) - 1), "letters in, as time steps")
+    hidden: int = option(32, whole(1))
+    encoding: str = option("scaled", help="scaled: index/26 as one number per step (the "
+                           "source); onehot: 26 inputs per step", choices=["scaled", "onehot"])
 
 
 @register
@@ -51,8 +50,6 @@ class AlphabetTask(Task):
     def __init__(self, options=None, data_dir=None, seed: int = 0):
         super().__init__(options, data_dir, seed)
         length = self.options.seq_length
-        if not 1 <= length < len(ALPHABET):
-            raise UserError(f"--seq-length must be between 1 and {len(ALPHABET) - 1}.")
         self._codec = SymbolCodec(ALPHABET, length, list(ALPHABET), fold_case=True)
         self._example = [ALPHABET[:length], ALPHABET[-length - 1:-1]]
         windows = len(ALPHABET) - length

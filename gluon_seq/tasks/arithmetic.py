@@ -24,6 +24,7 @@ from ..data import Batch, iterate_minibatches
 from ..data.generated import evaluate_expression, split_expressions
 from ..metrics import ExactMatch
 from ..models.seq2seq import Seq2Seq
+from ..settings import fraction, option, whole
 from . import register
 from .base import Task
 
@@ -35,11 +36,12 @@ VALID_SEED, FRESH_SEED = 7_000_001, 9_000_001  # evaluation draws: fixed, far fr
 
 @dataclass
 class ArithmeticOptions:
-    hidden: int = 32
-    train_samples: int = 10000   # fresh draws per epoch
-    valid_samples: int = 2000
-    test_samples: int = 10000
-    heldout_fraction: float = 0.1
+    hidden: int = option(32, whole(1))
+    train_samples: int = option(10000, whole(1), "fresh expressions drawn per epoch")
+    valid_samples: int = option(2000, whole(1))
+    test_samples: int = option(10000, whole(1))
+    heldout_fraction: float = option(0.1, fraction(),
+                                     "share of the 2,000 expressions never trained on")
 
 
 @register

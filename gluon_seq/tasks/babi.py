@@ -35,6 +35,7 @@ from ..data import locate
 from ..data.generated import write_qa1_tarball
 from ..errors import UserError
 from ..models.memnn import MemNN
+from ..settings import dropout_rate, flag, fraction, option, text, whole
 from . import register
 from .base import Task
 
@@ -49,11 +50,11 @@ class BabiOptions:
     subset: str = field(default="en-10k", metadata={
         "flag": "--set", "choices": list(babi_data.SETS),
         "help": "en: 1,000 training questions per task; en-10k: 10,000"})
-    only_supporting: bool = field(default=False, metadata={
+    only_supporting: bool = field(default=False, metadata={"check": flag(),
         "help": "keep only each question's supporting facts as its story"})
-    embed: int = 64
-    hidden: int = 32
-    dropout: float = 0.3
+    embed: int = option(64, whole(1))
+    hidden: int = option(32, whole(1))
+    dropout: float = option(0.3, dropout_rate())
     attention: str = field(default="query", metadata={
         "choices": ["query", "story"],
         "help": "axis the match softmax normalises over (query = the source's Keras behaviour)"})
@@ -61,9 +62,9 @@ class BabiOptions:
         "choices": ["question", "story"],
         "help": "axis the answer LSTM runs over: the question's words (the source) or the story's, "
                 "reading each story word's response next to its embedding"})
-    valid_fraction: float = field(default=0.1, metadata={
+    valid_fraction: float = field(default=0.1, metadata={"check": fraction(),
         "help": "share of the training questions held out to pick the best epoch"})
-    tarball: str = field(default="", metadata={
+    tarball: str = field(default="", metadata={"check": text(),
         "help": "read this bAbI tarball (official layout) instead of the one in the data folder"})
 
 

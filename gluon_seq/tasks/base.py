@@ -33,7 +33,8 @@ import numpy as np
 
 from ..codecs import Codec, codec_from_meta
 from ..data import Batch, epoch_seed, iterate_minibatches
-from ..errors import UserError
+from .. import settings
+from ..errors import UserError, reason
 from ..metrics import Accuracy, Metric
 from ..rnn import LayerFactory
 
@@ -71,6 +72,7 @@ class Task:
 
     def __init__(self, options=None, data_dir: Optional[str] = None, seed: int = 0):
         self.options = options if options is not None else self.Options()
+        self.check_options(self.options)
         self.data_dir = Path(data_dir) if data_dir else None
         self.seed = seed
         self._shard = (0, 1)  # (rank, workers): which share of the training data is ours
@@ -162,12 +164,15 @@ class Task:
             raise UserError(f"{path} is missing: the run folder has no saved {self.name} "
                             "vocabulary; train the run again.")
         try:
-            meta = json.loads(path.read_text())
-        except ValueError as err:
-            raise UserError(f"{path} is not valid JSON ({err}); train the run again.") from None
-        self._example = (meta.pop("example", []) if isinstance(meta, dict)
-                         else list(self._example))
-        self._codec = codec_from_meta(self.legacy_codec_meta(meta))
+            meta = json.loads(path.read_bytes().decode("utf-8"))
+            self._example = (meta.pop("example", []) if isinstance(meta, dict)
+                             else list(self._example))
+            self._codec = codec_from_meta(self.legacy_codec_meta(meta))
+        except UserError as err:
+            raise UserError(f"{path}: {err}") from None
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            raise UserError(f"{path} is not a saved {self.name} vocabulary ({reason(err)}); "
+                            "train the run again.") from None
 
     def legacy_codec_meta(self, saved) -> dict:
         """The codec meta of a file written in this task's older format."""
@@ -179,9 +184,29 @@ class Task:
         return list(dataclasses.fields(cls.Options))
 
     @classmethod
+    def option_flags(cls) -> Dict[str, str]:
+        """Each option's CLI flag (``--field-name`` unless the field names another)."""
+        return {f.name: f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+                for f in cls.option_fields()}
+
+    @classmethod
     def make_options(cls, values: Dict) -> object:
+        """The task's options from a mapping, every value checked (:mod:`gluon_seq.settings`)."""
         known = {f.name for f in cls.option_fields()}
         unknown = sorted(set(values) - known)
         if unknown:
             raise UserError(f"task {cls.name!r} has no option(s) {', '.join(unknown)}.")
-        return cls.Options(**values)
+        options = cls.Options(**values)
+        cls.check_options(options)
+        return options
+
+    @classmethod
+    def check_options(cls, options) -> None:
+        """Every declared range and choice of the options (one sentence per violation),
+        then what only the task can judge (:meth:`check_option_values`)."""
+        settings.validate(options, cls.option_flags())
+        cls.check_option_values(options)
+
+    @classmethod
+    def check_option_values(cls, options) -> None:
+        """Rules between options (one must fit in another); raise UserError naming the flags."""

@@ -17,7 +17,7 @@ pool (the source has no separate one); the test figure covers the whole pool.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -28,6 +28,7 @@ from ..data import Batch, iterate_minibatches
 from ..data.generated import bits_of
 from ..errors import UserError
 from ..models.classifier import SequenceClassifier
+from ..settings import option, whole
 from . import register
 from .base import Task
 
@@ -36,13 +37,12 @@ DATA_SEED = 20160510  # fixed forever, so "the test set" is the same strings in 
 
 @dataclass
 class CountOnesOptions:
-    bits: int = field(default=20, metadata={"help": "string length (all 2^bits strings are used)"})
-    train_size: int = field(default=10000, metadata={"help": "strings for training"})
-    valid_size: int = field(default=10000, metadata={
-        "help": "strings of the test pool used to pick the best epoch"})
-    test_size: int = field(default=0, metadata={
-        "help": "test on only this many of the remaining strings (0 = all of them)"})
-    hidden: int = 24
+    bits: int = option(20, whole(2, 24), "string length (all 2^bits strings are used)")
+    train_size: int = option(10000, whole(1), "strings for training")
+    valid_size: int = option(10000, whole(1), "strings of the test pool used to pick the best epoch")
+    test_size: int = option(0, whole(0), "test on only this many of the remaining strings "
+                            "(0 = all of them)")
+    hidden: int = option(24, whole(1))
 
 
 @register
@@ -57,16 +57,19 @@ class CountOnesTask(Task):
     def __init__(self, options=None, data_dir=None, seed: int = 0):
         super().__init__(options, data_dir, seed)
         opts = self.options
-        if not 2 <= opts.bits <= 24:
-            raise UserError("--bits must be between 2 and 24.")
         total = 1 << opts.bits
-        if not 0 < opts.train_size < total or not 0 < opts.valid_size <= total - opts.train_size:
-            raise UserError(f"--train-size and --valid-size must fit in the {total} strings "
-                            f"of {opts.bits} bits, with at least one string left to test.")
         self._codec = SymbolCodec("01", opts.bits, [str(k) for k in range(opts.bits + 1)],
                                   template="{input} has {output} ones")
         self._example = ["0" * opts.bits, "1" * opts.bits, ("01" * opts.bits)[:opts.bits]]
         self.order = np.random.RandomState(DATA_SEED).permutation(total).astype(np.int32)
+
+    @classmethod
+    def check_option_values(cls, options) -> None:
+        total = 1 << options.bits
+        if options.train_size >= total or options.valid_size > total - options.train_size:
+            raise UserError(f"--train-size {options.train_size} and --valid-size "
+                            f"{options.valid_size} must fit in the {total} strings of "
+                            f"{options.bits} bits, with at least one string left to test.")
 
     @property
     def train_ids(self) -> np.ndarray:

@@ -40,36 +40,37 @@ from ..data.generated import write_synthetic_corpus
 from ..errors import UserError
 from ..metrics import Perplexity
 from ..models.word_lm import WordLM
+from ..settings import dropout_rate, number, option, text, whole
 from . import register
 from .base import Task
 
 
 @dataclass
 class PtbOptions:
-    embed: int = 500
-    hidden: int = 500
-    num_layers: int = 2
-    dropout: float = field(default=0.5, metadata={
+    embed: int = option(500, whole(1))
+    hidden: int = option(500, whole(1))
+    num_layers: int = option(2, whole(1))
+    dropout: float = field(default=0.5, metadata={"check": dropout_rate(),
         "help": "dropout on the LSTM outputs before the softmax layer"})
-    input_dropout: float = field(default=0.0, metadata={
+    input_dropout: float = field(default=0.0, metadata={"check": dropout_rate(),
         "help": "dropout on the word embeddings (Zaremba's non-recurrent dropout)"})
-    layer_dropout: float = field(default=0.0, metadata={
+    layer_dropout: float = field(default=0.0, metadata={"check": dropout_rate(),
         "help": "dropout between the LSTM layers"})
-    num_steps: int = field(default=30, metadata={"help": "BPTT window length in words"})
-    init_scale: float = field(default=0.0, metadata={
+    num_steps: int = field(default=30, metadata={"check": whole(1), "help": "BPTT window length in words"})
+    init_scale: float = field(default=0.0, metadata={"check": number(0),
         "help": "uniform(-s, s) initialisation of every weight; 0 = Keras' defaults (the "
                 "source's: uniform 0.05 embeddings, orthogonal recurrent weights, forget bias 1)"})
-    lr_decay: float = field(default=1.0, metadata={
+    lr_decay: float = field(default=1.0, metadata={"check": number(0, 1, low_open=True),
         "help": "multiply the learning rate by this every epoch after --decay-after"})
-    decay_after: int = field(default=0, metadata={
+    decay_after: int = field(default=0, metadata={"check": whole(0),
         "help": "epochs at the full learning rate before --lr-decay starts"})
-    eval_batch_size: int = field(default=10, metadata={
+    eval_batch_size: int = field(default=10, metadata={"check": whole(1),
         "help": "rows for validation and test (fewer rows = fewer zero-state restarts)"})
-    train_tokens: int = field(default=0, metadata={
+    train_tokens: int = field(default=0, metadata={"check": whole(0),
         "help": "use only the first N training tokens (0 = all); for quick runs"})
-    eval_tokens: int = field(default=0, metadata={
+    eval_tokens: int = field(default=0, metadata={"check": whole(0),
         "help": "use only the first N validation and test tokens (0 = all); for quick runs"})
-    corpus: str = field(default="", metadata={
+    corpus: str = field(default="", metadata={"check": text(),
         "help": "folder with ptb.{train,valid,test}.txt of your own corpus "
                 "(default: the PTB files of --data-dir, checked by sha1)"})
 

@@ -33,6 +33,7 @@ from ..data.vocab import text_vocab as build_vocab
 from ..errors import UserError
 from ..metrics import BinaryAccuracy
 from ..models.classifier import SequenceClassifier
+from ..settings import dropout_rate, flag, fraction, option, whole
 from . import register
 from .base import Task
 
@@ -46,28 +47,28 @@ DATASETS = {"imdb": ("words", ("negative", "positive")),
 class SentimentOptions:
     dataset: str = field(default="imdb", metadata={
         "choices": list(DATASETS), "help": "imdb reviews, or synthetic web-traffic requests"})
-    vocab_size: int = field(default=5000, metadata={
+    vocab_size: int = field(default=5000, metadata={"check": whole(3),
         "help": "vocabulary size, <unk> and <pad> included"})
-    maxlen: int = field(default=500, metadata={"help": "tokens kept per text (the last ones)"})
-    embed: int = 32
-    hidden: int = 100
-    dropout: float = 0.0
-    embed_dropout: float = field(default=0.0, metadata={
+    maxlen: int = field(default=500, metadata={"check": whole(1), "help": "tokens kept per text (the last ones)"})
+    embed: int = option(32, whole(1))
+    hidden: int = option(100, whole(1))
+    dropout: float = option(0.0, dropout_rate())
+    embed_dropout: float = field(default=0.0, metadata={"check": dropout_rate(),
         "help": "drop whole embedding channels (the same ones at every step)"})
-    word_dropout: float = field(default=0.0, metadata={
+    word_dropout: float = field(default=0.0, metadata={"check": dropout_rate(),
         "help": "drop whole tokens (every channel of a word's embedding at once) while training"})
-    bidirectional: bool = field(default=False, metadata={
+    bidirectional: bool = field(default=False, metadata={"check": flag(),
         "help": "also read the text backwards (needs --pooling max)"})
     pooling: str = field(default="last", metadata={
         "choices": ["last", "max"],
         "help": "classify the last step (the source) or each unit's maximum over the text"})
-    valid_fraction: float = field(default=0.1, metadata={
+    valid_fraction: float = field(default=0.1, metadata={"check": fraction(),
         "help": "share of the training texts held out to pick the best epoch"})
-    train_limit: int = field(default=0, metadata={
+    train_limit: int = field(default=0, metadata={"check": whole(0),
         "help": "use only this many training texts (0 = all); for quick looks"})
-    eval_limit: int = field(default=0, metadata={
+    eval_limit: int = field(default=0, metadata={"check": whole(0),
         "help": "validate and test on only this many texts each (0 = all); for quick looks"})
-    traffic_size: int = field(default=20000, metadata={
+    traffic_size: int = field(default=20000, metadata={"check": whole(4),
         "help": "web-traffic training requests to generate (test: a quarter as many)"})
 
 
@@ -100,6 +101,12 @@ class SentimentTask(Task):
         super().__init__(options, data_dir, seed)
         self.tarball: Optional[Path] = None  # set to read another IMDB copy than the shared one
 
+    @classmethod
+    def check_option_values(cls, options) -> None:
+        if options.bidirectional and options.pooling != "max":
+            raise UserError("--bidirectional needs --pooling max: the backward direction's last "
+                            "step has read only the last token.")
+
     # -- data -------------------------------------------------------------------
     def load_texts(self) -> Dict[str, Tuple[List[str], List[int]]]:
         opts = self.options
@@ -111,11 +118,6 @@ class SentimentTask(Task):
 
     def prepare(self) -> None:
         opts = self.options
-        if opts.vocab_size < 3:
-            raise UserError("--vocab-size must leave room for <unk>, <pad> and one token.")
-        if opts.bidirectional and opts.pooling != "max":
-            raise UserError("--bidirectional needs --pooling max: the backward direction's last "
-                            "step has read only the last token.")
         unit, labels = DATASETS[opts.dataset]
         texts = self.load_texts()
         train_texts, train_labels = texts["train"]

@@ -52,9 +52,10 @@ def _add_task_options(parser: argparse.ArgumentParser, task_cls) -> None:
             group.add_argument(flag, dest=f"opt_{field.name}", default=None,
                                action=argparse.BooleanOptionalAction, help=help_text)
         else:
+            # A field may name its own parser (metadata "parse"), e.g. "a number or 'all'".
             kind = type(default) if default is not None else str
-            group.add_argument(flag, dest=f"opt_{field.name}", type=_TYPES.get(kind, kind),
-                               default=None,
+            parse = field.metadata.get("parse") or _TYPES.get(kind, kind)
+            group.add_argument(flag, dest=f"opt_{field.name}", type=parse, default=None,
                                help=help_text, choices=field.metadata.get("choices"))
 
 

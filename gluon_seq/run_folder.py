@@ -79,9 +79,7 @@ class RunConfig:
     def __post_init__(self):
         task_cls = task_registry.get(self.task)
         settings.validate(self, {})
-        if self.preset is not None and self.preset not in task_cls.presets:
-            known = ", ".join(sorted(task_cls.presets)) or "none"
-            raise UserError(f"task {self.task!r} has no preset {self.preset!r}; presets: {known}.")
+        _preset(task_cls, self.preset)
         if not isinstance(self.options, dict):
             raise UserError(f"the task options must be a mapping of names to values, not "
                             f"{type(self.options).__name__}.")
@@ -93,13 +91,9 @@ class RunConfig:
         task_cls = task_registry.get(task)
         values = dict(task_cls.defaults)
         options = {}
-        if preset is not None:
-            if preset not in task_cls.presets:
-                known = ", ".join(sorted(task_cls.presets)) or "none"
-                raise UserError(f"task {task!r} has no preset {preset!r}; presets: {known}.")
-            option_names = {f.name for f in task_cls.option_fields()}
-            for key, value in task_cls.presets[preset].items():
-                (options if key in option_names else values)[key] = value
+        option_names = {f.name for f in task_cls.option_fields()}
+        for key, value in _preset(task_cls, preset).items():
+            (options if key in option_names else values)[key] = value
         options.update(overrides.pop("options", None) or {})
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(task=task, preset=preset, options=options, **values)  # checked as it is made
@@ -119,6 +113,16 @@ class RunConfig:
             raise UserError(f"{path}: {err}") from None
         except TypeError as err:  # fields RunConfig lacks, or misses
             raise UserError(f"{path} is not a valid run config ({reason(err)}).") from None
+
+
+def _preset(task_cls, name: Optional[str]) -> Dict:
+    """The settings of the task's preset ``name`` ({} for none); UserError if it has none such."""
+    if name is None:
+        return {}
+    if not isinstance(name, str) or name not in task_cls.presets:
+        known = ", ".join(sorted(task_cls.presets)) or "none"
+        raise UserError(f"task {task_cls.name!r} has no preset {name!r}; presets: {known}.")
+    return task_cls.presets[name]
 
 
 def flag_name(setting: str) -> str:

@@ -7,8 +7,8 @@ the graph is decided by the caller (:func:`gluon_seq.workflow.export_run`).
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import List, Sequence
 
@@ -16,7 +16,7 @@ import mxnet as mx
 
 from .errors import UserError
 from .export_format import FORMAT_VERSION, META_FILE
-from .rnn import kernel_of, kernels, portable_graph
+from .rnn import cell_of, kernel_of, kernels, portable_graph
 
 
 def _input_spec(arrays: Sequence[mx.nd.NDArray], states: Sequence[mx.nd.NDArray]) -> List[dict]:
@@ -55,6 +55,7 @@ def export_model(task, model, folder: Path) -> Path:
         "task": task.name,
         "metric": task.metric,
         "rnn_backend": kernel,
+        "cell": cell_of(model),
         "carries_state": bool(task.carries_state),
         "inputs": _input_spec(arrays, states),
         "outputs": [{"shape": [-1] + list(o.shape[1:])} for o in outputs],
@@ -63,7 +64,10 @@ def export_model(task, model, folder: Path) -> Path:
         "example_inputs": task.example_inputs(),
     }
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    # Made with the modes the user's umask gives (0755 under umask 022), so another account can
+    # serve the export; tempfile.mkdtemp's would be 0700.
+    staging = folder.with_name(f".{folder.name}.{secrets.token_hex(8)}")
+    staging.mkdir(mode=0o777)
     try:
         model.export(str(staging / "model"), epoch=0)
         (staging / META_FILE).write_text(json.dumps(meta, indent=2))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
+import secrets
 from pathlib import Path
 from typing import List, Optional
 
@@ -110,7 +110,7 @@ def export_onnx(export_folder: Path, verify: bool = True) -> Path:
     folder = Path(export_folder)
     meta = read_meta(folder)
     kernel = meta.get("rnn_backend", kernels.EXPORT_DEFAULT)
-    refusal = kernels.refusal(kernel, onnx=True)
+    refusal = kernels.refusal(kernel, cell=meta.get("cell", "lstm"), onnx=True)
     if refusal:
         raise UserError(f"{folder} holds the {kernel} kernel's graph: {refusal}.")
     missing = _unsupported_operators(folder / SYMBOL_FILE)
@@ -124,8 +124,8 @@ def export_onnx(export_folder: Path, verify: bool = True) -> Path:
     # mx2onnx traces with concrete shapes, then marks the None dimensions dynamic.
     concrete = [tuple(1 if d == -1 else d for d in s["shape"]) for s in specs]
     dynamic = [_dynamic_shape(s, meta) for s in specs]
-    fd, raw = tempfile.mkstemp(suffix=".onnx", dir=folder)
-    os.close(fd)
+    # Created by the converter, so model.onnx follows the umask (mkstemp would make it 0600).
+    raw = str(folder / f".{ONNX_FILE}.{secrets.token_hex(8)}.tmp")
     try:
         try:
             mx2onnx.export_model(str(folder / SYMBOL_FILE), str(folder / PARAMS_FILE),

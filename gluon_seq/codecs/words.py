@@ -19,6 +19,11 @@ from . import Codec, check_batch, left_pad, register_codec
 EOS, UNK = "<eos>", "<unk>"
 DEFAULT_WORDS = 10
 MAX_WORDS = 1000
+# Prompt words plus words to generate, summed over one request's inputs: bounds the
+# model runs (one per generated word) and the logits (prompt length x vocabulary) it costs.
+MAX_REQUEST_WORDS = 2000
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.001, 100  # below 0.001 logits/T can overflow to NaN
+MAX_SEED = 2 ** 32 - 1  # numpy's RandomState takes no more
 _NUMBER = re.compile(r"[+-]?\d[\d,.:/]*")
 
 
@@ -82,13 +87,23 @@ class WordCodec(Codec):
             raise UserError(f"words must be a whole number from 1 to {MAX_WORDS}, not {words!r}.")
         temperature = item.get("temperature", 0.0)
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
-                or not 0 <= temperature <= 100:
-            raise UserError(f"temperature must be a number from 0 (greedy) to 100, "
-                            f"not {temperature!r}.")
+                or not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
+            raise UserError(f"temperature must be 0 (greedy) or a finite number from "
+                            f"{MIN_TEMPERATURE} to {MAX_TEMPERATURE}, not {temperature!r}.")
         seed = item.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise UserError(f"seed must be a non-negative whole number, not {seed!r}.")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise UserError(f"seed must be a whole number from 0 to {MAX_SEED}, not {seed!r}.")
         return {"tokens": tokens, "words": words, "temperature": float(temperature), "seed": seed}
+
+    def requests(self, inputs: Sequence) -> List[dict]:
+        """Every input of one request checked, their words within MAX_REQUEST_WORDS."""
+        checked = [self.request(item) for item in check_batch(inputs, "prompt")]
+        total = sum(len(r["tokens"]) + r["words"] for r in checked)
+        if total > MAX_REQUEST_WORDS:
+            raise UserError(f"the request holds {total} words (prompt words plus words to "
+                            f"generate, over all its inputs) and the most is {MAX_REQUEST_WORDS}; "
+                            "split it.")
+        return checked
 
     def ids(self, tokens: Sequence[str]) -> np.ndarray:
         """(T,) int32 ids, ``<unk>`` for words outside the vocabulary."""
@@ -108,7 +123,7 @@ class WordCodec(Codec):
 
     # -- generation -------------------------------------------------------------------
     def predict(self, run, inputs: Sequence) -> list:
-        return [self.generate(run, self.request(item)) for item in check_batch(inputs, "prompt")]
+        return [self.generate(run, request) for request in self.requests(inputs)]
 
     def generate(self, run, request: dict) -> dict:
         tokens = request["tokens"]

@@ -4,16 +4,26 @@
     .venv/bin/python scripts/render_notebooks.py [NAME_SUBSTRING ...]
 
 The stored notebooks have no outputs; the rendered copies do (they are not committed).
+Needs the ``notebooks`` extra; without it, one sentence names the install that fixes it.
 """
 import sys
 from pathlib import Path
 
-import papermill
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gluon_seq.errors import UserError  # noqa: E402
+from gluon_seq.serving.extras import require  # noqa: E402
+
+NEEDS = ("papermill", "nbformat", "ipykernel")  # ipykernel: the "python3" kernel papermill runs
 
 
 def main(filters):
+    try:
+        papermill = [require(module, "notebooks") for module in NEEDS][0]
+    except UserError as err:
+        print(err, file=sys.stderr)
+        return 2
     target = ROOT / "notebooks" / "rendered"
     target.mkdir(exist_ok=True)
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):

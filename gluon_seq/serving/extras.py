@@ -1,4 +1,4 @@
-"""Optional packages (the ``serve`` and ``onnx`` extras), imported when needed."""
+"""Optional packages (the ``serve``, ``onnx`` and ``notebooks`` extras), imported when needed."""
 from __future__ import annotations
 
 import importlib
@@ -11,5 +11,6 @@ def require(module: str, extra: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise UserError(f"{module} is not installed; install the {extra} extra "
-                        f"(pip install -e '.[{extra}]').") from None
+        raise UserError(f"{module} is not installed; install the {extra} extra with "
+                        f"pip install 'gluon_seq[{extra}]' (in a checkout: pip install -e "
+                        f"'.[{extra}]').") from None

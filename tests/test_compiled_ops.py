@@ -73,6 +73,58 @@ def test_op_matches_the_textbook_cell_including_saturated_gates(scale):
         np.testing.assert_allclose(ours.grad.asnumpy(), theirs.grad.asnumpy(), atol=1e-5)
 
 
+def _gru_reference(x_gates, h_gates, h_prev, b_hn):
+    """The reset-after GRU step (gluon_seq/rnn/cells.py) in float64 numpy."""
+    sig = lambda v: np.exp(-np.logaddexp(0, -v))
+    x_r, x_z, x_n = np.split(x_gates.astype(np.float64), 3, axis=1)
+    h_r, h_z, h_n = np.split(h_gates.astype(np.float64), 3, axis=1)
+    r, z = sig(x_r + h_r), sig(x_z + h_z)
+    n = np.tanh(x_n + r * (h_n + b_hn))
+    return (1 - z) * n + z * h_prev
+
+
+@needs_op
+@pytest.mark.parametrize("scale", [0.1, 3.0, 100.0, 1e4])
+def test_gru_op_matches_the_textbook_cell_including_saturated_gates(scale):
+    rng = np.random.RandomState(11)
+    N, H = 6, 19  # H not a multiple of the vector width: the loop's tail runs too
+    values = [(rng.randn(N, 3 * H) * scale).astype("float32"),
+              (rng.randn(N, 3 * H) * scale).astype("float32"),
+              rng.randn(N, H).astype("float32"), (rng.randn(H) * scale).astype("float32")]
+    np.testing.assert_allclose(
+        getattr(mx.nd._internal, compiled_ops.GRU_CELL_OP)(*map(mx.nd.array, values)).asnumpy(),
+        _gru_reference(*values), atol=1e-6)
+    grads = []
+    for step in (lambda x, r, h, b: getattr(mx.nd._internal, compiled_ops.GRU_CELL_OP)(x, r, h, b),
+                 _stock_gru_step):
+        inputs = [mx.nd.array(v) for v in values]
+        for a in inputs:
+            a.attach_grad()
+        with autograd.record():
+            (step(*inputs) * mx.nd.arange(1, N * H + 1).reshape((N, H)) / (N * H)).sum().backward()
+        grads.append([a.grad.asnumpy() for a in inputs])
+    for ours, theirs in zip(*grads):
+        assert np.isfinite(ours).all()
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    if scale <= 3.0:  # not saturated: b_hn's gradient (summed over the rows) is not zero
+        assert np.abs(grads[0][3]).max() > 1e-3
+
+
+def _stock_gru_step(x, r, h, b):
+    x_r, x_z, x_n = mx.nd.split(x, num_outputs=3, axis=1)
+    h_r, h_z, h_n = mx.nd.split(r, num_outputs=3, axis=1)
+    reset, update = mx.nd.sigmoid(x_r + h_r), mx.nd.sigmoid(x_z + h_z)
+    n = mx.nd.tanh(x_n + reset * mx.nd.broadcast_add(h_n, b.reshape((1, -1))))
+    return (1 - update) * n + update * h
+
+
+@needs_op
+def test_gru_op_refuses_mismatched_shapes_with_a_message():
+    with pytest.raises(mx.base.MXNetError, match=r"gates \(N, 3H\).*bias \(H\)"):
+        getattr(mx.nd._internal, compiled_ops.GRU_CELL_OP)(
+            mx.nd.ones((2, 9)), mx.nd.ones((2, 9)), mx.nd.ones((2, 3)), mx.nd.ones((4,)))
+
+
 @needs_op
 def test_op_refuses_mismatched_shapes_with_a_message():
     with pytest.raises(mx.base.MXNetError, match=r"gates \(N, 4H\)"):
@@ -257,8 +309,10 @@ def test_weights_on_a_gpu_get_stock_operators_even_from_a_cpu_built_layer(monkey
 @needs_op
 @pytest.mark.parametrize("op", compiled_ops.OPS)
 def test_ops_refuse_other_dtypes_naming_themselves(op):
-    inputs = [mx.nd.ones((2, 8), dtype="float64"), mx.nd.ones((2, 8), dtype="float64"),
-              mx.nd.ones((2, 2), dtype="float64")]
+    # Shapes each op accepts: gates (2, 8) for H=2 (LSTM) or, with a (2,) bias, H=2 of 3H=6 (GRU).
+    shapes = {compiled_ops.GRU_CELL_OP: [(2, 6), (2, 6), (2, 2), (2,)]}.get(
+        op, [(2, 8), (2, 8), (2, 2)])
+    inputs = [mx.nd.ones(shape, dtype="float64") for shape in shapes]
     kwargs = {"num_args": 3} if op == compiled_ops.PACK_OP else {}
     with pytest.raises(mx.base.MXNetError, match=f"{op} supports float32 only"):
         getattr(mx.nd._internal, op)(*inputs, **kwargs)

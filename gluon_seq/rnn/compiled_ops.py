@@ -1,13 +1,17 @@
-"""gluon_seq's compiled CPU operators for the LSTM layer.
+"""gluon_seq's compiled CPU operators for the recurrent layer.
 
-``csrc/lstm_ops.cc`` holds two MXNet operators, each with a hand-written
-backward:
+``csrc/`` holds three MXNet operators, each with a hand-written backward:
 
-* ``_gs_lstm_cell``: the pointwise half of one LSTM step (gate sums, three
-  sigmoids, two tanh, the cell update), which the unfused kernel otherwise
-  runs as a dozen small operators per step;
-* ``_gs_pack``: the fused kernel's flat weight vector, as memcpy calls, where
-  MXNet's own ``_rnn_param_concat`` copies element by element.
+* ``_gs_lstm_cell`` (``lstm_ops.cc``): the pointwise half of one LSTM step
+  (gate sums, three sigmoids, two tanh, the cell update), which the unfused
+  kernel otherwise runs as a dozen small operators per step;
+* ``_gs_gru_cell`` (``gru_ops.cc``): the same for one GRU step (two sigmoids,
+  the reset-after candidate, the update);
+* ``_gs_pack`` (``lstm_ops.cc``): the fused kernel's flat weight vector, as
+  memcpy calls, where MXNet's own ``_rnn_param_concat`` copies element by
+  element.
+
+``cell_math.h`` holds the activations both cell operators share.
 
 The library is compiled on first use with the C++ compiler MXNet's extension
 API needs (``$CXX``, else ``c++``) against the headers the mxnet wheel ships,
@@ -15,7 +19,7 @@ and cached under ``$GLUON_SEQ_CACHE`` (default ``~/.cache/gluon_seq``), keyed by
 the sources and the CPU, so later processes only load it.  When there is no
 compiler, or ``GLUON_SEQ_COMPILED_OPS=0``, the layer falls back to stock
 operators: the same numbers, only slower.  Exported graphs always use stock
-operators (:func:`gluon_seq.layers.portable_graph`), so serving needs neither.
+operators (:func:`gluon_seq.rnn.portable_graph`), so serving needs neither.
 """
 from __future__ import annotations
 
@@ -31,9 +35,12 @@ from typing import Optional
 import mxnet as mx
 
 CELL_OP = "_gs_lstm_cell"
+GRU_CELL_OP = "_gs_gru_cell"
 PACK_OP = "_gs_pack"
-OPS = (CELL_OP, PACK_OP)
-SOURCE = Path(__file__).resolve().parent / "csrc" / "lstm_ops.cc"
+OPS = (CELL_OP, GRU_CELL_OP, PACK_OP)
+CSRC = Path(__file__).resolve().parent / "csrc"
+SOURCES = (CSRC / "lstm_ops.cc", CSRC / "gru_ops.cc")
+HEADERS = (CSRC / "cell_math.h",)
 # -fno-trapping-math (IEEE results kept; only FP exception flags may differ) is
 # what lets gcc vectorise the gate loops; -march=native gives them the widest
 # vectors this CPU has.
@@ -56,7 +63,7 @@ def library_path() -> Path:
     """Where this source, mxnet and compiler combination is (or will be) built."""
     include, lib_api = _mxnet_sources()
     digest = hashlib.sha1()
-    for part in (SOURCE, include / "mxnet" / "lib_api.h", lib_api):
+    for part in (*SOURCES, *HEADERS, include / "mxnet" / "lib_api.h", lib_api):
         digest.update(part.read_bytes())
     # -march=native: the build is for this CPU, so its flags are part of the key.
     digest.update(f"{mx.__version__} {_compiler()} {FLAGS} {_cpu_flags()}".encode())
@@ -90,7 +97,7 @@ def build(target: Optional[Path] = None) -> Path:
     try:
         try:
             done = subprocess.run(
-                [compiler, *FLAGS, f"-I{include}", str(SOURCE), str(lib_api), "-o", partial],
+                [compiler, *FLAGS, f"-I{include}", *map(str, SOURCES), str(lib_api), "-o", partial],
                 capture_output=True, text=True, timeout=600)
         except subprocess.TimeoutExpired:
             raise OSError(f"{compiler} took more than 600 s") from None
@@ -123,6 +130,6 @@ def available() -> bool:
             except (OSError, RuntimeError, mx.base.MXNetError) as err:  # RuntimeError: no home
                 text = str(err).strip().splitlines()
                 _state.update(loaded=False, reason=text[0] if text else type(err).__name__)
-                log.warning("LSTM: using stock operators; gluon_seq's compiled operators "
+                log.warning("recurrent layers: using stock operators; gluon_seq's compiled operators "
                             "are unavailable (%s)", _state["reason"])
     return _state["loaded"]

@@ -1,8 +1,9 @@
 """The recurrent layer's kernels: which exist, which one a request means, which
 one can serve a graph, and the one timing that picks the faster.
 
-A *kernel* is how :class:`gluon_seq.rnn.LSTM` computes; its weights are the
-same either way:
+A *kernel* is how a recurrent layer (:class:`gluon_seq.rnn.RecurrentLayer`,
+any cell of :mod:`gluon_seq.rnn.cells`) computes; its weights are the same
+either way:
 
 * ``fused``: MXNet's ``RNN`` operator (cuDNN on GPU, oneDNN on CPU);
 * ``unfused``: per-step cells, unrolled for a fixed number of steps.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Optional, Sequence
 
+from . import cells
 from ..errors import UserError
 
 KERNELS = ("fused", "unfused")
@@ -26,13 +28,15 @@ CHOICES = ("auto", "fused", "unfused", "auto-fast")
 TIMED = "auto-fast"
 # One RNN node: what cuDNN, oneDNN and ONNX's LSTM all take.
 EXPORT_DEFAULT = "fused"
+# The cells whose RNN node mx2onnx (MXNet 1.9.1) converts: all four (ONNX LSTM,
+# GRU with linear_before_reset=1, RNN).  It converts a GRU or RNN node one
+# direction at a time, so exports split those directions (fused.py).
+ONNX_CELLS = cells.CELLS
 
 
 def check(choice: str) -> str:
     """``choice`` itself, or a UserError naming the choices."""
-    if choice not in CHOICES:
-        raise UserError(f"unknown RNN kernel {choice!r}; choose one of {', '.join(CHOICES)}.")
-    return choice
+    return cells.one_of(choice, CHOICES, "RNN kernel")
 
 
 def resolve(choice: str, ctx=None) -> str:
@@ -54,25 +58,32 @@ def accepts(choice: str, kernel: str) -> bool:
     return check(choice) == kernel or choice in ("auto", TIMED)
 
 
-def refusal(kernel: str, *, onnx: bool = False, fixed_length: bool = True) -> Optional[str]:
-    """Why ``kernel`` cannot serve a graph, or None if it can.
+def refusal(kernel: str, *, cell: str = cells.DEFAULT, onnx: bool = False,
+            fixed_length: bool = True) -> Optional[str]:
+    """Why ``kernel`` cannot serve a graph of ``cell`` layers, or None if it can.
 
-    ``onnx``: the graph is to be converted to ONNX, whose LSTM maps from the
-    ``RNN`` operator only.  ``fixed_length=False``: the graph must take inputs of
-    any length (a language model continuing a prompt); the unfused kernel is
-    unrolled for one length."""
+    ``onnx``: the graph is to be converted to ONNX, whose recurrent nodes map
+    from the ``RNN`` operator only, for the cells of :data:`ONNX_CELLS`.
+    ``fixed_length=False``: the graph must take inputs of any length (a
+    language model continuing a prompt); the unfused kernel is unrolled for
+    one length."""
     if kernel == "unfused" and onnx:
         return ("ONNX export maps the fused kernel's RNN operator; re-export with "
                 "--rnn-backend fused")
+    if onnx and cell not in ONNX_CELLS:
+        return (f"MXNet's ONNX converter has no mapping for the {cell} cell's RNN operator; "
+                "serve it with the mxnet backend")
     if kernel == "unfused" and not fixed_length:
         return ("the unfused kernel is unrolled for a fixed number of steps, and this model "
                 "takes inputs of any length")
     return None
 
 
-def serving_kernels(*, onnx: bool = False, fixed_length: bool = True) -> Sequence[str]:
+def serving_kernels(*, cell: str = cells.DEFAULT, onnx: bool = False,
+                    fixed_length: bool = True) -> Sequence[str]:
     """The kernels that can serve such a graph, in :data:`KERNELS` order."""
-    return [k for k in KERNELS if refusal(k, onnx=onnx, fixed_length=fixed_length) is None]
+    return [k for k in KERNELS
+            if refusal(k, cell=cell, onnx=onnx, fixed_length=fixed_length) is None]
 
 
 def fastest(seconds_per_step: Callable[[str], float], kernels: Sequence[str] = KERNELS,

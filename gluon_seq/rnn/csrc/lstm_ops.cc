@@ -1,6 +1,7 @@
-// gluon_seq's compiled CPU operators for its LSTM layer (gluon_seq/layers.py),
-// loaded with mx.library.load by gluon_seq/compiled_ops.py, which builds this
-// file with -O3 -fno-trapping-math -march=native.
+// gluon_seq's compiled CPU operators for its LSTM layer (gluon_seq/rnn/unfused.py,
+// gluon_seq/rnn/fused.py), loaded with mx.library.load by gluon_seq/rnn/compiled_ops.py,
+// which builds this file with gru_ops.cc and -O3 -fno-trapping-math -march=native.
+// The activations (exp_, sigmoid, tanh_) are in cell_math.h.
 //
 // _gs_lstm_cell(x_gates (N,4H), h_gates (N,4H), c_prev (N,H)) -> h, c (N,H)
 //   The pointwise half of one LSTM step.  The unfused kernel does one GEMM per
@@ -15,50 +16,11 @@
 //   The fused kernel's weights as the one flat vector the RNN operator takes
 //   (defined further down).
 
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-#include <string>
-#include <unordered_map>
-#include <vector>
+#include "cell_math.h"
 
-#include "mxnet/lib_api.h"
-
-using mxnet::ext::MXReturnValue;
-using mxnet::ext::MXTensor;
-using mxnet::ext::OpResource;
-using mxnet::ext::MX_FAIL;
-using mxnet::ext::MX_SUCCESS;
-using Attrs = std::unordered_map<std::string, std::string>;
+using namespace gluon_seq;  // NOLINT: the shared activations and MXNet's extension types
 
 namespace {
-
-// exp for |x| <= 88 as a short polynomial gcc can inline and vectorise, so a
-// row of gates costs a few vector instructions per element instead of a libm
-// call per element.  x = k ln2 + r with |r| <= ln2/2; e^r is the degree-6
-// minimax polynomial from Cephes' expf (relative error about 1e-7, float's own
-// rounding); 2^k goes straight into the exponent bits.
-inline float exp_(float x) {
-  const float k = std::floor(x * 1.44269504088896341f + 0.5f);
-  const float r = (x - k * 0.693359375f) + k * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
-
-// Beyond +-40 the float results are already exactly 0, 1 or -1; clamping keeps
-// exp's argument inside the range above (tanh doubles it: 80 < 88).
-inline float clamp40(float x) { return x < -40.0f ? -40.0f : (x > 40.0f ? 40.0f : x); }
-inline float sigmoid(float x) { return 1.0f / (1.0f + exp_(-clamp40(x))); }
-inline float tanh_(float x) { return 2.0f / (1.0f + exp_(-2.0f * clamp40(x))) - 1.0f; }
 
 // One row of the step.  Every pointer is a separate H-long run (restrict
 // parameters are what lets gcc vectorise the loops): gates i, f, g, o of the
@@ -154,20 +116,6 @@ MXReturnValue cell_backward(const Attrs&, std::vector<MXTensor>* in,
 MXReturnValue cell_attrs(const Attrs&, int* num_in, int* num_out) {
   *num_in = 3;
   *num_out = 2;
-  return MX_SUCCESS;
-}
-
-// Both operators take and give float32 only: every output is float32 if every
-// input is, else a one-line error naming the operator.
-MXReturnValue float32_only(const char* op, const std::vector<int>& in_types,
-                           std::vector<int>* out_types) {
-  for (int t : in_types) {
-    if (t != mxnet::ext::kFloat32) {
-      MX_ERROR_MSG << op << " supports float32 only";
-      return MX_FAIL;
-    }
-  }
-  for (int& t : *out_types) t = mxnet::ext::kFloat32;
   return MX_SUCCESS;
 }
 

@@ -1,0 +1,113 @@
+"""The unfused kernel: per-step cells, unrolled for a fixed number of steps.
+
+The input projection of every step is one matrix multiply hoisted out of the
+recurrence, with every bias that can go there; only the recurrent projection
+(one GEMM) and the cell's pointwise rest run per step.  On the CPU that rest
+is one compiled operator for the LSTM and the GRU
+(:mod:`gluon_seq.rnn.compiled_ops`), else stock operators with the same
+numbers.  The cells' equations are in :mod:`gluon_seq.rnn.cells`.
+
+Every function takes the layer (:class:`gluon_seq.rnn.layer.RecurrentLayer`)
+for its sizes and the decisions it made once; none imports it.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence
+
+from . import compiled_ops as _ops
+
+
+def run(layer, F, inputs, states: Sequence, params, length: int):
+    """outputs (T, N, H x dirs) and the final states, each (layers x dirs, N, H),
+    from (T, N, C) ``inputs`` unrolled for ``length`` steps."""
+    dirs = layer._directions
+    rows = layer.num_layers * len(dirs)  # state rows, layer-major as in RNN
+    per_row = [F.split(s, num_outputs=rows, axis=0, squeeze_axis=True) if rows > 1
+               else [F.reshape(s, (-3, -2))] for s in states]  # (N, H) each
+    layer_input, finals = inputs, [[] for _ in states]
+    for index in range(layer.num_layers):
+        outputs = []
+        for d_index, d in enumerate(dirs):
+            row = index * len(dirs) + d_index
+            source = layer_input if d == "l" else F.reverse(layer_input, axis=0)
+            out, got = _unroll(layer, F, source, [s[row] for s in per_row], length, params,
+                               f"{d}{index}")
+            outputs.append(out if d == "l" else F.reverse(out, axis=0))
+            for final, state in zip(finals, got):
+                final.append(state)
+        layer_input = outputs[0] if len(outputs) == 1 else F.concat(*outputs, dim=2)
+        if layer._dropout and index < layer.num_layers - 1:
+            layer_input = F.Dropout(layer_input, p=layer._dropout)
+    return layer_input, [F.stack(*final, axis=0) for final in finals]
+
+
+def _unroll(layer, F, inputs, states: List, length: int, params, name: str):
+    """One direction of one layer over (T, N, C) inputs from states (N, H) each:
+    outputs (T, N, H) and the final states."""
+    rows = layer.gate_count * layer.hidden_size
+    input_bias, step_bias = _biases(layer.cell, F, params, name, layer.hidden_size)
+    projected = F.FullyConnected(inputs, params[f"{name}_i2h_weight"], input_bias,
+                                 num_hidden=rows, flatten=False)  # (T, N, G*H)
+    steps = F.split(projected, num_outputs=length, axis=0, squeeze_axis=True) \
+        if length > 1 else [F.reshape(projected, (-3, -2))]  # (N, G*H) each
+    step = STEPS[layer.cell]
+    compiled = layer._use_compiled()
+    outs = []
+    for t in range(length):
+        recurrent = F.FullyConnected(states[0], params[f"{name}_h2h_weight"], no_bias=True,
+                                     num_hidden=rows)  # (N, G*H)
+        states = step(F, steps[t], recurrent, states, step_bias, compiled)
+        outs.append(states[0])
+    return F.stack(*outs, axis=0), states
+
+
+def _biases(cell: str, F, params, name: str, hidden: int):
+    """(the bias added once, in the hoisted input projection; the bias each
+    step adds itself, or None).  Adding the recurrent bias to the input
+    projection rather than in every step's GEMM saves T bias additions forward
+    and T bias-gradient sums backward.  The GRU's b_hn cannot move: it is
+    multiplied by the reset gate, so only b_hr and b_hz join the projection."""
+    i2h, h2h = params[f"{name}_i2h_bias"], params[f"{name}_h2h_bias"]
+    if cell != "gru":
+        return i2h + h2h, None
+    b_hn = F.slice_axis(h2h, axis=0, begin=2 * hidden, end=3 * hidden)  # (H,)
+    b_hrz = F.slice_axis(h2h, axis=0, begin=0, end=2 * hidden)          # (2H,)
+    return i2h + F.concat(b_hrz, F.zeros_like(b_hn), dim=0), b_hn
+
+
+def _lstm_step(F, x_gates, h_gates, states, _bias, compiled):
+    """x_gates, h_gates (N, 4H); states [h, c] (N, H) -> [h', c']."""
+    c = states[1]
+    if compiled:
+        h, c = getattr(F._internal, _ops.CELL_OP)(x_gates, h_gates, c)
+        return [h, c]
+    i, f, g, o = F.split(x_gates + h_gates, num_outputs=4, axis=1)
+    c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
+    return [F.sigmoid(o) * F.tanh(c), c]
+
+
+def _gru_step(F, x_gates, h_gates, states, b_hn, compiled):
+    """x_gates (N, 3H) with every bias but b_hn, h_gates (N, 3H) without bias,
+    states [h] (N, H), b_hn (H,) -> [h']; the reset gate acts after the
+    recurrent product (cells.py)."""
+    h = states[0]
+    if compiled:
+        return [getattr(F._internal, _ops.GRU_CELL_OP)(x_gates, h_gates, h, b_hn)]
+    x_r, x_z, x_n = F.split(x_gates, num_outputs=3, axis=1)   # (N, H) each
+    h_r, h_z, h_n = F.split(h_gates, num_outputs=3, axis=1)
+    r = F.sigmoid(x_r + h_r)
+    z = F.sigmoid(x_z + h_z)
+    n = F.tanh(x_n + r * F.broadcast_add(h_n, F.reshape(b_hn, (1, -1))))
+    return [n + z * (h - n)]
+
+
+def _simple_step(activation: str):
+    def step(F, x_gates, h_gates, states, _bias, _compiled):
+        """x_gates, h_gates (N, H) -> [activation(x_gates + h_gates)]."""
+        return [F.Activation(x_gates + h_gates, act_type=activation)]
+
+    return step
+
+
+STEPS = {"lstm": _lstm_step, "gru": _gru_step,
+         "rnn_tanh": _simple_step("tanh"), "rnn_relu": _simple_step("relu")}

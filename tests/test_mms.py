@@ -20,6 +20,7 @@ from gluon_seq.codecs.chars import CharCodec
 from gluon_seq.errors import UserError
 from gluon_seq.serving import load_predictor, mms
 from gluon_seq.serving.mms import GluonSeqService, request_inputs, write_mar_manifest
+from gluon_seq.serving.requests import DEFAULT_MAX_INPUTS
 
 
 class FakeContext:
@@ -76,6 +77,15 @@ def test_initialize_and_handle_a_batch_with_one_bad_request(folder, predict):
     assert answers[0] == {"outputs": predict(["7*3*2", "10+10+10"])}
     assert "'/'" in answers[1]["error"] and context.statuses == {1: 400}
     assert answers[2] == {"outputs": predict(["4*5+6"])}
+
+
+def test_a_request_over_the_input_cap_is_a_400_and_the_others_are_answered(folder, predict):
+    service, context = GluonSeqService(), FakeContext(folder)
+    service.initialize(context)
+    over = {"body": {"inputs": ["1+1"] * (DEFAULT_MAX_INPUTS + 1)}}
+    answers = service.handle([over, {"body": b"6*7"}], context)
+    assert f"at most {DEFAULT_MAX_INPUTS} per request" in answers[0]["error"]
+    assert context.statuses == {0: 400} and answers[1] == {"outputs": predict(["6*7"])}
 
 
 @pytest.mark.parametrize("entry", ["gluon_seq.serving.mms:handle",

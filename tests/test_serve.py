@@ -26,6 +26,7 @@ from gluon_seq.serving import load_predictor  # noqa: E402
 from gluon_seq.serving.batching import load_workers  # noqa: E402
 from gluon_seq.serving.http import create_app  # noqa: E402
 from gluon_seq.serving.requests import model_name  # noqa: E402
+from gluon_seq.serving.server import DrainingServer  # noqa: E402
 
 # starlette's TestClient warns that it will move to httpx2; nothing to act on here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with")
@@ -47,6 +48,14 @@ def expected(folder):
     return {text: model.predict([text])[0] for text in EXPRESSIONS}
 
 
+def _poll(condition, seconds: float, every: float = 0.02) -> None:
+    """Wait until ``condition()`` is true; fail after ``seconds``."""
+    deadline = time.time() + seconds
+    while not condition():
+        assert time.time() < deadline, "condition not met in time"
+        time.sleep(every)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -54,22 +63,20 @@ def _free_port() -> int:
 
 
 class _Server:
-    """uvicorn in a background thread on a free loopback port."""
+    """uvicorn, as ``gluon-seq serve`` runs it, in a background thread on a free loopback port."""
 
-    def __init__(self, app):
+    def __init__(self, app, drain_seconds=0.0):
         self.app = app
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", access_log=False))
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                access_log=False)
+        self.server = DrainingServer(config, app, drain_seconds)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self):
         self.thread.start()
-        deadline = time.time() + 20
-        while not self.server.started:
-            assert time.time() < deadline, "server did not start"
-            time.sleep(0.02)
+        _poll(lambda: self.server.started, 20)
         return self
 
     def __exit__(self, *exc):
@@ -254,12 +261,13 @@ def test_the_server_never_imports_task_or_training_code(folder):
 
 
 @pytest.mark.slow
-def test_sigterm_lets_the_in_flight_request_finish(folder, expected):
+def test_sigterm_drains_and_lets_the_in_flight_request_finish(folder, expected):
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    # A 3 s batching wait keeps the request queued while SIGTERM arrives.
+    # A 3 s batching wait keeps the request queued while SIGTERM arrives; for the first
+    # 2 s after it, /ready answers 503 while the port stays open.
     proc = subprocess.Popen([sys.executable, "-m", "gluon_seq", "serve", str(folder),
-                             "--port", str(port), "--max-wait-ms", "3000"],
+                             "--port", str(port), "--max-wait-ms", "3000", "--drain-seconds", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, OMP_NUM_THREADS="1"))
     try:
@@ -280,7 +288,10 @@ def test_sigterm_lets_the_in_flight_request_finish(folder, expected):
         while httpx.get(url + "/models", timeout=5).json()["models"][0]["queued"] == 0:
             assert sender.is_alive(), "the request finished before SIGTERM could be sent"
             time.sleep(0.05)
+        assert httpx.get(url + "/ready", timeout=5).json() == {"ready": True, "models": ["arith"]}
         proc.send_signal(signal.SIGTERM)
+        _poll(lambda: httpx.get(url + "/ready", timeout=5).status_code == 503, 10)
+        assert httpx.get(url + "/ready", timeout=5).json() == {"ready": False, "reason": "draining"}
         sender.join(30)
         assert result["response"].status_code == 200
         assert result["response"].json() == {"outputs": [expected["7*3*2"]]}
@@ -291,8 +302,10 @@ def test_sigterm_lets_the_in_flight_request_finish(folder, expected):
             proc.wait()
 
 
-def test_a_missing_serve_extra_is_one_sentence_naming_it(folder, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn now raises ImportError
+@pytest.mark.parametrize("module", ["fastapi", "uvicorn", "prometheus_client"])
+def test_a_missing_serve_extra_is_one_sentence_naming_it(folder, monkeypatch, capsys, module):
+    monkeypatch.setitem(sys.modules, module, None)  # import MODULE now raises ImportError
     assert cli.main(["serve", str(folder)]) == cli.EXIT_USER_ERROR
     err = capsys.readouterr().err.strip()
-    assert "uvicorn is not installed; install the serve extra" in err and "\n" not in err
+    assert f"{module} is not installed; install the serve extra" in err and "\n" not in err
+    assert "pip install 'gluon_seq[serve]'" in err

@@ -6,8 +6,11 @@
                     calls)
 ``onnx_runtime``    the ``onnxruntime`` runtime (``model.onnx``)
 ``requests``        model names, body reading and parsing, shared by HTTP and MMS
-``batching``        one worker per model: queue, thread, merged model runs
+``batching``        one worker per model: bounded queue, thread, merged model runs
+``limits``          early answers a client can read (drained bodies), bearer tokens
+``metrics``         ``GET /metrics``: Prometheus counters and histograms, per app
 ``http``            the FastAPI app (``create_app``)
+``server``          uvicorn with a drain time on SIGTERM (``/ready`` 503 first)
 ``command``         ``gluon-seq serve`` (argparse + uvicorn)
 ``mms``             the Multi Model Server handler and its MAR manifest
 ``extras``          optional packages, with a UserError naming the extra

@@ -7,6 +7,11 @@ is answered alone; the thread then runs everything queued within
 answers back (:func:`run_merged`, which the MMS handler uses too).  Codecs
 that generate iteratively (they override ``Codec.predict``) are not batched:
 each request runs as one ``predict`` call on the model's thread.
+
+At most ``max_queue`` requests per model are admitted at a time (from before
+their body is read until they are answered); one more raises
+:class:`QueueFull`, which the HTTP app answers 503, so memory stays bounded
+whatever the load.
 """
 from __future__ import annotations
 
@@ -14,9 +19,10 @@ import asyncio
 import collections
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Deque, Dict, List, Optional, Sequence
+from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -27,6 +33,12 @@ from .requests import model_name
 
 # The logger keeps the name it had before serving became a package: log configs name it.
 log = logging.getLogger("gluon_seq.serve")
+
+DEFAULT_MAX_QUEUE = 256  # requests per model admitted at once: 4 full batches of 64
+
+
+class QueueFull(Exception):
+    """The model already holds ``max_queue`` requests: answer 503, retry later."""
 
 
 def batches_requests(codec: Codec) -> bool:
@@ -71,7 +83,8 @@ class _Pending:
 class ModelWorker:
     """One model: its inference thread, its queue, and the batching loop."""
 
-    def __init__(self, name: str, folder: Path, runtime: str, max_batch: int, max_wait_ms: float):
+    def __init__(self, name: str, folder: Path, runtime: str, max_batch: int, max_wait_ms: float,
+                 max_queue: int = DEFAULT_MAX_QUEUE):
         self.name = name
         self.folder = Path(folder)
         self.runtime = runtime
@@ -84,9 +97,13 @@ class ModelWorker:
         self.batched = batches_requests(self.codec)
         self.batches = 0  # model runs, and the rows they took: shown by /models
         self.rows = 0
+        self.max_queue = max_queue
+        self.in_flight = 0  # admitted requests not answered yet (see admitted)
+        self.on_run: Optional[Callable[[int], None]] = None  # called with each run's rows
         self._pending: Deque[_Pending] = collections.deque()
         self._arrived: Optional[asyncio.Event] = None
         self._loop_task: Optional[asyncio.Task] = None
+        self._running = False
 
     def describe(self) -> dict:
         # "backend" is the runtime's name in the API users already read.
@@ -94,15 +111,23 @@ class ModelWorker:
                 "input_description": self.model.meta.get("input_description"),
                 "backend": self.runtime, "batched": self.batched,
                 "example_inputs": self.model.meta.get("example_inputs"),
-                "model_runs": self.batches, "rows_run": self.rows, "queued": len(self._pending)}
+                "model_runs": self.batches, "rows_run": self.rows, "queued": len(self._pending),
+                "in_flight": self.in_flight, "max_queue": self.max_queue}
 
     # -- lifecycle (inside the server's event loop) ---------------------------
+    @property
+    def started(self) -> bool:
+        """Between start() and stop(): requests are taken."""
+        return self._running
+
     def start(self) -> None:
+        self._running = True
         self._arrived = asyncio.Event()
         if self.batched:
             self._loop_task = asyncio.get_running_loop().create_task(self._batch_loop())
 
     async def stop(self) -> None:
+        self._running = False
         if self._loop_task:
             self._loop_task.cancel()
             try:
@@ -115,11 +140,25 @@ class ModelWorker:
         self.thread.shutdown(wait=True)
 
     # -- requests -----------------------------------------------------------------
+    @contextmanager
+    def admitted(self) -> Iterator[None]:
+        """Hold one of the model's ``max_queue`` places for a request (on the event
+        loop's thread); QueueFull when none is free."""
+        if self.in_flight >= self.max_queue:
+            raise QueueFull(f"model {self.name!r} is busy ({self.in_flight} requests waiting, the "
+                            f"most it queues); retry in a moment.")
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
     async def predict(self, inputs: list) -> list:
         """Answers for one request's inputs; UserError for bad input."""
         loop = asyncio.get_running_loop()
         if not self.batched:
-            return await loop.run_in_executor(self.thread, self.codec.predict, self.model.run, inputs)
+            return await loop.run_in_executor(self.thread, self.codec.predict, self._run_counted,
+                                              inputs)
         try:
             arrays = self.codec.encode(inputs)
         except UserError:
@@ -180,13 +219,25 @@ class ModelWorker:
     def _run_batch(self, batch: Sequence[_Pending]) -> list:
         answers = run_merged(self.model, [p.arrays for p in batch], self.max_batch)
         rows = sum(p.rows for p in batch)
-        self.batches += -(-rows // self.max_batch)
-        self.rows += rows
+        for start in range(0, rows, self.max_batch):  # run_merged's slices
+            self._count_run(min(self.max_batch, rows - start))
         return answers
+
+    def _run_counted(self, arrays, states=None):
+        """``model.run`` for a codec's own ``predict`` (on the model's thread), counted."""
+        self._count_run(int(np.asarray(arrays[0]).shape[0]))
+        return self.model.run(arrays, states)
+
+    def _count_run(self, rows: int) -> None:
+        self.batches += 1
+        self.rows += rows
+        if self.on_run is not None:
+            self.on_run(rows)
 
 
 def load_workers(folders: Sequence[Path], runtime: str = "mxnet", max_batch: int = 64,
-                 max_wait_ms: float = 5.0) -> Dict[str, ModelWorker]:
+                 max_wait_ms: float = 5.0, max_queue: int = DEFAULT_MAX_QUEUE
+                 ) -> Dict[str, ModelWorker]:
     """One worker per export folder, keyed by model name; UserError on duplicate names."""
     names: Dict[str, Path] = {}
     for folder in folders:
@@ -195,7 +246,7 @@ def load_workers(folders: Sequence[Path], runtime: str = "mxnet", max_batch: int
             raise UserError(f"two export folders would both be served as {name!r} ({names[name]} "
                             f"and {folder}); rename one of the run folders.")
         names[name] = Path(folder)
-    if max_batch < 1 or max_wait_ms < 0:
-        raise UserError("--max-batch must be at least 1 and --max-wait-ms at least 0.")
-    return {name: ModelWorker(name, folder, runtime, max_batch, max_wait_ms)
+    if max_batch < 1 or max_wait_ms < 0 or max_queue < 1:
+        raise UserError("--max-batch and --max-queue must be at least 1 and --max-wait-ms at least 0.")
+    return {name: ModelWorker(name, folder, runtime, max_batch, max_wait_ms, max_queue)
             for name, folder in names.items()}

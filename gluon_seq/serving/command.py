@@ -6,13 +6,20 @@ of the CLI's, so serving stays free of ``gluon_seq.cli``.
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import os
 import signal
+import sys
 from pathlib import Path
 from typing import List
 
+from .batching import DEFAULT_MAX_QUEUE
 from .extras import require
 from .predictors import RUNTIMES
-from .requests import DEFAULT_MAX_BODY
+from .requests import DEFAULT_MAX_BODY, DEFAULT_MAX_INPUTS
+
+API_KEY_VARIABLE = "GLUON_SEQ_API_KEY"
+STARTUP_FAILURE = 3  # uvicorn's exit status when it cannot start
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,21 +34,46 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-wait-ms", type=float, default=5.0,
                         help="how long a request waits for others to share its batch")
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY)
+    parser.add_argument("--max-inputs", type=int, default=DEFAULT_MAX_INPUTS,
+                        help="inputs per request; more is a 400")
+    parser.add_argument("--max-queue", type=int, default=DEFAULT_MAX_QUEUE,
+                        help="requests per model queued or running; more get 503 + Retry-After")
+    parser.add_argument("--api-key", default=os.environ.get(API_KEY_VARIABLE),
+                        help=f"bearer token that /predict requires (default: ${API_KEY_VARIABLE}; "
+                             "the variable keeps it out of the process list)")
     parser.add_argument("--graceful-timeout", type=float, default=30.0,
                         help="seconds in-flight requests get after SIGTERM")
+    parser.add_argument("--drain-seconds", type=float, default=0.0,
+                        help="after SIGTERM, keep serving this long with /ready answering 503")
     parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
     return parser
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a --host value) can only be reached from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
 def cmd_serve(argv: List[str]) -> int:
     args = _parser().parse_args(argv)
-    require("fastapi", "serve")
-    uvicorn = require("uvicorn", "serve")
-    from .http import create_app  # needs fastapi, checked just above
+    for module in ("fastapi", "uvicorn", "prometheus_client"):
+        require(module, "serve")
+    from .http import create_app  # needs the serve extra, checked just above
+    from .server import serve
 
     app = create_app([Path(d) for d in args.export_dirs], runtime=args.backend,
                      max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                     max_body_bytes=args.max_body_bytes)
+                     max_body_bytes=args.max_body_bytes, max_queue=args.max_queue,
+                     max_inputs=args.max_inputs, api_key=args.api_key or None)
+    if not args.api_key and not is_loopback(args.host):
+        print(f"warning: serving on {args.host} without an API key: anyone who can reach this "
+              f"port can use the models; set {API_KEY_VARIABLE} or --api-key.", file=sys.stderr,
+              flush=True)
     for worker in app.state.workers.values():
         print(f"serving {worker.name} ({worker.model.meta.get('task')}, {worker.runtime}) at "
               f"http://{args.host}:{args.port}/predict/{worker.name}", flush=True)
@@ -49,6 +81,7 @@ def cmd_serve(argv: List[str]) -> int:
     # handler turns a graceful SIGTERM/SIGINT into exit status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info",
-                access_log=args.access_log, timeout_graceful_shutdown=args.graceful_timeout)
-    return 0
+    started = serve(app, args.host, args.port, drain_seconds=args.drain_seconds,
+                    log_level="info", access_log=args.access_log,
+                    timeout_graceful_shutdown=args.graceful_timeout)
+    return 0 if started else STARTUP_FAILURE

@@ -6,28 +6,37 @@
     curl -s localhost:8080/predict/arithmetic -d '{"inputs": ["7*3*2"]}'
     {"outputs":["42"]}
 
-Endpoints: ``GET /health``, ``GET /models``, ``POST /predict/{model}`` with
+Endpoints: ``GET /health`` (the process is up), ``GET /ready`` (200 once every
+model's worker runs, 503 before and from SIGTERM on), ``GET /models``, ``GET
+/metrics`` (Prometheus, :mod:`.metrics`), ``POST /predict/{model}`` with
 ``{"inputs": [...]}`` -> ``{"outputs": [...]}`` (same order).  Bad requests get
-a 4xx with ``{"error": "one sentence"}``; they never reach the model.  The
-batching is :mod:`.batching`'s; request parsing is :mod:`.requests`'.
+a 4xx with ``{"error": "one sentence"}``; they never reach the model.  A full
+model queue is a 503 with ``Retry-After``; with an API key, ``/predict`` wants
+``Authorization: Bearer KEY`` (401 otherwise).  The batching is
+:mod:`.batching`'s; request parsing is :mod:`.requests`'; early answers and
+tokens are :mod:`.limits`'.
 
-Needs the ``serve`` extra (fastapi); :mod:`.command` checks for it first.
+Needs the ``serve`` extra (fastapi, prometheus_client); :mod:`.command` checks
+for it first.
 """
 # No `from __future__ import annotations` here: FastAPI reads the handlers'
 # annotations (Request) at runtime.
 import logging
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from ..errors import UserError
-from .batching import ModelWorker, load_workers
-from .requests import DEFAULT_MAX_BODY, parse_body, read_body
+from .batching import DEFAULT_MAX_QUEUE, ModelWorker, QueueFull, load_workers
+from .limits import DRAIN_BYTES, DrainUnreadBody, bearer_ok
+from .metrics import ServerMetrics
+from .requests import DEFAULT_MAX_BODY, DEFAULT_MAX_INPUTS, parse_body, read_body
 
 log = logging.getLogger("gluon_seq.serve")
 
@@ -42,8 +51,9 @@ _PREDICT_OPENAPI = {
 }
 _ERROR_RESPONSES = {
     code: {"description": what, "content": {"application/json": {"schema": _ERROR}}}
-    for code, what in ((400, "bad JSON or bad input"), (404, "no such model"),
-                       (413, "body too large"), (500, "the model failed"))
+    for code, what in ((400, "bad JSON or bad input"), (401, "no or a wrong bearer token"),
+                       (404, "no such model"), (413, "body too large"), (500, "the model failed"),
+                       (503, "the model's queue is full; retry after Retry-After seconds"))
 }
 _ERROR_RESPONSES[200] = {"description": "one answer per input, in order", "content": {
     "application/json": {"schema": {"type": "object", "required": ["outputs"],
@@ -55,24 +65,36 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def create_app(folders: Sequence[Path], runtime: str = "mxnet", max_batch: int = 64,
-               max_wait_ms: float = 5.0, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
+               max_wait_ms: float = 5.0, max_body_bytes: int = DEFAULT_MAX_BODY,
+               max_queue: int = DEFAULT_MAX_QUEUE, max_inputs: int = DEFAULT_MAX_INPUTS,
+               api_key: Optional[str] = None, drain_bytes: int = DRAIN_BYTES) -> FastAPI:
     """A FastAPI app serving ``folders`` with ``runtime``; models load now,
-    batching starts with the app."""
-    workers = load_workers(folders, runtime, max_batch, max_wait_ms)
+    batching starts with the app.  ``api_key`` (when given) guards ``/predict``;
+    ``app.state.draining = True`` turns ``/ready`` to 503 (the server does it on SIGTERM)."""
+    if max_inputs < 1 or max_body_bytes < 1:
+        raise UserError("--max-inputs and --max-body-bytes must be at least 1.")
+    workers = load_workers(folders, runtime, max_batch, max_wait_ms, max_queue)
 
     @asynccontextmanager
     async def lifespan(app):
         for worker in workers.values():
             worker.start()
+        app.state.started = True
         yield
+        app.state.started = False
         for worker in workers.values():
             await worker.stop()
 
     app = FastAPI(title="gluon_seq", lifespan=lifespan)
     app.state.workers = workers
+    app.state.metrics = ServerMetrics(workers)
+    app.state.started = app.state.draining = False
     _describe_models_in_openapi(app, workers)
     _answer_errors_as_json(app)
-    _add_routes(app, workers, max_body_bytes)
+    _add_routes(app, workers)
+    limits = dict(max_body_bytes=max_body_bytes, max_inputs=max_inputs, api_key=api_key)
+    _add_predict(app, workers, app.state.metrics, limits)
+    app.add_middleware(DrainUnreadBody, drain_bytes=drain_bytes)
     return app
 
 
@@ -108,30 +130,65 @@ def _answer_errors_as_json(app: FastAPI) -> None:
         return response
 
 
-def _add_routes(app: FastAPI, workers: Dict[str, ModelWorker], max_body_bytes: int) -> None:
+def _add_routes(app: FastAPI, workers: Dict[str, ModelWorker]) -> None:
     @app.get("/health")
     async def health():
         return {"status": "ok", "models": sorted(workers)}
+
+    @app.get("/ready", responses={503: {"description": "starting or draining"}})
+    async def ready():
+        if app.state.draining:
+            return JSONResponse({"ready": False, "reason": "draining"}, status_code=503)
+        if not app.state.started or not all(w.started for w in workers.values()):
+            return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
+        return {"ready": True, "models": sorted(workers)}
 
     @app.get("/models")
     async def models():
         return {"models": [w.describe() for w in workers.values()]}
 
+    @app.get("/metrics", response_class=Response)
+    async def metrics(request: Request):
+        body, content_type = app.state.metrics.render(request.headers.get("accept"))
+        return Response(body, media_type=content_type)
+
+
+def _add_predict(app: FastAPI, workers: Dict[str, ModelWorker], metrics: ServerMetrics,
+                 limits: dict) -> None:
     @app.post("/predict/{model}", openapi_extra=_PREDICT_OPENAPI, responses=_ERROR_RESPONSES)
     async def predict(model: str, request: Request):
-        worker = workers.get(model)
-        if worker is None:
-            return _error(404, f"no model {model!r}; this server has: {', '.join(sorted(workers))}.")
-        body = await read_body(request, max_body_bytes)
-        if body is None:
-            return _error(413, f"the body is larger than {max_body_bytes} bytes; send fewer inputs "
-                               "per request.")
-        try:
-            outputs = await worker.predict(parse_body(body))
-        except UserError as err:
-            return _error(400, str(err))
-        except Exception:
-            log.exception("prediction failed for model %s", model)
-            return _error(500, "the model failed on this request; see the server log.")
-        # A ready response skips FastAPI's per-field encoding pass; answers are plain JSON already.
-        return JSONResponse({"outputs": outputs})
+        start = time.perf_counter()
+        response = await _answer(workers, model, request, **limits)
+        metrics.answered(model, response.status_code, time.perf_counter() - start)
+        return response
+
+
+async def _answer(workers: Dict[str, ModelWorker], model: str, request: Request,
+                  max_body_bytes: int, max_inputs: int, api_key: Optional[str]) -> Response:
+    """The response to one ``POST /predict/{model}``."""
+    if api_key is not None and not bearer_ok(request.headers.get("authorization"), api_key):
+        response = _error(401, "this server wants an API key: send 'Authorization: Bearer KEY'.")
+        response.headers["WWW-Authenticate"] = "Bearer" if "authorization" not in request.headers \
+            else 'Bearer error="invalid_token"'
+        return response
+    worker = workers.get(model)
+    if worker is None:
+        return _error(404, f"no model {model!r}; this server has: {', '.join(sorted(workers))}.")
+    try:
+        with worker.admitted():  # held from before the body is read until the answer
+            body = await read_body(request, max_body_bytes)
+            if body is None:
+                return _error(413, f"the body is larger than {max_body_bytes} bytes; send fewer "
+                                   "inputs per request.")
+            outputs = await worker.predict(parse_body(body, max_inputs))
+    except QueueFull as err:
+        response = _error(503, str(err))
+        response.headers["Retry-After"] = "1"
+        return response
+    except UserError as err:
+        return _error(400, str(err))
+    except Exception:
+        log.exception("prediction failed for model %s", model)
+        return _error(500, "the model failed on this request; see the server log.")
+    # A ready response skips FastAPI's per-field encoding pass; answers are plain JSON already.
+    return JSONResponse({"outputs": outputs})

@@ -11,8 +11,9 @@ text as ``str`` and anything else as bytes.
 A request body is ``{"inputs": [...]}`` (as for ``gluon-seq serve``), a bare
 JSON list of inputs, or one plain-text input.  Each request is answered with
 ``{"outputs": [...]}``, or ``{"error": "..."}`` and status 400 when its input is
-bad; the other requests in the MMS batch still get their answers, computed in
-one model run (:func:`.batching.run_merged`, as the HTTP app does).
+bad (or holds more than ``gluon-seq serve``'s default ``--max-inputs``); the
+other requests in the MMS batch still get their answers, computed in one model
+run (:func:`.batching.run_merged`, as the HTTP app does).
 
 To package an export folder: ``write_mar_manifest(folder)``, then point
 ``multi-model-server --models name=FOLDER`` at it (or zip it into a ``.mar``).
@@ -28,7 +29,7 @@ from ..errors import UserError
 from ..export_format import read_meta
 from .batching import batches_requests, run_merged
 from .predictors import load_predictor
-from .requests import inputs_of, loads_json, model_name
+from .requests import DEFAULT_MAX_INPUTS, check_count, inputs_of, loads_json, model_name
 
 HANDLER = "gluon_seq.serving.mms:handle"
 MANIFEST = Path("MAR-INF") / "MANIFEST.json"
@@ -86,7 +87,7 @@ class GluonSeqService:
         encoded = {}  # index -> arrays, for the entries that go into the shared run
         for index, entry in enumerate(data):
             try:
-                inputs = request_inputs(entry)
+                inputs = check_count(request_inputs(entry), DEFAULT_MAX_INPUTS)
                 if self.batched:
                     encoded[index] = self.model.codec.encode(inputs)
                 else:

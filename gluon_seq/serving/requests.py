@@ -12,6 +12,7 @@ from typing import Optional
 from ..errors import UserError
 
 DEFAULT_MAX_BODY = 1 << 20  # 1 MiB
+DEFAULT_MAX_INPUTS = 1000  # per request: 16 model runs at --max-batch 64
 
 
 def model_name(folder: Path) -> str:
@@ -46,9 +47,17 @@ def loads_json(text):
         raise UserError(f"the body is not valid JSON ({err}); send {{\"inputs\": [...]}}.") from None
 
 
-def parse_body(body: bytes) -> list:
+def parse_body(body: bytes, max_inputs: Optional[int] = None) -> list:
     """A request body ``{"inputs": [...]}`` -> the list; UserError naming what is wrong."""
-    return inputs_of(loads_json(body))
+    return check_count(inputs_of(loads_json(body)), max_inputs)
+
+
+def check_count(inputs: list, max_inputs: Optional[int]) -> list:
+    """``inputs``, or a UserError naming the cap when there are more than ``max_inputs``."""
+    if max_inputs is not None and len(inputs) > max_inputs:
+        raise UserError(f"the request has {len(inputs)} inputs and this server takes at most "
+                        f"{max_inputs} per request; split it.")
+    return inputs
 
 
 def inputs_of(payload) -> list:

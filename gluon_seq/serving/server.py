@@ -1,0 +1,54 @@
+"""uvicorn as ``gluon-seq serve`` runs it: SIGTERM first turns ``/ready`` to 503.
+
+On the first SIGTERM (or SIGINT) the app's ``state.draining`` is set, so
+``GET /ready`` answers 503 while every other endpoint keeps serving for
+``drain_seconds`` (time for a load balancer to stop sending); then uvicorn's
+graceful shutdown starts: no new connections, in-flight requests finish.  A
+second signal skips the rest of the wait.
+
+Needs the ``serve`` extra (uvicorn); :mod:`.command` checks for it first.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Optional
+
+import uvicorn
+
+log = logging.getLogger("gluon_seq.serve")
+
+
+class DrainingServer(uvicorn.Server):
+    """``uvicorn.Server`` whose exit signal drains ``app`` for ``drain_seconds`` first."""
+
+    def __init__(self, config: uvicorn.Config, app, drain_seconds: float = 0.0):
+        super().__init__(config)
+        self.app_state = app.state
+        self.drain_seconds = drain_seconds
+        self._timer: Optional[threading.Timer] = None
+
+    def handle_exit(self, sig, frame) -> None:
+        first = not self.app_state.draining
+        self.app_state.draining = True
+        if first and self.drain_seconds > 0:
+            log.info("draining: /ready answers 503; shutting down in %g s", self.drain_seconds)
+            self._timer = threading.Timer(self.drain_seconds, self._shut_down, (sig, frame))
+            self._timer.daemon = True
+            self._timer.start()
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        super().handle_exit(sig, frame)
+
+    def _shut_down(self, sig, frame) -> None:
+        super().handle_exit(sig, frame)
+
+
+def serve(app, host: str, port: int, drain_seconds: float = 0.0, **config) -> bool:
+    """Run ``app`` until a signal has drained it; False when it never started
+    (the port was taken, say).  ``config``: more ``uvicorn.Config`` settings."""
+    server = DrainingServer(uvicorn.Config(app, host=host, port=port, **config), app,
+                            drain_seconds)
+    server.run()
+    return server.started

@@ -1,9 +1,9 @@
 """Every cell (LSTM, GRU, plain RNN) is one layer under both kernels: the same
-weights, the same numbers, the stock Gluon layer's weights and outputs; and
-every cell's models export, serve and convert to ONNX.
+weights, the same numbers, the stock Gluon layer's weights and outputs.
 
-LSTM-only behaviour of the layer (per-layer fused calls, the length check,
-the compiled operators' fallbacks) is in test_layers.py and test_compiled_ops.py."""
+Exports, serving and ONNX per cell are in test_cell_exports.py; LSTM-only
+behaviour of the layer (per-layer fused calls, the length check, the compiled
+operators' fallbacks) in test_layers.py and test_compiled_ops.py."""
 import json
 
 import mxnet as mx
@@ -13,12 +13,10 @@ from mxnet import autograd
 
 from gluon_seq import tasks
 from gluon_seq.errors import UserError
-from gluon_seq.export import export_model
 from gluon_seq.export_format import graph_operators
 from gluon_seq.rnn import (CELLS, GRU, LSTM, RNN, LayerFactory, RecurrentLayer, cell_of,
                            compiled_ops, kernel_of, kernels, make_layer)
 from gluon_seq.rnn.gates import trace
-from gluon_seq.serving import load_predictor
 
 OPS = [pytest.param(None, id="compiled-ops"), pytest.param(False, id="stock-ops")]
 STOCK = {"lstm": lambda *a, **k: mx.gluon.rnn.LSTM(*a, **k),
@@ -289,3 +287,4 @@ def test_lstm_bias_initializers_mean_zeros_for_cells_without_a_forget_gate():
         layer.initialize()
         bias = layer.l0_i2h_bias.data().asnumpy()
         assert bias.sum() == (4.0 if cell == "lstm" else 0.0), cell
+

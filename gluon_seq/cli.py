@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import List, Optional
 
 from .errors import ArgumentParser, UserError
-from .rnn import kernels  # the kernel list only: no MXNet is loaded for --help or launch
+from .rnn import cells, kernels  # the lists only: no MXNet is loaded for --help or launch
 
 EXIT_USER_ERROR = 2
-RUN_SETTINGS = ("preset", "epochs", "batch_size", "lr", "optimizer", "clip", "rnn_backend", "ctx",
-                "kvstore", "data_dir", "seed", "amp")
+RUN_SETTINGS = ("preset", "epochs", "batch_size", "lr", "optimizer", "clip", "rnn_backend", "cell",
+                "ctx", "kvstore", "data_dir", "seed", "amp")
 
 
 def _whole(text: str) -> int:
@@ -76,7 +76,9 @@ def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
     parser.add_argument("--rnn-backend", choices=kernels.CHOICES,
                         help="auto (default): fused on GPU, unfused on CPU; auto-fast: time both "
                              "on this model and train with the faster")
-    parser.add_argument("--ctx", help="cpu (default), or gpu:0[,gpu:1...]")
+    parser.add_argument("--cell", choices=cells.CELLS,
+                        help="the recurrence: lstm (default), gru, rnn_tanh or rnn_relu")
+    parser.add_argument("--ctx", help="cpu (default), cpu:0,cpu:1, or gpu:0[,gpu:1...]")
     parser.add_argument("--kvstore", help="device (default), local or dist_sync")
     parser.add_argument("--data-dir", help="dataset root (default: ../shared/data or ~/.gluon_seq/data)")
     parser.add_argument("--out", help="run folder (default: runs/TASK)")
@@ -172,6 +174,7 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
             "predict": cmd_predict,
             # Loaded when called: serving needs the serve extra, launch needs no MXNet.
             "serve": "gluon_seq.serving.command:cmd_serve",
+            "ask": "gluon_seq.ask:cmd_ask",
             "launch": "gluon_seq.launch:cmd_launch"}
 
 

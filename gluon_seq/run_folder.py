@@ -31,7 +31,7 @@ import mxnet as mx
 from . import settings
 from . import tasks as task_registry
 from .errors import UserError, reason
-from .rnn import LayerFactory, kernels
+from .rnn import LayerFactory, cells, kernels
 from .runtime import parse_contexts
 
 CONFIG_FILE = "config.json"
@@ -68,6 +68,7 @@ class RunConfig:
     clip: Optional[float] = _checked(settings.optional(settings.positive()), default=None)
     # The request; once training starts, the kernel it used.
     rnn_backend: str = _checked(settings.one_of(kernels.CHOICES), default="auto")
+    cell: str = _checked(settings.one_of(cells.CELLS), default=cells.DEFAULT)
     ctx: str = _checked(settings.devices(), default="cpu")
     seed: int = _checked(settings.seed(), default=0)
     kvstore: str = _checked(settings.one_of(KVSTORES), default="device")
@@ -219,9 +220,10 @@ def make_task(config: RunConfig) -> task_registry.Task:
     return task_cls(task_cls.make_options(config.options), data_dir=config.data_dir, seed=config.seed)
 
 
-def build_model(task, kernel: str, contexts: Sequence[mx.Context]):
-    """The task's model, its recurrent layers made with ``kernel`` for the first device."""
-    return task.build_model(LayerFactory(kernel, ctx=contexts[0]))
+def build_model(task, kernel: str, contexts: Sequence[mx.Context], cell: str = cells.DEFAULT):
+    """The task's model, its recurrent layers made as ``cell`` with ``kernel`` for the
+    first device."""
+    return task.build_model(LayerFactory(kernel, ctx=contexts[0], cell=cell))
 
 
 def load_params(model, path: Path, contexts, task_name: str) -> None:
@@ -249,7 +251,7 @@ def load_run(run_dir: Path, rnn_backend: Optional[str] = None, ctx: Optional[str
     if with_data:
         task.prepare()
     kernel = kernels.resolve(rnn_backend or config.rnn_backend, contexts[0])
-    model = build_model(task, kernel, contexts)
+    model = build_model(task, kernel, contexts, config.cell)
     load_params(model, run_dir / BEST_PARAMS, contexts, task.name)
     model.hybridize(static_alloc=True, static_shape=True)
     return config, task, model, contexts

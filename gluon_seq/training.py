@@ -37,12 +37,12 @@ def optimizer_name(name: str) -> str:
 
 
 def step_seconds(task, kernel: str, batch: Batch, contexts, repeats: int = 3,
-                 train: bool = True) -> float:
+                 train: bool = True, cell: str = "lstm") -> float:
     """Best-of-``repeats`` seconds for one step of the task's model on ``batch``
     with ``kernel``: forward and backward when ``train``, else inference only.
     A first, uncounted step builds the graph.  This is what auto-fast times
     (:func:`gluon_seq.rnn.kernels.fastest`), for training and for export."""
-    model = build_model(task, kernel, contexts)
+    model = build_model(task, kernel, contexts, cell)
     model.initialize(task.initializer(), ctx=contexts[:1])
     model.hybridize(static_alloc=True, static_shape=True)
     inputs, label = _to_contexts(batch, contexts[:1])[0]
@@ -218,6 +218,7 @@ class Fitter:
             if new_log:
                 writer.writerow(["epoch", "train_loss", f"valid_{task.metric}", "seconds", "lr"])
             for epoch in range(self.progress["epochs_done"], config.epochs):
+                task.start_epoch(self.model, epoch)
                 self._apply_lr_schedule(epoch)
                 start = time.perf_counter()
                 train_loss = self.train_epoch(epoch)

@@ -23,25 +23,27 @@ from .export import export_model
 from .run_folder import (BEST_PARAMS, EXPORT_DIR, METRICS_FILE, PROGRESS_FILE, RunConfig,
                          atomic_write_text, build_model, load_params, load_run, make_task,
                          read_json, resumed_config)
-from .rnn import kernels, portable_graph
+from .rnn import cells, kernels, portable_graph
 from .runtime import parse_contexts, seed_everything
 from .training import Fitter, final_metrics, step_seconds
 
 Log = Callable[[str], None]
 
 
-def training_kernel(task, requested: str, contexts, batch_size: int, log: Log = print) -> str:
+def training_kernel(task, config: RunConfig, contexts, log: Log = print) -> str:
     """The kernel to train with.  For ``auto-fast``, time a few training steps
     (forward and backward) of the task's own model on a real batch with each
     kernel, and keep the faster; any other request resolves as usual."""
-    if requested != kernels.TIMED:
-        return kernels.resolve(requested, contexts[0])
-    batch = next(iter(task.train_batches(0, batch_size)))
-    return kernels.fastest(lambda kernel: step_seconds(task, kernel, batch, contexts),
-                           log=log, purpose="training with", unit=f"per step of {batch.size}")
+    if config.rnn_backend != kernels.TIMED:
+        return kernels.resolve(config.rnn_backend, contexts[0])
+    batch = next(iter(task.train_batches(0, config.batch_size)))
+    return kernels.fastest(
+        lambda kernel: step_seconds(task, kernel, batch, contexts, cell=config.cell),
+        log=log, purpose="training with", unit=f"per step of {batch.size}")
 
 
-def export_kernel(task, requested: str, log: Log = print, repeats: int = 10) -> str:
+def export_kernel(task, requested: str, log: Log = print, repeats: int = 10,
+                  cell: str = cells.DEFAULT) -> str:
     """The kernel to bake into an export.  For ``auto-fast``, the one of those
     that can serve the model that answers the task's first example input
     (batch 1) faster on this CPU, timed as it would be exported (stock operators)."""
@@ -53,7 +55,8 @@ def export_kernel(task, requested: str, log: Log = print, repeats: int = 10) -> 
     candidates = kernels.serving_kernels(fixed_length=task.fixed_length)
     with portable_graph():
         return kernels.fastest(
-            lambda kernel: step_seconds(task, kernel, batch, [mx.cpu()], repeats, train=False),
+            lambda kernel: step_seconds(task, kernel, batch, [mx.cpu()], repeats, train=False,
+                                        cell=cell),
             candidates, log=log, purpose="exporting", unit="per one-example call")
 
 
@@ -63,8 +66,8 @@ def export_run(run_dir: Path, rnn_backend: str = kernels.EXPORT_DEFAULT,
     (weights do not depend on it) and export it to ``run_dir/export``."""
     first = kernels.resolve(kernels.EXPORT_DEFAULT if rnn_backend == kernels.TIMED
                             else rnn_backend, mx.cpu())
-    _, task, model, _ = load_run(run_dir, rnn_backend=first, ctx="cpu")
-    kernel = export_kernel(task, rnn_backend, log)
+    config, task, model, _ = load_run(run_dir, rnn_backend=first, ctx="cpu")
+    kernel = export_kernel(task, rnn_backend, log, cell=config.cell)
     if kernel != first:  # auto-fast picked the other kernel
         _, task, model, _ = load_run(run_dir, rnn_backend=kernel, ctx="cpu")
     return export_model(task, model, folder or Path(run_dir) / EXPORT_DIR)
@@ -118,10 +121,10 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = pri
         task.save_artifacts(run_dir)
     store = _distributed(config, task)
     _init_amp(config, contexts)
-    kernel = training_kernel(task, config.rnn_backend, contexts, config.batch_size, log)
+    kernel = training_kernel(task, config, contexts, log)
     config = dataclasses.replace(config, rnn_backend=kernel)
     seed_everything(config.seed)  # timing the kernels drew random numbers
-    model = build_model(task, kernel, contexts)
+    model = build_model(task, kernel, contexts, config.cell)
     model.initialize(task.initializer(), ctx=contexts)
     model.hybridize(static_alloc=True, static_shape=True)
     config.save(run_dir)
@@ -131,7 +134,7 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = pri
     progress = fitter.fit()
     # A fresh model for the best weights: the trained one belongs to its Trainer
     # (and, in dist runs, to the kvstore, which refuses to have weights reset).
-    best = build_model(task, kernel, contexts)
+    best = build_model(task, kernel, contexts, config.cell)
     load_params(best, run_dir / BEST_PARAMS, contexts, task.name)
     best.hybridize(static_alloc=True, static_shape=True)
     metrics = final_metrics(best, task, config, contexts, progress, kernel)

@@ -235,3 +235,20 @@ def test_resume_compares_only_the_settings_given(tmp_path):
         assert resumed_config(saved, _config(lr=0.01, rnn_backend=request)).rnn_backend == "fused"
     with pytest.raises(UserError, match="--rnn-backend unfused"):
         resumed_config(saved, _config(lr=0.01, rnn_backend="unfused"))
+
+
+@pytest.mark.parametrize("cell,gates", [("gru", 3), ("rnn_tanh", 1)])
+def test_a_run_trains_exports_and_reloads_with_another_cell(tmp_path, cell, gates):
+    from gluon_seq.serving import load_predictor
+
+    metrics = train(_config(epochs=1, cell=cell), tmp_path, log=lambda line: None)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["cell"] == cell and metrics["value"] >= 0
+    _, _, model, _ = load_run(tmp_path, rnn_backend="fused")
+    weight = model.encoder.l0_i2h_weight.data()
+    assert weight.shape == (gates * 32, 13)  # (G gates x hidden 32, 13 characters)
+    meta = json.loads((tmp_path / "export" / "meta.json").read_text())
+    assert meta["cell"] == cell and len([s for s in meta["inputs"] if s["role"] == "state"]) == 2
+    assert load_predictor(tmp_path / "export").predict(["1+1+1"])
+    with pytest.raises(UserError, match="--cell lstm differs from the saved run's " + cell):
+        train(_config(epochs=2, cell="lstm"), tmp_path, resume=True, log=lambda line: None)

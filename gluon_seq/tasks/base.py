@@ -16,6 +16,7 @@ Every hook the loop, the run folder and the tests use is declared here:
 ``codec()``         how user inputs become arrays and outputs become answers
 ``build_model``     the model, from a :class:`gluon_seq.rnn.LayerFactory`
 ``lr_schedule``     learning-rate factor per epoch (1 unless overridden)
+``start_epoch``     called before each training epoch (nothing unless overridden)
 ``fixed_length``    False when the model must take inputs of any length
 ``carries_state``   True when each batch continues the previous one's state
 ``tiny``            a tiny, data-free configuration for tests
@@ -119,6 +120,10 @@ class Task:
     def lr_schedule(self, epoch: int) -> float:
         """Learning-rate factor for 0-based ``epoch``; the loop multiplies the run's lr by it."""
         return 1.0
+
+    def start_epoch(self, model, epoch: int) -> None:
+        """Called by the loop before training 0-based ``epoch`` (also the first epoch of a
+        resumed run), e.g. to switch a training phase held in the model's graph."""
 
     # -- model ----------------------------------------------------------------
     def build_model(self, rnn_layer: LayerFactory) -> mx.gluon.HybridBlock:

@@ -29,6 +29,7 @@ from gluon_seq import cli  # noqa: E402
 from gluon_seq.codecs.words import MAX_REQUEST_WORDS, WordCodec  # noqa: E402
 from gluon_seq.errors import UserError  # noqa: E402
 from gluon_seq.serving import load_predictor  # noqa: E402
+from gluon_seq.serving.batching import QueueFull  # noqa: E402
 from gluon_seq.serving.command import is_loopback  # noqa: E402
 from gluon_seq.serving.http import create_app  # noqa: E402
 from gluon_seq.serving.limits import bearer_ok  # noqa: E402
@@ -122,9 +123,9 @@ def _samples(text: str) -> dict:
 
 
 def test_a_full_queue_is_a_503_with_retry_after_until_a_place_frees(folder, answer):
-    app = create_app([folder], max_queue=2, max_wait_ms=0)
+    app = create_app([folder], max_queue=2, max_wait_ms=0, api_key="k")
     worker, release = app.state.workers["arith"], threading.Event()
-    real_run = worker.model.run
+    real_run, key = worker.model.run, {"Authorization": "Bearer k"}
 
     def held_run(arrays, states=None):  # the model's thread waits here until released
         assert release.wait(30)
@@ -133,22 +134,26 @@ def test_a_full_queue_is_a_503_with_retry_after_until_a_place_frees(folder, answ
     worker.model.run = held_run
     with _Server(app) as srv:
         url, results = srv.url + "/predict/arith", []
-        senders = [threading.Thread(target=lambda: results.append(
-            httpx.post(url, content=GOOD, timeout=60))) for _ in range(2)]
+        post = lambda headers=key: httpx.post(url, content=GOOD, headers=headers, timeout=60)
+        senders = [threading.Thread(target=lambda: results.append(post())) for _ in range(2)]
         for sender in senders:
             sender.start()
         _poll(lambda: worker.in_flight == 2, 20)  # one held in the model, one queued
-        full = httpx.post(url, content=GOOD, timeout=30)
-        depth = _samples(httpx.get(srv.url + "/metrics").text)[("gluon_seq_queue_depth",
-                                                                 (("model", "arith"),))]
+        full, anonymous = post(), post({})
+        metrics = _samples(httpx.get(srv.url + "/metrics").text)
         release.set()
         for sender in senders:
             sender.join(30)
-        after = httpx.post(url, content=GOOD, timeout=30)
+        after = post()
     assert full.status_code == 503 and full.headers["retry-after"] == "1"
-    assert "busy" in full.json()["error"] and depth == 2
+    assert "busy" in full.json()["error"] and anonymous.status_code == 401  # the key comes first
+    assert metrics[("gluon_seq_queue_depth", (("model", "arith"),))] == 2
+    assert metrics[("gluon_seq_requests_total", (("model", "arith"), ("status", "503")))] == 1
     assert [r.json() for r in results] == [{"outputs": [answer]}] * 2
     assert after.status_code == 200 and worker.in_flight == 0
+    with worker.admitted(), worker.admitted():  # the check the handler makes itself
+        with pytest.raises(QueueFull, match="busy"), worker.admitted():
+            pass
 
 
 def test_more_inputs_than_max_inputs_is_a_400_naming_the_cap(folder, answer):

@@ -140,13 +140,20 @@ class ModelWorker:
         self.thread.shutdown(wait=True)
 
     # -- requests -----------------------------------------------------------------
+    def refusal(self) -> Optional[str]:
+        """Why a request would be refused now (every place in the queue is taken), or None."""
+        if self.in_flight < self.max_queue:
+            return None
+        return (f"model {self.name!r} is busy ({self.in_flight} requests waiting, the most it "
+                "queues); retry in a moment.")
+
     @contextmanager
     def admitted(self) -> Iterator[None]:
         """Hold one of the model's ``max_queue`` places for a request (on the event
         loop's thread); QueueFull when none is free."""
-        if self.in_flight >= self.max_queue:
-            raise QueueFull(f"model {self.name!r} is busy ({self.in_flight} requests waiting, the "
-                            f"most it queues); retry in a moment.")
+        refusal = self.refusal()
+        if refusal:
+            raise QueueFull(refusal)
         self.in_flight += 1
         try:
             yield

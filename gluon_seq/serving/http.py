@@ -94,8 +94,45 @@ def create_app(folders: Sequence[Path], runtime: str = "mxnet", max_batch: int =
     _add_routes(app, workers)
     limits = dict(max_body_bytes=max_body_bytes, max_inputs=max_inputs, api_key=api_key)
     _add_predict(app, workers, app.state.metrics, limits)
-    app.add_middleware(DrainUnreadBody, drain_bytes=drain_bytes)
+    app.add_middleware(_ShedWhenFull, workers=workers, metrics=app.state.metrics, api_key=api_key)
+    app.add_middleware(DrainUnreadBody, drain_bytes=drain_bytes)  # outermost: sees every answer
     return app
+
+
+def _busy(response: JSONResponse) -> JSONResponse:
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+class _ShedWhenFull:
+    """ASGI middleware: ``POST /predict/NAME`` while NAME's queue is full gets its 503
+    here, before FastAPI routes and parses it, so under overload a refusal costs about
+    half of what an answer does.  Anything else (a 401 to give first, an unknown
+    model, a free place) goes on to the app, which checks the queue again."""
+
+    def __init__(self, app, workers: Dict[str, ModelWorker], metrics: ServerMetrics,
+                 api_key: Optional[str]):
+        self.app, self.workers, self.metrics, self.api_key = app, workers, metrics, api_key
+
+    async def __call__(self, scope, receive, send):
+        start = time.perf_counter()
+        worker, refusal = self._refusing(scope)
+        if refusal is None:
+            return await self.app(scope, receive, send)
+        await _busy(_error(503, refusal))(scope, receive, send)
+        self.metrics.answered(worker.name, 503, time.perf_counter() - start)
+
+    def _refusing(self, scope):
+        """(worker, refusal) for a request to shed now, else (None, None)."""
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        worker = self.workers.get(path[len("/predict/"):]) if path.startswith("/predict/") else None
+        if worker is None or scope["method"] != "POST" or worker.refusal() is None:
+            return None, None
+        if self.api_key is not None:
+            authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            if not bearer_ok(authorization, self.api_key):
+                return None, None
+        return worker, worker.refusal()
 
 
 def _describe_models_in_openapi(app: FastAPI, workers: Dict[str, ModelWorker]) -> None:
@@ -182,9 +219,7 @@ async def _answer(workers: Dict[str, ModelWorker], model: str, request: Request,
                                    "inputs per request.")
             outputs = await worker.predict(parse_body(body, max_inputs))
     except QueueFull as err:
-        response = _error(503, str(err))
-        response.headers["Retry-After"] = "1"
-        return response
+        return _busy(_error(503, str(err)))
     except UserError as err:
         return _error(400, str(err))
     except Exception:

@@ -1,7 +1,11 @@
-"""Serving benchmark: batch-1 latency, throughput under concurrency, and bad input.
+"""Serving benchmark: batch-1 latency, throughput under concurrency, bad input, and load.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/serve.py [EXTRA_EXPORT_DIR ...] [--write]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/serve.py --section load [--soak-seconds 600] --write
 
+``--section tables`` runs the first three (they take long), ``--section load``
+only the burst / overload / soak runs of :mod:`serve_load`, which write their
+own table under "Under load"; the default runs both.
 Uses ``runs/arithmetic/export`` when it exists, else an untrained arithmetic
 export in a temporary folder (the table says which).  Every export folder is
 copied to a temporary folder first, where ``model.onnx`` is written, so runs/
@@ -15,8 +19,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,10 +26,15 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from machine import Machine  # noqa: E402
+from report import write_section  # noqa: E402
+from serve_load import run_load  # noqa: E402
+from serving_tools import Server, exchange, percentiles, split_url  # noqa: E402
 
 from gluon_seq.errors import UserError  # noqa: E402
 from gluon_seq.export_format import read_meta  # noqa: E402
@@ -37,50 +44,6 @@ from gluon_seq.serving import load_predictor  # noqa: E402
 from gluon_seq.serving.requests import model_name  # noqa: E402
 
 EXPRESSIONS = ["7*3*2", "10+10+10", "1+2+3", "9*9*9", "4*5+6", "2*8+1", "3*3*3", "6+7"]
-
-
-def percentiles(seconds):
-    ms = np.asarray(seconds) * 1000
-    return f"{np.percentile(ms, 50):.2f} / {np.percentile(ms, 99):.2f}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """``gluon-seq serve`` in a subprocess; stopped with SIGTERM."""
-
-    def __init__(self, folders, backend, max_wait_ms=5.0, max_batch=64):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gluon_seq", "serve", *map(str, folders), "--port", str(self.port),
-             "--backend", backend, "--max-wait-ms", str(max_wait_ms), "--max-batch", str(max_batch),
-             "--no-access-log"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env=dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1")))
-        deadline = time.time() + 120
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.time() > deadline:
-                raise RuntimeError("server did not start in 2 minutes")
-            time.sleep(0.2)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(60)
 
 
 def inprocess_latency(model, example, count):
@@ -121,25 +84,13 @@ async def _httpx_client(url, budget, make_input, record, session):
 async def _raw_client(url, budget, make_input, record, session=None):
     """One simulated user speaking HTTP/1.1 keep-alive over a bare asyncio
     stream: a fraction of httpx's client-side CPU, so the server is what is measured."""
-    host, port_path = url.split("//", 1)[1].split(":", 1)
-    port, path = port_path.split("/", 1)
-    reader, writer = await asyncio.open_connection(host, int(port))
+    host, port, path = split_url(url)
+    reader, writer = await asyncio.open_connection(host, port)
     try:
         while budget.take():
             start = time.perf_counter()
-            body = json.dumps({"inputs": [make_input()]}).encode()
-            writer.write(f"POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json"
-                         f"\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
-            await writer.drain()
-            status = int((await reader.readline()).split()[1])
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            await reader.readexactly(length)
+            status, _ = await exchange(reader, writer, host, path,
+                                       json.dumps({"inputs": [make_input()]}).encode())
             record(time.perf_counter() - start, status == 200)
     finally:
         writer.close()
@@ -264,31 +215,68 @@ def untrained_export(workdir, name: str, smoke: bool = False) -> Path:
     return export_model(task, model, folder / "export")
 
 
-def main():
+def _arguments():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("extra", nargs="*", help="more export folders to time")
+    parser.add_argument("--section", choices=("all", "tables", "load"), default="all",
+                        help="tables: latency, throughput, bad input; load: burst, overload, soak")
     parser.add_argument("--smoke", nargs="*", default=[], metavar="TASK",
                         help="also time untrained smoke-size exports of these tasks")
     parser.add_argument("--count", type=int, default=500, help="latency samples")
     parser.add_argument("--bad", type=int, default=50, help="requests per malformed kind")
     parser.add_argument("--seconds", type=float, default=15, help="time cap per throughput run")
+    parser.add_argument("--burst", type=int, default=1000, help="connections opened at once")
+    parser.add_argument("--overload", type=int, default=5000, help="concurrent overload clients")
+    parser.add_argument("--overload-seconds", type=float, default=20)
+    parser.add_argument("--max-queue", type=int, help="the load server's --max-queue "
+                        "(default: gluon-seq serve's)")
+    parser.add_argument("--soak-seconds", type=float, default=60,
+                        help="soak length at 80%% of capacity (the issue asks 600)")
     parser.add_argument("--write", action="store_true", help="write BENCHMARKS.md")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main():
+    args = _arguments()
     workdir = Path(tempfile.mkdtemp(prefix="serve_bench_"))
-    trained = ROOT / "runs" / "arithmetic" / "export"
-    if trained.is_dir():
-        arith_source, arith_note = trained, "trained (runs/arithmetic/export)"
-    else:
-        arith_source, arith_note = untrained_export(workdir, "arithmetic"), \
-            "untrained (no runs/arithmetic/export)"
+    try:
+        trained = ROOT / "runs" / "arithmetic" / "export"
+        if trained.is_dir():
+            arith_source, arith_note = trained, "trained (runs/arithmetic/export)"
+        else:
+            arith_source, arith_note = untrained_export(workdir, "arithmetic"), \
+                "untrained (no runs/arithmetic/export)"
+        if args.section in ("all", "tables"):
+            tables(args, workdir, arith_source, arith_note)
+        if args.section in ("all", "load"):
+            load(args, arith_source, arith_note)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def load(args, folder, note):
+    machine = Machine.now()
+    command = (f"OMP_NUM_THREADS={machine.threads} .venv/bin/python benchmarks/serve.py --section "
+               f"load --burst {args.burst} --overload {args.overload} --overload-seconds "
+               f"{args.overload_seconds:g} --soak-seconds {args.soak_seconds:g}"
+               + (f" --max-queue {args.max_queue}" if args.max_queue else ""))
+    lines = run_load(folder, EXPRESSIONS, args)
+    text = "\n".join([f"Measured by `{command}`; arithmetic model: {note}; mxnet backend, the "
+                      "server's default limits" + (f" but --max-queue {args.max_queue}" if args.max_queue else "")
+                      + ".", "", *lines, "", machine.line()])
+    print(text)
+    if args.write:
+        write_section("serving-load", "### Under load (burst, overload, soak)", text)
+
+
+def tables(args, workdir, arith_source, arith_note):
     smoke = [untrained_export(workdir, name, smoke=True) for name in args.smoke]
     models = prepare([arith_source] + [Path(p) for p in args.extra] + smoke, workdir)
     load_before = os.getloadavg()[0]
     arith = models[0][0]
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
-    command = " ".join(["benchmarks/serve.py"] + args.extra + (["--smoke"] + args.smoke
-                                                               if args.smoke else []))
+    command = " ".join(["benchmarks/serve.py", "--section", "tables"] + args.extra +
+                       (["--smoke"] + args.smoke if args.smoke else []))
     out = [f"Measured by `OMP_NUM_THREADS={threads} .venv/bin/python {command}` on the shared "
            f"2-core machine; arithmetic model: {arith_note}.  Server: `gluon-seq serve` subprocess "
            "on 127.0.0.1; clients: httpx in the benchmark process (they share the two cores).", ""]
@@ -376,11 +364,7 @@ def main():
     text = "\n".join(out)
     print(text)
     if args.write:
-        sys.path.insert(0, str(ROOT / "benchmarks"))
-        from report import write_section
-
         write_section("serving", "## Serving (issue 4)", text)
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

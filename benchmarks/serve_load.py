@@ -1,0 +1,262 @@
+"""Serving under load: a burst of connections, 5,000 clients at once, and a soak.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/serve.py --section load [--soak-seconds 600] [--write]
+
+One ``gluon-seq serve`` subprocess on 127.0.0.1 (default limits: ``--max-queue
+256``), arithmetic model, one input per request; the clients are bare asyncio
+HTTP/1.1 streams in the benchmark process (they share the two cores with the
+server).  Every run is bounded in requests and seconds and stops by itself:
+
+- burst: N connections opened at once, one request each; every one must be answered
+  (once more with ``--max-queue 1024``, which takes the whole burst in).
+- overload: N keep-alive clients sending back to back; answers may only be 200 or
+  503 (queue full); the server's resident memory (process tree) is sampled.
+- capacity: 64 clients for a few seconds; the soak's rate is 80 % of what they got.
+- soak: requests at that fixed rate (open loop: latency counts from the planned send
+  time, so a stall shows); must end with 0 errors.
+"""
+import asyncio
+import collections
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import psutil
+
+from serving_tools import Server, exchange, split_url
+
+# The soak spreads its rate over more connections than capacity was measured with, so a
+# connection is free when its next send is due (an open loop must not wait on its own client).
+CAPACITY_CLIENTS, CAPACITY_SECONDS, SOAK_CONNECTIONS = 64, 10.0, 128
+
+
+@dataclass
+class Outcome:
+    """Statuses, client-side errors and latencies of one load run."""
+    statuses: collections.Counter = field(default_factory=collections.Counter)
+    errors: collections.Counter = field(default_factory=collections.Counter)
+    seconds: list = field(default_factory=list)
+    ok_seconds: list = field(default_factory=list)  # the 200s alone
+    wall: float = 0.0
+
+    def record(self, status, elapsed: float) -> None:
+        self.seconds.append(elapsed)
+        self.statuses[status] += 1
+        if status == 200:
+            self.ok_seconds.append(elapsed)
+
+    def fail(self, err: BaseException) -> None:
+        self.errors[type(err).__name__] += 1
+
+    @property
+    def answered(self) -> int:
+        return sum(self.statuses.values())
+
+    def p(self, q: float, ok_only: bool = False) -> float:
+        seconds = self.ok_seconds if ok_only else self.seconds
+        return float(np.percentile(np.asarray(seconds) * 1000, q)) if seconds else 0.0
+
+
+class Watch:
+    """A server process tree's resident memory (sampled every 0.1 s in a thread) and
+    the CPU it used, over each ``with`` block."""
+
+    def __init__(self, pid: int):
+        self.proc = psutil.Process(pid)
+        self.peak = self.before = self.after = self.now()
+        self.cores = 0.0
+        self._stop, self._thread, self._start = threading.Event(), None, (0.0, 0.0)
+
+    def _tree(self):
+        return [self.proc] + self.proc.children(recursive=True)
+
+    def now(self) -> int:
+        total = 0
+        for proc in self._tree():
+            try:
+                total += proc.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def _cpu(self) -> float:
+        return sum(sum(p.cpu_times()[:2]) for p in self._tree())
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, self.now())
+
+    def __enter__(self):
+        self.peak = self.before = self.now()
+        self._start = (self._cpu(), time.perf_counter())
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.cores = (self._cpu() - self._start[0]) / (time.perf_counter() - self._start[1])
+
+
+def _mib(count: int) -> str:
+    return f"{count / 2 ** 20:.0f}"
+
+
+async def _connect(host, port, timeout):
+    return await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+
+
+async def _clients(url, count, body, outcome: Outcome, stop_at: float, per_client: int,
+                   timeout: float, backoff: bool) -> None:
+    """``count`` keep-alive clients at once, each sending up to ``per_client`` requests
+    back to back until ``stop_at`` (after a 503 first waiting its Retry-After, if
+    ``backoff``); a client whose connection fails stops."""
+    host, port, path = split_url(url)
+
+    async def client():
+        try:
+            reader, writer = await _connect(host, port, timeout)
+        except Exception as err:
+            outcome.fail(err)
+            return
+        try:
+            for _ in range(per_client):
+                if time.perf_counter() > stop_at:
+                    break
+                start = time.perf_counter()
+                status, retry_after = await asyncio.wait_for(
+                    exchange(reader, writer, host, path, body()), timeout)
+                outcome.record(status, time.perf_counter() - start)
+                if backoff and retry_after:
+                    await asyncio.sleep(min(retry_after, stop_at - time.perf_counter()))
+        except Exception as err:
+            outcome.fail(err)
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*[client() for _ in range(count)])
+    outcome.wall = time.perf_counter() - start
+
+
+def closed_loop(url, clients, body, seconds, per_client, backoff=False, timeout=60.0) -> Outcome:
+    outcome = Outcome()
+    asyncio.run(_clients(url, clients, body, outcome, time.perf_counter() + seconds, per_client,
+                         timeout, backoff))
+    return outcome
+
+
+async def _open_loop(url, rate, seconds, body, outcome: Outcome, timeout: float) -> None:
+    host, port, path = split_url(url)
+    interval = SOAK_CONNECTIONS / rate  # each connection's share of the schedule
+    begin = time.perf_counter() + 0.5
+    end = begin + seconds
+
+    async def connection(offset):
+        reader, writer = await _connect(host, port, timeout)
+        planned = begin + offset
+        try:
+            while planned < end:
+                await asyncio.sleep(max(0.0, planned - time.perf_counter()))
+                try:
+                    status, _ = await asyncio.wait_for(
+                        exchange(reader, writer, host, path, body()), timeout)
+                    outcome.record(status, time.perf_counter() - planned)
+                except Exception as err:
+                    outcome.fail(err)
+                    return
+                planned += interval
+        finally:
+            writer.close()
+
+    await asyncio.gather(*[connection(i * interval / SOAK_CONNECTIONS)
+                           for i in range(SOAK_CONNECTIONS)])
+    outcome.wall = time.perf_counter() - begin
+
+
+PATH = "/predict/arithmetic"
+DEEP_QUEUE = 1024  # the burst again with this --max-queue, to show the trade-off
+
+
+def _row(name, clients, outcome: Outcome, watch: Watch) -> str:
+    other = outcome.answered - outcome.statuses[200] - outcome.statuses[503]
+    errors = ", ".join(f"{n} {k}" for k, n in sorted(outcome.errors.items())) or "0"
+    return (f"| {name} | {clients} | {outcome.answered + sum(outcome.errors.values())} | "
+            f"{outcome.statuses[200]} | {outcome.statuses[503]} | {other} | {errors} | "
+            f"{outcome.p(50):.0f} / {outcome.p(99):.0f} | {outcome.p(50, True):.0f} / "
+            f"{outcome.p(99, True):.0f} | {_mib(watch.before)} → {_mib(watch.peak)} | "
+            f"{watch.cores:.2f} | {outcome.wall:.1f} |")
+
+
+def _closed_rows(server: Server, body, runs) -> list:
+    """One table row per (name, clients, seconds, requests per client, backoff) run."""
+    watch, rows = Watch(server.pid), []
+    closed_loop(server.url + PATH, 8, body, 3, 200)  # warm up
+    for name, clients, seconds, per_client, backoff in runs:
+        with watch:
+            outcome = closed_loop(server.url + PATH, clients, body, seconds, per_client, backoff)
+        rows.append(_row(name, clients, outcome, watch))
+        print(rows[-1], flush=True)
+    return rows
+
+
+def _soak(server: Server, body, seconds):
+    """(capacity outcome, soak rate, soak outcome, watch) on a running server."""
+    capacity = closed_loop(server.url + PATH, CAPACITY_CLIENTS, body, CAPACITY_SECONDS, 10 ** 6)
+    rate = 0.8 * capacity.statuses[200] / capacity.wall
+    soak, watch = Outcome(), Watch(server.pid)
+    with watch:
+        asyncio.run(_open_loop(server.url + PATH, rate, seconds, body, soak, 60.0))
+        watch.after = watch.now()
+    return capacity, rate, soak, watch
+
+
+def run_load(folder, inputs, args) -> list:
+    """The load tables (markdown lines) for the arithmetic export ``folder``."""
+    rng = random.Random(0)
+    body = lambda: ('{"inputs": ["%s"]}' % rng.choice(inputs)).encode()
+    server = Server([folder], "mxnet", extra=["--max-queue", args.max_queue] if args.max_queue
+                    else [])
+    try:
+        rows = _closed_rows(server, body, [
+            ("burst: one request per connection, all opened at once", args.burst, 60, 1, False),
+            ("overload: clients send back to back, a 503 retried at once", args.overload,
+             args.overload_seconds, 50, False),
+            ("overload: clients wait a 503's Retry-After", args.overload, args.overload_seconds,
+             50, True)])
+        soak = _soak(server, body, args.soak_seconds)
+        alive = server.alive()
+    finally:
+        code = server.stop()
+    if not args.max_queue:
+        deep = Server([folder], "mxnet", extra=["--max-queue", DEEP_QUEUE])
+        try:
+            rows[1:1] = _closed_rows(deep, body, [(f"the burst with --max-queue {DEEP_QUEUE}",
+                                                   args.burst, 60, 1, False)])
+        finally:
+            deep.stop()
+    return _tables(args, rows, *soak, alive, code)
+
+
+def _tables(args, rows, capacity, rate, soak: Outcome, watch: Watch, alive, code) -> list:
+    errors = sum(soak.errors.values()) + soak.answered - soak.statuses[200]
+    return [
+        "| load | clients | requests | 200 | 503 | other status | client errors | p50 / p99 ms, "
+        "all | p50 / p99 ms, 200s | server RSS MiB (before → peak) | server CPU, cores | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *rows, "",
+        f"**Capacity**: {CAPACITY_CLIENTS} keep-alive clients for {CAPACITY_SECONDS:g} s got "
+        f"{capacity.statuses[200] / capacity.wall:.0f} answers/s (p50 / p99 {capacity.p(50):.1f} "
+        f"/ {capacity.p(99):.1f} ms, {sum(capacity.errors.values())} errors).", "",
+        f"**Soak at 80 % of that** ({rate:.0f} requests/s for {args.soak_seconds:g} s over "
+        f"{SOAK_CONNECTIONS} connections, open loop): {soak.answered} answered, {errors} errors "
+        f"(non-200 or failed), p50 / p99 {soak.p(50):.1f} / {soak.p(99):.1f} ms from the "
+        f"planned send time; server RSS {_mib(watch.before)} MiB at the start, "
+        f"{_mib(watch.after)} MiB at the end (peak {_mib(watch.peak)} MiB); server CPU "
+        f"{watch.cores:.2f} cores.", "",
+        f"After all of it: server process alive {alive}, exit status after SIGTERM {code}.",
+    ]

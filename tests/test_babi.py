@@ -103,13 +103,19 @@ def test_export_reproduces_the_live_model(fixture_tarball, tmp_path, backend, at
     folder = export_model(task, model, tmp_path / "export")
     exported = load_predictor(folder)
     batch = next(task.eval_batches("test", 16))
-    live = model(*[mx.nd.array(a) for a in batch.inputs], *model.begin_state(16)).asnumpy()
-    assert live.shape == (16, task.codec().vocab_size)
-    np.testing.assert_allclose(exported.run(list(batch.inputs))[0], live, rtol=1e-6, atol=1e-6)
+    # The model now runs the graph it exported: answer scores, then the match weights.
+    live = [o.asnumpy() for o in model(*[mx.nd.array(a) for a in batch.inputs],
+                                       *model.begin_state(16))]
+    assert live[0].shape == (16, task.codec().vocab_size)
+    got = exported.run(list(batch.inputs))
+    assert len(got) == 2
+    np.testing.assert_allclose(got[0], live[0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got[1], model.attention(*[mx.nd.array(a) for a in batch.inputs]),
+                               rtol=1e-6, atol=1e-6)
     example = task.example_inputs()
     assert exported.predict(example) == task.codec().decode(
         [model(*[mx.nd.array(a) for a in task.codec().encode(example)],
-               *model.begin_state(len(example))).asnumpy()])
+               *model.begin_state(len(example)))[0].asnumpy()])
     # The match weights are a softmax over the chosen axis.
     weights, story, question = attention_weights(
         model, task.codec(), example[0]["story"], example[0]["question"])

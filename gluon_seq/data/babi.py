@@ -12,6 +12,11 @@ Tokens are words and punctuation, case kept: ``"Where is Mary?"`` ->
 ``["Where", "is", "Mary", "?"]``.  The answer is one token even when it is a
 list such as ``"apple,football"`` (tasks 8 and 19), so every task is a
 single-label classification over the vocabulary.
+
+Each sample keeps its story twice: flat (``story``, the Keras model's input)
+and as sentences (``sentences``, the memory network's memories).
+:func:`insert_blank_memories` is the memory network's random-noise time
+padding (training only).
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple
+
+import numpy as np
 
 from ..errors import UserError
 from .files import ARCHIVE_ERRORS, unreadable
@@ -47,6 +54,7 @@ class Sample:
     question: List[str]
     answer: str
     supporting: Tuple[int, ...] = ()
+    sentences: Tuple[Tuple[str, ...], ...] = ()  # the story, one token tuple per statement
 
 
 def tokenize(text: str) -> List[str]:
@@ -83,7 +91,7 @@ def parse_stories(lines: Iterable[str], only_supporting: bool = False) -> List[S
             else:
                 chosen = [story[i] for i in sorted(story)]
             samples.append(Sample([t for s in chosen for t in s], tokenize(fields[0]),
-                                  fields[1].strip(), support))
+                                  fields[1].strip(), support, tuple(map(tuple, chosen))))
         else:
             story[line_id] = tokenize(rest)
     return samples
@@ -138,6 +146,35 @@ def build_vocab(samples: Sequence[Sample]) -> List[str]:
 def max_lengths(samples: Sequence[Sample]) -> Tuple[int, int]:
     """(story_maxlen, query_maxlen) over ``samples``."""
     return (max(len(s.story) for s in samples), max(len(s.question) for s in samples))
+
+
+def memory_shape(samples: Sequence[Sample]) -> Tuple[int, int]:
+    """(most statements in a story, most tokens in a statement or a question) over ``samples``."""
+    sentences = max(len(s.sentences) for s in samples)
+    words = max(max((len(t) for t in s.sentences), default=0) for s in samples)
+    return sentences, max(words, max(len(s.question) for s in samples))
+
+
+def insert_blank_memories(stories: np.ndarray, fraction: float,
+                          rng: np.random.RandomState) -> np.ndarray:
+    """Random-noise time padding (Sukhbaatar et al., 2015): a copy of ``stories``
+    (N, M, J) ids, memories left-padded (the newest in the last slot), with
+    empty memories inserted at random among each story's n real ones.
+
+    As in the reference code, a story gets ``randint(ceil(n * fraction))``
+    blanks (so none below 1 / fraction statements), which shifts the older
+    memories to later time slots; here no real memory is pushed out, so the
+    blanks are limited to the free slots."""
+    out = np.zeros_like(stories)
+    slots = stories.shape[1]
+    for row, story in enumerate(stories):
+        real = np.flatnonzero(story.any(axis=1))  # (n,) slots holding a statement
+        high = int(np.ceil(len(real) * fraction))
+        blanks = min(rng.randint(high) if high > 0 else 0, slots - len(real))
+        # The n memories' time indices: a sorted random n-subset of 0..n+blanks-1 (0 = newest).
+        times = np.sort(rng.permutation(len(real) + blanks)[:len(real)])[::-1]
+        out[row, slots - 1 - times] = story[real]
+    return out
 
 
 def sample_text(sample: Sample) -> Dict[str, str]:

@@ -11,6 +11,11 @@ Two embeddings of the story (``m``: E-d, ``c``: Q-d) and one of the question (E-
 source's Keras behaviour), ``"story"`` over story positions.  ``read="story"``
 runs the answer LSTM over the story's words instead, each word's response
 next to its embedding.
+
+An export (a graph traced inside :func:`gluon_seq.rnn.portable_graph`) also
+outputs the match weights, (N, S, Q), after the scores: the codec decodes the
+scores alone, and ``gluon-seq ask`` reads the weights.  Training and
+evaluation see the scores only.
 """
 from __future__ import annotations
 
@@ -22,11 +27,18 @@ from mxnet import gluon
 
 from ..codecs.babi import BabiCodec
 from ..rnn import LayerFactory
+from ..rnn import layer as _layer
+
+
+def exporting() -> bool:
+    """Whether the graph being traced is an export's (inside ``portable_graph``),
+    whose outputs add the attention after the answer scores."""
+    return bool(_layer._portable["depth"])
 
 
 class MemNN(gluon.HybridBlock):
     """Inputs: story ids (N, S), question ids (N, Q), LSTM states (1, N, H) x2.
-    Output: (N, V) answer scores (logits)."""
+    Output: (N, V) answer scores (logits); an export adds the match weights (N, S, Q)."""
 
     def __init__(self, vocab_size: int, story_maxlen: int, query_maxlen: int, embed: int,
                  hidden: int, dropout: float, attention: str, rnn_layer: LayerFactory,
@@ -71,7 +83,8 @@ class MemNN(gluon.HybridBlock):
             answer = F.concat(match + c, m, dim=2)                     # (N, S, Q + E)
         steps, _ = self.lstm(F.transpose(answer, axes=(1, 0, 2)), list(states))  # (steps, N, H)
         last = F.squeeze(F.slice_axis(steps, axis=0, begin=-1, end=None), axis=0)  # (N, H)
-        return self.output(F.Dropout(last, p=self._dropout))          # (N, V)
+        scores = self.output(F.Dropout(last, p=self._dropout))        # (N, V)
+        return (scores, match) if exporting() else scores              # match (N, S, Q)
 
     def attention(self, story: mx.nd.NDArray, question: mx.nd.NDArray) -> np.ndarray:
         """The match weights (N, S, Q) for id arrays, computed in inference mode."""

@@ -15,6 +15,15 @@ Keras reports 98.6 % test accuracy there.  Unlike the source, which
 validates on the test set, 10 % of the training questions are held out for
 checkpoint selection (``--valid-fraction``).
 
+``--model memn2n`` swaps in the multi-hop end-to-end memory network
+(:class:`gluon_seq.models.memn2n.MemN2N`) on sentence-level memories
+(:class:`gluon_seq.codecs.babi_memory.MemoryCodec`); the ``memn2n`` preset adds
+the reference code's training: SGD at 0.01 on the batch's summed loss (0.32 on
+its mean here; half that for the 20 linear-start epochs), halved every 25
+epochs, gradient norm 40 (1.25 on the mean), d = 20, the 1k set.
+``--task all`` trains on the 20 tasks at once (preset ``memn2n-joint``) and
+reports each task's test accuracy as split ``test_qaN``.
+
 Example, after training::
 
     gluon-seq predict runs/babi/export --story "Mary moved to the bathroom. \
@@ -22,31 +31,54 @@ John went to the hallway." --question "Where is Mary?"
 """
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mxnet import gluon
 
 from ..codecs.babi import BabiCodec
+from ..codecs.babi_memory import MemoryCodec
+from ..data import Batch, locate
 from ..data import babi as babi_data
-from ..data import locate
 from ..data.generated import write_qa1_tarball
 from ..errors import UserError
+from ..models.memn2n import MemN2N
 from ..models.memnn import MemNN
-from ..settings import dropout_rate, flag, fraction, option, text, whole
+from ..settings import Check, dropout_rate, flag, fraction, number, option, text, whole
 from . import register
 from .base import Task
 
 TARBALL = "babi/tasks_1-20_v1-2.tar.gz"
 SPLIT_SEED = 20150219  # fixed, so the held-out questions are the same in every run
+ALL = "all"
+MODELS = ("source", "memn2n")
+
+
+def task_number(text: str) -> Union[int, str]:
+    """``--task``: a bAbI task number, or ``all`` (the 20 tasks trained jointly)."""
+    if text.strip().lower() == ALL:
+        return ALL
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a bAbI task number (1..20) "
+                                         "or 'all'") from None
+
+
+def _is_task(value) -> bool:
+    return value == ALL or (isinstance(value, int) and not isinstance(value, bool)
+                            and 1 <= value <= 20)
 
 
 @dataclass
 class BabiOptions:
-    qa: int = field(default=1, metadata={
-        "flag": "--task", "choices": list(range(1, 21)), "help": "bAbI task number"})
+    # An int in every config.json written before --task all existed; "all" otherwise.
+    qa: Union[int, str] = option(1, Check("a task number from 1 to 20, or 'all'", _is_task),
+                                 "bAbI task number 1..20, or 'all': the 20 tasks trained jointly",
+                                 flag="--task", parse=task_number)
     subset: str = field(default="en-10k", metadata={
         "flag": "--set", "choices": list(babi_data.SETS),
         "help": "en: 1,000 training questions per task; en-10k: 10,000"})
@@ -66,6 +98,17 @@ class BabiOptions:
         "help": "share of the training questions held out to pick the best epoch"})
     tarball: str = field(default="", metadata={"check": text(),
         "help": "read this bAbI tarball (official layout) instead of the one in the data folder"})
+    model: str = option("source", help="source: the Keras babi_memnn model; memn2n: the "
+                        "multi-hop end-to-end memory network on sentence memories",
+                        choices=list(MODELS))
+    hops: int = option(3, whole(1), "memn2n: memory hops K")
+    memory_size: int = option(50, whole(1), "memn2n: memory slots (the latest sentences kept)")
+    linear_start: int = option(20, whole(0), "memn2n: first epochs without the attention "
+                               "softmax, at half the learning rate (0: none)")
+    anneal: int = option(25, whole(0), "memn2n: halve the learning rate every N epochs after "
+                         "linear start (0: never)")
+    time_noise: float = option(0.1, number(0, 1), "memn2n: random-noise time padding, empty "
+                               "memories per real one added to training stories (0: off)")
 
 
 @register
@@ -78,6 +121,15 @@ class BabiTask(Task):
         "source": {},
         # The answer LSTM reads the story instead of the question (see BENCHMARKS.md).
         "read-story": {"read": "story"},
+        # MemN2N as the reference code trains it on one task: 20 linear-start + 100 epochs.
+        # Its SGD step is 0.01 on the loss summed over a batch of 32 and it clips each
+        # gradient at 40; the loop here takes the batch mean, so 0.32 and 40 / 32.
+        "memn2n": {"model": "memn2n", "subset": "en", "embed": 20, "optimizer": "sgd",
+                   "lr": 0.32, "clip": 1.25, "epochs": 120},
+        # ... and on the 20 tasks jointly: d = 50, 30 linear-start + 60 epochs, halved every 15.
+        "memn2n-joint": {"model": "memn2n", "qa": ALL, "subset": "en", "embed": 50,
+                         "linear_start": 30, "anneal": 15, "optimizer": "sgd", "lr": 0.32,
+                         "clip": 1.25, "epochs": 90},
     }
     codec_from_data = True
     legacy_codec_file = "babi_vocab.json"
@@ -94,22 +146,34 @@ class BabiTask(Task):
         task.tarball = write_qa1_tarball(Path(folder) / "babi_tiny.tar.gz")
         return task
 
+    @property
+    def memory(self) -> bool:
+        """Whether the model is the memory network on sentence memories."""
+        return self.options.model == "memn2n"
+
     # -- data -------------------------------------------------------------------
-    def load_samples(self) -> Tuple[List[babi_data.Sample], List[babi_data.Sample]]:
-        """(train, test) samples of the chosen task and set."""
+    def load_tasks(self) -> List[Tuple[int, List[babi_data.Sample], List[babi_data.Sample]]]:
+        """(task number, train, test) samples of each chosen task of the chosen set."""
         opts = self.options
         tarball = self.tarball or (Path(opts.tarball) if opts.tarball
                                    else locate(TARBALL, self.data_dir))
         if not Path(tarball).is_file():
             raise UserError(f"{tarball} is missing; pass a bAbI tarball in the official layout.")
-        return tuple(babi_data.load_split(tarball, opts.qa, opts.subset, split,
-                                          opts.only_supporting) for split in ("train", "test"))
+        numbers = list(babi_data.TASK_NAMES) if opts.qa == ALL else [opts.qa]
+        return [(n, *(babi_data.load_split(tarball, n, opts.subset, split, opts.only_supporting)
+                      for split in ("train", "test"))) for n in numbers]
+
+    def load_samples(self) -> Tuple[List[babi_data.Sample], List[babi_data.Sample]]:
+        """(train, test) samples of the chosen task(s) and set."""
+        loaded = self.load_tasks()
+        return ([s for _, train, _ in loaded for s in train],
+                [s for _, _, test in loaded for s in test])
 
     def prepare(self) -> None:
-        train, test = self.load_samples()
+        loaded = self.load_tasks()
+        train, test = ([s for row in loaded for s in row[column]] for column in (1, 2))
         if self._codec is None:  # a reopened run keeps the vocabulary it trained with
-            vocab = babi_data.build_vocab(train + test)
-            self._codec = BabiCodec(vocab, *babi_data.max_lengths(train + test))
+            self._codec = self._new_codec(train + test)
             self._example = [babi_data.sample_text(s) for s in test[:2]]
         order = np.random.RandomState(SPLIT_SEED).permutation(len(train))
         held = int(round(self.options.valid_fraction * len(train)))
@@ -119,26 +183,72 @@ class BabiTask(Task):
         self._arrays = {"train": self._encode([train[i] for i in order[held:]]),
                         "valid": self._encode([train[i] for i in order[:held]]),
                         "test": self._encode(test)}
+        if self.options.qa == ALL:  # joint training: each task's test accuracy too
+            for number, _, samples in loaded:
+                self._arrays[f"test_qa{number}"] = self._encode(samples)
+            self.test_splits = ("test",) + tuple(f"test_qa{row[0]}" for row in loaded)
+
+    def _new_codec(self, samples: Sequence[babi_data.Sample]) -> BabiCodec:
+        vocab = babi_data.build_vocab(samples)
+        if self.memory:
+            sentences, words = babi_data.memory_shape(samples)
+            return MemoryCodec(vocab, min(self.options.memory_size, sentences), words)
+        return BabiCodec(vocab, *babi_data.max_lengths(samples))
 
     def _encode(self, samples: Sequence[babi_data.Sample]):
-        """(stories (N, S), questions (N, Q), answers (N,)) ids."""
+        """(stories (N, S) or (N, M, J), questions (N, Q) or (N, J), answers (N,)) ids."""
         codec = self._codec
         unknown = babi_data.unknown_words(
             (t for s in samples for t in s.story + s.question + [s.answer]), codec.vocab)
         if unknown:
             raise UserError(f"the data has words the saved vocabulary lacks: {', '.join(unknown)}.")
-        too_long = [s for s in samples if len(s.story) > codec.story_maxlen
-                    or len(s.question) > codec.query_maxlen]
+        if self.memory:
+            limit = codec.sentence_length
+            too_long = [s for s in samples if max(map(len, s.sentences + (s.question,))) > limit]
+            limits = f"{limit} tokens per sentence"
+        else:
+            too_long = [s for s in samples if len(s.story) > codec.story_maxlen
+                        or len(s.question) > codec.query_maxlen]
+            limits = f"({codec.story_maxlen}, {codec.query_maxlen})"
         if too_long:
             raise UserError(f"{len(too_long)} question(s) are longer than the saved lengths "
-                            f"({codec.story_maxlen}, {codec.query_maxlen}).")
-        stories, questions = codec.encode_tokens([(s.story, s.question) for s in samples])
+                            f"{limits}.")
+        stories, questions = codec.encode_tokens(
+            [(s.sentences if self.memory else s.story, s.question) for s in samples])
         answers = np.array([codec.index[s.answer] for s in samples], dtype=np.int32)
         return stories, questions, answers
+
+    def train_batches(self, epoch: int, batch_size: int) -> Iterator[Batch]:
+        """The memory network's training stories get random-noise time padding."""
+        batches = super().train_batches(epoch, batch_size)
+        if not self.memory or not self.options.time_noise:
+            return batches
+        rng = np.random.RandomState([self.epoch_seed(epoch), 1])  # not the shuffle's stream
+        return (Batch((babi_data.insert_blank_memories(b.inputs[0], self.options.time_noise, rng),
+                       *b.inputs[1:]), b.label) for b in batches)
 
     # -- model ------------------------------------------------------------------
     def build_model(self, rnn_layer):
         codec, opts = self.codec(), self.options
+        if self.memory:
+            return MemN2N(codec.vocab_size, codec.memory_size, codec.sentence_length, opts.embed,
+                          opts.hops, prefix="memn2n_")
         return MemNN(codec.vocab_size, codec.story_maxlen, codec.query_maxlen, opts.embed,
                      opts.hidden, opts.dropout, opts.attention, rnn_layer, read=opts.read,
                      prefix="memnn_")
+
+    def start_epoch(self, model, epoch: int) -> None:
+        """Linear start: the memory network's attention softmax is off for the first
+        ``--linear-start`` epochs."""
+        if self.memory:
+            model.use_softmax(epoch >= self.options.linear_start)
+
+    def lr_schedule(self, epoch: int) -> float:
+        """Memory network: half the rate during linear start, then halved every
+        ``--anneal`` epochs (the reference code's schedule); 1 for the source model."""
+        opts = self.options
+        if not self.memory:
+            return 1.0
+        if epoch < opts.linear_start:
+            return 0.5
+        return 0.5 ** ((epoch - opts.linear_start + 1) // opts.anneal) if opts.anneal else 1.0

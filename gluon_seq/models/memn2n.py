@@ -1,0 +1,139 @@
+"""End-to-end memory network (MemN2N; Sukhbaatar et al., 2015) for bAbI.
+
+Inputs are sentence-level memories (:class:`gluon_seq.codecs.babi_memory.MemoryCodec`):
+story ids (N, M, J), newest sentence in the last slot, and question ids (N, J).
+With K hops and K + 1 embedding matrices E_0..E_K (adjacent weight tying:
+A_1 = B = E_0, C_k = A_{k+1} = E_k, W^T = C_K = E_K) and temporal matrices
+T_0..T_K (T_A^{k+1} = T_C^k)::
+
+    u_1      = sum_j l_j * B q_j                        position encoding (PE)
+    m_i^k    = sum_j l_j * A_k x_ij + T_A^k(i)           c_i^k likewise with C_k, T_C^k
+    p^k      = softmax(m^k . u_k)  over the story's memory slots
+    u_{k+1}  = u_k + sum_i p_i^k c_i^k
+    scores   = W u_{K+1}                                 (N, V) logits
+
+PE is the paper's l_kj = (1 - j/J) - (k/d)(1 - 2j/J), with J the sentence's
+own length; padding words count for nothing and empty memory slots take no
+attention.  Linear start removes the attention softmax in the graph itself:
+``p = mix * softmax(s) + (1 - mix) * s`` with ``mix`` a non-trainable 0/1
+parameter, set by :meth:`MemN2N.use_softmax` (the bAbI task does it each
+epoch).  Random-noise time padding changes the training data only
+(:func:`gluon_seq.data.babi.insert_blank_memories`).
+
+The model holds no recurrent layer, so it is the same under either kernel.
+An export also outputs the attention, (N, K, M) per hop, after the scores.
+"""
+from __future__ import annotations
+
+import mxnet as mx
+import numpy as np
+from mxnet import gluon
+
+from .memnn import exporting
+
+MASKED = -1e9  # added to the attention logits of empty memory slots
+
+
+def position_encoding(length: int, embed: int) -> np.ndarray:
+    """(J, d) weights l_kj of the paper for a sentence of ``length`` = J words
+    (a numpy reference; the graph computes them for each sentence's own J)."""
+    j = np.arange(1, length + 1, dtype=np.float64)[:, None] / length    # (J, 1)
+    k = np.arange(1, embed + 1, dtype=np.float64)[None, :] / embed      # (1, d)
+    return (1 - j) - k * (1 - 2 * j)
+
+
+class MemN2N(gluon.HybridBlock):
+    """Inputs: story ids (N, M, J), question ids (N, J); no recurrent states.
+    Output: (N, V) answer scores; exports add the attention (N, K, M)."""
+
+    def __init__(self, vocab_size: int, memory_size: int, sentence_length: int, embed: int,
+                 hops: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        self._vocab, self._embed, self.hops = vocab_size, embed, hops
+        normal = mx.init.Normal(0.1)  # the reference code's init_std
+        k = np.arange(1, embed + 1) / embed
+        with self.name_scope():
+            for index in range(hops + 1):
+                setattr(self, f"embedding{index}", self.params.get(
+                    f"embedding{index}", shape=(vocab_size, embed), init=normal))
+                setattr(self, f"temporal{index}", self.params.get(
+                    f"temporal{index}", shape=(memory_size, embed), init=normal))
+            # l_kj = a_k + (j / J) b_k: a_k = 1 - k/d, b_k = 2k/d - 1 (rows of pe).
+            self.pe = self.params.get_constant("pe", np.stack([1 - k, 2 * k - 1])[:, None, :])
+            self.positions = self.params.get_constant(
+                "positions", np.arange(1, sentence_length + 1).reshape(1, 1, -1))
+            self.softmax_mix = self.params.get("softmax_mix", shape=(1, 1), init=mx.init.One(),
+                                               grad_req="null", differentiable=False)
+
+    # -- the tied weights, by the paper's names (1-based hops) -------------------
+    def A(self, hop: int) -> gluon.Parameter:
+        return getattr(self, f"embedding{hop - 1}")
+
+    def C(self, hop: int) -> gluon.Parameter:
+        return getattr(self, f"embedding{hop}")
+
+    def T_A(self, hop: int) -> gluon.Parameter:
+        return getattr(self, f"temporal{hop - 1}")
+
+    def T_C(self, hop: int) -> gluon.Parameter:
+        return getattr(self, f"temporal{hop}")
+
+    @property
+    def B(self) -> gluon.Parameter:
+        return self.embedding0
+
+    @property
+    def W_transposed(self) -> gluon.Parameter:
+        return getattr(self, f"embedding{self.hops}")
+
+    def begin_state(self, batch_size: int, ctx=None):
+        return []
+
+    def use_softmax(self, on: bool) -> None:
+        """Attention softmax on, or off for linear start (in the graph; no re-trace)."""
+        self.softmax_mix.set_data(mx.nd.full((1, 1), 1.0 if on else 0.0))
+
+    # -- the graph ----------------------------------------------------------------
+    def _encode(self, F, ids, pe, positions, weight, axis):
+        """Position-encoded bag of words: (..., J) ids -> (..., d)."""
+        mask = ids > 0                                                    # (..., J)
+        if axis == 1:
+            positions = F.reshape(positions, (1, -1))                     # (1, J)
+        length = F.clip(F.sum(mask, axis=axis, keepdims=True), 1, 1e9)   # (..., 1) J per sentence
+        ratio = F.broadcast_div(F.broadcast_mul(mask, positions), length)  # (..., J) j / J
+        words = F.broadcast_mul(F.Embedding(ids, weight, input_dim=self._vocab,
+                                            output_dim=self._embed), F.expand_dims(mask, -1))
+        plain = F.sum(words, axis=axis)                                   # (..., d) sum_j e_j
+        ranked = F.sum(F.broadcast_mul(words, F.expand_dims(ratio, -1)), axis=axis)
+        a, b = F.split(pe, num_outputs=2, axis=0)                         # (1, 1, d) each
+        if axis == 1:  # a question: (N, J) ids, (N, d) out
+            a, b = F.reshape(a, (1, -1)), F.reshape(b, (1, -1))
+        return F.broadcast_mul(plain, a) + F.broadcast_mul(ranked, b)
+
+    def _attend(self, F, memory, u, slots, mix):
+        """p (N, M) for memories (N, M, d) and the controller u (N, d)."""
+        logits = F.sum(F.broadcast_mul(memory, F.expand_dims(u, 1)), axis=2)  # (N, M)
+        soft = F.softmax(logits + (slots - 1) * -MASKED, axis=1)
+        linear = logits * slots
+        # mix * soft + (1 - mix) * linear, without "1 - x" (mx2onnx prints a line for each).
+        return F.broadcast_mul(soft - linear, mix) + linear
+
+    def hybrid_forward(self, F, story, question, pe, positions, softmax_mix, **weights):
+        slots = F.sum(story, axis=2) > 0                                  # (N, M) real memories
+        memories = [F.broadcast_add(self._encode(F, story, pe, positions,
+                                                 weights[f"embedding{k}"], axis=2),
+                                    F.expand_dims(weights[f"temporal{k}"], 0))  # (N, M, d)
+                    for k in range(self.hops + 1)]
+        u = self._encode(F, question, pe, positions, weights["embedding0"], axis=1)  # (N, d)
+        attention = []
+        for hop in range(self.hops):
+            p = self._attend(F, memories[hop], u, slots, softmax_mix)   # (N, M)
+            # o + u, not u + o: the graph then lists the story before the question among
+            # its inputs, the order mx2onnx gives the export's input shapes in.
+            u = F.sum(F.broadcast_mul(memories[hop + 1], F.expand_dims(p, 2)), axis=1) + u
+            attention.append(p)
+        scores = F.FullyConnected(u, weights[f"embedding{self.hops}"], no_bias=True,
+                                  num_hidden=self._vocab)                 # (N, V) = u W
+        if exporting():
+            return scores, F.stack(*attention, axis=1)                    # (N, K, M)
+        return scores

@@ -1,0 +1,276 @@
+"""bAbI task by task: the source model, ``read-story`` and the MemN2N memory network
+(per task, and jointly over the 20) on the 1k (``en``) and 10k (``en-10k``) sets,
+beside the MemN2N reference code's per-task errors.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/babi_tasks.py --configs memn2n --sets en \\
+        --tasks 1-20 [--seeds 0,1,2] [--out runs/bench-babi] [--epochs N] [--no-write]
+
+Each (configuration, set, task, seed) trains, one after another in this process, into
+``OUT/CONFIG/SET/qaN/seedS`` with the configuration's preset (``gluon-seq train babi
+--preset ...``).  A folder that already holds ``metrics.json`` is read, not trained again,
+so one table collects every run made with the same ``--out``; the rows and tasks nobody
+ran say "not run".  ``--epochs`` shortens every run (a smoke test: its rows say so).
+Test accuracy is the best-validation checkpoint's; training time is the loop's sum of
+epoch times (evaluation excluded), added over the row's tasks.  The shared data lacks
+``en-10k/qa3_three-supporting-facts_train.txt``: that cell says so, and nothing stands in.
+The table goes into BENCHMARKS.md between the ``babi-tasks`` markers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import Machine  # noqa: E402  (benchmarks/machine.py)
+from report import write_section  # noqa: E402  (benchmarks/report.py)
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+HEADING = "## bAbI, task by task: the source model and the MemN2N memory network"
+CONFIGS = {  # name -> (preset, what it is)
+    "source": ("source", "the Keras babi_memnn model, 120 epochs"),
+    "read-story": ("read-story", "the same model, its LSTM reading the story"),
+    "memn2n": ("memn2n", "MemN2N, 3 hops, PE + LS + RN, one task at a time"),
+    "memn2n-joint": ("memn2n-joint", "MemN2N, 3 hops, PE + LS + RN, d = 50, 20 tasks jointly"),
+}
+SETS = ("en", "en-10k")
+TASKS = range(1, 21)
+# MemN2N reference code (3 hops, PE, LS, RN), test error % on the 1k set, tasks 1-20.
+REFERENCE = [0.1, 8.2, 41.8, 4.4, 13.7, 7.9, 20.3, 11.7, 13.6, 9.7,
+             0.7, 0.0, 0.3, 0.9, 0.0, 0.4, 51.0, 10.5, 81.4, 0.0]
+REFERENCE_MEANS = "13.8 % (one task at a time), 12.4 % (joint) on 1k; 4.2 % on 10k (paper)"
+FAILED = 5.0  # a task fails above 5 % test error
+LEGEND = (f"Cells: test accuracy %, one run per task and seed, the checkpoint with the best "
+          f"accuracy on 10 % of the training questions held out. \"no data\": the shared copy "
+          f"lacks en-10k/qa3_three-supporting-facts_train.txt, and nothing stands in for it. "
+          f"Training time: the loop's epoch times added over the row's runs (evaluation and "
+          f"export excluded). The reference row is the MemN2N reference code's per-task test "
+          f"error (3 hops, PE LS RN) as 100 - error; it keeps the best of 10 runs by training "
+          f"error. Reference means: {REFERENCE_MEANS}. An estimate for a row nobody ran scales "
+          f"measured runs: the source model's timed task by training questions x story length, "
+          f"another configuration's runs on the other set by its 10x (or 1/10) questions.")
+
+
+def parse_tasks(text: str) -> List[int]:
+    numbers = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        numbers += list(range(int(low), int(high or low) + 1))
+    if not numbers or not set(numbers) <= set(TASKS):
+        raise SystemExit(f"--tasks {text!r}: choose from 1..20, e.g. 1-20 or 1,3,5")
+    return sorted(set(numbers))
+
+
+def members(tarball: Path) -> set:
+    with tarfile.open(tarball, "r:*") as archive:
+        return set(archive.getnames())
+
+
+def folder_of(out: Path, config: str, subset: str, task, seed: int) -> Path:
+    return out / config / subset / (f"qa{task}" if task != "all" else "all") / f"seed{seed}"
+
+
+def train_one(config: str, subset: str, task, seed: int, folder: Path,
+              epochs: Optional[int]) -> dict:
+    from gluon_seq.run_folder import RunConfig
+    from gluon_seq.workflow import train
+
+    extra = {"epochs": epochs} if epochs else {}
+    run = RunConfig.for_task("babi", preset=CONFIGS[config][0], seed=seed,
+                             options={"qa": task, "subset": subset}, **extra)
+    start = time.perf_counter()
+    metrics = train(run, folder, log=lambda line: None)
+    wall = time.perf_counter() - start
+    print(f"{config} {subset} qa{task} seed {seed}: {metrics['value']:.2%} test, "
+          f"{metrics['train_seconds']:.0f} s training, {wall:.0f} s in all", flush=True)
+    return metrics
+
+
+def run_all(args, present: set) -> None:
+    from gluon_seq.data import babi as babi_data
+
+    for config in args.configs:
+        for subset in args.sets:
+            for task in (["all"] if config == "memn2n-joint" else args.tasks):
+                numbers = list(TASKS) if task == "all" else [task]
+                if any(babi_data.member_name(n, subset, "train") not in present for n in numbers):
+                    print(f"{config} {subset} qa{task}: training file missing, skipped")
+                    continue
+                for seed in args.seeds:
+                    folder = folder_of(args.out, config, subset, task, seed)
+                    if not (folder / "metrics.json").is_file():
+                        folder.parent.mkdir(parents=True, exist_ok=True)
+                        train_one(config, subset, task, seed, folder, args.epochs)
+
+
+def _accuracy(metrics: dict, task: int) -> Optional[float]:
+    split = metrics["splits"].get(f"test_qa{task}") or (
+        metrics["splits"]["test"] if metrics["split"] == "test" else None)
+    return None if split is None else split["accuracy"]
+
+
+def collect(out: Path, config: str, subset: str) -> Dict[int, List[dict]]:
+    """task -> every finished run's {accuracy, valid, seconds, epochs} in ``out``."""
+    found: Dict[int, List[dict]] = {}
+    for path in sorted((out / config / subset).glob("*/seed*/metrics.json")):
+        metrics = json.loads(path.read_text())
+        tasks = list(TASKS) if path.parent.parent.name == "all" else \
+            [int(path.parent.parent.name[2:])]
+        progress = json.loads((path.parent / "progress.json").read_text())
+        for task in tasks:
+            found.setdefault(task, []).append({
+                "accuracy": _accuracy(metrics, task), "valid": progress["best_value"],
+                "seconds": metrics["train_seconds"], "epochs": metrics["epochs"],
+                "joint": len(tasks) > 1})
+    return found
+
+
+def _cell(runs: List[dict]) -> str:
+    accuracies = [r["accuracy"] for r in runs if r["accuracy"] is not None]
+    return f"{100 * sum(accuracies) / len(accuracies):.1f}" if accuracies else "-"
+
+
+def _summary(errors: List[float], seconds: float) -> List[str]:
+    mean = f"{sum(errors) / len(errors):.1f}" if errors else "-"
+    if errors and len(errors) < 20:
+        mean += f" ({len(errors)} tasks)"
+    failed = str(sum(e > FAILED for e in errors)) if errors else "-"
+    return [mean, failed, f"{seconds / 60:.1f} min" if seconds else "-"]
+
+
+def table_row(label: str, subset: str, found: Dict[int, List[dict]], pick=None) -> str:
+    """One row: accuracy per task (mean over seeds, or ``pick``'s run), mean error,
+    failed tasks, training minutes (each run counted once)."""
+    cells, errors, runs = [], [], {}
+    for task in TASKS:
+        chosen = found.get(task, [])
+        if pick and chosen:
+            chosen = [pick(chosen)]
+        if subset == "en-10k" and task == 3:
+            cells.append("no data")
+            continue
+        cells.append(_cell(chosen))
+        if cells[-1] != "-":
+            errors.append(100 - float(cells[-1]))
+        for run in found.get(task, []):
+            runs[(run["seconds"], run["joint"] or task)] = run["seconds"]
+    return "| " + " | ".join([label, *cells, *_summary(errors, sum(runs.values()))]) + " |"
+
+
+def reference_row() -> str:
+    cells = [f"{100 - e:.1f}" for e in REFERENCE]
+    mean = sum(REFERENCE) / len(REFERENCE)
+    return "| " + " | ".join(["MemN2N reference code, en (1k), best of 10 runs", *cells,
+                              f"{mean:.1f}", str(sum(e > FAILED for e in REFERENCE)), "-"]) + " |"
+
+
+def build_table(out: Path, epochs: Optional[int], guess: Dict[tuple, float]):
+    """(the markdown table, notes on its rows)."""
+    header = ("| configuration | " + " | ".join(f"QA{t}" for t in TASKS)
+              + " | mean error % | failed (> 5 %) | training time |")
+    lines = [header, "|---" * (len(TASKS) + 4) + "|"]
+    notes = []
+    for config, (preset, what) in CONFIGS.items():
+        for subset in SETS:
+            found = collect(out, config, subset)
+            label = f"`{config}` {subset} ({what})"
+            if not found:
+                why = (f"not run: about {guess[(config, subset)]:.1f} h estimated"
+                       if (config, subset) in guess else "not run")
+                lines.append(f"| {label} | {why} | " + " | ".join([""] * (len(TASKS) + 2)) + " |")
+                continue
+            lines.append(table_row(label, subset, found))
+            seeds = {len(v) for v in found.values()}
+            if max(seeds) > 1:
+                best = lambda runs: max(runs, key=lambda r: r["valid"])  # noqa: E731
+                lines.append(table_row(f"{label}, best seed by validation", subset, found, best))
+                many = sorted(t for t, v in found.items() if len(v) > 1)
+                notes.append(f"`{config}` {subset}: tasks {', '.join(map(str, many))} ran "
+                             f"{max(seeds)} seeds; the first row is their mean.")
+            shown = {r["epochs"] for runs in found.values() for r in runs}
+            if epochs or len(shown) > 1:
+                notes.append(f"`{config}` {subset}: runs of {sorted(shown)} epochs.")
+    lines.append(reference_row())
+    return "\n".join(lines), notes
+
+
+def source_estimate(out: Path, tarball: Path, present: set) -> Dict[str, float]:
+    """set -> hours the source model would need for every task of it, scaled from its
+    first timed run by training questions x story length (both read from the data; a
+    rough, linear estimate)."""
+    from gluon_seq.data import babi as babi_data
+
+    timed = [(subset, task, runs[0]) for subset in SETS
+             for task, runs in collect(out, "source", subset).items()]
+    if not timed:
+        return {}
+
+    def size(subset, task):
+        train = babi_data.load_split(tarball, task, subset, "train")
+        test = babi_data.load_split(tarball, task, subset, "test")
+        return len(train) * babi_data.max_lengths(train + test)[0]
+
+    subset, task, run = timed[0]
+    per_unit = run["seconds"] / size(subset, task)
+    return {each: sum(per_unit * size(each, n) for n in TASKS
+                      if babi_data.member_name(n, each, "train") in present) / 3600
+            for each in SETS}
+
+
+def estimates(out: Path, tarball: Path, present: set) -> Dict[tuple, float]:
+    """(config, set) -> estimated hours for a row nobody ran: the source model from its
+    timed task; any other from its runs on the other set, x10 or /10 questions."""
+    guess = {("source", s): hours for s, hours in source_estimate(out, tarball, present).items()}
+    for config in CONFIGS:
+        for subset, other, ratio in (("en-10k", "en", 10.0), ("en", "en-10k", 0.1)):
+            found = collect(out, config, other)
+            if found and not collect(out, config, subset) and config != "source":
+                seconds = {r["seconds"] for runs in found.values() for r in runs}
+                per_run = sum(seconds) / len(seconds)
+                runs = 1 if config == "memn2n-joint" else (19 if subset == "en-10k" else 20)
+                guess[(config, subset)] = per_run * ratio * runs / 3600
+    return guess
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", default="memn2n", help=f"of {', '.join(CONFIGS)}")
+    parser.add_argument("--sets", default="en", help="en, en-10k or both (comma-separated)")
+    parser.add_argument("--tasks", default="1-20", type=parse_tasks)
+    parser.add_argument("--seeds", default="0", type=lambda t: [int(x) for x in t.split(",")])
+    parser.add_argument("--epochs", type=int, help="shorten every run (smoke test)")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-babi")
+    parser.add_argument("--no-write", action="store_true", help="print, leave BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    args.configs, args.sets = args.configs.split(","), args.sets.split(",")
+    unknown = (set(args.configs) - set(CONFIGS)) | (set(args.sets) - set(SETS))
+    if unknown:
+        raise SystemExit(f"unknown configuration(s) or set(s): {', '.join(sorted(unknown))}")
+    from gluon_seq.data import data_root
+
+    tarball = data_root(None) / "babi" / "tasks_1-20_v1-2.tar.gz"
+    present = members(tarball)
+    machine = Machine.now()
+    run_all(args, present)
+    guess = estimates(args.out, tarball, present)
+    table, notes = build_table(args.out, args.epochs, guess)
+    if ("source", "en") in guess:
+        notes.append(f"`source`, all tasks the data has, estimated from its timed task: about "
+                     f"{guess[('source', 'en')]:.1f} h on en and {guess[('source', 'en-10k')]:.1f} "
+                     "h on en-10k here.")
+    command = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/babi_tasks.py " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    text = "\n".join([f"`{command}` (the last call; every run in its --out is shown)", "",
+                      table, "", LEGEND, *[f"- {n}" for n in notes], "", machine.line()])
+    print(text)
+    if not args.no_write:
+        write_section("babi-tasks", HEADING, text)
+
+
+if __name__ == "__main__":
+    main()

@@ -288,3 +288,28 @@ def test_lstm_bias_initializers_mean_zeros_for_cells_without_a_forget_gate():
         bias = layer.l0_i2h_bias.data().asnumpy()
         assert bias.sum() == (4.0 if cell == "lstm" else 0.0), cell
 
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_a_cpu_gru_call_pads_its_units_to_16_with_the_same_numbers(monkeypatch, bidirectional):
+    """oneDNN's GRU is fast only at multiples of 16 units (fused.py): the padded
+    call gives the unpadded call's outputs, states and gradients, and exports keep H."""
+    from gluon_seq.rnn import fused, portable_graph
+
+    layers = [_layer("gru", "fused", 5, 3, 7, 2, bidirectional=bidirectional)
+              for _ in range(2)]
+    _init_with_biases(*layers)
+    x, states = _inputs(layers[0], 5, 4, 3, "TNC")
+    padded = _run(layers[0], x, states)
+    sizes = lambda layer: {node["attrs"]["state_size"] for node in json.loads(layer(
+        mx.sym.var("x"), [mx.sym.var(f"s{i}") for i in range(layer.state_count)])[0].tojson()
+    )["nodes"] if node["op"] == "RNN"}
+    assert sizes(layers[0]) == {"16"}
+    monkeypatch.setattr(fused, "GRU_UNITS_MULTIPLE", 1)
+    _assert_same(padded, _run(layers[1], x, states))
+    assert sizes(layers[1]) == {"7"}
+    monkeypatch.undo()
+    with portable_graph():
+        assert sizes(layers[0]) == {"7"}
+    assert sizes(make_layer("gru", 32, kernel="fused", input_size=3)) == {"32"}
+    assert sizes(make_layer("lstm", 7, kernel="fused", input_size=3)) == {"7"}

@@ -7,6 +7,14 @@ layer's weights into one tensor and re-lays it out on each call (5.9 ms of a
 a bidirectional GRU or plain RNN is also split into one call per direction,
 since mx2onnx converts those cells' ``RNN`` node one direction at a time.
 
+oneDNN's GRU runs its fast elementwise code only when the hidden size is a
+multiple of 16: at count-ones' shape (T20 N1000, H=24) its forward and
+backward took 124 ms, against 16 ms at H=32 (BENCHMARKS.md, GRU speed).  So a
+GRU call on the CPU runs with its units padded to the next multiple of
+:data:`GRU_UNITS_MULTIPLE`, by zero weights, biases and begin states: a padded
+unit starts at 0 and stays exactly 0 (r = z = 1/2, n = tanh(0) = 0) and, with
+zero recurrent weights, never reaches a real one, whose numbers are unchanged.
+
 Every function takes the layer (:class:`gluon_seq.rnn.layer.RecurrentLayer`)
 for its sizes and the decisions it made once; none imports it.
 """
@@ -15,6 +23,9 @@ from __future__ import annotations
 from typing import List, Sequence
 
 from . import compiled_ops as _ops
+
+# Pad a CPU GRU call's hidden units to a multiple of this (1: never pad).
+GRU_UNITS_MULTIPLE = 16
 
 
 def run(layer, F, inputs, states: Sequence, params):
@@ -62,9 +73,12 @@ def call(layer, F, inputs, states, params, layers, directions):
     """One ``RNN`` operator over ``layers`` (consecutive) and ``directions``:
     outputs (T, N, H x len(directions)) and the final states, each
     (len(layers) x len(directions), N, H)."""
+    hidden = layer.hidden_size
+    units = _units(layer, hidden, len(layers))
     # The RNN operator wants one flat vector: every weight, layer by layer,
     # direction by direction (i2h then h2h), then every bias in the same order.
-    flat = [params[f"{d}{index}_{kind}_{what}"].reshape(-1)
+    flat = [_padded(F, params[f"{d}{index}_{kind}_{what}"], kind, what, layer.gate_count,
+                    hidden, units)
             for what in ("weight", "bias")
             for index in layers
             for d in directions
@@ -73,9 +87,43 @@ def call(layer, F, inputs, states, params, layers, directions):
         packed = getattr(F._internal, _ops.PACK_OP)(*flat, num_args=len(flat))
     else:
         packed = F._internal._rnn_param_concat(*flat, dim=0)
+    if units != hidden:
+        states = [F.reshape(F.pad(F.expand_dims(s, axis=0), mode="constant", constant_value=0,
+                                  pad_width=(0, 0, 0, 0, 0, 0, 0, units - hidden)),
+                            (-3, -2)) for s in states]  # (rows, N, units)
     count = len(layers)
     # The operator's dropout acts between its own layers only.
-    result = F.RNN(inputs, packed, *states, state_size=layer.hidden_size, num_layers=count,
+    result = F.RNN(inputs, packed, *states, state_size=units, num_layers=count,
                    mode=layer.cell, p=layer._dropout if count > 1 else 0.0,
                    bidirectional=len(directions) == 2, state_outputs=True)
-    return result[0], [result[i] for i in range(1, 1 + len(states))]
+    outputs, finals = result[0], [result[i] for i in range(1, 1 + len(states))]
+    if units == hidden:
+        return outputs, finals
+    outputs = F.reshape(outputs, (0, 0, -4, len(directions), -1))  # (T, N, dirs, units)
+    outputs = F.reshape(F.slice_axis(outputs, axis=3, begin=0, end=hidden), (0, 0, -3))
+    return outputs, [F.slice_axis(s, axis=2, begin=0, end=hidden) for s in finals]
+
+
+def _units(layer, hidden: int, layers: int) -> int:
+    """The hidden size the RNN call runs at: padded for a one-layer GRU call on
+    the CPU (oneDNN), whose input is then the previous layer's real units."""
+    if layer.cell != "gru" or layers != 1 or GRU_UNITS_MULTIPLE <= 1 \
+            or not layer._weights_on_cpu() or layer._directions_apart():
+        return hidden
+    return -(-hidden // GRU_UNITS_MULTIPLE) * GRU_UNITS_MULTIPLE
+
+
+def _padded(F, param, kind: str, what: str, gates: int, hidden: int, units: int):
+    """``param`` flat, each gate's block of ``hidden`` rows padded with zeros to
+    ``units`` rows (and an h2h weight's ``hidden`` columns to ``units``)."""
+    if units == hidden:
+        return param.reshape(-1)
+    extra = units - hidden
+    if what == "bias":  # (G*H,) as (1, 1, G, H)
+        shape, pad = (1, 1, gates, hidden), (0, 0, 0, 0, 0, 0, 0, extra)
+    elif kind == "i2h":  # (G*H, C) as (1, G, H, C)
+        shape, pad = (1, gates, hidden, -1), (0, 0, 0, 0, 0, extra, 0, 0)
+    else:  # (G*H, H) as (1, G, H, H)
+        shape, pad = (1, gates, hidden, hidden), (0, 0, 0, 0, 0, extra, 0, extra)
+    return F.reshape(F.pad(F.reshape(param, shape), mode="constant", constant_value=0,
+                           pad_width=pad), (-1,))

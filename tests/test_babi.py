@@ -167,3 +167,46 @@ def test_attention_plot_of_a_trained_run_is_written(fixture_tarball, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="do not match"):
         save_attention_heatmap(np.ones((2, 2)), ["a"], ["b", "c"], tmp_path / "x.png")
+
+
+def test_task_flag_takes_all_through_the_cli_and_refuses_other_words():
+    from gluon_seq.cli import _train_parser
+
+    assert _train_parser("babi").parse_args(["babi", "--task", "all"]).opt_qa == "all"
+    assert _train_parser("babi").parse_args(["babi", "--task", "12"]).opt_qa == 12
+    with pytest.raises(UserError, match="'every' is not a bAbI task number"):
+        _train_parser("babi").parse_args(["babi", "--task", "every"])
+
+
+def test_memn2n_training_runs_linear_start_then_the_softmax_and_resumes(fixture_tarball,
+                                                                         tmp_path):
+    from gluon_seq.run_folder import RunConfig
+    from gluon_seq.workflow import train
+
+    options = {"subset": "en", "model": "memn2n", "embed": 6, "linear_start": 2, "anneal": 0}
+    config = RunConfig.for_task("babi", epochs=2, lr=0.1, optimizer="sgd", options=options)
+    train(config, tmp_path / "run", log=lambda line: None)
+    mix = "softmax_mix"  # save_parameters names a parameter by its attribute
+    assert mx.nd.load(str(tmp_path / "run" / "last.params"))[mix].asscalar() == 0.0
+    resumed = RunConfig.for_task("babi", epochs=3, lr=0.1, optimizer="sgd", options=options)
+    metrics = train(resumed, tmp_path / "run", resume=True, log=lambda line: None)
+    assert metrics["epochs"] == 3
+    assert mx.nd.load(str(tmp_path / "run" / "last.params"))[mix].asscalar() == 1.0
+    rates = [float(row.split(",")[-1]) for row in
+             (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]]
+    assert rates == pytest.approx([0.05, 0.05, 0.1])  # half the rate during linear start
+    meta = json.loads((tmp_path / "run" / "export" / "meta.json").read_text())
+    assert meta["codec"]["type"] == "babi-memory" and len(meta["outputs"]) == 2
+
+
+@pytest.mark.skipif(not REAL_TARBALL.is_file(), reason="shared bAbI data absent")
+def test_real_qa3_memories_keep_the_latest_50_sentences():
+    options = babi_task.BabiTask.make_options({"qa": 3, "subset": "en", "model": "memn2n"})
+    task = babi_task.BabiTask(options)
+    task.prepare()
+    stories = task._split("train")[0]
+    train, _ = task.load_samples()
+    assert max(len(s.sentences) for s in train) > 50 and stories.shape[1] == 50
+    longest = max(train, key=lambda s: len(s.sentences))
+    newest = task.codec().encode_tokens([(longest.sentences, longest.question)])[0][0, -1]
+    assert [task.codec().vocab[i - 1] for i in newest if i] == list(longest.sentences[-1])

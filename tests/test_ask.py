@@ -147,3 +147,11 @@ def test_ask_works_at_a_terminal_and_ends_at_end_of_input(exports):
         if child.poll() is None:
             child.kill()
         os.close(master)
+
+
+def test_ask_needs_no_task_or_training_code():
+    code = ("import sys, gluon_seq.ask; print(sorted(m for m in sys.modules if m.startswith("
+            "('gluon_seq.tasks', 'gluon_seq.training', 'gluon_seq.workflow', 'gluon_seq.models'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

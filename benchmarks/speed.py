@@ -37,6 +37,7 @@ from mxnet import autograd, gluon  # noqa: E402
 from gluon_seq.rnn import fused as fused_kernel, make_layer  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import Machine  # noqa: E402  (benchmarks/machine.py)
 from report import write_section  # noqa: E402  (benchmarks/report.py)
 
 # (T, B, input, hidden, layers)
@@ -229,15 +230,13 @@ def shape_rows(name, cell, reps, have_torch):
     return lines
 
 
-def header(args, load_start) -> list:
+def header(args) -> list:
     threads = os.environ.get("OMP_NUM_THREADS")
     cell = "" if args.cell == "lstm" else f" --cell {args.cell}"
     section = "" if args.section == default_section(args.cell) else f" --section {args.section}"
-    load_end = os.getloadavg()
     return [
         f"Measured {time.strftime('%Y-%m-%d')}, OMP_NUM_THREADS={threads}, {args.reps} "
-        f"alternating repetitions, median; load average {load_start[0]:.2f} at the start, "
-        f"{load_end[0]:.2f} at the end.",
+        "alternating repetitions, median.",
         f"Command: `OMP_NUM_THREADS={threads} .venv/bin/python benchmarks/speed.py{cell} "
         f"--shapes {' '.join(args.shapes)} --reps {args.reps}{section}`",
         "",
@@ -268,10 +267,10 @@ def main() -> None:
     except ImportError:
         have_torch = False
         print("torch not installed: PyTorch column skipped (pip install torch==2.13.0)")
-    load_start = os.getloadavg()
+    stamp = Machine.now()
     lines = [line for name in args.shapes
              for line in shape_rows(name, args.cell, args.reps, have_torch)]
-    text = "\n".join(header(args, load_start) + lines)
+    text = "\n".join(header(args) + lines + ["", stamp.line()])
     if not args.no_write:
         write_section(args.section, SECTIONS.get(args.section, f"### {args.section}"), text)
 

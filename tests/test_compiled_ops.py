@@ -73,13 +73,13 @@ def test_op_matches_the_textbook_cell_including_saturated_gates(scale):
         np.testing.assert_allclose(ours.grad.asnumpy(), theirs.grad.asnumpy(), atol=1e-5)
 
 
-def _gru_reference(x_gates, h_gates, h_prev, b_hn):
+def _gru_reference(x_gates, h_gates, h_prev, b_hh):
     """The reset-after GRU step (gluon_seq/rnn/cells.py) in float64 numpy."""
     sig = lambda v: np.exp(-np.logaddexp(0, -v))
     x_r, x_z, x_n = np.split(x_gates.astype(np.float64), 3, axis=1)
-    h_r, h_z, h_n = np.split(h_gates.astype(np.float64), 3, axis=1)
+    h_r, h_z, h_n = np.split(h_gates.astype(np.float64) + b_hh, 3, axis=1)
     r, z = sig(x_r + h_r), sig(x_z + h_z)
-    n = np.tanh(x_n + r * (h_n + b_hn))
+    n = np.tanh(x_n + r * h_n)
     return (1 - z) * n + z * h_prev
 
 
@@ -90,10 +90,10 @@ def test_gru_op_matches_the_textbook_cell_including_saturated_gates(scale):
     N, H = 6, 19  # H not a multiple of the vector width: the loop's tail runs too
     values = [(rng.randn(N, 3 * H) * scale).astype("float32"),
               (rng.randn(N, 3 * H) * scale).astype("float32"),
-              rng.randn(N, H).astype("float32"), (rng.randn(H) * scale).astype("float32")]
+              rng.randn(N, H).astype("float32"), (rng.randn(3 * H) * scale).astype("float32")]
     np.testing.assert_allclose(
         getattr(mx.nd._internal, compiled_ops.GRU_CELL_OP)(*map(mx.nd.array, values)).asnumpy(),
-        _gru_reference(*values), atol=1e-6)
+        _gru_reference(*values), atol=1e-5)  # float32 sums of inputs up to 1e4 against float64
     grads = []
     for step in (lambda x, r, h, b: getattr(mx.nd._internal, compiled_ops.GRU_CELL_OP)(x, r, h, b),
                  _stock_gru_step):
@@ -106,23 +106,23 @@ def test_gru_op_matches_the_textbook_cell_including_saturated_gates(scale):
     for ours, theirs in zip(*grads):
         assert np.isfinite(ours).all()
         np.testing.assert_allclose(ours, theirs, atol=1e-5)
-    if scale <= 3.0:  # not saturated: b_hn's gradient (summed over the rows) is not zero
+    if scale <= 3.0:  # not saturated: b_hh's gradient (summed over the rows) is not zero
         assert np.abs(grads[0][3]).max() > 1e-3
 
 
 def _stock_gru_step(x, r, h, b):
     x_r, x_z, x_n = mx.nd.split(x, num_outputs=3, axis=1)
-    h_r, h_z, h_n = mx.nd.split(r, num_outputs=3, axis=1)
+    h_r, h_z, h_n = mx.nd.split(mx.nd.broadcast_add(r, b.reshape((1, -1))), num_outputs=3, axis=1)
     reset, update = mx.nd.sigmoid(x_r + h_r), mx.nd.sigmoid(x_z + h_z)
-    n = mx.nd.tanh(x_n + reset * mx.nd.broadcast_add(h_n, b.reshape((1, -1))))
+    n = mx.nd.tanh(x_n + reset * h_n)
     return (1 - update) * n + update * h
 
 
 @needs_op
 def test_gru_op_refuses_mismatched_shapes_with_a_message():
-    with pytest.raises(mx.base.MXNetError, match=r"gates \(N, 3H\).*bias \(H\)"):
+    with pytest.raises(mx.base.MXNetError, match=r"gates \(N, 3H\).*bias \(3H\)"):
         getattr(mx.nd._internal, compiled_ops.GRU_CELL_OP)(
-            mx.nd.ones((2, 9)), mx.nd.ones((2, 9)), mx.nd.ones((2, 3)), mx.nd.ones((4,)))
+            mx.nd.ones((2, 9)), mx.nd.ones((2, 9)), mx.nd.ones((2, 3)), mx.nd.ones((3,)))
 
 
 @needs_op
@@ -309,8 +309,8 @@ def test_weights_on_a_gpu_get_stock_operators_even_from_a_cpu_built_layer(monkey
 @needs_op
 @pytest.mark.parametrize("op", compiled_ops.OPS)
 def test_ops_refuse_other_dtypes_naming_themselves(op):
-    # Shapes each op accepts: gates (2, 8) for H=2 (LSTM) or, with a (2,) bias, H=2 of 3H=6 (GRU).
-    shapes = {compiled_ops.GRU_CELL_OP: [(2, 6), (2, 6), (2, 2), (2,)]}.get(
+    # Shapes each op accepts: gates (2, 8) for H=2 (LSTM) or, with a (6,) bias, 3H=6 (GRU).
+    shapes = {compiled_ops.GRU_CELL_OP: [(2, 6), (2, 6), (2, 2), (6,)]}.get(
         op, [(2, 8), (2, 8), (2, 2)])
     inputs = [mx.nd.ones(shape, dtype="float64") for shape in shapes]
     kwargs = {"num_args": 3} if op == compiled_ops.PACK_OP else {}

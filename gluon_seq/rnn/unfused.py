@@ -45,7 +45,7 @@ def _unroll(layer, F, inputs, states: List, length: int, params, name: str):
     """One direction of one layer over (T, N, C) inputs from states (N, H) each:
     outputs (T, N, H) and the final states."""
     rows = layer.gate_count * layer.hidden_size
-    input_bias, step_bias = _biases(layer.cell, F, params, name, layer.hidden_size)
+    input_bias, step_bias = _biases(layer.cell, params, name)
     projected = F.FullyConnected(inputs, params[f"{name}_i2h_weight"], input_bias,
                                  num_hidden=rows, flatten=False)  # (T, N, G*H)
     steps = F.split(projected, num_outputs=length, axis=0, squeeze_axis=True) \
@@ -61,18 +61,16 @@ def _unroll(layer, F, inputs, states: List, length: int, params, name: str):
     return F.stack(*outs, axis=0), states
 
 
-def _biases(cell: str, F, params, name: str, hidden: int):
+def _biases(cell: str, params, name: str):
     """(the bias added once, in the hoisted input projection; the bias each
     step adds itself, or None).  Adding the recurrent bias to the input
     projection rather than in every step's GEMM saves T bias additions forward
     and T bias-gradient sums backward.  The GRU's b_hn cannot move: it is
-    multiplied by the reset gate, so only b_hr and b_hz join the projection."""
+    multiplied by the reset gate.  Its step adds the whole b_hh (inside its
+    compiled operator, nearly free) rather than the graph building a projection
+    bias out of b_ih, b_hr and b_hz (five more small operators, forward and back)."""
     i2h, h2h = params[f"{name}_i2h_bias"], params[f"{name}_h2h_bias"]
-    if cell != "gru":
-        return i2h + h2h, None
-    b_hn = F.slice_axis(h2h, axis=0, begin=2 * hidden, end=3 * hidden)  # (H,)
-    b_hrz = F.slice_axis(h2h, axis=0, begin=0, end=2 * hidden)          # (2H,)
-    return i2h + F.concat(b_hrz, F.zeros_like(b_hn), dim=0), b_hn
+    return (i2h, h2h) if cell == "gru" else (i2h + h2h, None)
 
 
 def _lstm_step(F, x_gates, h_gates, states, _bias, compiled):
@@ -86,18 +84,19 @@ def _lstm_step(F, x_gates, h_gates, states, _bias, compiled):
     return [F.sigmoid(o) * F.tanh(c), c]
 
 
-def _gru_step(F, x_gates, h_gates, states, b_hn, compiled):
-    """x_gates (N, 3H) with every bias but b_hn, h_gates (N, 3H) without bias,
-    states [h] (N, H), b_hn (H,) -> [h']; the reset gate acts after the
-    recurrent product (cells.py)."""
+def _gru_step(F, x_gates, h_gates, states, b_hh, compiled):
+    """x_gates (N, 3H) with b_ih, h_gates (N, 3H) without bias, states [h]
+    (N, H), b_hh (3H,) -> [h']; the reset gate acts after the recurrent
+    product and its bias (cells.py)."""
     h = states[0]
     if compiled:
-        return [getattr(F._internal, _ops.GRU_CELL_OP)(x_gates, h_gates, h, b_hn)]
+        return [getattr(F._internal, _ops.GRU_CELL_OP)(x_gates, h_gates, h, b_hh)]
     x_r, x_z, x_n = F.split(x_gates, num_outputs=3, axis=1)   # (N, H) each
-    h_r, h_z, h_n = F.split(h_gates, num_outputs=3, axis=1)
+    h_r, h_z, h_n = F.split(F.broadcast_add(h_gates, F.reshape(b_hh, (1, -1))),
+                            num_outputs=3, axis=1)
     r = F.sigmoid(x_r + h_r)
     z = F.sigmoid(x_z + h_z)
-    n = F.tanh(x_n + r * F.broadcast_add(h_n, F.reshape(b_hn, (1, -1))))
+    n = F.tanh(x_n + r * h_n)
     return [n + z * (h - n)]
 
 

@@ -2,15 +2,15 @@
 // (gluon_seq/rnn/unfused.py), built into one library with lstm_ops.cc by
 // gluon_seq/rnn/compiled_ops.py (-O3 -fno-trapping-math -march=native).
 //
-// _gs_gru_cell(x_gates (N,3H), h_gates (N,3H), h_prev (N,H), b_hn (H)) -> h (N,H)
+// _gs_gru_cell(x_gates (N,3H), h_gates (N,3H), h_prev (N,H), b_hh (3H)) -> h (N,H)
 //   The pointwise half of one GRU step, after the recurrent GEMM: gates are
 //   stacked (reset r, update z, candidate n) as in gluon.rnn.GRU and the RNN
-//   operator.  x_gates is the hoisted input projection with b_i* and b_hr,
-//   b_hz already added; h_gates is W_h* h without any bias, because the
-//   candidate's recurrent bias sits inside the reset gate (cuDNN's convention,
-//   gluon_seq/rnn/cells.py):
+//   operator.  x_gates is the hoisted input projection, b_i* included; h_gates
+//   is W_h* h without bias; the recurrent bias b_hh is added here, since the
+//   candidate's part of it sits inside the reset gate (cuDNN's convention,
+//   gluon_seq/rnn/cells.py) and cannot join the input projection:
 //
-//     r = sigmoid(x_r + h_r)          z = sigmoid(x_z + h_z)
+//     r = sigmoid(x_r + h_r + b_hr)          z = sigmoid(x_z + h_z + b_hz)
 //     n = tanh(x_n + r * (h_n + b_hn))
 //     h = (1 - z) * n + z * h_prev   (computed as n + z * (h_prev - n))
 //
@@ -25,37 +25,40 @@ namespace {
 
 // One row.  Every pointer is a separate H-long run (restrict parameters are
 // what lets gcc vectorise the loop): gates r, z, n of the input and the
-// recurrent projections, the candidate's recurrent bias, h_prev, the output.
+// recurrent projections, the recurrent biases, h_prev, the output.
 void row_forward(int64_t hidden, const float* __restrict__ xr, const float* __restrict__ xz,
                  const float* __restrict__ xn, const float* __restrict__ rr,
                  const float* __restrict__ rz, const float* __restrict__ rn,
-                 const float* __restrict__ b_hn, const float* __restrict__ h_prev,
+                 const float* __restrict__ br, const float* __restrict__ bz,
+                 const float* __restrict__ bn, const float* __restrict__ h_prev,
                  float* __restrict__ h) {
   for (int64_t j = 0; j < hidden; ++j) {
-    const float r = sigmoid(xr[j] + rr[j]);
-    const float z = sigmoid(xz[j] + rz[j]);
-    const float n = tanh_(xn[j] + r * (rn[j] + b_hn[j]));
+    const float r = sigmoid(xr[j] + rr[j] + br[j]);
+    const float z = sigmoid(xz[j] + rz[j] + bz[j]);
+    const float n = tanh_(xn[j] + r * (rn[j] + bn[j]));
     h[j] = n + z * (h_prev[j] - n);
   }
 }
 
 // The gradients of one row.  Activations are recomputed from the forward
 // inputs (three vectorised exps) rather than stored by the forward pass.  The
-// r and z gates get the same gradient in x_gates and h_gates (they are sums);
-// the candidate's differ by the reset gate, and b_hn's gradient is summed
-// over the rows into db_hn.
+// r and z gates get the same gradient in x_gates, h_gates and b_hh (they are
+// sums); the candidate's h_gates and b_hn parts differ from its x_gates part
+// by the reset gate.  b_hh's gradient is summed over the rows into db.
 void row_backward(int64_t hidden, const float* __restrict__ xr, const float* __restrict__ xz,
                   const float* __restrict__ xn, const float* __restrict__ rr,
                   const float* __restrict__ rz, const float* __restrict__ rn,
-                  const float* __restrict__ b_hn, const float* __restrict__ h_prev,
+                  const float* __restrict__ br, const float* __restrict__ bz,
+                  const float* __restrict__ bn, const float* __restrict__ h_prev,
                   const float* __restrict__ dh, float* __restrict__ dxr,
                   float* __restrict__ dxz, float* __restrict__ dxn, float* __restrict__ drr,
                   float* __restrict__ drz, float* __restrict__ drn,
-                  float* __restrict__ dh_prev, float* __restrict__ db_hn) {
+                  float* __restrict__ dh_prev, float* __restrict__ dbr,
+                  float* __restrict__ dbz, float* __restrict__ dbn) {
   for (int64_t j = 0; j < hidden; ++j) {
-    const float r = sigmoid(xr[j] + rr[j]);
-    const float z = sigmoid(xz[j] + rz[j]);
-    const float m = rn[j] + b_hn[j];
+    const float r = sigmoid(xr[j] + rr[j] + br[j]);
+    const float z = sigmoid(xz[j] + rz[j] + bz[j]);
+    const float m = rn[j] + bn[j];
     const float n = tanh_(xn[j] + r * m);
     const float dn = dh[j] * (1.0f - z) * (1.0f - n * n);  // d pre-activation of n
     const float dr = dn * m * r * (1.0f - r);
@@ -66,31 +69,33 @@ void row_backward(int64_t hidden, const float* __restrict__ xr, const float* __r
     drz[j] = dz;
     dxn[j] = dn;
     drn[j] = dn * r;
-    db_hn[j] += dn * r;
+    dbr[j] += dr;
+    dbz[j] += dz;
+    dbn[j] += dn * r;
     dh_prev[j] = dh[j] * z;
   }
 }
 
-// Inputs: x_gates, h_gates (N, 3H), h_prev (N, H), b_hn (H).  Output: h (N, H).
+// Inputs: x_gates, h_gates (N, 3H), h_prev (N, H), b_hh (3H).  Output: h (N, H).
 MXReturnValue gru_forward(const Attrs&, std::vector<MXTensor>* in, std::vector<MXTensor>* out,
                           const OpResource&) {
   const int64_t n = (*in)[2].shape[0], H = (*in)[2].shape[1];
   const float* x = (*in)[0].data<float>();
   const float* r = (*in)[1].data<float>();
   const float* h_prev = (*in)[2].data<float>();
-  const float* b_hn = (*in)[3].data<float>();
+  const float* b = (*in)[3].data<float>();
   float* h = (*out)[0].data<float>();
   for (int64_t row = 0; row < n; ++row) {
     const float* xr = x + row * 3 * H;
     const float* rr = r + row * 3 * H;
-    row_forward(H, xr, xr + H, xr + 2 * H, rr, rr + H, rr + 2 * H, b_hn, h_prev + row * H,
-                h + row * H);
+    row_forward(H, xr, xr + H, xr + 2 * H, rr, rr + H, rr + 2 * H, b, b + H, b + 2 * H,
+                h_prev + row * H, h + row * H);
   }
   return MX_SUCCESS;
 }
 
-// Inputs: dh (the output's gradient), x_gates, h_gates, h_prev, b_hn (forward
-// inputs), h (forward output).  Outputs: d x_gates, d h_gates, d h_prev, d b_hn.
+// Inputs: dh (the output's gradient), x_gates, h_gates, h_prev, b_hh (forward
+// inputs), h (forward output).  Outputs: d x_gates, d h_gates, d h_prev, d b_hh.
 MXReturnValue gru_backward(const Attrs&, std::vector<MXTensor>* in,
                            std::vector<MXTensor>* out, const OpResource&) {
   const int64_t n = (*in)[0].shape[0], H = (*in)[0].shape[1];
@@ -98,20 +103,20 @@ MXReturnValue gru_backward(const Attrs&, std::vector<MXTensor>* in,
   const float* x = (*in)[1].data<float>();
   const float* r = (*in)[2].data<float>();
   const float* h_prev = (*in)[3].data<float>();
-  const float* b_hn = (*in)[4].data<float>();
+  const float* b = (*in)[4].data<float>();
   float* dx = (*out)[0].data<float>();
   float* dr = (*out)[1].data<float>();
   float* dh_prev = (*out)[2].data<float>();
-  float* db_hn = (*out)[3].data<float>();
-  std::memset(db_hn, 0, sizeof(float) * H);
+  float* db = (*out)[3].data<float>();
+  std::memset(db, 0, sizeof(float) * 3 * H);
   for (int64_t row = 0; row < n; ++row) {
     const float* xr = x + row * 3 * H;
     const float* rr = r + row * 3 * H;
     float* dxr = dx + row * 3 * H;
     float* drr = dr + row * 3 * H;
-    row_backward(H, xr, xr + H, xr + 2 * H, rr, rr + H, rr + 2 * H, b_hn, h_prev + row * H,
-                 dh + row * H, dxr, dxr + H, dxr + 2 * H, drr, drr + H, drr + 2 * H,
-                 dh_prev + row * H, db_hn);
+    row_backward(H, xr, xr + H, xr + 2 * H, rr, rr + H, rr + 2 * H, b, b + H, b + 2 * H,
+                 h_prev + row * H, dh + row * H, dxr, dxr + H, dxr + 2 * H, drr, drr + H,
+                 drr + 2 * H, dh_prev + row * H, db, db + H, db + 2 * H);
   }
   return MX_SUCCESS;
 }
@@ -133,8 +138,8 @@ MXReturnValue gru_shapes(const Attrs&, std::vector<std::vector<unsigned int>>* i
   const auto& h = (*in_shapes)[2];
   const auto& b = (*in_shapes)[3];
   if (x.size() != 2 || r != x || h.size() != 2 || h[0] != x[0] || 3 * h[1] != x[1] ||
-      b.size() != 1 || b[0] != h[1]) {
-    MX_ERROR_MSG << "_gs_gru_cell wants gates (N, 3H), (N, 3H), a state (N, H) and a bias (H)";
+      b.size() != 1 || b[0] != x[1]) {
+    MX_ERROR_MSG << "_gs_gru_cell wants gates (N, 3H), (N, 3H), a state (N, H) and a bias (3H)";
     return MX_FAIL;
   }
   (*out_shapes)[0] = h;

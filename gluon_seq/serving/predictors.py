@@ -107,8 +107,7 @@ class MXNetPredictor(Predictor):
         try:
             operators = graph_operators(symbol.read_bytes().decode("utf-8"))
         except ValueError as err:  # not JSON, not UTF-8, or not a graph
-            raise UserError(f"{symbol} is not an MXNet graph ({reason(err)}); re-export the "
-                            "run.") from None
+            raise UserError(f"{symbol} is corrupt: {reason(err)}; re-export the run.") from None
         # Our exports hold stock operators only; a graph saved straight from a block
         # that used gluon_seq's compiled operators needs them registered first.
         if operators & set(compiled_ops.OPS):
@@ -116,8 +115,8 @@ class MXNetPredictor(Predictor):
         try:
             mx.nd.load(str(params))
         except (mx.base.MXNetError, OSError) as err:
-            raise UserError(f"{params} is not a readable params file ({reason(err)}); re-export "
-                            "the run.") from None
+            raise UserError(f"{params} is corrupt: not a readable params file ({reason(err)}); "
+                            "re-export the run.") from None
         try:
             with warnings.catch_warnings():
                 # Index inputs carry no dtype in the graph; MXNet warns about it on every load.
@@ -126,8 +125,9 @@ class MXNetPredictor(Predictor):
                     str(symbol), [s["name"] for s in self.meta["inputs"]], str(params),
                     ctx=self.ctx)
         except (mx.base.MXNetError, ValueError, AssertionError, OSError, KeyError) as err:
-            raise UserError(f"{symbol} and {params} do not make one model ({reason(err)}); "
-                            "re-export the run.") from None
+            raise UserError(f"export folder {self.folder} is corrupt: {SYMBOL_FILE} and "
+                            f"{PARAMS_FILE} do not make one model ({reason(err)}); re-export the "
+                            "run.") from None
         self.block.hybridize(static_alloc=True)
 
     def _execute(self, feed: List[np.ndarray]) -> List[np.ndarray]:

@@ -312,4 +312,5 @@ def test_a_cpu_gru_call_pads_its_units_to_16_with_the_same_numbers(monkeypatch, 
     with portable_graph():
         assert sizes(layers[0]) == {"7"}
     assert sizes(make_layer("gru", 32, kernel="fused", input_size=3)) == {"32"}
+    assert sizes(make_layer("gru", 500, kernel="fused", input_size=3)) == {"500"}  # too wide
     assert sizes(make_layer("lstm", 7, kernel="fused", input_size=3)) == {"7"}

@@ -8,12 +8,15 @@ a bidirectional GRU or plain RNN is also split into one call per direction,
 since mx2onnx converts those cells' ``RNN`` node one direction at a time.
 
 oneDNN's GRU runs its fast elementwise code only when the hidden size is a
-multiple of 16: at count-ones' shape (T20 N1000, H=24) its forward and
-backward took 124 ms, against 16 ms at H=32 (BENCHMARKS.md, GRU speed).  So a
-GRU call on the CPU runs with its units padded to the next multiple of
-:data:`GRU_UNITS_MULTIPLE`, by zero weights, biases and begin states: a padded
-unit starts at 0 and stays exactly 0 (r = z = 1/2, n = tanh(0) = 0) and, with
-zero recurrent weights, never reaches a real one, whose numbers are unchanged.
+multiple of 16: a count-ones training step (T20 N1000, H=24) took 115 ms
+with 24 units and 21 ms padded to 32 (BENCHMARKS.md, GRU speed: "ours fused,
+unpadded").  So a GRU call on the CPU with fewer than :data:`GRU_PAD_BELOW`
+units runs with them padded to the next multiple of :data:`GRU_UNITS_MULTIPLE`,
+by zero weights, biases and begin states: a padded unit starts at 0 and stays
+exactly 0 (r = z = 1/2, n = tanh(0) = 0) and, with zero recurrent weights,
+never reaches a real one, whose numbers are unchanged.  Wider layers are not
+padded: there the GEMMs dominate, and copying the padded weights made PTB's
+500-unit step slower (training 156 against 143 ms, inference 61 against 43).
 
 Every function takes the layer (:class:`gluon_seq.rnn.layer.RecurrentLayer`)
 for its sizes and the decisions it made once; none imports it.
@@ -24,8 +27,10 @@ from typing import List, Sequence
 
 from . import compiled_ops as _ops
 
-# Pad a CPU GRU call's hidden units to a multiple of this (1: never pad).
+# Pad a CPU GRU call's hidden units to a multiple of this (1: never pad), when
+# it has fewer than GRU_PAD_BELOW of them (measured: 24, 100 gain; 500 loses).
 GRU_UNITS_MULTIPLE = 16
+GRU_PAD_BELOW = 256
 
 
 def run(layer, F, inputs, states: Sequence, params):
@@ -108,7 +113,8 @@ def _units(layer, hidden: int, layers: int) -> int:
     """The hidden size the RNN call runs at: padded for a one-layer GRU call on
     the CPU (oneDNN), whose input is then the previous layer's real units."""
     if layer.cell != "gru" or layers != 1 or GRU_UNITS_MULTIPLE <= 1 \
-            or not layer._weights_on_cpu() or layer._directions_apart():
+            or hidden >= GRU_PAD_BELOW or not layer._weights_on_cpu() \
+            or layer._directions_apart():
         return hidden
     return -(-hidden // GRU_UNITS_MULTIPLE) * GRU_UNITS_MULTIPLE
 

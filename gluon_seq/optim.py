@@ -2,8 +2,7 @@
 
 MXNet's ``Adam`` launches one ``adam_update`` per parameter per step, and on
 a small model that Python and engine overhead, not arithmetic, is most of
-the optimizer's time (about a quarter of an arithmetic-seq2seq epoch on this
-CPU).  With no weight decay, AdamW's multi-tensor kernel computes exactly
+the optimizer's time.  With no weight decay, AdamW's multi-tensor kernel computes exactly
 Adam's update, so :class:`GroupedAdam` sends up to 45 tensors through
 ``multi_adamw_update`` at once.  With weight decay it falls back to Adam,
 whose L2 term differs from AdamW's decoupled decay.

@@ -46,8 +46,8 @@ def physical_cores() -> int:
 def configure_threads() -> None:
     """Use one OpenMP thread per physical core unless the user chose a number.
 
-    MXNet's default oversubscribes small machines; on a 2-core box this made
-    fused LSTM training about 1.6x faster.
+    MXNet's default thread count oversubscribes small machines (the two-thread
+    section of BENCHMARKS.md has what threads do to each task here).
     """
     os.environ.setdefault("OMP_NUM_THREADS", str(physical_cores()))
 

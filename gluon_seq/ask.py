@@ -39,11 +39,12 @@ class Ending(Exception):
     """``exit`` typed, or the input ended."""
 
 
-def unknown_words_sentence(words: List[str], vocab: List[str]) -> str:
-    """One sentence naming each unknown word and the vocabulary words nearest to it."""
+def unknown_words_sentence(words: List[str], vocab: List[str], fold=str) -> str:
+    """One sentence naming each unknown word (as typed) and the vocabulary words
+    nearest to it (``fold``: how the vocabulary spells a word)."""
     parts = []
     for word in words:
-        near = difflib.get_close_matches(word, vocab, n=3, cutoff=0.5)
+        near = difflib.get_close_matches(fold(word), vocab, n=3, cutoff=0.5)
         hint = f"nearest: {', '.join(near)}" if near else "no known word is close"
         parts.append(f"{word!r} ({hint})")
     noun = "word" if len(words) == 1 else "words"
@@ -70,8 +71,9 @@ class Session:
 
     def unknown(self, text: str) -> Optional[str]:
         """The sentence about the words of ``text`` the model lacks, or None."""
-        missing = sorted({t for t in tokenize(text) if t not in self.codec.index})
-        return unknown_words_sentence(missing, self.codec.vocab) if missing else None
+        fold = str.lower if getattr(self.codec, "lowercase", False) else str  # memn2n's vocabulary
+        missing = sorted({t for t in tokenize(text) if fold(t) not in self.codec.index})
+        return unknown_words_sentence(missing, self.codec.vocab, fold) if missing else None
 
     def read_story(self) -> List[str]:
         self._write(NEW_STORY)

@@ -65,12 +65,25 @@ def test_codec_refuses_unknown_words_and_long_sentences_in_one_sentence():
     assert split_sentences("a b . c ? d".split()) == [["a", "b", "."], ["c", "?"], ["d"]]
 
 
+def test_the_memory_network_reads_lower_case_like_its_reference_code(tmp_path):
+    codec = _task(tmp_path).codec()
+    assert codec.lowercase and codec.vocab == sorted(codec.vocab) and "mary" in codec.vocab
+    assert "Mary" not in codec.vocab  # bAbI's QA15 asks of "gertrude" in a story of "Gertrude"
+    same = [codec.encode([{"story": story, "question": question}])
+            for story, question in (("Mary went to the garden.", "Where is mary?"),
+                                    ("MARY went to the Garden.", "where is Mary?"))]
+    for a, b in zip(*same):
+        np.testing.assert_array_equal(a, b)
+    assert codec_from_meta(codec.to_meta()).lowercase
+
+
 # -- the model --------------------------------------------------------------------------
-def test_position_encoding_is_the_papers_formula():
+def test_position_encoding_is_the_reference_codes_formula():
     J, d = 4, 3
-    want = np.array([[(1 - j / J) - (k / d) * (1 - 2 * j / J) for k in range(1, d + 1)]
-                     for j in range(1, J + 1)])
+    want = np.array([[1 + 4 * (k - (d + 1) / 2) * (j - (J + 1) / 2) / (d * J)
+                      for k in range(1, d + 1)] for j in range(1, J + 1)])
     np.testing.assert_allclose(position_encoding(J, d), want, rtol=1e-12)
+    assert position_encoding(J, d)[0, 0] == pytest.approx(1 + 4 * (-1) * (-1.5) / 12)
 
 
 def _numpy_forward(model, story, question, softmax=True):
@@ -79,13 +92,12 @@ def _numpy_forward(model, story, question, softmax=True):
                                            for k in range(1, model.hops + 1)]
     tem = [model.T_A(1).data().asnumpy()] + [model.T_C(k).data().asnumpy()
                                              for k in range(1, model.hops + 1)]
-    d = emb[0].shape[1]
+    d, width = emb[0].shape[1], story.shape[1]
+    weights = position_encoding(width, d)                                 # (J, d)
 
     def encode(words, table):  # one sentence's ids -> PE bag of words
         words = [w for w in words if w]
-        if not words:
-            return np.zeros(d)
-        return (position_encoding(len(words), d) * table[words]).sum(axis=0)
+        return (weights[:len(words)] * table[words]).sum(axis=0) if words else np.zeros(d)
 
     u = encode(question, emb[0])
     real = story.any(axis=1)

@@ -11,8 +11,10 @@ The input is the one the flat bAbI codec takes (``{"story": "...", "question":
 Words fill a sentence from the left and are padded with 0 on the right (a
 word's place in its sentence is its position), and sentences fill the memory
 from the right, the newest in the last slot, keeping the last M (the
-reference code's "50 most recent sentences").  Answers decode as in
-:class:`gluon_seq.codecs.babi.BabiCodec`.
+reference code's "50 most recent sentences").  With ``lowercase`` (the
+memory network's runs, as in the reference code) the vocabulary is lower-case
+and so is every input: bAbI's QA15 asks "What is gertrude afraid of?" of a
+story about Gertrude.  Answers decode as in :class:`gluon_seq.codecs.babi.BabiCodec`.
 
 :func:`attended_sentence` reads the attention output a bAbI export has after
 its answer scores, for either codec: which sentence the model looked at most.
@@ -27,9 +29,10 @@ import numpy as np
 
 from ..errors import UserError
 from . import register_codec
-from .babi import BabiCodec
+from .babi import BabiCodec, tokenize
 
 ENDS = {".", "?", "!"}
+TEXTS = ("story", "question")
 
 
 def split_sentences(tokens: Sequence[str]) -> List[List[str]]:
@@ -49,16 +52,22 @@ class MemoryCodec(BabiCodec):
     ``memory_size`` is M, ``sentence_length`` J (questions too).  ``encode``,
     ``decode`` and the CLI forms are the flat codec's, over this layout."""
 
-    def __init__(self, vocab: Sequence[str], memory_size: int, sentence_length: int):
+    def __init__(self, vocab: Sequence[str], memory_size: int, sentence_length: int,
+                 lowercase: bool = False):
         # The flat codec's checks apply (a dict of two texts, known words, the question's
         # length); a story of any length passes: the memory keeps its last M sentences.
         super().__init__(vocab, story_maxlen=sys.maxsize, query_maxlen=sentence_length)
         self.memory_size = int(memory_size)
         self.sentence_length = int(sentence_length)
+        self.lowercase = bool(lowercase)  # the vocabulary is lower-case; so is every input
 
     def to_meta(self) -> dict:
         return {"type": self.kind, "vocab": self.vocab, "memory_size": self.memory_size,
-                "sentence_length": self.sentence_length}
+                "sentence_length": self.sentence_length, "lowercase": self.lowercase}
+
+    def fold(self, text: str) -> str:
+        """``text`` as the vocabulary spells it."""
+        return text.lower() if self.lowercase else text
 
     def describe(self) -> str:
         return (f'{{"story": "...", "question": "..."}}: sentences of at most '
@@ -81,6 +90,10 @@ class MemoryCodec(BabiCodec):
 
     def check(self, item) -> Tuple[List[List[str]], List[str]]:
         """(sentences, question tokens) of one input; UserError on anything else."""
+        if isinstance(item, (list, tuple)) and len(item) == 2:
+            item = {"story": item[0], "question": item[1]}
+        if isinstance(item, dict) and all(isinstance(item.get(k), str) for k in TEXTS):
+            item = {k: self.fold(item[k]) for k in TEXTS}
         story, question = super().check(item)
         sentences = split_sentences(story)
         longest = max(sentences, key=len)
@@ -91,7 +104,7 @@ class MemoryCodec(BabiCodec):
 
 
 def attended_sentence(codec: BabiCodec, item, attention: np.ndarray) -> dict:
-    """The story sentence one input's model looked at most, from that input's row of
+    """The story sentence (of a dict input) one model looked at most, from that input's row of
     the attention output (a bAbI export's second output): ``{"sentence", "weight"}``
     and where the weight was found.
 
@@ -101,10 +114,11 @@ def attended_sentence(codec: BabiCodec, item, attention: np.ndarray) -> dict:
     the largest weight, with that ``story_word`` and ``question_word``."""
     attention = np.asarray(attention, dtype=np.float64)
     if isinstance(codec, MemoryCodec):
-        sentences = codec.check(item)[0][-codec.memory_size:]
-        weights = attention[:, -len(sentences):]                    # (K, n): the story's slots
+        count = len(codec.check(item)[0][-codec.memory_size:])
+        weights = attention[:, -count:]                             # (K, n): the story's slots
         hop, index = np.unravel_index(int(weights.argmax()), weights.shape)
-        return {"sentence": _text(sentences[index]), "weight": float(weights[hop, index]),
+        shown = split_sentences(tokenize(item["story"]))[-count:]   # as the user wrote them
+        return {"sentence": _text(shown[index]), "weight": float(weights[hop, index]),
                 "hop": int(hop) + 1}
     story, question = codec.check(item)
     weights = attention[-len(story):, -len(question):]              # (S, Q): real tokens only

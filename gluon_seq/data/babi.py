@@ -20,6 +20,7 @@ padding (training only).
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import tarfile
 from collections import Counter
@@ -146,6 +147,15 @@ def build_vocab(samples: Sequence[Sample]) -> List[str]:
 def max_lengths(samples: Sequence[Sample]) -> Tuple[int, int]:
     """(story_maxlen, query_maxlen) over ``samples``."""
     return (max(len(s.story) for s in samples), max(len(s.question) for s in samples))
+
+
+def lowercased(samples: Sequence[Sample]) -> List[Sample]:
+    """The samples with every token in lower case (the memory network's reading)."""
+    lower = lambda tokens: [t.lower() for t in tokens]  # noqa: E731
+    return [dataclasses.replace(s, story=lower(s.story), question=lower(s.question),
+                                answer=s.answer.lower(),
+                                sentences=tuple(tuple(lower(t)) for t in s.sentences))
+            for s in samples]
 
 
 def memory_shape(samples: Sequence[Sample]) -> Tuple[int, int]:

@@ -12,9 +12,11 @@ T_0..T_K (T_A^{k+1} = T_C^k)::
     u_{k+1}  = u_k + sum_i p_i^k c_i^k
     scores   = W u_{K+1}                                 (N, V) logits
 
-PE is the paper's l_kj = (1 - j/J) - (k/d)(1 - 2j/J), with J the sentence's
-own length; padding words count for nothing and empty memory slots take no
-attention.  Linear start removes the attention softmax in the graph itself:
+PE is the reference code's l_kj = 1 + 4 (k - (d+1)/2)(j - (J+1)/2) / (d J),
+with J the fixed sentence width: the paper's l_kj = (1 - j/J) - (k/d)(1 - 2j/J),
+with J each sentence's own length, trained QA16 of the 1k set to 48 % test
+here, this one to 98.6 % (one run each).  Padding words count for nothing and
+empty memory slots take no attention.  Linear start removes the attention softmax in the graph itself:
 ``p = mix * softmax(s) + (1 - mix) * s`` with ``mix`` a non-trainable 0/1
 parameter, set by :meth:`MemN2N.use_softmax` (the bAbI task does it each
 epoch).  Random-noise time padding changes the training data only
@@ -35,11 +37,11 @@ MASKED = -1e9  # added to the attention logits of empty memory slots
 
 
 def position_encoding(length: int, embed: int) -> np.ndarray:
-    """(J, d) weights l_kj of the paper for a sentence of ``length`` = J words
-    (a numpy reference; the graph computes them for each sentence's own J)."""
-    j = np.arange(1, length + 1, dtype=np.float64)[:, None] / length    # (J, 1)
-    k = np.arange(1, embed + 1, dtype=np.float64)[None, :] / embed      # (1, d)
-    return (1 - j) - k * (1 - 2 * j)
+    """(J, d) weights l_kj for sentences ``length`` = J words wide (the first J
+    rows weigh a shorter sentence's words)."""
+    j = np.arange(1, length + 1, dtype=np.float64)[:, None]              # (J, 1)
+    k = np.arange(1, embed + 1, dtype=np.float64)[None, :]               # (1, d)
+    return 1 + 4 * (k - (embed + 1) / 2) * (j - (length + 1) / 2) / (embed * length)
 
 
 class MemN2N(gluon.HybridBlock):
@@ -52,15 +54,16 @@ class MemN2N(gluon.HybridBlock):
         self._vocab, self._embed, self.hops = vocab_size, embed, hops
         self._memory, self._length = memory_size, sentence_length
         normal = mx.init.Normal(0.1)  # the reference code's init_std
-        k = np.arange(1, embed + 1) / embed
+        # l_kj = a_k + j b_k, linear in the position j: the rows of pe are a and b.
+        pe = position_encoding(sentence_length, embed)                    # (J, d)
+        a, b = pe[0] - (pe[1] - pe[0]), pe[1] - pe[0]
         with self.name_scope():
             for index in range(hops + 1):
                 setattr(self, f"embedding{index}", self.params.get(
                     f"embedding{index}", shape=(vocab_size, embed), init=normal))
                 setattr(self, f"temporal{index}", self.params.get(
                     f"temporal{index}", shape=(memory_size, embed), init=normal))
-            # l_kj = a_k + (j / J) b_k: a_k = 1 - k/d, b_k = 2k/d - 1 (rows of pe).
-            self.pe = self.params.get_constant("pe", np.stack([1 - k, 2 * k - 1]))  # (2, d)
+            self.pe = self.params.get_constant("pe", np.stack([a, b]))      # (2, d)
             self.positions = self.params.get_constant(
                 "positions", np.arange(1, sentence_length + 1).reshape(1, -1))   # (1, J)
             self.softmax_mix = self.params.get("softmax_mix", shape=(1, 1), init=mx.init.One(),
@@ -100,12 +103,11 @@ class MemN2N(gluon.HybridBlock):
     def _encode(self, F, ids, pe, positions, weight):
         """Position-encoded bags of words: (R, J) ids -> (R, d)."""
         mask = ids > 0                                                    # (R, J)
-        length = F.clip(F.sum(mask, axis=1, keepdims=True), 1, 1e9)     # (R, 1) J per sentence
-        ratio = F.broadcast_div(F.broadcast_mul(mask, positions), length)  # (R, J) j / J
+        ranks = F.broadcast_mul(mask, positions)                          # (R, J) j, 0 at pads
         words = F.Embedding(ids, weight, input_dim=self._vocab, output_dim=self._embed)
-        both = F.batch_dot(F.stack(mask, ratio, axis=1), words)          # (R, 2, d)
+        both = F.batch_dot(F.stack(mask, ranks, axis=1), words)          # (R, 2, d)
         plain, ranked = F.split(both, num_outputs=2, axis=1, squeeze_axis=True)  # (R, d) each
-        a, b = F.split(pe, num_outputs=2, axis=0)                         # (1, d): l = a + (j/J) b
+        a, b = F.split(pe, num_outputs=2, axis=0)                         # (1, d): l = a + j b
         return F.broadcast_mul(plain, a) + F.broadcast_mul(ranked, b)
 
     def _attend(self, F, memory, u, slots, mix):

@@ -160,7 +160,10 @@ class BabiTask(Task):
         if not Path(tarball).is_file():
             raise UserError(f"{tarball} is missing; pass a bAbI tarball in the official layout.")
         numbers = list(babi_data.TASK_NAMES) if opts.qa == ALL else [opts.qa]
-        return [(n, *(babi_data.load_split(tarball, n, opts.subset, split, opts.only_supporting)
+        # The memory network reads lower case, as its reference code does.
+        read = babi_data.lowercased if self.memory else list
+        return [(n, *(read(babi_data.load_split(tarball, n, opts.subset, split,
+                                                opts.only_supporting))
                       for split in ("train", "test"))) for n in numbers]
 
     def load_samples(self) -> Tuple[List[babi_data.Sample], List[babi_data.Sample]]:
@@ -192,7 +195,8 @@ class BabiTask(Task):
         vocab = babi_data.build_vocab(samples)
         if self.memory:
             sentences, words = babi_data.memory_shape(samples)
-            return MemoryCodec(vocab, min(self.options.memory_size, sentences), words)
+            return MemoryCodec(vocab, min(self.options.memory_size, sentences), words,
+                               lowercase=True)
         return BabiCodec(vocab, *babi_data.max_lengths(samples))
 
     def _encode(self, samples: Sequence[babi_data.Sample]):

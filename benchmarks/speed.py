@@ -2,7 +2,7 @@
 
     .venv/bin/pip install torch==2.13.0          # optional, benchmark only
     .venv/bin/python benchmarks/speed.py [--cell lstm|gru] [--shapes arithmetic ptb] [--reps 5]
-                                         [--no-write]
+                                         [--only "ours fused" ... [--profile]] [--no-write]
 
 Every contender is timed in the same process, repetitions alternating between
 contenders (each repetition starting with the next one) so that load on a
@@ -201,14 +201,18 @@ def alternate(contenders, modes, reps: int):
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
-def shape_rows(name, cell, reps, have_torch):
-    """The table rows of one shape: train and inference at its batch, inference at 1."""
+def shape_rows(name, cell, reps, have_torch, only=None):
+    """The table rows of one shape: train and inference at its batch, inference at 1
+    (``only``: just these contenders, for a profile; no ratio columns then)."""
     T, B, C, H, L = shape = SHAPES[name]
     peak, reference, lines = sgemm_peak((B, H), GATES[cell]), f"PyTorch nn.{NAMES[cell]}", []
     for batch, label in ((B, f"B={B}"), (1, "B=1 inference")):
-        contenders = {k: mxnet_contender(k, cell, shape, batch) for k in kinds_for(cell)}
-        if have_torch:
+        contenders = {k: mxnet_contender(k, cell, shape, batch) for k in kinds_for(cell)
+                      if not only or k in only}
+        if have_torch and (not only or reference in only):
             contenders[reference] = torch_contender(cell, shape, batch)
+        if only:
+            have_torch = reference in contenders
         modes = ("train", "infer") if batch == B else ("infer",)
         seconds = alternate(contenders, modes, reps)
         flops = layer_flops(T, batch, C, H, L, GATES[cell])
@@ -221,13 +225,17 @@ def shape_rows(name, cell, reps, have_torch):
                              f"{T * batch / sec:,.0f} | {gflops:.1f} | "
                              f"{100 * gflops / peak['square']:.0f} % | "
                              f"{f'{ref / sec:.2f}x' if ref else 'n/a'} | "
-                             f"{seconds[('ours fused', m)] / sec:.2f}x |")
+                             f"{_ratio(seconds, ('ours fused', m), sec)} |")
                 print(lines[-1], flush=True)
     lines.append(f"| {name} | sgemm peak | numpy | 2048² {peak['square']:.0f} GFLOP/s | "
                  f"step shape ({B}x{H})·({H}x{GATES[cell] * H}) {peak['step']:.0f} GFLOP/s "
                  "| | | | |")
     print(lines[-1], flush=True)
     return lines
+
+
+def _ratio(seconds, key, sec) -> str:
+    return f"{seconds[key] / sec:.2f}x" if key in seconds else "n/a"
 
 
 def header(args) -> list:
@@ -255,6 +263,11 @@ def main() -> None:
     parser.add_argument("--cell", default="lstm", choices=sorted(GATES))
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--only", nargs="+", default=None, metavar="CONTENDER",
+                        help="time only these contenders (e.g. under DNNL_VERBOSE=1); implies "
+                             "--no-write")
+    parser.add_argument("--profile", action="store_true",
+                        help="with --only: print MXNet's per-operator profile of the timed calls")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md")
     parser.add_argument("--section", default=None,
                         help="BENCHMARKS.md section to write (default: speed, or speed-gru for "
@@ -268,10 +281,17 @@ def main() -> None:
         have_torch = False
         print("torch not installed: PyTorch column skipped (pip install torch==2.13.0)")
     stamp = Machine.now()
+    if args.only and args.profile:
+        mx.profiler.set_config(profile_all=True, aggregate_stats=True,
+                               filename=os.devnull)
+        mx.profiler.set_state("run")
     lines = [line for name in args.shapes
-             for line in shape_rows(name, args.cell, args.reps, have_torch)]
+             for line in shape_rows(name, args.cell, args.reps, have_torch, args.only)]
+    if args.only and args.profile:
+        mx.profiler.set_state("stop")
+        print(mx.profiler.dumps(format="table", sort_by="total"))
     text = "\n".join(header(args) + lines + ["", stamp.line()])
-    if not args.no_write:
+    if not args.no_write and not args.only:
         write_section(args.section, SECTIONS.get(args.section, f"### {args.section}"), text)
 
 

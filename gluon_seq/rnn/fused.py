@@ -8,8 +8,8 @@ a bidirectional GRU or plain RNN is also split into one call per direction,
 since mx2onnx converts those cells' ``RNN`` node one direction at a time.
 
 oneDNN's GRU runs its fast elementwise code only when the hidden size is a
-multiple of 16: a count-ones training step (T20 N1000, H=24) took 115 ms
-with 24 units and 21 ms padded to 32 (BENCHMARKS.md, GRU speed: "ours fused,
+multiple of 16: a count-ones training step (T20 N1000, H=24) took 111 ms
+with 24 units and 20 ms padded to 32 (BENCHMARKS.md, GRU speed: "ours fused,
 unpadded").  So a GRU call on the CPU with fewer than :data:`GRU_PAD_BELOW`
 units runs with them padded to the next multiple of :data:`GRU_UNITS_MULTIPLE`,
 by zero weights, biases and begin states: a padded unit starts at 0 and stays

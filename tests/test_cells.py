@@ -122,13 +122,12 @@ def test_kernels_agree_on_outputs_states_and_every_gradient(cell, T, N, C, H, la
         2 if cell == "lstm" else 1)
 
 
+@pytest.mark.usefixtures("needs_compiled_ops")
 @pytest.mark.parametrize("kernel", ["fused", "unfused"])
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_compiled_and_stock_operators_agree(cell, kernel):
     """The compiled cell step (unfused) and weight packing (fused) against stock
     operators, layer by layer: the same numbers, and the compiled op is in the graph."""
-    if not compiled_ops.available():
-        pytest.skip(f"compiled ops unavailable: {compiled_ops.unavailable_reason()}")
     compiled, stock = (_layer(cell, kernel, 6, 4, 7, 2, bidirectional=True, ops=ops)
                        for ops in (True, False))
     _init_with_biases(compiled, stock)

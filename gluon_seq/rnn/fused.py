@@ -111,10 +111,11 @@ def call(layer, F, inputs, states, params, layers, directions):
 
 def _units(layer, hidden: int, layers: int) -> int:
     """The hidden size the RNN call runs at: padded for a one-layer GRU call on
-    the CPU (oneDNN), whose input is then the previous layer's real units."""
+    the CPU (oneDNN), whose input is then the previous layer's real units; never
+    in an export, which keeps the plain graph for ONNX and other runtimes."""
     if layer.cell != "gru" or layers != 1 or GRU_UNITS_MULTIPLE <= 1 \
             or hidden >= GRU_PAD_BELOW or not layer._weights_on_cpu() \
-            or layer._directions_apart():
+            or layer._exporting():
         return hidden
     return -(-hidden // GRU_UNITS_MULTIPLE) * GRU_UNITS_MULTIPLE
 

@@ -225,16 +225,21 @@ class RecurrentLayer(gluon.HybridBlock):
             return self._weights_on_cpu()
         return self._fused_calls == "per-layer"
 
+    @staticmethod
+    def _exporting() -> bool:
+        """Whether the graph being traced is a portable one (an export)."""
+        return bool(_portable["depth"])
+
     def _directions_apart(self) -> bool:
         """Whether the fused kernel runs each direction as its own ``RNN`` call:
         in a portable graph (an export) of a GRU or RNN, whose bidirectional
         ``RNN`` node mx2onnx cannot convert."""
-        return bool(_portable["depth"]) and self.cell != "lstm"
+        return self._exporting() and self.cell != "lstm"
 
     def _use_compiled(self) -> bool:
         """Whether the graph being traced gets the compiled operators: asked for,
         not inside portable_graph(), and the weights live on the CPU."""
-        if not self._compiled or _portable["depth"]:
+        if not self._compiled or self._exporting():
             return False
         if self._weights_on_cpu():
             return True

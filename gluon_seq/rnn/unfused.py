@@ -1,8 +1,9 @@
 """The unfused kernel: per-step cells, unrolled for a fixed number of steps.
 
 The input projection of every step is one matrix multiply hoisted out of the
-recurrence, with every bias that can go there; only the recurrent projection
-(one GEMM) and the cell's pointwise rest run per step.  On the CPU that rest
+recurrence, with the biases (both of an LSTM's or RNN's; b_ih of a GRU's, whose
+step adds b_hh); only the recurrent projection (one GEMM) and the cell's
+pointwise rest run per step.  On the CPU that rest
 is one compiled operator for the LSTM and the GRU
 (:mod:`gluon_seq.rnn.compiled_ops`), else stock operators with the same
 numbers.  The cells' equations are in :mod:`gluon_seq.rnn.cells`.

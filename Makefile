@@ -33,12 +33,15 @@ $(STAMP): setup.cfg pyproject.toml
 notebooks: $(STAMP)
 	$(PY) scripts/render_notebooks.py
 
-# Every benchmark, each rewriting its own table in BENCHMARKS.md (about an hour here).
-# The bench extra adds PyTorch (the speed comparison) and schemathesis (the serving fuzz run).
+# Every benchmark, each rewriting its own table in BENCHMARKS.md (hours here: bAbI trains
+# MemN2N on all 20 tasks).  The bench extra adds PyTorch (the speed comparison) and
+# schemathesis (the serving fuzz run).
+BENCHES := arithmetic.py speed.py "speed.py --cell gru" model_steps.py time_to_quality.py \
+           "serve.py --write" bad_input.py cells.py babi_tasks.py
 bench:
 	$(MAKE) venv EXTRAS=$(EXTRAS),bench
-	for b in arithmetic speed model_steps time_to_quality serve; do \
-	    OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) benchmarks/$$b.py || exit 1; done
+	for b in $(BENCHES); do \
+	    OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) benchmarks/$$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

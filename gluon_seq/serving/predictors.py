@@ -21,19 +21,15 @@ import numpy as np
 
 from ..codecs import codec_from_meta
 from ..errors import UserError, reason
+from ..registry import registrar
 from ..export_format import META_FILE, PARAMS_FILE, SYMBOL_FILE, graph_operators, read_meta
 from ..rnn import compiled_ops
 
 RUNTIMES: Dict[str, Type["Predictor"]] = {}
 
 
-def register_runtime(name: str):
-    """Class decorator: serve export folders with this runtime under ``name``."""
-    def wrap(cls):
-        cls.runtime = name
-        RUNTIMES[name] = cls
-        return cls
-    return wrap
+# @register_runtime("name"): serve export folders with this class under that name.
+register_runtime = registrar(RUNTIMES, "runtime")
 
 
 def load_predictor(folder: Path, runtime: str = "mxnet") -> "Predictor":

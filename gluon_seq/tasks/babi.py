@@ -107,8 +107,9 @@ class BabiOptions:
                                "softmax, at half the learning rate (0: none)")
     anneal: int = option(25, whole(0), "memn2n: halve the learning rate every N epochs after "
                          "linear start (0: never)")
-    time_noise: float = option(0.1, number(0, 1), "memn2n: random-noise time padding, empty "
-                               "memories per real one added to training stories (0: off)")
+    time_noise: float = option(0.1, number(0, 1), "memn2n: random-noise time padding: up to "
+                               "this share of empty memories put among a training story's "
+                               "sentences (0: off)")
 
 
 @register

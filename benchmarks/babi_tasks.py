@@ -138,7 +138,7 @@ def _cell(runs: List[dict]) -> str:
 def _summary(errors: List[float], seconds: float) -> List[str]:
     mean = f"{sum(errors) / len(errors):.1f}" if errors else "-"
     if errors and len(errors) < 20:
-        mean += f" ({len(errors)} tasks)"
+        mean += f" ({len(errors)} task{'s' if len(errors) > 1 else ''})"
     failed = str(sum(e > FAILED for e in errors)) if errors else "-"
     return [mean, failed, f"{seconds / 60:.1f} min" if seconds else "-"]
 

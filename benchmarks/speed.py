@@ -8,9 +8,13 @@ Every contender is timed in the same process, repetitions alternating between
 contenders (each repetition starting with the next one) so that load on a
 shared machine hits them alike; the median of the repetitions is reported.
 Ratios against PyTorch (``nn.LSTM`` or ``nn.GRU``, the same threads) are the
-headline.  The sgemm peak is measured in the same run (numpy dot on a large
-square, and on the per-step recurrent shape), and achieved GFLOP/s are given
-as a share of it.  ``--cell gru`` writes its own section (``speed-gru``);
+headline.  The machine's limit is measured at the start of the run
+(``benchmarks/limit.py``: the best of a clean-environment numpy sgemm, PyTorch's
+matmul and the theoretical FMA peak) and achieved GFLOP/s are given as a share
+of it; a share above 100 % stops the run.  Each contender's CPU-seconds per
+wall-second are measured over its timed calls: contenders of one shape and mode
+run the same threads, so if those figures differ by more than 10 % (one was
+starved, or spun extra threads) the run stops and writes nothing.  ``--cell gru`` writes its own section (``speed-gru``);
 its "ours fused, unpadded" row is the fused GRU without the padding of its
 units to a multiple of 16 (gluon_seq/rnn/fused.py), to show what that buys.
 
@@ -31,12 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import gluon_seq  # noqa: E402,F401  (sets OMP_NUM_THREADS before mxnet loads)
 import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
 from gluon_seq.rnn import fused as fused_kernel, make_layer  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import limit as machine_limit  # noqa: E402  (benchmarks/limit.py)
 from machine import Machine  # noqa: E402  (benchmarks/machine.py)
 from report import write_section  # noqa: E402  (benchmarks/report.py)
 
@@ -155,27 +159,19 @@ def torch_contender(cell, shape, batch):
     return train, infer
 
 
-def time_call(fn, min_seconds: float = 0.3) -> float:
-    """Seconds per call: warm up, then run until min_seconds have passed."""
+def time_call(fn, min_seconds: float = 0.3) -> tuple:
+    """(seconds per call, CPU-seconds per wall-second): warm up, then run until
+    min_seconds have passed.  ``time.process_time`` counts every thread of the
+    process, MXNet's engine workers and OpenMP's included."""
     fn()
     fn()
-    count, start = 0, time.perf_counter()
+    count, start, cpu = 0, time.perf_counter(), time.process_time()
     while True:
         fn()
         count += 1
         elapsed = time.perf_counter() - start
         if elapsed >= min_seconds and count >= 3:
-            return elapsed / count
-
-
-def sgemm_peak(step_shape, gates: int) -> dict:
-    big = np.random.rand(2048, 2048).astype(np.float32)
-    square = 2 * 2048 ** 3 / time_call(lambda: big @ big, 1.0)
-    B, H = step_shape
-    a = np.random.rand(B, H).astype(np.float32)
-    w = np.random.rand(H, gates * H).astype(np.float32)
-    step = 2 * B * H * gates * H / time_call(lambda: a @ w, 0.3)
-    return {"square": square / 1e9, "step": step / 1e9}
+            return elapsed / count, (time.process_time() - cpu) / elapsed
 
 
 def kinds_for(cell: str):
@@ -188,7 +184,8 @@ def kinds_for(cell: str):
 
 
 def alternate(contenders, modes, reps: int):
-    """Median seconds per (contender, mode), repetitions alternating."""
+    """(median seconds, CPU-seconds per wall-second) per (contender, mode), the
+    repetitions alternating between contenders."""
     samples = {(k, m): [] for k in contenders for m in modes}
     order = list(contenders)
     for rep in range(reps):
@@ -198,14 +195,26 @@ def alternate(contenders, modes, reps: int):
             train, infer = contenders[k]
             for m in modes:
                 samples[(k, m)].append(time_call(train if m == "train" else infer))
-    return {key: statistics.median(values) for key, values in samples.items()}
+    return {key: (statistics.median(s for s, _ in values),
+                  statistics.median(c for _, c in values)) for key, values in samples.items()}
 
 
-def shape_rows(name, cell, reps, have_torch, only=None):
+def check_equal_cpu(measured, what: str, spread: float = 1.10) -> None:
+    """Stop if contenders that run the same threads used unequal CPU per wall-second."""
+    usage = {k: c for k, (_, c) in measured.items()}
+    low, high = min(usage, key=usage.get), max(usage, key=usage.get)
+    if usage[high] > spread * usage[low]:
+        raise SystemExit(
+            f"{what}: contenders used unequal CPU ({high} {usage[high]:.2f}, {low} "
+            f"{usage[low]:.2f} CPU-seconds per wall-second, more than {spread - 1:.0%} apart): "
+            "another job shared the cores or a contender ran extra threads; nothing written.")
+
+
+def shape_rows(name, cell, reps, have_torch, limit, only=None):
     """The table rows of one shape: train and inference at its batch, inference at 1
     (``only``: just these contenders, for a profile; no ratio columns then)."""
     T, B, C, H, L = shape = SHAPES[name]
-    peak, reference, lines = sgemm_peak((B, H), GATES[cell]), f"PyTorch nn.{NAMES[cell]}", []
+    reference, lines = f"PyTorch nn.{NAMES[cell]}", []
     for batch, label in ((B, f"B={B}"), (1, "B=1 inference")):
         contenders = {k: mxnet_contender(k, cell, shape, batch) for k in kinds_for(cell)
                       if not only or k in only}
@@ -214,23 +223,22 @@ def shape_rows(name, cell, reps, have_torch, only=None):
         if only:
             have_torch = reference in contenders
         modes = ("train", "infer") if batch == B else ("infer",)
-        seconds = alternate(contenders, modes, reps)
+        measured = alternate(contenders, modes, reps)
+        seconds = {key: sec for key, (sec, _) in measured.items()}
         flops = layer_flops(T, batch, C, H, L, GATES[cell])
         for m in modes:
             ref = seconds[(reference, m)] if have_torch else None
             for k in contenders:
-                sec = seconds[(k, m)]
+                sec, cpu = measured[(k, m)]
                 gflops = flops * (3 if m == "train" else 1) / sec / 1e9
+                share = limit.share(gflops, f"{name} {label} {m} {k}")
                 lines.append(f"| {name} {label} | {m} | {k} | {sec * 1e3:.2f} | "
-                             f"{T * batch / sec:,.0f} | {gflops:.1f} | "
-                             f"{100 * gflops / peak['square']:.0f} % | "
+                             f"{T * batch / sec:,.0f} | {gflops:.1f} | {share} | {cpu:.2f} | "
                              f"{f'{ref / sec:.2f}x' if ref else 'n/a'} | "
                              f"{_ratio(seconds, ('ours fused', m), sec)} |")
                 print(lines[-1], flush=True)
-    lines.append(f"| {name} | sgemm peak | numpy | 2048² {peak['square']:.0f} GFLOP/s | "
-                 f"step shape ({B}x{H})·({H}x{GATES[cell] * H}) {peak['step']:.0f} GFLOP/s "
-                 "| | | | |")
-    print(lines[-1], flush=True)
+            check_equal_cpu({k: v for (k, mode), v in measured.items() if mode == m},
+                            f"{name} {label} {m}")
     return lines
 
 
@@ -238,7 +246,7 @@ def _ratio(seconds, key, sec) -> str:
     return f"{seconds[key] / sec:.2f}x" if key in seconds else "n/a"
 
 
-def header(args) -> list:
+def header(args, limit) -> list:
     threads = os.environ.get("OMP_NUM_THREADS")
     cell = "" if args.cell == "lstm" else f" --cell {args.cell}"
     section = "" if args.section == default_section(args.cell) else f" --section {args.section}"
@@ -248,9 +256,11 @@ def header(args) -> list:
         f"Command: `OMP_NUM_THREADS={threads} .venv/bin/python benchmarks/speed.py{cell} "
         f"--shapes {' '.join(args.shapes)} --reps {args.reps}{section}`",
         "",
-        "| shape | mode | contender | ms / batch | tokens/s | GFLOP/s | % of sgemm peak | "
-        "speed vs PyTorch | speed vs ours fused |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        f"% of peak is against the {limit.describe()}.",
+        "",
+        "| shape | mode | contender | ms / batch | tokens/s | GFLOP/s | % of peak | "
+        "CPU s / wall s | speed vs PyTorch | speed vs ours fused |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
 
@@ -281,16 +291,18 @@ def main() -> None:
         have_torch = False
         print("torch not installed: PyTorch column skipped (pip install torch==2.13.0)")
     stamp = Machine.now()
+    limit = machine_limit.measure()
+    print(limit.describe(), flush=True)
     if args.only and args.profile:
         mx.profiler.set_config(profile_all=True, aggregate_stats=True,
                                filename=os.devnull)
         mx.profiler.set_state("run")
     lines = [line for name in args.shapes
-             for line in shape_rows(name, args.cell, args.reps, have_torch, args.only)]
+             for line in shape_rows(name, args.cell, args.reps, have_torch, limit, args.only)]
     if args.only and args.profile:
         mx.profiler.set_state("stop")
         print(mx.profiler.dumps(format="table", sort_by="total"))
-    text = "\n".join(header(args) + lines + ["", stamp.line()])
+    text = "\n".join(header(args, limit) + lines + ["", stamp.line()])
     if not args.no_write and not args.only:
         write_section(args.section, SECTIONS.get(args.section, f"### {args.section}"), text)
 

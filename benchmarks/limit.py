@@ -1,0 +1,201 @@
+"""The machine's real single-precision limit, which every "% of peak" is measured against.
+
+    .venv/bin/python benchmarks/limit.py [--threads N]      # prints the candidates
+
+Three candidates, the best of them is the limit:
+
+- **numpy's sgemm** on a 2048 x 2048 square, best of several calls, in a subprocess with
+  ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` removed from its environment (some of
+  these machines set them, and they slow OpenBLAS down).  threadpoolctl reports which
+  OpenBLAS kernel ran.  An OpenBLAS too old to know the CPU falls back to a generic kernel
+  (0.3.20 runs "Prescott", SSE3, on Emerald Rapids), so a second subprocess forces the
+  kernel the CPU's vector flags allow (SkylakeX, Haswell or Zen) and the better counts.
+- **PyTorch's matmul** on the same square (its own oneDNN/MKL GEMM), when torch is installed.
+- **The theoretical FMA peak**: lanes per vector x 2 flops per FMA x FMA units x clock x
+  threads.  Lanes come from the CPU flags (avx512f 16, avx2 8, else 4; AMD Zen 1 runs
+  256-bit FMAs as two 128-bit halves: 4), FMA units are taken as 2 (the most any x86 core
+  has, so the figure is an upper bound for the core it names), the clock is the highest
+  the kernel reports (``cpu MHz`` or cpufreq's maximum).  A turbo clock above that is not
+  visible from inside a VM; then a measured GEMM can beat this figure, and the measured
+  one is the limit.
+
+Nothing here changes the calling process's environment.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+SLOWING = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+SIZE = 2048
+_SGEMM = r"""
+import json, sys, time
+import numpy as np
+from threadpoolctl import threadpool_info
+n, calls = int(sys.argv[1]), int(sys.argv[2])
+a = np.random.rand(n, n).astype(np.float32)
+b = np.random.rand(n, n).astype(np.float32)
+a @ b
+times = []
+for _ in range(calls):
+    start = time.perf_counter(); a @ b; times.append(time.perf_counter() - start)
+blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+print(json.dumps({"gflops": 2 * n ** 3 / min(times) / 1e9,
+                  "kernel": blas[0].get("architecture", "?") if blas else "no BLAS found",
+                  "library": f"{blas[0]['internal_api']} {blas[0]['version']}" if blas else "?",
+                  "threads": blas[0].get("num_threads") if blas else None}))
+"""
+
+
+@dataclass
+class Limit:
+    """The candidates (GFLOP/s) and which one is the limit."""
+    candidates: Dict[str, float]
+    notes: Dict[str, str]
+
+    @property
+    def gflops(self) -> float:
+        return max(self.candidates.values())
+
+    @property
+    def source(self) -> str:
+        return max(self.candidates, key=self.candidates.get)
+
+    def share(self, gflops: float, what: str) -> str:
+        """``gflops`` as a share of the limit; above 100 % the benchmark is wrong, so it
+        stops instead of printing it."""
+        share = 100 * gflops / self.gflops
+        if share > 100.0:
+            raise SystemExit(f"{what}: {gflops:.1f} GFLOP/s is {share:.0f} % of the limit "
+                             f"({self.describe()}); a share above 100 % means the limit or "
+                             "the flop count is wrong, so no table is written.")
+        return f"{share:.0f} %"
+
+    def describe(self) -> str:
+        parts = [f"{name} {value:.0f} GFLOP/s" + (f" ({self.notes[name]})"
+                                                  if self.notes.get(name) else "")
+                 for name, value in self.candidates.items()]
+        return f"limit {self.gflops:.0f} GFLOP/s = best of " + "; ".join(parts)
+
+
+def _cpu() -> dict:
+    info = {"vendor": "", "family": 0, "model": 0, "flags": set(), "mhz": 0.0}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return info
+    for line in text.splitlines():
+        key, _, value = (part.strip() for part in line.partition(":"))
+        if key == "vendor_id":
+            info["vendor"] = value
+        elif key == "cpu family":
+            info["family"] = int(value)
+        elif key == "model" and value.isdigit():
+            info["model"] = int(value)
+        elif key == "flags":
+            info["flags"] = set(value.split())
+        elif key == "cpu MHz":
+            info["mhz"] = max(info["mhz"], float(value))
+    try:
+        cpufreq = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()
+        info["mhz"] = max(info["mhz"], int(cpufreq) / 1000)
+    except (OSError, ValueError):
+        pass
+    return info
+
+
+def lanes(cpu: dict) -> int:
+    """fp32 lanes of one FMA instruction's datapath."""
+    if cpu["vendor"] == "AuthenticAMD" and cpu["family"] == 23 and cpu["model"] < 0x30:
+        return 4  # Zen / Zen+: 256-bit AVX2 split into two 128-bit halves
+    if "avx512f" in cpu["flags"]:
+        return 16
+    return 8 if "avx2" in cpu["flags"] or "fma" in cpu["flags"] else 4
+
+
+def theoretical(threads: int, cpu: Optional[dict] = None) -> tuple:
+    """(GFLOP/s, how it was worked out)."""
+    cpu = cpu or _cpu()
+    width = lanes(cpu)
+    gflops = width * 2 * 2 * cpu["mhz"] / 1000 * threads
+    return gflops, (f"{width} lanes x 2 flops x 2 FMA units x {cpu['mhz']:.0f} MHz x "
+                    f"{threads} thread{'s' if threads > 1 else ''}")
+
+
+def forced_kernel(cpu: dict) -> Optional[str]:
+    """The OpenBLAS kernel the CPU's flags allow, to force when autodetection falls short."""
+    if cpu["vendor"] == "AuthenticAMD" and "avx2" in cpu["flags"]:
+        return "Zen"
+    if "avx512f" in cpu["flags"]:
+        return "SkylakeX"
+    return "Haswell" if "avx2" in cpu["flags"] else None
+
+
+def sgemm(threads: int, coretype: Optional[str] = None, calls: int = 8) -> dict:
+    """numpy's sgemm in a clean subprocess: GFLOP/s, the kernel that ran, its threads."""
+    env = {k: v for k, v in os.environ.items() if k not in SLOWING}
+    env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
+    done = subprocess.run([sys.executable, "-c", _SGEMM, str(SIZE), str(calls)], env=env,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def torch_matmul(threads: int, calls: int = 8) -> Optional[float]:
+    try:
+        import torch
+    except ImportError:
+        return None
+    import time
+
+    torch.set_num_threads(threads)
+    a, b = torch.rand(SIZE, SIZE), torch.rand(SIZE, SIZE)
+    a @ b
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * SIZE ** 3 / min(times) / 1e9
+
+
+def measure(threads: Optional[int] = None) -> Limit:
+    threads = threads or int(os.environ.get("OMP_NUM_THREADS", "1"))
+    cpu = _cpu()
+    candidates, notes = {}, {}
+    clean = sgemm(threads)
+    if clean["threads"] != threads:
+        raise SystemExit(f"the sgemm subprocess ran {clean['threads']} BLAS threads, not "
+                         f"{threads}; the limit would not be comparable.")
+    candidates["numpy sgemm"] = clean["gflops"]
+    notes["numpy sgemm"] = (f"{clean['library']}, kernel {clean['kernel']}, "
+                            f"{' and '.join(SLOWING)} unset")
+    forced = forced_kernel(cpu)
+    if forced and forced.lower() != str(clean["kernel"]).lower():
+        other = sgemm(threads, forced)
+        candidates[f"numpy sgemm, {forced} kernel"] = other["gflops"]
+        notes[f"numpy sgemm, {forced} kernel"] = f"OPENBLAS_CORETYPE={forced}, ran {other['kernel']}"
+    matmul = torch_matmul(threads)
+    if matmul is not None:
+        candidates["PyTorch matmul"] = matmul
+    candidates["theoretical FMA peak"], notes["theoretical FMA peak"] = theoretical(threads, cpu)
+    return Limit(candidates, notes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads to measure with (default: OMP_NUM_THREADS, else 1)")
+    print(measure(parser.parse_args().threads).describe())
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import Machine  # noqa: E402  (benchmarks/machine.py)
 from report import write_section  # noqa: E402  (benchmarks/report.py)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,11 +35,10 @@ def run(backend: str, epochs: int, folder: Path) -> dict:
     return metrics
 
 
-def table(rows, epochs: int) -> str:
+def table(rows, epochs: int, stamp: Machine) -> str:
+    threads = os.environ.get("OMP_NUM_THREADS")
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'default (physical cores)')}.",
-        f"Command: `.venv/bin/python benchmarks/arithmetic.py --epochs {epochs} --backends "
+        f"Command: `{f'OMP_NUM_THREADS={threads} ' if threads else ''}.venv/bin/python benchmarks/arithmetic.py --epochs {epochs} --backends "
         f"{' '.join(r['requested'] for r in rows)}`",
         "",
         "| kernel | epochs | best epoch | exact match, fresh samples | exact match, 200 held-out "
@@ -51,7 +50,7 @@ def table(rows, epochs: int) -> str:
                      f"{100 * r['splits']['fresh']['exact_match']:.2f} % | "
                      f"{100 * r['splits']['heldout']['exact_match']:.2f} % | "
                      f"{r['train_seconds']:.0f} | {r['wall_seconds']:.0f} |")
-    return "\n".join(lines)
+    return "\n".join(lines + ["", stamp.line()])
 
 
 def main() -> None:
@@ -59,14 +58,14 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["auto", "fused"])
     parser.add_argument("--epochs", type=int, default=60)
     args = parser.parse_args()
-    rows = []
+    rows, stamp = [], Machine.now()
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends:
             metrics = run(backend, args.epochs, Path(tmp) / backend)
             metrics["requested"] = backend
             rows.append(metrics)
             print(json.dumps(metrics))
-    text = table(rows, args.epochs)
+    text = table(rows, args.epochs, stamp)
     print(text)
     write_section("arithmetic", "## Arithmetic seq2seq (issue 2)", text)
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import mxnet as mx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import Machine  # noqa: E402  (benchmarks/machine.py)
 from report import write_section  # noqa: E402  (benchmarks/report.py)
 
 from gluon_seq import tasks  # noqa: E402
@@ -49,10 +49,11 @@ def measure(name: str, reps: int) -> dict:
 
 
 def table(rows, skipped, reps: int) -> str:
+    threads = os.environ.get("OMP_NUM_THREADS")
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')}, OMP_NUM_THREADS="
-        f"{os.environ.get('OMP_NUM_THREADS', 'default')}, best of {reps} alternating repetitions.",
-        f"Command: `.venv/bin/python benchmarks/model_steps.py --reps {reps}`",
+        f"Best of {reps} alternating repetitions.",
+        f"Command: `{f'OMP_NUM_THREADS={threads} ' if threads else ''}.venv/bin/python "
+        f"benchmarks/model_steps.py --reps {reps}`",
         "",
         "| task (default model) | batch, input shape | train step fused | train step unfused | "
         "unfused time / fused time | inference fused | inference unfused | unfused time / fused time "
@@ -78,14 +79,14 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     args = parser.parse_args()
-    rows, skipped = [], []
+    rows, skipped, stamp = [], [], Machine.now()
     for name in args.tasks:
         try:
             rows.append(measure(name, args.reps))
         except UserError as err:
             skipped.append((name, str(err)))
         print(rows[-1] if rows and rows[-1]["task"] == name else skipped[-1], flush=True)
-    text = table(rows, skipped, args.reps)
+    text = table(rows, skipped, args.reps) + "\n\n" + stamp.line()
     print(text)
     if not args.no_write:
         write_section("model-steps", "## End-to-end model steps (issue 6)", text)

@@ -1,0 +1,101 @@
+"""`make run` on a fresh clone, timed: the README's first command, as a new user meets it.
+
+    .venv/bin/python benchmarks/make_run.py [--keep] [--no-write]
+
+Clones the repository's HEAD (uncommitted changes are not in it; the stamp says
+whether there were any) into a temporary folder and runs ``make run`` there twice:
+the first builds ``.venv`` (every install from the package registry), trains the
+arithmetic model with ``--rnn-backend auto-fast``, evaluates, exports and predicts;
+the second finds the finished run, resumes it, and only re-evaluates.  Reported: the
+wall time of each, the time the venv build took (the first run's time up to the
+training's first log line), the kernel auto-fast chose, the exact match on fresh
+samples and held-out expressions from ``metrics.json``, and the four predictions.
+``OMP_NUM_THREADS`` is passed through as set (``make run`` uses 1 when unset).
+The table goes into BENCHMARKS.md between the ``make-run`` markers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import Machine  # noqa: E402  (benchmarks/machine.py)
+from report import write_section  # noqa: E402  (benchmarks/report.py)
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADING = "### `make run` on a fresh clone"
+
+
+def timed_make_run(clone: Path) -> dict:
+    """Run ``make run`` in ``clone``; wall seconds, and seconds until training began."""
+    start, began, lines = time.perf_counter(), None, []
+    with subprocess.Popen(["make", "run"], cwd=clone, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as child:
+        for line in child.stdout:
+            lines.append(line.rstrip("\n"))
+            if began is None and "gluon_seq train arithmetic" in line:
+                began = time.perf_counter() - start
+    if child.returncode:
+        raise SystemExit("make run failed in the clone:\n" + "\n".join(lines[-20:]))
+    return {"wall": time.perf_counter() - start, "setup": began or 0.0, "output": lines}
+
+
+def predictions(output) -> list:
+    return [line for line in output if re.fullmatch(r"\S+ = \S+", line.strip())]
+
+
+def table(first: dict, second: dict, metrics: dict, stamp: Machine) -> str:
+    threads = os.environ.get("OMP_NUM_THREADS")
+    lines = [
+        f"Command: `{f'OMP_NUM_THREADS={threads} ' if threads else ''}.venv/bin/python "
+        "benchmarks/make_run.py` (a clone of HEAD in a temporary folder; `make run` twice)",
+        "",
+        "| run | wall time | of which venv build | kernel auto-fast chose | exact match, fresh "
+        "samples | exact match, 200 held-out expressions | predictions from the export |",
+        "|---|---:|---:|---|---:|---:|---|",
+        f"| first (fresh clone: builds .venv, trains, evaluates, exports, predicts) | "
+        f"{first['wall']:.0f} s | {first['setup']:.0f} s | {metrics['rnn_backend']} | "
+        f"{100 * metrics['splits']['fresh']['exact_match']:.2f} % | "
+        f"{100 * metrics['splits']['heldout']['exact_match']:.2f} % | "
+        f"{', '.join(predictions(first['output'])) or '-'} |",
+        f"| second (resumes the finished run: re-evaluates, exports, predicts) | "
+        f"{second['wall']:.0f} s | - | {metrics['rnn_backend']} | | | "
+        f"{', '.join(predictions(second['output'])) or '-'} |",
+    ]
+    return "\n".join(lines + ["", stamp.line()])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="leave the clone (its path is printed)")
+    parser.add_argument("--no-write", action="store_true", help="print, leave BENCHMARKS.md")
+    args = parser.parse_args()
+    stamp = Machine.now()
+    work = Path(tempfile.mkdtemp(prefix="gluon_seq_make_run_"))
+    try:
+        clone = work / "gluon_seq"
+        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+        first = timed_make_run(clone)
+        second = timed_make_run(clone)
+        metrics = json.loads((clone / "runs" / "arithmetic" / "metrics.json").read_text())
+    finally:
+        if args.keep:
+            print(f"clone kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    text = table(first, second, metrics, stamp)
+    print(text)
+    if not args.no_write:
+        write_section("make-run", HEADING, text)
+
+
+if __name__ == "__main__":
+    main()

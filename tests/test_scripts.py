@@ -1,4 +1,5 @@
-"""scripts/train.py on the CPU, as CI can run it, and its GPU flags."""
+"""scripts/train.py on the CPU, as CI can run it, and its GPU flags; benchmarks/dnnl_verbose.py's
+parser of oneDNN's log (which benchmarks/profile.py reads)."""
 import importlib.util
 import subprocess
 import sys
@@ -10,8 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "train.py"
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("train_script", SCRIPT)
+def _module(path=SCRIPT, name="train_script"):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -64,3 +65,109 @@ def test_two_gpu_training_runs(tmp_path):
                              "--train-samples", "256", "--out", str(tmp_path / "g")],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
+
+
+# Lines copied from a DNNL_VERBOSE=1 run of benchmarks/profile.py's passes (MXNet 1.9.1,
+# oneDNN v2.4.4): the fused PTB training step and the unfused arithmetic one.
+_DESCS = ("src_layer_f32::blocked:abc:f0 src_iter_f32::blocked:abcd:f0 wei_layer_f32::blocked:"
+          "abcde:f0 wei_iter_f32::blocked:abcde:f0 bias_f32::blocked:abcd:f0 dst_layer_f32::"
+          "blocked:abc:f0 dst_iter_f32::blocked:abcd:f0,,alg:vanilla_lstm direction:"
+          "unidirectional_left2right activation:undef,l1t30mb20sic500slc500dhc500dic500")
+VERBOSE_LOG = [
+    "dnnl_verbose,info,oneDNN v2.4.4 (commit 5818c40f07bdb6307f9bc64e929836fe036da644)",
+    "dnnl_verbose,info,cpu,runtime:OpenMP",
+    "@@profile-call-begin",
+    "dnnl_verbose,exec,cpu,reorder,simple:any,undef,src_f32::blocked:ab:f0 dst_f32::blocked:ab:f0"
+    ",,,2000x500,0.871826",
+    "dnnl_verbose,exec,cpu,reorder,jit:uni,undef,src_f32::blocked:abdec:f0 dst_f32::blocked:"
+    "abcde:f0,,,1x1x500x4x500,1.85498",
+    "dnnl_verbose,exec,cpu,rnn,ref:any,forward_training," + _DESCS + ",66.1851",
+    "dnnl_verbose,exec,cpu,rnn,ref:any,backward," + _DESCS + ",130.174",
+    "dnnl_verbose,exec,cpu,reorder,jit:uni,undef,src_f32::blocked:abcde:f0 dst_f32::blocked:"
+    "abdec:f0,,,1x1x500x4x500,25.4551",
+    "@@profile-call-end 0.25",
+    "@@profile-call-begin",
+    "mkldnn_verbose,exec,cpu,inner_product,x64:gemm:jit,forward_training,src_f32::blocked:ab:f0 "
+    "wei_f32::blocked:ab:f0 bia_f32::blocked:a:f0 dst_f32::blocked:ab:f0,,,mb256ic13oc128,"
+    "0.0319824",
+    "dnnl_verbose,exec,cpu,sum,simple:any,undef,src_f32::blocked:a:f0 src_f32::blocked:a:f0 "
+    "dst_f32::blocked:a:f0,,,128,0.00317383",
+    "dnnl_verbose,exec,cpu,reorder,jit:uni,undef,src_f32::blocked:abdec:f0 dst_f32:p:blocked:"
+    "abdEc32e:f0,,,1x1x500x4x500,6.30298",
+    "@@profile-call-end 0.01",
+    "dnnl_verbose,exec,cpu,rnn,ref:any,backward," + _DESCS + ",106.423",  # after the last call
+]
+
+
+def test_dnnl_verbose_sums_each_primitive_kind_per_call():
+    parser = _module(ROOT / "benchmarks" / "dnnl_verbose.py", "dnnl_verbose_under_test")
+    calls = parser.split_calls(VERBOSE_LOG)
+    assert [seconds for seconds, _ in calls] == [0.25, 0.01]
+    first, second = (parser.per_kind(lines) for _, lines in calls)
+    assert first.keys() == {"reorder (copy)", "reorder (re-layout)", "rnn forward_training",
+                            "rnn backward"}
+    assert first["reorder (re-layout)"] == pytest.approx((1.85498 + 25.4551, 2))
+    assert first["reorder (copy)"] == pytest.approx((0.871826, 1))
+    assert first["rnn backward"] == pytest.approx((130.174, 1))
+    expected = {"inner_product forward_training": (0.0319824, 1), "sum": (0.00317383, 1),
+                "reorder (re-layout)": (6.30298, 1)}  # mkldnn_verbose: the older prefix
+    assert second.keys() == expected.keys()
+    assert all(second[k] == pytest.approx(v) for k, v in expected.items())
+    rows = parser.summarize(calls)
+    inside = [0.871826 + 1.85498 + 66.1851 + 130.174 + 25.4551,
+              0.0319824 + 0.00317383 + 6.30298]
+    assert rows["all primitives"][0] == pytest.approx(sum(inside) / 2)  # median of two
+    assert rows["rnn forward_training"] == pytest.approx((66.1851 / 2, 0.5))
+    outside = (250 - inside[0] + 10 - inside[1]) / 2
+    assert rows["outside the primitives"][0] == pytest.approx(outside)
+    assert rows["wall"] == pytest.approx((130.0, 1))
+
+
+# Stands in for `gluon-seq train`: holds 60 MB, starts a child that holds 60 MB more, then
+# writes the run folder's two files the way training does.
+STAND_IN = r"""
+import json, subprocess, sys, time
+from pathlib import Path
+hold = b"x" * (60 << 20)
+child = subprocess.Popen([sys.executable, "-c",
+                          "import time; hold = b'x' * (60 << 20); time.sleep(1.0)"])
+child.wait()
+folder = Path(sys.argv[1])
+folder.mkdir()
+(folder / "metrics.json").write_text(json.dumps({"metric": "accuracy", "value": 0.9995,
+    "split": "test", "splits": {"test": {"accuracy": 0.9995}}}))
+(folder / "progress.json").write_text(json.dumps({"epochs_done": 3, "best_epoch": 2,
+    "train_seconds": 1.5}))
+"""
+
+
+
+def _seed_models(monkeypatch, stand_in):
+    """benchmarks/seed_models.py, its rows trained by ``stand_in(folder)`` (a command)."""
+    module = _module(ROOT / "benchmarks" / "seed_models.py", "seed_models")
+    monkeypatch.setattr(module, "train_command", lambda row, quick, folder: stand_in(folder))
+    return module
+
+
+def test_seed_models_row_sums_the_process_tree_memory_and_reads_the_run(tmp_path, monkeypatch):
+    seed_models = _seed_models(monkeypatch, lambda folder: [sys.executable, "-c", STAND_IN,
+                                                            str(folder)])
+    row = next(r for r in seed_models.ROWS if r.name == "count-ones")
+    result = seed_models.run_row(row, True, tmp_path / "quick" / row.name)
+    assert result["code"] == 0, (tmp_path / "quick" / "count-ones.log").read_text()
+    # Each process alone stays near 70 MB; only their sum passes 110 MB.
+    assert 110 < result["peak_mb"] < 300, result
+    assert result["wall"] >= 1.0 and result["best_epoch"] == 2 and result["epochs"] == 3
+    assert result["result"] == "0.050% test error"
+    line = seed_models.table_row(row, result, full_epochs=60)
+    assert "| 0.050% test error | 2 | 3 of 60 (quick) | 2 |" in line
+    assert "--preset fast --rnn-backend fused --epochs 20`" in line
+
+
+def test_seed_models_reports_a_failed_row_and_writes_nothing(tmp_path, monkeypatch):
+    seed_models = _seed_models(monkeypatch, lambda folder: [sys.executable, "-c",
+                                                            "import sys; sys.exit(3)"])
+    written = []
+    monkeypatch.setattr(seed_models, "write_section", lambda *args: written.append(args))
+    assert seed_models.main(["--only", "babi", "--runs", str(tmp_path)]) == 1
+    assert written == [] and (tmp_path / "full" / "babi.log").is_file()

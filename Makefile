@@ -36,7 +36,7 @@ notebooks: $(STAMP)
 # Every benchmark, each rewriting its own table in BENCHMARKS.md (hours here: bAbI trains
 # MemN2N on all 20 tasks).  The bench extra adds PyTorch (the speed comparison) and
 # schemathesis (the serving fuzz run).
-BENCHES := arithmetic.py speed.py "speed.py --cell gru" model_steps.py time_to_quality.py \
+BENCHES := arithmetic.py speed.py "speed.py --cell gru" profile.py model_steps.py time_to_quality.py \
            "serve.py --write" bad_input.py cells.py babi_tasks.py
 bench:
 	$(MAKE) venv EXTRAS=$(EXTRAS),bench

@@ -1,0 +1,371 @@
+"""Where a step's time goes: oneDNN primitives, MXNet operators, PyTorch ops, per call.
+
+    OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python benchmarks/profile.py
+        [--cases fused-lstm-ptb:train+infer unfused-lstm-arithmetic ...] [--calls 10] [--top 8]
+        [--no-write]
+
+A case is ``WHO-CELL-SHAPE[:MODES]``: WHO ``fused`` or ``unfused`` (our layer, as
+benchmarks/speed.py builds it) or ``torch`` (PyTorch's layer), CELL ``lstm`` or ``gru``,
+SHAPE one of speed.py's SHAPES, MODES ``train``, ``infer`` or ``train+infer``.  Each case
+and mode runs in fresh subprocesses, one per pass, every call ending in ``mx.nd.waitall()``
+so that its work is all inside it:
+
+1. **plain**: the contender's calls alternating with its reference's (PyTorch's layer for
+   ``fused``, ours fused for ``unfused``): wall time per call, median.  The ratio against
+   the goal (fused >= 1.0x PyTorch, unfused >= 0.8x fused) comes from this pass.
+2. **DNNL_VERBOSE=1**: oneDNN's log of every primitive it ran (benchmarks/dnnl_verbose.py),
+   summed per kind and call, median.  The log slows the call, so this pass's own wall time
+   is the denominator of its shares, and the table gives both wall times.
+3. **MXNet profiler** (``aggregate_stats``) with bulk execution off
+   (``MXNET_EXEC_BULK_EXEC_TRAIN=0``, ``..._INFERENCE=0``), so that each operator is its own
+   entry: time and calls per step of the top operators and of all of them, mean of the
+   calls; the reference's operator count too when it is MXNet's.
+
+For ``torch`` cases one pass times the calls and then runs them under torch.profiler (top
+ops by self CPU time).  The section ends with one generated line per case: the ratio, and,
+when the goal is not met, the measured cause (the oneDNN RNN primitive against PyTorch's
+whole call for the fused kernel; operator calls per step for the unfused one).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# This file's name shadows the standard library's ``profile``, which cProfile imports
+# (torch._dynamo imports cProfile): load the real one before this folder is on the path.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+import cProfile  # noqa: E402,F401
+
+sys.path.insert(0, str(HERE))
+import dnnl_verbose  # noqa: E402  (benchmarks/dnnl_verbose.py)
+from speed import NAMES, SHAPES, mxnet_contender, torch_contender  # noqa: E402
+from machine import Machine  # noqa: E402
+from report import write_section  # noqa: E402
+
+import mxnet as mx  # noqa: E402  (speed imported gluon_seq first, which sets the threads)
+
+DEFAULT_CASES = ["fused-lstm-ptb:train+infer", "torch-lstm-ptb:train",
+                 "unfused-lstm-arithmetic:train", "unfused-lstm-imdb:train",
+                 "fused-gru-ptb:train"]
+HEADING = "### Where the time goes (profiles)"
+RESULT = "@@profile-result"
+HOUSEKEEPING = ("WaitForVar", "DeleteVariable")  # engine entries, not operators
+VERBOSE = ("DNNL_VERBOSE", "MKLDNN_VERBOSE")
+GOALS = {"fused": (1.0, "PyTorch"), "unfused": (0.8, "ours fused")}
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def parse_case(text: str) -> list:
+    """'fused-lstm-ptb:train+infer' -> [(who, cell, shape, mode), ...]."""
+    name, _, modes = text.partition(":")
+    who, cell, shape = (name.split("-", 2) + ["", ""])[:3]
+    modes = (modes or "train").split("+")
+    if (who not in ("fused", "unfused", "torch") or cell not in NAMES or shape not in SHAPES
+            or not set(modes) <= {"train", "infer"}):
+        raise ValueError(f"case {text!r} is not WHO-CELL-SHAPE[:MODES] (WHO fused, unfused "
+                         f"or torch; CELL {' or '.join(NAMES)}; SHAPE one of "
+                         f"{', '.join(SHAPES)}; MODES train, infer or train+infer)")
+    return [(who, cell, shape, mode) for mode in modes]
+
+
+def reference(who: str):
+    """Whom the goal compares ``who`` with (None: no goal, or PyTorch not installed)."""
+    return {"fused": "torch" if HAVE_TORCH else None, "unfused": "fused"}.get(who)
+
+
+# ---- the worker: runs in the subprocess ----
+
+def make_call(who: str, cell: str, shape: str, mode: str):
+    batch = SHAPES[shape][1]
+    if who == "torch":
+        train, infer = torch_contender(cell, SHAPES[shape], batch)
+    else:
+        train, infer = mxnet_contender(f"ours {who}", cell, SHAPES[shape], batch)
+    step = train if mode == "train" else infer
+
+    def call():
+        step()
+        mx.nd.waitall()
+
+    call()
+    call()  # warm up: trace the graph, allocate, compile
+    return call
+
+
+def timed(call) -> tuple:
+    """(wall seconds, CPU seconds of this process) of one call.  On a shared core the
+    wall time includes time the scheduler gave to other jobs; the CPU time does not."""
+    start, cpu = time.perf_counter(), time.process_time()
+    call()
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def _medians_ms(samples) -> tuple:
+    return tuple(statistics.median(values) * 1e3 for values in zip(*samples))
+
+
+def plain_pass(spec) -> dict:
+    calls = {"wall": make_call(spec["who"], *spec["case"])}
+    if reference(spec["who"]):
+        calls["ref_wall"] = make_call(reference(spec["who"]), *spec["case"])
+    samples = {key: [] for key in calls}
+    for _ in range(spec["calls"]):
+        for key, call in calls.items():
+            samples[key].append(timed(call))
+    medians = {key: _medians_ms(values) for key, values in samples.items()}
+    return {**{key: wall for key, (wall, _) in medians.items()},
+            **{f"{key}_cpu": cpu for key, (_, cpu) in medians.items()}}
+
+
+def verbose_pass(spec) -> dict:
+    call, cpu = make_call(spec["who"], *spec["case"]), []
+    for _ in range(spec["calls"]):
+        print(dnnl_verbose.BEGIN, flush=True)
+        wall, used = timed(call)
+        print(dnnl_verbose.END, wall, flush=True)
+        cpu.append(used)
+    return {"cpu": statistics.median(cpu) * 1e3}
+
+
+def _operators(call, calls: int) -> dict:
+    """MXNet's aggregate per-operator stats over ``calls`` calls."""
+    mx.profiler.set_config(profile_symbolic=True, profile_imperative=True,
+                           aggregate_stats=True, filename=os.devnull)
+    mx.profiler.set_state("run")
+    wall = sum(timed(call)[0] for _ in range(calls)) / calls * 1e3
+    mx.profiler.set_state("stop")
+    stats = json.loads(mx.profiler.dumps(format="json", reset=True))
+    ops = {name: (entry["Total"] / calls, entry["Count"] / calls)
+           for name, entry in stats.get("Time", {}).get("operator", {}).items()
+           if name not in HOUSEKEEPING}
+    return {"wall": wall, "ops": ops}
+
+
+def mxprof_pass(spec) -> dict:
+    result = {"own": _operators(make_call(spec["who"], *spec["case"]), spec["calls"])}
+    if reference(spec["who"]) in ("fused", "unfused"):
+        result["ref"] = _operators(make_call(reference(spec["who"]), *spec["case"]),
+                                   spec["calls"])
+    return result
+
+
+def torch_pass(spec) -> dict:
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    call = make_call("torch", *spec["case"])
+    wall, cpu = _medians_ms([timed(call) for _ in range(spec["calls"])])
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        profiled = sum(timed(call)[0] for _ in range(spec["calls"])) / spec["calls"] * 1e3
+    ops = {e.key: (e.self_cpu_time_total / 1e3 / spec["calls"], e.count / spec["calls"])
+           for e in prof.key_averages()}
+    return {"wall": wall, "cpu": cpu, "profiled_wall": profiled, "ops": ops}
+
+
+PASSES = {"plain": plain_pass, "verbose": verbose_pass, "mxprof": mxprof_pass,
+          "torch": torch_pass}
+
+
+def worker(spec_json: str) -> None:
+    spec = json.loads(spec_json)
+    print(RESULT, json.dumps(PASSES[spec["pass"]](spec)), flush=True)
+
+
+# ---- the driver ----
+
+def run_pass(name: str, who: str, case: tuple, calls: int):
+    """(result dict, stdout lines) of one pass in a fresh subprocess."""
+    env = {k: v for k, v in os.environ.items() if k not in VERBOSE}
+    if name == "verbose":
+        env.update({k: "1" for k in VERBOSE})
+    if name == "mxprof":
+        env.update(MXNET_EXEC_BULK_EXEC_TRAIN="0", MXNET_EXEC_BULK_EXEC_INFERENCE="0")
+    spec = json.dumps({"pass": name, "who": who, "case": case, "calls": calls})
+    done = subprocess.run([sys.executable, __file__, "--worker", spec], env=env, text=True,
+                          capture_output=True)
+    lines = done.stdout.splitlines()
+    results = [line for line in lines if line.startswith(RESULT)]
+    if done.returncode or not results:
+        raise SystemExit(f"the {name} pass of {who} {case} failed:\n{done.stderr[-2000:]}")
+    return json.loads(results[-1][len(RESULT):]), lines
+
+
+def profile_case(who: str, cell: str, shape: str, mode: str, calls: int) -> dict:
+    case = (cell, shape, mode)
+    out = {"who": who, "case": case}
+    if who == "torch":
+        out["torch"], _ = run_pass("torch", who, case, calls)
+        return out
+    out["plain"], _ = run_pass("plain", who, case, calls)
+    verbose, lines = run_pass("verbose", who, case, calls)
+    out["onednn"] = dnnl_verbose.summarize(dnnl_verbose.split_calls(lines))
+    out["onednn_cpu"] = verbose["cpu"]
+    out["mxprof"], _ = run_pass("mxprof", who, case, calls)
+    return out
+
+
+def contender_name(who: str, cell: str) -> str:
+    return f"PyTorch nn.{NAMES[cell]}" if who == "torch" else f"ours {who} ({NAMES[cell]})"
+
+
+def _row(source, what, ms, of=None, count="") -> str:
+    share = f"{100 * ms / of:.0f} %" if of else ""
+    if isinstance(count, (int, float)):
+        count = f"{count:,.0f}" if abs(count - round(count)) < 0.05 else f"{count:,.1f}"
+    return f"| {source} | {what} | {ms:.2f} | {share} | {count} |"
+
+
+def _op_rows(source: str, ops: dict, wall: float, top: int) -> list:
+    ranked = sorted(ops.items(), key=lambda item: -item[1][0])
+    rows = [_row(source, f"`{name}`", ms, wall, count) for name, (ms, count) in ranked[:top]]
+    total = sum(ms for ms, _ in ops.values())
+    return rows + [_row(source, f"all {len(ops)} kinds", total, wall,
+                        sum(n for _, n in ops.values()))]
+
+
+def case_table(result: dict, top: int) -> list:
+    who, (cell, shape, mode) = result["who"], result["case"]
+    T, B, C, H, L = SHAPES[shape]
+    lines = [f"**{contender_name(who, cell)}, {shape} {mode}** (T{T} B{B} {C}->{H} x{L})", "",
+             "| source | what | ms per call | share of the call | per call |",
+             "|---|---|---:|---:|---:|"]
+    if who == "torch":
+        t = result["torch"]
+        lines += [_row("wall", "timed calls, median", t["wall"]),
+                  _row("CPU", "timed calls, median", t["cpu"]),
+                  _row("wall", "under torch.profiler, mean (the shares below are of this)",
+                       t["profiled_wall"], t["profiled_wall"])]
+        return lines + _op_rows("torch op, self time", t["ops"], t["profiled_wall"], top)
+    plain, onednn, prof = result["plain"], result["onednn"], result["mxprof"]
+    lines += [_row("wall", "DNNL_VERBOSE off, median", plain["wall"]),
+              _row("CPU", "DNNL_VERBOSE off, median", plain["wall_cpu"])]
+    if "ref_wall" in plain:
+        name = contender_name(reference(who), cell)
+        lines += [_row("wall", f"{name}, the same pass", plain["ref_wall"]),
+                  _row("CPU", f"{name}, the same pass", plain["ref_wall_cpu"])]
+    wall = onednn["wall"][0]
+    lines += [_row("wall", "DNNL_VERBOSE=1, median (the oneDNN shares are of this)", wall,
+                   wall),
+              _row("CPU", "DNNL_VERBOSE=1, median", result["onednn_cpu"])]
+    for what, (ms, count) in onednn.items():
+        if what != "wall":
+            lines.append(_row("oneDNN", what, ms, wall, count if count else ""))
+    own = prof["own"]
+    lines.append(_row("wall", "MXNet profiler on, bulk execution off, mean (the operator "
+                      "shares are of this)", own["wall"], own["wall"]))
+    lines += _op_rows("MXNet operator", own["ops"], own["wall"], top)
+    if "ref" in prof:
+        ref = prof["ref"]
+        lines.append(_row("MXNet operator", f"{contender_name(reference(who), cell)}: all",
+                          sum(ms for ms, _ in ref["ops"].values()), None,
+                          sum(n for _, n in ref["ops"].values())))
+    return lines
+
+
+def cause(result: dict):
+    """One generated line: the ratio against the goal and, if short, the measured cause."""
+    who, (cell, shape, mode) = result["who"], result["case"]
+    if who not in GOALS:
+        return None
+    goal, against = GOALS[who]
+    plain = result["plain"]
+    if "ref_wall" not in plain:
+        return f"{who} {NAMES[cell]} {shape} {mode}: no {against} to compare with (not installed)."
+    ratio = plain["ref_wall"] / plain["wall"]
+    head = (f"{who} {NAMES[cell]} {shape} {mode}: {ratio:.2f}x {against} (goal >= {goal}x; "
+            f"{_ms(plain['wall'])} vs {_ms(plain['ref_wall'])} per call)")
+    if ratio >= goal:
+        return f"{head}: met in this run."
+    if who == "fused":
+        return (head + ": " + _fused_cause(result["onednn"], plain["ref_wall"])
+                + _largest_other(result["mxprof"]["own"]["ops"]) + ".")
+    return head + ": " + _unfused_cause(result["mxprof"]) + "."
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
+
+
+def _fused_cause(onednn: dict, reference_ms: float) -> str:
+    wall = onednn["wall"][0]
+    rnn = sum(ms for what, (ms, _) in onednn.items() if what.startswith("rnn"))
+    reorders = sum(ms for what, (ms, _) in onednn.items() if what.startswith("reorder"))
+    text = (f"oneDNN's rnn primitive takes {_ms(rnn)} of the {_ms(wall)} call under "
+            f"DNNL_VERBOSE ({100 * rnn / wall:.0f} %), its reorders {_ms(reorders)} "
+            f"({100 * reorders / wall:.0f} %); PyTorch's whole call {_ms(reference_ms)}")
+    return text + (", less than the rnn primitive alone" if reference_ms < rnn else "")
+
+
+def _largest_other(ops: dict) -> str:
+    """The costliest operator other than the RNN operator itself, forward or backward."""
+    others = {name: ms for name, (ms, _) in ops.items() if name not in ("RNN", "_backward_RNN")}
+    if not others:
+        return ""
+    name = max(others, key=others.get)
+    return f"; the costliest other operator is `{name}`, {_ms(others[name])}"
+
+
+def _unfused_cause(prof: dict) -> str:
+    ops = prof["own"]["ops"]
+    count, total = sum(n for _, n in ops.values()), sum(ms for ms, _ in ops.values())
+    text = (f"{count:,.0f} operator calls per step (MXNet profiler, bulk execution off), "
+            f"mean {total / count * 1e3:.0f} µs each ({_ms(total)} in all)")
+    if "ref" in prof:
+        ref = prof["ref"]["ops"]
+        text += (f", against {sum(n for _, n in ref.values()):,.0f} calls "
+                 f"({_ms(sum(ms for ms, _ in ref.values()))}) in the fused kernel's step")
+    return text
+
+
+def command(args) -> str:
+    threads = os.environ.get("OMP_NUM_THREADS", "1")
+    return (f"`OMP_NUM_THREADS={threads} taskset -c 0 .venv/bin/python benchmarks/profile.py "
+            f"--cases {' '.join(args.cases)} --calls {args.calls} --top {args.top}`")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, metavar="CASE")
+    parser.add_argument("--calls", type=int, default=10, help="timed calls per pass")
+    parser.add_argument("--top", type=int, default=8, help="operators listed per case")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker)
+    try:
+        cases = [case for text in args.cases for case in parse_case(text)]
+    except ValueError as error:
+        parser.error(str(error))
+    stamp = Machine.now()
+    lines = [f"Command: {command(args)}", "",
+             f"{args.calls} calls per pass, each in a fresh subprocess and ending in "
+             "`mx.nd.waitall()`; walls and oneDNN rows are medians, profiler rows means.", ""]
+    if not HAVE_TORCH:
+        print("torch not installed: torch cases and the fused kernel's reference skipped "
+              "(pip install torch==2.13.0)")
+        cases = [case for case in cases if case[0] != "torch"]
+    causes = []
+    for who, cell, shape, mode in cases:
+        result = profile_case(who, cell, shape, mode, args.calls)
+        table = case_table(result, args.top)
+        print("\n".join(table) + "\n", flush=True)
+        lines += table + [""]
+        causes.append(cause(result))
+    causes = [f"- {line}" for line in causes if line]
+    print("\n".join(causes))
+    lines += ["Measured, per case (generated from the tables above):", ""] + causes
+    lines += ["", stamp.line()]
+    if not args.no_write:
+        write_section("profile", HEADING, "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

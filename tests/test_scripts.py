@@ -1,5 +1,6 @@
 """scripts/train.py on the CPU, as CI can run it, and its GPU flags; benchmarks/dnnl_verbose.py's
-parser of oneDNN's log (which benchmarks/profile.py reads)."""
+parser of oneDNN's log (which benchmarks/profile.py reads); benchmarks/seed_models.py's row
+measurement (the process tree's peak memory, the run folder's figures) on a stand-in command."""
 import importlib.util
 import subprocess
 import sys
@@ -14,6 +15,7 @@ SCRIPT = ROOT / "scripts" / "train.py"
 def _module(path=SCRIPT, name="train_script"):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -139,7 +141,6 @@ folder.mkdir()
 (folder / "progress.json").write_text(json.dumps({"epochs_done": 3, "best_epoch": 2,
     "train_seconds": 1.5}))
 """
-
 
 
 def _seed_models(monkeypatch, stand_in):

@@ -5,7 +5,8 @@
         [--no-write]
 
 A case is ``WHO-CELL-SHAPE[:MODES]``: WHO ``fused`` or ``unfused`` (our layer, as
-benchmarks/speed.py builds it) or ``torch`` (PyTorch's layer), CELL ``lstm`` or ``gru``,
+benchmarks/speed.py builds it; ``fused_stock``, ``unfused_stock``: without gluon_seq's
+compiled operators) or ``torch`` (PyTorch's layer), CELL ``lstm`` or ``gru``,
 SHAPE one of speed.py's SHAPES, MODES ``train``, ``infer`` or ``train+infer``.  Each case
 and mode runs in fresh subprocesses, one per pass, every call ending in ``mx.nd.waitall()``
 so that its work is all inside it:
@@ -59,7 +60,10 @@ HEADING = "### Where the time goes (profiles)"
 RESULT = "@@profile-result"
 HOUSEKEEPING = ("WaitForVar", "DeleteVariable")  # engine entries, not operators
 VERBOSE = ("DNNL_VERBOSE", "MKLDNN_VERBOSE")
-GOALS = {"fused": (1.0, "PyTorch"), "unfused": (0.8, "ours fused")}
+# WHO -> speed.py's contender; "_stock": the kernel without gluon_seq's compiled operators
+CONTENDERS = {"fused": "ours fused", "unfused": "ours unfused",
+              "fused_stock": "ours fused, stock ops", "unfused_stock": "ours unfused, stock ops"}
+GOALS = {"fused": (1.0, "PyTorch"), "unfused": (0.8, "ours fused")}  # by kernel
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
 
@@ -68,17 +72,18 @@ def parse_case(text: str) -> list:
     name, _, modes = text.partition(":")
     who, cell, shape = (name.split("-", 2) + ["", ""])[:3]
     modes = (modes or "train").split("+")
-    if (who not in ("fused", "unfused", "torch") or cell not in NAMES or shape not in SHAPES
+    if (who not in (*CONTENDERS, "torch") or cell not in NAMES or shape not in SHAPES
             or not set(modes) <= {"train", "infer"}):
-        raise ValueError(f"case {text!r} is not WHO-CELL-SHAPE[:MODES] (WHO fused, unfused "
-                         f"or torch; CELL {' or '.join(NAMES)}; SHAPE one of "
-                         f"{', '.join(SHAPES)}; MODES train, infer or train+infer)")
+        raise ValueError(f"case {text!r} is not WHO-CELL-SHAPE[:MODES] (WHO "
+                         f"{', '.join(CONTENDERS)} or torch; CELL {' or '.join(NAMES)}; "
+                         f"SHAPE one of {', '.join(SHAPES)}; MODES train, infer or train+infer)")
     return [(who, cell, shape, mode) for mode in modes]
 
 
 def reference(who: str):
     """Whom the goal compares ``who`` with (None: no goal, or PyTorch not installed)."""
-    return {"fused": "torch" if HAVE_TORCH else None, "unfused": "fused"}.get(who)
+    kernel = who.split("_")[0]
+    return {"fused": "torch" if HAVE_TORCH else None, "unfused": "fused"}.get(kernel)
 
 
 # ---- the worker: runs in the subprocess ----
@@ -88,7 +93,7 @@ def make_call(who: str, cell: str, shape: str, mode: str):
     if who == "torch":
         train, infer = torch_contender(cell, SHAPES[shape], batch)
     else:
-        train, infer = mxnet_contender(f"ours {who}", cell, SHAPES[shape], batch)
+        train, infer = mxnet_contender(CONTENDERS[who], cell, SHAPES[shape], batch)
     step = train if mode == "train" else infer
 
     def call():
@@ -151,7 +156,7 @@ def _operators(call, calls: int) -> dict:
 
 def mxprof_pass(spec) -> dict:
     result = {"own": _operators(make_call(spec["who"], *spec["case"]), spec["calls"])}
-    if reference(spec["who"]) in ("fused", "unfused"):
+    if reference(spec["who"]) in CONTENDERS:
         result["ref"] = _operators(make_call(reference(spec["who"]), *spec["case"]),
                                    spec["calls"])
     return result
@@ -212,7 +217,7 @@ def profile_case(who: str, cell: str, shape: str, mode: str, calls: int) -> dict
 
 
 def contender_name(who: str, cell: str) -> str:
-    return f"PyTorch nn.{NAMES[cell]}" if who == "torch" else f"ours {who} ({NAMES[cell]})"
+    return f"PyTorch nn.{NAMES[cell]}" if who == "torch" else f"{CONTENDERS[who]} ({NAMES[cell]})"
 
 
 def _row(source, what, ms, of=None, count="") -> str:
@@ -272,9 +277,10 @@ def case_table(result: dict, top: int) -> list:
 def cause(result: dict):
     """One generated line: the ratio against the goal and, if short, the measured cause."""
     who, (cell, shape, mode) = result["who"], result["case"]
-    if who not in GOALS:
+    kernel = who.split("_")[0]
+    if kernel not in GOALS:
         return None
-    goal, against = GOALS[who]
+    goal, against = GOALS[kernel]
     plain = result["plain"]
     if "ref_wall" not in plain:
         return f"{who} {NAMES[cell]} {shape} {mode}: no {against} to compare with (not installed)."
@@ -283,7 +289,7 @@ def cause(result: dict):
             f"{_ms(plain['wall'])} vs {_ms(plain['ref_wall'])} per call)")
     if ratio >= goal:
         return f"{head}: met in this run."
-    if who == "fused":
+    if kernel == "fused":
         return (head + ": " + _fused_cause(result["onednn"], plain["ref_wall"])
                 + _largest_other(result["mxprof"]["own"]["ops"]) + ".")
     return head + ": " + _unfused_cause(result["mxprof"]) + "."

@@ -34,7 +34,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from .memnn import exporting
+from ..rnn.tracing import exporting
 
 
 def position_encoding(length: int, embed: int) -> np.ndarray:

@@ -12,8 +12,8 @@ source's Keras behaviour), ``"story"`` over story positions.  ``read="story"``
 runs the answer LSTM over the story's words instead, each word's response
 next to its embedding.
 
-An export (a graph traced inside :func:`gluon_seq.rnn.portable_graph`) also
-outputs the match weights, (N, S, Q), after the scores: the codec decodes the
+An export's graphs (traced inside :func:`gluon_seq.rnn.export_graph`) also
+output the match weights, (N, S, Q), after the scores: the codec decodes the
 scores alone, and ``gluon-seq ask`` reads the weights.  Training and
 evaluation see the scores only.
 """
@@ -27,13 +27,7 @@ from mxnet import gluon
 
 from ..codecs.babi import BabiCodec
 from ..rnn import LayerFactory
-from ..rnn import layer as _layer
-
-
-def exporting() -> bool:
-    """Whether the graph being traced is an export's (inside ``portable_graph``),
-    whose outputs add the attention after the answer scores."""
-    return bool(_layer._portable["depth"])
+from ..rnn.tracing import exporting
 
 
 class MemNN(gluon.HybridBlock):

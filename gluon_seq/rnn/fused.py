@@ -4,7 +4,7 @@ cuDNN (GPU) takes every layer in one call.  On the CPU the layer makes one
 call per layer: for a multi-layer call, MXNet's oneDNN path copies every
 layer's weights into one tensor and re-lays it out on each call (what oneDNN's
 reorders cost per call: BENCHMARKS.md, "Where the time goes (profiles)", from
-benchmarks/profile.py).  In a portable graph (an export),
+benchmarks/profile.py).  In a portable graph (an export's main one),
 a bidirectional GRU or plain RNN is also split into one call per direction,
 since mx2onnx converts those cells' ``RNN`` node one direction at a time.
 
@@ -113,10 +113,10 @@ def call(layer, F, inputs, states, params, layers, directions):
 def _units(layer, hidden: int, layers: int) -> int:
     """The hidden size the RNN call runs at: padded for a one-layer GRU call on
     the CPU (oneDNN), whose input is then the previous layer's real units; never
-    in an export, which keeps the plain graph for ONNX and other runtimes."""
+    in a portable graph, which keeps the plain graph for ONNX and other runtimes."""
     if layer.cell != "gru" or layers != 1 or GRU_UNITS_MULTIPLE <= 1 \
             or hidden >= GRU_PAD_BELOW or not layer._weights_on_cpu() \
-            or layer._exporting():
+            or layer._portable():
         return hidden
     return -(-hidden // GRU_UNITS_MULTIPLE) * GRU_UNITS_MULTIPLE
 

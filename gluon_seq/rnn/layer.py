@@ -22,8 +22,9 @@ either.
 On CPU both kernels use gluon_seq's compiled operators
 (:mod:`gluon_seq.rnn.compiled_ops`) when they can be built: the unfused kernel for
 the pointwise rest of each LSTM or GRU step, the fused one to pack its weights
-for ``RNN``.  Stock operators give the same numbers otherwise, and exported
-graphs always use stock operators.
+for ``RNN``.  Stock operators give the same numbers otherwise.  An export's
+portable graph uses stock operators only (:func:`gluon_seq.rnn.portable_graph`);
+its compiled graph keeps gluon_seq's (:mod:`gluon_seq.rnn.tracing`).
 
 The kernel and the cell are decided once, in the constructor.  A trace only
 looks at where the weights live, for the CPU-only choices above.  Models never
@@ -32,34 +33,20 @@ they need.
 """
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import List, Optional, Sequence
 
 import mxnet as mx
 from mxnet import gluon
 
-from . import cells, fused, kernels, unfused
+from . import cells, fused, kernels, tracing, unfused
 from . import compiled_ops as _ops
 from ..errors import UserError
 
-_portable = {"depth": 0}
 FUSED_CALLS = ("auto", "per-layer", "one")
 # How the stock gluon.rnn layers' save_parameters names a weight: after the unfused
 # cell it would run as (`_unfused.0.i2h_weight`, `_unfused.0.r_cell.h2h_bias`).
 _STOCK_KEY = re.compile(r"_unfused\.(\d+)\.(?:([lr])_cell\.)?((?:i2h|h2h)_(?:weight|bias))")
-
-
-@contextlib.contextmanager
-def portable_graph():
-    """Graphs traced inside this block use only stock MXNet operators, so an
-    export runs on any MXNet 1.9, without gluon_seq's compiled
-    operators.  The numbers are the same either way."""
-    _portable["depth"] += 1
-    try:
-        yield
-    finally:
-        _portable["depth"] -= 1
 
 
 class RecurrentLayer(gluon.HybridBlock):
@@ -226,20 +213,20 @@ class RecurrentLayer(gluon.HybridBlock):
         return self._fused_calls == "per-layer"
 
     @staticmethod
-    def _exporting() -> bool:
-        """Whether the graph being traced is a portable one (an export)."""
-        return bool(_portable["depth"])
+    def _portable() -> bool:
+        """Whether the graph being traced is a portable one (an export's main graph)."""
+        return tracing.portable()
 
     def _directions_apart(self) -> bool:
         """Whether the fused kernel runs each direction as its own ``RNN`` call:
-        in a portable graph (an export) of a GRU or RNN, whose bidirectional
-        ``RNN`` node mx2onnx cannot convert."""
-        return self._exporting() and self.cell != "lstm"
+        in a portable graph (an export's main graph) of a GRU or RNN, whose
+        bidirectional ``RNN`` node mx2onnx cannot convert."""
+        return self._portable() and self.cell != "lstm"
 
     def _use_compiled(self) -> bool:
         """Whether the graph being traced gets the compiled operators: asked for,
         not inside portable_graph(), and the weights live on the CPU."""
-        if not self._compiled or self._exporting():
+        if not self._compiled or self._portable():
             return False
         if self._weights_on_cpu():
             return True

@@ -1,8 +1,14 @@
 """The export folder's format, shared by the writer (:mod:`gluon_seq.export`)
 and every reader (:mod:`gluon_seq.serving`)::
 
-    model-symbol.json   the hybridized graph
+    model-symbol.json   the hybridized graph, stock MXNet operators only: any
+                        MXNet 1.9 imports it, and ONNX conversion reads it
     model-0000.params   its weights
+    model-compiled-symbol.json
+                        optional: the same model traced with gluon_seq's compiled
+                        operators, reading the same params; what the mxnet runtime
+                        runs when gluon_seq's operators load (written only when the
+                        trace holds one of them)
     meta.json           inputs (names, shapes, which are zero begin states),
                         outputs, the kernel in the graph, and the codec
     model.onnx          optional: the same graph for onnxruntime
@@ -18,6 +24,7 @@ from pathlib import Path
 from .errors import UserError
 
 SYMBOL_FILE = "model-symbol.json"
+COMPILED_SYMBOL_FILE = "model-compiled-symbol.json"
 PARAMS_FILE = "model-0000.params"
 META_FILE = "meta.json"
 ONNX_FILE = "model.onnx"

@@ -158,8 +158,16 @@ def cmd_predict(argv: List[str]) -> int:
     parser.add_argument("--temperature", type=_real, help="sampling temperature (0 = greedy)")
     parser.add_argument("--backend", default="mxnet",
                         help="serving runtime: mxnet (default) or onnxruntime (needs model.onnx)")
+    parser.add_argument("--graph", choices=("auto", "compiled", "portable"),
+                        help="mxnet backend: the graph with gluon_seq's compiled operators, or "
+                             "the portable one (default auto: compiled when the folder has it "
+                             "and the operators load)")
     args = parser.parse_intermixed_args(argv)  # options may come before the inputs
-    model = load_predictor(Path(args.export_dir), args.backend)
+    if args.graph and args.backend != "mxnet":
+        raise UserError(f"--graph chooses between the mxnet backend's graphs; the {args.backend} "
+                        "backend has one.")
+    model = load_predictor(Path(args.export_dir), args.backend,
+                           **({"graph": args.graph} if args.graph else {}))
     named = {k: v for k, v in vars(args).items()
              if k in ("story", "question", "words", "temperature") and v is not None}
     inputs = model.codec.parse_cli(args.inputs, **named)

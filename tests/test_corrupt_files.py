@@ -15,7 +15,9 @@ RUN_FILES = {  # file -> the command that reads it
     "config.json": "evaluate", "progress.json": "resume", "checkpoint.params": "evaluate",
     "last.params": "resume", "last.trainer": "resume", "log.csv": "resume",
 }
-EXPORT_FILES = ["meta.json", "model-symbol.json", "model-0000.params"]
+# model-compiled-symbol.json: written where gluon_seq's compiled operators build.
+EXPORT_FILES = ["meta.json", "model-symbol.json", "model-0000.params",
+                "model-compiled-symbol.json"]
 
 
 def _mutations(data: bytes):
@@ -79,6 +81,8 @@ def test_a_damaged_run_file_is_named_or_harmless(name, trained, tmp_path, capsys
 @pytest.mark.parametrize("name", EXPORT_FILES + ["codec.json"])
 def test_a_damaged_export_file_is_named_or_harmless(name, trained, tmp_path, capsys):
     source = trained if name == "codec.json" else trained / "export"
+    if not (source / name).is_file():
+        pytest.skip(f"this export has no {name} (gluon_seq's compiled operators do not build here)")
     data = (source / name).read_bytes()
     for how, damaged in _mutations(data):
         copy = tmp_path / how.replace(" ", "_").replace("%", "")

@@ -22,7 +22,8 @@ import numpy as np
 from ..codecs import codec_from_meta
 from ..errors import UserError, reason
 from ..registry import registrar
-from ..export_format import META_FILE, PARAMS_FILE, SYMBOL_FILE, graph_operators, read_meta
+from ..export_format import COMPILED_SYMBOL_FILE, META_FILE, PARAMS_FILE, SYMBOL_FILE, \
+    graph_operators, read_meta
 from ..rnn import compiled_ops
 
 RUNTIMES: Dict[str, Type["Predictor"]] = {}
@@ -32,8 +33,9 @@ RUNTIMES: Dict[str, Type["Predictor"]] = {}
 register_runtime = registrar(RUNTIMES, "runtime")
 
 
-def load_predictor(folder: Path, runtime: str = "mxnet") -> "Predictor":
-    """The export folder ``folder``, ready to run with ``runtime``.
+def load_predictor(folder: Path, runtime: str = "mxnet", **options) -> "Predictor":
+    """The export folder ``folder``, ready to run with ``runtime``; ``options`` are
+    the runtime class's own (mxnet: ``ctx``, ``graph``).
 
     Runtimes register when :mod:`gluon_seq.serving` is imported (its
     ``__init__`` imports each runtime's module), which importing this module
@@ -41,7 +43,7 @@ def load_predictor(folder: Path, runtime: str = "mxnet") -> "Predictor":
     if runtime not in RUNTIMES:
         raise UserError(f"unknown serving runtime {runtime!r}; use one of "
                         f"{', '.join(sorted(RUNTIMES))}.")
-    return RUNTIMES[runtime](folder)
+    return RUNTIMES[runtime](folder, **options)
 
 
 class Predictor:
@@ -92,20 +94,49 @@ class Predictor:
         return self.codec.predict(self.run, inputs)
 
 
+GRAPHS = ("auto", "compiled", "portable")
+
+
+def _graph_operators(symbol: Path) -> set:
+    """The operators of an MXNet symbol file; UserError naming it if it is damaged."""
+    try:
+        return graph_operators(symbol.read_bytes().decode("utf-8"))
+    except ValueError as err:  # not JSON, not UTF-8, or not a graph
+        raise UserError(f"{symbol} is corrupt: {reason(err)}; re-export the run.") from None
+
+
 @register_runtime("mxnet")
 class MXNetPredictor(Predictor):
-    """An export folder's symbol and params, run by MXNet (``SymbolBlock.imports``)."""
+    """An export folder's graph and params, run by MXNet (``SymbolBlock.imports``).
 
-    def __init__(self, folder: Path, ctx: Optional[mx.Context] = None):
+    :attr:`graph` says which graph runs: ``"compiled"``, the folder's
+    ``model-compiled-symbol.json`` (traced with gluon_seq's compiled operators: PTB
+    answers one window in about half the time), when the folder has it, ``ctx`` is a
+    CPU and the operators load here (:func:`gluon_seq.rnn.compiled_ops.available`);
+    else ``"portable"``, ``model-symbol.json`` (stock operators), as folders exported
+    before the compiled graph existed always do.  The two give the same numbers.
+    ``graph="portable"`` forces the portable graph (so does ``GLUON_SEQ_COMPILED_OPS=0``
+    in the environment, for ``serve`` and MMS too); ``graph="compiled"`` insists on the
+    compiled one, a UserError where it cannot run.
+
+    A damaged compiled graph is a one-sentence UserError naming the file, as any
+    other damaged file of the folder is, not a quiet fall back to the portable graph:
+    a damaged file means a damaged folder (a half-finished copy, a full disk), which
+    a user wants to hear about before serving from it, not to find as a halved speed.
+    ``graph="portable"`` serves the portable graph until the run is re-exported.
+    """
+
+    def __init__(self, folder: Path, ctx: Optional[mx.Context] = None, graph: str = "auto"):
         super().__init__(folder)
         self.ctx = ctx or mx.cpu()
-        symbol, params = self.folder / SYMBOL_FILE, self.folder / PARAMS_FILE
-        try:
-            operators = graph_operators(symbol.read_bytes().decode("utf-8"))
-        except ValueError as err:  # not JSON, not UTF-8, or not a graph
-            raise UserError(f"{symbol} is corrupt: {reason(err)}; re-export the run.") from None
-        # Our exports hold stock operators only; a graph saved straight from a block
-        # that used gluon_seq's compiled operators needs them registered first.
+        self.graph = self._choose_graph(graph)
+        symbol = self.folder / (COMPILED_SYMBOL_FILE if self.graph == "compiled" else SYMBOL_FILE)
+        params = self.folder / PARAMS_FILE
+        if self.graph == "compiled":  # a damaged portable graph is a damaged folder too
+            _graph_operators(self.folder / SYMBOL_FILE)
+        operators = _graph_operators(symbol)
+        # A compiled graph, or one saved straight from a block that used gluon_seq's
+        # compiled operators, needs them registered first.
         if operators & set(compiled_ops.OPS):
             compiled_ops.available()
         try:
@@ -121,10 +152,30 @@ class MXNetPredictor(Predictor):
                     str(symbol), [s["name"] for s in self.meta["inputs"]], str(params),
                     ctx=self.ctx)
         except (mx.base.MXNetError, ValueError, AssertionError, OSError, KeyError) as err:
-            raise UserError(f"export folder {self.folder} is corrupt: {SYMBOL_FILE} and "
+            raise UserError(f"export folder {self.folder} is corrupt: {symbol.name} and "
                             f"{PARAMS_FILE} do not make one model ({reason(err)}); re-export the "
                             "run.") from None
         self.block.hybridize(static_alloc=True)
+
+    def _choose_graph(self, wanted: str) -> str:
+        """"compiled" or "portable", for ``graph=wanted`` (see the class)."""
+        if wanted not in GRAPHS:
+            raise UserError(f"graph must be one of {', '.join(GRAPHS)}, not {wanted!r}.")
+        if wanted == "portable":
+            return wanted
+        # The file first: a folder without it never builds the compiled operators.
+        if not (self.folder / COMPILED_SYMBOL_FILE).is_file():
+            why = f"{self.folder} has no {COMPILED_SYMBOL_FILE} (re-export the run to write it)"
+        elif self.ctx.device_type != "cpu":
+            why = f"gluon_seq's compiled operators run on the CPU only, not on {self.ctx}"
+        elif not compiled_ops.available():
+            why = ("gluon_seq's compiled operators are unavailable "
+                   f"({compiled_ops.unavailable_reason()})")
+        else:
+            return "compiled"
+        if wanted == "compiled":
+            raise UserError(f"cannot run the compiled graph: {why}; use the portable graph.")
+        return "portable"
 
     def _execute(self, feed: List[np.ndarray]) -> List[np.ndarray]:
         outputs = self.block(*[mx.nd.array(a, ctx=self.ctx, dtype="float32") for a in feed])

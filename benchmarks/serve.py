@@ -272,14 +272,14 @@ def load(args, folder, note):
 def tables(args, workdir, arith_source, arith_note):
     smoke = [untrained_export(workdir, name, smoke=True) for name in args.smoke]
     models = prepare([arith_source] + [Path(p) for p in args.extra] + smoke, workdir)
-    load_before = os.getloadavg()[0]
+    machine = Machine.now()
     arith = models[0][0]
-    threads = os.environ.get("OMP_NUM_THREADS", "unset")
     command = " ".join(["benchmarks/serve.py", "--section", "tables"] + args.extra +
                        (["--smoke"] + args.smoke if args.smoke else []))
-    out = [f"Measured by `OMP_NUM_THREADS={threads} .venv/bin/python {command}` on the shared "
-           f"2-core machine; arithmetic model: {arith_note}.  Server: `gluon-seq serve` subprocess "
-           "on 127.0.0.1; clients: httpx in the benchmark process (they share the two cores).", ""]
+    out = [f"Measured by `OMP_NUM_THREADS={machine.threads} .venv/bin/python {command}`; "
+           f"arithmetic model: {arith_note}.  Server: `gluon-seq serve` subprocess on 127.0.0.1; "
+           f"clients: httpx in the benchmark process (they share the machine's "
+           f"{machine.logical_cpus} logical CPUs).", ""]
 
     # -- latency at batch 1 -------------------------------------------------------
     out += ["**Batch-1 latency, p50 / p99 ms** (in-process `predict`; HTTP = one keep-alive "
@@ -358,9 +358,7 @@ def tables(args, workdir, arith_source, arith_note):
             "rows send the same requests over bare asyncio streams, so they show what the server "
             "can take.  Schemathesis runs every check except positive_data_acceptance: the schema "
             "cannot say which strings a codec accepts, so a schema-valid `[null]` is rightly a 400.",
-            "",
-            f"1-minute load average: {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at "
-            "the end (other engineers' training runs on the same 2 cores)."]
+            "", machine.line()]
     text = "\n".join(out)
     print(text)
     if args.write:

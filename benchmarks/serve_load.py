@@ -4,7 +4,7 @@
 
 One ``gluon-seq serve`` subprocess on 127.0.0.1 (default limits: ``--max-queue
 256``), arithmetic model, one input per request; the clients are bare asyncio
-HTTP/1.1 streams in the benchmark process (they share the two cores with the
+HTTP/1.1 streams in the benchmark process (they share the machine's CPUs with the
 server).  Every run is bounded in requests and seconds and stops by itself:
 
 - burst: N connections opened at once, one request each; every one must be answered
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import psutil
 
+from process_tree import tree_rss
 from serving_tools import Server, exchange, split_url
 
 # The soak spreads its rate over more connections than capacity was measured with, so a
@@ -73,13 +74,7 @@ class Watch:
         return [self.proc] + self.proc.children(recursive=True)
 
     def now(self) -> int:
-        total = 0
-        for proc in self._tree():
-            try:
-                total += proc.memory_info().rss
-            except psutil.NoSuchProcess:
-                pass
-        return total
+        return tree_rss(self.proc)
 
     def _cpu(self) -> float:
         return sum(sum(p.cpu_times()[:2]) for p in self._tree())
@@ -264,8 +259,9 @@ def _tables(args, rows, capacity, rate, soak: Outcome, watch: Watch, alive, code
         "Reading it: \"requests\" counts every request sent, so requests = 200 + 503 + other "
         "status + client errors (connections refused, reset or timed out). The server is one "
         "Python process whose single event loop parses every request, refused ones too, and "
-        "shares the two cores with the clients and other engineers' training (server CPU "
-        "shows what it got), so under overload the 200s per second fall far below capacity "
+        "shares the machine's CPUs with the clients and whatever else runs (the stamp below "
+        "gives the load average at the start and the end; server CPU shows what the server "
+        "got), so under overload the 200s per second fall far below capacity "
         "while the 503s keep memory flat. A longer queue takes a whole burst in (the --max-queue "
         f"{DEEP_QUEUE} row) but under sustained overload only lengthens the wait; more server "
         "processes, or a proxy that sheds load in front, would be the remedy.",

@@ -33,15 +33,18 @@ $(STAMP): setup.cfg pyproject.toml
 notebooks: $(STAMP)
 	$(PY) scripts/render_notebooks.py
 
-# Every benchmark, each rewriting its own table in BENCHMARKS.md (hours here: bAbI trains
-# MemN2N on all 20 tasks).  The bench extra adds PyTorch (the speed comparison) and
-# schemathesis (the serving fuzz run).
-BENCHES := arithmetic.py speed.py "speed.py --cell gru" profile.py model_steps.py time_to_quality.py \
-           "serve.py --write" bad_input.py cells.py babi_tasks.py
+# Every benchmark, each rewriting its own table in BENCHMARKS.md (hours here: the seed
+# models' full profile takes about eight, bAbI trains MemN2N on all 20 tasks).  The bench
+# extra adds PyTorch (the speed comparison), schemathesis (the serving fuzz run) and psutil
+# (process-tree memory).  The two-thread speed section is the one run with 2 OpenMP threads.
+BENCHES := arithmetic.py make_run.py speed.py "speed.py --cell gru" profile.py model_steps.py \
+           time_to_quality.py seed_models.py "serve.py --write" bad_input.py cells.py babi_tasks.py
 bench:
 	$(MAKE) venv EXTRAS=$(EXTRAS),bench
 	for b in $(BENCHES); do \
 	    OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) benchmarks/$$b || exit 1; done
+	OMP_NUM_THREADS=2 $(PY) benchmarks/speed.py --shapes ptb arithmetic count-ones imdb --reps 3 \
+	    --section speed-2threads
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

@@ -18,8 +18,8 @@ all its data: not yet run whole; by the epoch times measured by hand (BENCHMARKS
 about eight hours on one core, most of it PTB (``source``: 40 epochs of 8-11 minutes).
 ``--quick`` trains each row for a few epochs on a share of its data (9.7 minutes in
 all on 2026-12-01, CPU 0 shared with another job at times): its figures show that
-every configuration runs end to end and what it costs, not the quality the presets reach, so its rows say "quick" with
-their epochs and carry no source's figure beside them.
+every configuration runs end to end and what it costs, not the quality the presets
+reach, so its rows say "quick" with their epochs and carry no source's figure.
 
 Run folders stay in ``--runs`` (PROFILE/ROW, replaced at each run).  The table goes
 into BENCHMARKS.md between the ``seed-models`` markers with the command and the

@@ -1,5 +1,5 @@
 """scripts/train.py on the CPU, as CI can run it, and its GPU flags; benchmarks/dnnl_verbose.py's
-parser of oneDNN's log (which benchmarks/profile.py reads); benchmarks/seed_models.py's row
+parser of oneDNN's log (which benchmarks/step_profile.py reads); benchmarks/seed_models.py's row
 measurement (the process tree's peak memory, the run folder's figures) on a stand-in command."""
 import importlib.util
 import subprocess
@@ -69,7 +69,7 @@ def test_two_gpu_training_runs(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-# Lines copied from a DNNL_VERBOSE=1 run of benchmarks/profile.py's passes (MXNet 1.9.1,
+# Lines copied from a DNNL_VERBOSE=1 run of benchmarks/step_profile.py's passes (MXNet 1.9.1,
 # oneDNN v2.4.4): the fused PTB training step and the unfused arithmetic one.
 _DESCS = ("src_layer_f32::blocked:abc:f0 src_iter_f32::blocked:abcd:f0 wei_layer_f32::blocked:"
           "abcde:f0 wei_iter_f32::blocked:abcde:f0 bias_f32::blocked:abcd:f0 dst_layer_f32::"

@@ -1,6 +1,6 @@
 """Where a step's time goes: oneDNN primitives, MXNet operators, PyTorch ops, per call.
 
-    OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python benchmarks/profile.py
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/step_profile.py
         [--cases fused-lstm-ptb:train+infer unfused-lstm-arithmetic ...] [--calls 10] [--top 8]
         [--no-write]
 
@@ -39,12 +39,7 @@ import sys
 import time
 from pathlib import Path
 
-# This file's name shadows the standard library's ``profile``, which cProfile imports
-# (torch._dynamo imports cProfile): load the real one before this folder is on the path.
 HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-import cProfile  # noqa: E402,F401
-
 sys.path.insert(0, str(HERE))
 import dnnl_verbose  # noqa: E402  (benchmarks/dnnl_verbose.py)
 from speed import NAMES, SHAPES, mxnet_contender, torch_contender  # noqa: E402
@@ -332,7 +327,7 @@ def _unfused_cause(prof: dict) -> str:
 
 def command(args) -> str:
     threads = os.environ.get("OMP_NUM_THREADS", "1")
-    return (f"`OMP_NUM_THREADS={threads} taskset -c 0 .venv/bin/python benchmarks/profile.py "
+    return (f"`OMP_NUM_THREADS={threads} .venv/bin/python benchmarks/step_profile.py "
             f"--cases {' '.join(args.cases)} --calls {args.calls} --top {args.top}`")
 
 

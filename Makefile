@@ -38,7 +38,8 @@ notebooks: $(STAMP)
 # extra adds PyTorch (the speed comparison), schemathesis (the serving fuzz run) and psutil
 # (process-tree memory).  The two-thread speed section is the one run with 2 OpenMP threads.
 BENCHES := arithmetic.py make_run.py speed.py "speed.py --cell gru" step_profile.py model_steps.py \
-           time_to_quality.py seed_models.py "serve.py --write" bad_input.py cells.py babi_tasks.py
+           time_to_quality.py seed_models.py "serve.py --write" batch1.py bad_input.py cells.py \
+           babi_tasks.py
 bench:
 	$(MAKE) venv EXTRAS=$(EXTRAS),bench
 	for b in $(BENCHES); do \

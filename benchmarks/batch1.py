@@ -1,0 +1,360 @@
+"""Batch-1 inference of every task's export: MXNet's compiled graph, its portable graph, onnxruntime.
+
+    taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/batch1.py [--tasks ...] [--seconds 4]
+
+For each task: its default model (the preset sizes, no options), with initialised
+weights: nothing is trained, since the time of a call does not depend on the values.
+It is exported with ``export_model`` (the fused kernel, the export default) into a
+temporary folder, and ``model.onnx`` is written with ``export_onnx``.  The input is the
+first row of the task's first training batch; PTB also gets one word, the call each
+generated word makes.  Each contender is a :mod:`gluon_seq.serving` predictor in this
+process, timed on ``run(arrays)`` (numpy in, numpy out, zero begin states made by the
+predictor; the codec is the same for all three and left out), after a warm-up, in
+rounds that interleave the contenders so drifting load hits them alike.
+
+Every contender must use the same threads (onnxruntime's intra-op threads are set to
+OMP_NUM_THREADS): each one's CPU-seconds per wall-second over its timed calls is in the
+table, and the script exits with status 1, writing nothing, when two of one row's
+differ by more than 10 %.  Where MXNet is more than 1.5x onnxruntime, the cause is
+measured under the table: MXNet's cost per call and per operator, from trivial graphs.
+The table goes into BENCHMARKS.md between the ``batch1`` markers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from machine import Machine  # noqa: E402
+from report import write_section  # noqa: E402
+
+from gluon_seq import tasks  # noqa: E402
+from gluon_seq.errors import UserError  # noqa: E402
+from gluon_seq.export import export_model  # noqa: E402
+from gluon_seq.export_format import COMPILED_SYMBOL_FILE, ONNX_FILE, SYMBOL_FILE  # noqa: E402
+from gluon_seq.onnx_export import export_onnx  # noqa: E402
+from gluon_seq.rnn import LayerFactory, compiled_ops  # noqa: E402
+from gluon_seq.serving.onnx_runtime import OnnxRuntimePredictor  # noqa: E402
+from gluon_seq.serving.predictors import MXNetPredictor  # noqa: E402
+
+CONTENDERS = ("mxnet compiled", "mxnet portable", "onnxruntime")
+GOAL = 1.5        # MXNet within this factor of onnxruntime
+SAME_CPU = 1.10   # contenders' CPU-s per wall-s may differ by this factor at most
+ROUNDS = 5
+COMMAND = "taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/batch1.py"
+
+
+def threads() -> int:
+    return int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or (os.cpu_count() or 1)
+
+
+def export_task(name: str, root: Path):
+    """(folder, inputs: [(label, arrays)], onnx refusal or None) for one task's
+    default model, initialised and exported."""
+    task_cls = tasks.get(name)
+    task = task_cls()
+    task.prepare()
+    model = task.build_model(LayerFactory("fused"))
+    model.initialize(task.initializer())
+    folder = export_model(task, model, root / name / "export")
+    refusal = None
+    try:
+        export_onnx(folder)
+    except UserError as err:
+        refusal = str(err)
+    batch = next(iter(task.train_batches(0, task_cls.defaults["batch_size"])))
+    row = [np.asarray(a[:1], dtype=np.float32) for a in batch.inputs]
+    inputs = [(f"{tuple(row[0].shape)}", row)]
+    if task.carries_state:  # a language model generates one word per call
+        inputs.append(("(1, 1), one generated word", [a[:, :1] for a in row]))
+    return folder, inputs, refusal
+
+
+def contenders(folder: Path, refusal):
+    """name -> predictor, or the reason it cannot run."""
+    found = {"mxnet portable": MXNetPredictor(folder, graph="portable")}
+    if (folder / COMPILED_SYMBOL_FILE).is_file():
+        found["mxnet compiled"] = MXNetPredictor(folder, graph="compiled")
+    else:
+        found["mxnet compiled"] = ("no compiled graph: " + (compiled_ops.unavailable_reason()
+                                   or "the trace holds none of gluon_seq's operators"))
+    found["onnxruntime"] = (refusal if refusal
+                            else OnnxRuntimePredictor(folder, threads=threads()))
+    return found
+
+
+def timed_calls(run, count: int):
+    """(seconds per call, CPU seconds, wall seconds) over ``count`` calls of ``run``."""
+    times = []
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(count):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return times, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def race(runs: dict, seconds: float) -> dict:
+    """name -> {"times", "cpu", "wall"}: warm-up, then ROUNDS interleaved rounds, about
+    ``seconds`` of calls per contender in all (at least 200 calls)."""
+    counts = {}
+    for name, run in runs.items():
+        warm, _, wall = timed_calls(run, 20)
+        counts[name] = max(200, min(20000, int(seconds / (wall / 20)))) // ROUNDS
+    stats = {name: {"times": [], "cpu": 0.0, "wall": 0.0} for name in runs}
+    for _ in range(ROUNDS):
+        for name, run in runs.items():
+            times, cpu, wall = timed_calls(run, counts[name])
+            stats[name]["times"] += times
+            stats[name]["cpu"] += cpu
+            stats[name]["wall"] += wall
+    return stats
+
+
+def graph_nodes(path: Path) -> int:
+    """Operator nodes of an MXNet symbol file (inputs and weights left out)."""
+    return sum(node["op"] != "null" for node in json.loads(path.read_text())["nodes"])
+
+
+def measure(name: str, root: Path, seconds: float) -> list:
+    """The table rows of one task: one per input."""
+    folder, inputs, refusal = export_task(name, root)
+    found = contenders(folder, refusal)
+    nodes = {"mxnet portable": graph_nodes(folder / SYMBOL_FILE)}
+    if (folder / COMPILED_SYMBOL_FILE).is_file():
+        nodes["mxnet compiled"] = graph_nodes(folder / COMPILED_SYMBOL_FILE)
+    rows = []
+    for label, arrays in inputs:
+        runs = {c: (lambda p=found[c]: p.run(arrays)) for c in CONTENDERS
+                if not isinstance(found[c], str)}
+        stats = race(runs, seconds)
+        rows.append({"task": name, "input": label, "stats": stats, "nodes": nodes,
+                     "predictors": found, "arrays": arrays,
+                     "missing": {c: found[c] for c in CONTENDERS if isinstance(found[c], str)},
+                     "inputs": len(found["mxnet portable"].meta["inputs"]),
+                     "outputs": len(found["mxnet portable"].meta["outputs"])})
+        print(name, label, {c: f"{np.median(s['times']) * 1e3:.3f} ms" for c, s in stats.items()},
+              flush=True)
+    return rows
+
+
+def p50(stats) -> float:
+    return float(np.percentile(stats["times"], 50)) * 1e3
+
+
+def cpu_share(stats) -> float:
+    return stats["cpu"] / stats["wall"]
+
+
+def mxnet_of(row) -> str:
+    """The graph gluon_seq's mxnet runtime runs for this folder by default."""
+    return "mxnet compiled" if "mxnet compiled" in row["stats"] else "mxnet portable"
+
+
+def cell(row, contender: str) -> str:
+    if contender in row["missing"]:
+        return row["missing"][contender].replace("|", "/")
+    ms = np.asarray(row["stats"][contender]["times"]) * 1e3
+    return f"{np.percentile(ms, 50):.3f} / {np.percentile(ms, 99):.3f}"
+
+
+def table(rows) -> str:
+    lines = ["| task (default model), input | operators: compiled / portable graph | "
+             "MXNet compiled graph p50 / p99 ms | MXNet portable graph p50 / p99 ms | "
+             "onnxruntime p50 / p99 ms | MXNet (compiled where written) / onnxruntime, p50 | "
+             f"within {GOAL}x | CPU-s per wall-s (compiled / portable / onnxruntime) |",
+             "|---|---:|---:|---:|---:|---:|---|---|"]
+    for row in rows:
+        nodes = f"{row['nodes'].get('mxnet compiled', '-')} / {row['nodes']['mxnet portable']}"
+        if "onnxruntime" in row["stats"]:
+            ratio = p50(row["stats"][mxnet_of(row)]) / p50(row["stats"]["onnxruntime"])
+            ratio_text, within = f"{ratio:.2f}x", "yes" if ratio <= GOAL else "**no**"
+        else:
+            ratio_text, within = "-", "-"
+        shares = " / ".join(f"{cpu_share(row['stats'][c]):.2f}" if c in row["stats"] else "-"
+                            for c in CONTENDERS)
+        lines.append(f"| {row['task']}, {row['input']} | {nodes} | "
+                     + " | ".join(cell(row, c) for c in CONTENDERS)
+                     + f" | {ratio_text} | {within} | {shares} |")
+    return "\n".join(lines)
+
+
+def unequal_threads(rows) -> list:
+    """Rows whose contenders' CPU-s per wall-s differ by more than SAME_CPU."""
+    bad = []
+    for row in rows:
+        shares = [cpu_share(s) for s in row["stats"].values()]
+        if max(shares) > SAME_CPU * min(shares):
+            bad.append(f"{row['task']} {row['input']}: "
+                       + ", ".join(f"{c} {cpu_share(s):.2f}" for c, s in row["stats"].items()))
+    return bad
+
+
+def _trivial_calls(symbol, inputs: int, seconds: float = 1.0) -> dict:
+    """p50 ms of calling ``symbol`` on (1, 1) inputs the way MXNetPredictor calls its
+    graph ("whole": numpy to NDArray per input, the hybridized SymbolBlock, asnumpy per
+    output), and of each of those three steps alone ("inputs", "call", "outputs")."""
+    names = [f"data{i}" for i in range(inputs)]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Cannot decide type")
+        block = mx.gluon.SymbolBlock(symbol, [mx.sym.var(n) for n in names])
+    block.hybridize(static_alloc=True)
+    feed = [np.zeros((1, 1), dtype=np.float32) for _ in names]
+    arrays = [mx.nd.array(a, dtype="float32") for a in feed]
+
+    def listed(outputs):
+        return outputs if isinstance(outputs, (list, tuple)) else [outputs]
+
+    done = listed(block(*arrays))
+    runs = {"whole": lambda: [o.asnumpy() for o in listed(block(*[mx.nd.array(a, dtype="float32")
+                                                                  for a in feed]))],
+            "inputs": lambda: mx.nd.waitall() or [mx.nd.array(a, dtype="float32") for a in feed],
+            "call": lambda: (listed(block(*arrays)), mx.nd.waitall()),
+            "outputs": lambda: [o.asnumpy() for o in done]}
+    return {name: p50(stats) for name, stats in race(runs, seconds).items()}
+
+
+def framework_cost(inputs: int, outputs: int) -> tuple:
+    """(ms per call of a graph with this many inputs and outputs and one trivial operator
+    per output, by step (see _trivial_calls); ms per further operator, from a 201- against
+    a 1-operator chain)."""
+    data = [mx.sym.var(f"data{i}") for i in range(inputs)]
+    first = mx.sym.add_n(*data) if inputs > 1 else data[0] * 1  # reads every input
+    fixed = _trivial_calls(mx.sym.Group([first] + [data[0] * 1] * (outputs - 1)), inputs)
+    chain = data[0]
+    for _ in range(201):
+        chain = chain + 1
+    per_op = (_trivial_calls(chain, 1)["whole"] - _trivial_calls(data[0] + 1, 1)["whole"]) / 200
+    return fixed, per_op
+
+
+def mxnet_profile(predictor, arrays, calls: int = 30) -> dict:
+    """Operator -> ms per call, from mx.profiler's aggregate over ``calls`` calls."""
+    for _ in range(5):
+        predictor.run(arrays)
+    with tempfile.TemporaryDirectory() as folder:
+        mx.profiler.set_config(profile_all=True, aggregate_stats=True,
+                               filename=str(Path(folder) / "profile.json"))
+        mx.profiler.set_state("run")
+        for _ in range(calls):
+            predictor.run(arrays)
+        mx.nd.waitall()
+        mx.profiler.set_state("stop")
+        text = mx.profiler.dumps(reset=True)
+    section = text.split("\noperator\n", 1)[1].split("\n\n", 1)[0].splitlines()[3:]
+    engine = ("WaitForVar", "DeleteVariable")  # the engine's bookkeeping, not operators
+    return {line.split()[0]: float(line.split()[2]) / calls for line in section
+            if line.strip() and line.split()[0] not in engine}
+
+
+def onnx_profile(predictor, arrays, calls: int = 30) -> dict:
+    """ONNX operator type -> ms per call, from onnxruntime's own profiling (same threads)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads(), 1
+    with tempfile.TemporaryDirectory() as folder:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(folder) / "ort")
+        session = ort.InferenceSession(str(predictor.folder / ONNX_FILE), options,
+                                       providers=["CPUExecutionProvider"])
+        feed = dict(zip(predictor.input_names, list(arrays) + predictor.zero_states(1)))
+        for _ in range(calls + 5):
+            session.run(None, feed)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    runs = sorted(e["ts"] for e in events if e.get("name") == "model_run")
+    totals: dict = {}
+    for event in events:  # the nodes of the last `calls` runs, after 5 warm-up runs
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time") \
+                and event["ts"] >= runs[5]:
+            op = event["args"]["op_name"]
+            totals[op] = totals.get(op, 0.0) + event["dur"] / 1e3 / calls
+    return totals
+
+
+def _top(times: dict, count: int = 4) -> str:
+    total = sum(times.values()) or 1.0
+    ranked = sorted(times.items(), key=lambda item: -item[1])[:count]
+    return ", ".join(f"{op} {ms:.2f} ms ({ms / total:.0%})" for op, ms in ranked)
+
+
+def causes(rows) -> list:
+    """One measured sentence per row where MXNet is beyond GOAL times onnxruntime."""
+    lines = []
+    for row in rows:
+        stats = row["stats"]
+        if "onnxruntime" not in stats:
+            continue
+        mxnet, ort = p50(stats[mxnet_of(row)]), p50(stats["onnxruntime"])
+        if mxnet <= GOAL * ort:
+            continue
+        nodes = row["nodes"][mxnet_of(row)]
+        fixed, per_op = framework_cost(row["inputs"], row["outputs"])
+        floor = fixed["whole"] + max(0, nodes - row["outputs"]) * per_op
+        lines.append(
+            f"- {row['task']}, {row['input']}: MXNet {mxnet:.3f} ms against onnxruntime "
+            f"{ort:.3f} ms. Its graph has {nodes} operators; a graph with the same "
+            f"{row['inputs']} inputs and {row['outputs']} output(s) and one trivial operator "
+            f"per output takes {fixed['whole']:.3f} ms a call here ({fixed['inputs']:.3f} ms "
+            f"making the input NDArrays, {fixed['call']:.3f} ms the SymbolBlock call to its "
+            f"end, {fixed['outputs']:.3f} ms reading the outputs), and each further operator "
+            f"{per_op * 1e3:.1f} us (a 201-operator chain against a 1-operator one, (1, 1) "
+            f"arrays), so about {floor:.3f} ms ({min(1.0, floor / mxnet):.0%}) of the call is "
+            "MXNet's per-call and per-operator cost, before any arithmetic. Operator time "
+            "per call, profiled (the profilers slow both): MXNet "
+            + _top(mxnet_profile(row["predictors"][mxnet_of(row)], row["arrays"]))
+            + "; onnxruntime " + _top(onnx_profile(row["predictors"]["onnxruntime"],
+                                                    row["arrays"])) + ".")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=tasks.names())
+    parser.add_argument("--seconds", type=float, default=4.0,
+                        help="timed seconds per contender and input")
+    parser.add_argument("--no-write", action="store_true", help="print the table only")
+    args = parser.parse_args()
+    stamp = Machine.now()
+    rows, skipped = [], []
+    with tempfile.TemporaryDirectory() as root:
+        for name in args.tasks:
+            try:
+                rows += measure(name, Path(root), args.seconds)
+            except UserError as err:  # its data is not on this machine
+                skipped.append(f"- {name}: skipped ({err})")
+        bad = unequal_threads(rows)
+        if bad:
+            print("contenders used different CPU per wall-second (more than "
+                  f"{SAME_CPU - 1:.0%} apart), so their times do not compare; no table "
+                  "written:\n  " + "\n  ".join(bad), file=sys.stderr)
+            return 1
+        found = causes(rows)  # profiles the exports, still in the temporary folder
+    text = "\n".join(
+        [f"Command: `{COMMAND}`" + (f" --tasks {' '.join(args.tasks)}"
+                                    if args.tasks != tasks.names() else "")
+         + f" (about {args.seconds:g} s of calls per contender and input, in {ROUNDS} "
+         "interleaved rounds after 20 warm-up calls; untrained weights).", "", table(rows), ""]
+        + skipped + (["", "Where MXNet is beyond the goal:", ""] + found if found else
+                     ["", f"MXNet is within {GOAL}x of onnxruntime on every row."])
+        + ["", stamp.line()])
+    print(text)
+    if not args.no_write:
+        write_section("batch1", "## Batch-1 inference, MXNet against onnxruntime (issue 16)", text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -181,8 +181,9 @@ def measure(threads: Optional[int] = None) -> Limit:
     forced = forced_kernel(cpu)
     if forced and forced.lower() != str(clean["kernel"]).lower():
         other = sgemm(threads, forced)
-        candidates[f"numpy sgemm, {forced} kernel"] = other["gflops"]
-        notes[f"numpy sgemm, {forced} kernel"] = f"OPENBLAS_CORETYPE={forced}, ran {other['kernel']}"
+        name = f"numpy sgemm, {forced} kernel"
+        candidates[name] = other["gflops"]
+        notes[name] = f"OPENBLAS_CORETYPE={forced}, ran {other['kernel']}"
     matmul = torch_matmul(threads)
     if matmul is not None:
         candidates["PyTorch matmul"] = matmul

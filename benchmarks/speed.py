@@ -14,9 +14,10 @@ matmul and the theoretical FMA peak) and achieved GFLOP/s are given as a share
 of it; a share above 100 % stops the run.  Each contender's CPU-seconds per
 wall-second are measured over its timed calls: contenders of one shape and mode
 run the same threads, so if those figures differ by more than 10 % (one was
-starved, or spun extra threads) the run stops and writes nothing.  ``--cell gru`` writes its own section (``speed-gru``);
-its "ours fused, unpadded" row is the fused GRU without the padding of its
-units to a multiple of 16 (gluon_seq/rnn/fused.py), to show what that buys.
+starved, or spun extra threads) the run stops and writes nothing.  ``--cell gru``
+writes its own section (``speed-gru``); its "ours fused, unpadded" row is the
+fused GRU without the padding of its units to a multiple of 16
+(gluon_seq/rnn/fused.py), to show what that buys.
 
 FLOPs counted: per token, a layer of G gates (LSTM 4, GRU 3) does
 G*H * (C + H) multiply-adds forward, i.e. 2GH(C+H) floating-point operations;

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 import mxnet as mx
-import numpy as np
 from mxnet import autograd, gluon
 from tqdm import tqdm
 
 from .data import Batch
 from .errors import UserError, reason
+from .ndarrays import to_device
 from .run_folder import (BEST_PARAMS, LAST_PARAMS, LAST_TRAINER, LOG_FILE, PROGRESS_FILE,
                          RunConfig, atomic_save, atomic_write_text, build_model, load_params,
                          read_progress)
@@ -60,19 +60,12 @@ def step_seconds(task, kernel: str, batch: Batch, contexts, repeats: int = 3,
     return min(times[1:])
 
 
-def _to_device(array, ctx) -> mx.nd.NDArray:
-    # from_numpy copies without mx.nd.array's blocking element-wise assignment (half the
-    # cost: measured by hand on 2026-11-23, timing a training step both ways).
-    return mx.nd.from_numpy(np.ascontiguousarray(array, dtype=np.float32),
-                            zero_copy=False).as_in_context(ctx)
-
-
 def _to_contexts(batch, contexts):
     """Split one numpy batch over the devices: [(inputs, label), ...] per device."""
     if len(contexts) == 1:
-        return [(tuple(_to_device(a, contexts[0]) for a in batch.inputs),
-                 _to_device(batch.label, contexts[0]))]
-    split = lambda a: gluon.utils.split_and_load(_to_device(a, mx.cpu()), contexts,
+        return [(tuple(to_device(a, contexts[0]) for a in batch.inputs),
+                 to_device(batch.label, contexts[0]))]
+    split = lambda a: gluon.utils.split_and_load(to_device(a, mx.cpu()), contexts,
                                                  batch_axis=0, even_split=False)
     inputs = [split(a) for a in batch.inputs]
     labels = split(batch.label)

@@ -211,9 +211,10 @@ def check_equal_cpu(measured, what: str, spread: float = 1.10) -> None:
             "another job shared the cores or a contender ran extra threads; nothing written.")
 
 
-def shape_rows(name, cell, reps, have_torch, limit, only=None):
+def shape_rows(name, cell, reps, have_torch, limit, only=None, ratios=None):
     """The table rows of one shape: train and inference at its batch, inference at 1
-    (``only``: just these contenders, for a profile; no ratio columns then)."""
+    (``only``: just these contenders, for a profile; no ratio columns then).  Each
+    measured seconds go into ``ratios[(name, batch label, mode, contender)]``."""
     T, B, C, H, L = shape = SHAPES[name]
     reference, lines = f"PyTorch nn.{NAMES[cell]}", []
     for batch, label in ((B, f"B={B}"), (1, "B=1 inference")):
@@ -226,6 +227,8 @@ def shape_rows(name, cell, reps, have_torch, limit, only=None):
         modes = ("train", "infer") if batch == B else ("infer",)
         measured = alternate(contenders, modes, reps)
         seconds = {key: sec for key, (sec, _) in measured.items()}
+        if ratios is not None:
+            ratios.update({(name, label, m, k): sec for (k, m), sec in seconds.items()})
         flops = layer_flops(T, batch, C, H, L, GATES[cell])
         for m in modes:
             ref = seconds[(reference, m)] if have_torch else None
@@ -241,6 +244,26 @@ def shape_rows(name, cell, reps, have_torch, limit, only=None):
             check_equal_cpu({k: v for (k, mode), v in measured.items() if mode == m},
                             f"{name} {label} {m}")
     return lines
+
+
+def goals(seconds, cell: str) -> list:
+    """The issue's speed goals, read from this run's own rows: met or not, per shape."""
+    reference, out = f"PyTorch nn.{NAMES[cell]}", []
+    checks = [("fused training >= 1.0x PyTorch", "train", "ours fused", reference, 1.0),
+              ("unfused training >= 0.8x fused", "train", "ours unfused", "ours fused", 0.8),
+              ("unfused inference >= 0.8x fused", "infer", "ours unfused", "ours fused", 0.8)]
+    for what, mode, ours, against, target in checks:
+        found = []
+        for (shape, label, m, k), sec in seconds.items():
+            other = seconds.get((shape, label, mode, against))
+            if (m, k) == (mode, ours) and not label.startswith("B=1 ") and other:
+                found.append((shape, other / sec))  # speed ratio: their time / ours
+        if found:
+            parts = ", ".join(f"{shape} {ratio:.2f}x{'' if ratio >= target else ' (short)'}"
+                              for shape, ratio in found)
+            met = all(ratio >= target for _, ratio in found)
+            out.append(f"- {what}: {'**met**' if met else '**not met**'} ({parts}).")
+    return out
 
 
 def _ratio(seconds, key, sec) -> str:
@@ -298,12 +321,14 @@ def main() -> None:
         mx.profiler.set_config(profile_all=True, aggregate_stats=True,
                                filename=os.devnull)
         mx.profiler.set_state("run")
-    lines = [line for name in args.shapes
-             for line in shape_rows(name, args.cell, args.reps, have_torch, limit, args.only)]
+    seconds = {}
+    lines = [line for name in args.shapes for line in
+             shape_rows(name, args.cell, args.reps, have_torch, limit, args.only, seconds)]
     if args.only and args.profile:
         mx.profiler.set_state("stop")
         print(mx.profiler.dumps(format="table", sort_by="total"))
-    text = "\n".join(header(args, limit) + lines + ["", stamp.line()])
+    summary = ["", "Goals, from the rows above:"] + goals(seconds, args.cell)
+    text = "\n".join(header(args, limit) + lines + summary + ["", stamp.line()])
     if not args.no_write and not args.only:
         write_section(args.section, SECTIONS.get(args.section, f"### {args.section}"), text)
 

@@ -50,7 +50,8 @@ import mxnet as mx  # noqa: E402  (speed imported gluon_seq first, which sets th
 
 DEFAULT_CASES = ["fused-lstm-ptb:train+infer", "torch-lstm-ptb:train",
                  "unfused-lstm-arithmetic:train", "unfused-lstm-imdb:train",
-                 "fused-gru-ptb:train"]
+                 "fused-gru-ptb:train", "fused-lstm-count-ones:train",
+                 "torch-lstm-count-ones:train"]
 HEADING = "### Where the time goes (profiles)"
 RESULT = "@@profile-result"
 HOUSEKEEPING = ("WaitForVar", "DeleteVariable")  # engine entries, not operators

@@ -3,7 +3,7 @@
 beside the MemN2N reference code's per-task errors.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/babi_tasks.py --configs memn2n --sets en \\
-        --tasks 1-20 [--seeds 0,1,2] [--out runs/bench-babi] [--epochs N] [--no-write]
+        --tasks 1-20 [--seeds 0,1,2] [--out runs/bench-babi] [--epochs N] [--no-write] [--no-train]
 
 Each (configuration, set, task, seed) trains, one after another in this process, into
 ``OUT/CONFIG/SET/qaN/seedS`` with the configuration's preset (``gluon-seq train babi
@@ -247,6 +247,38 @@ def estimates(out: Path, tarball: Path, present: set) -> Dict[tuple, float]:
     return guess
 
 
+def _spans(numbers) -> str:
+    """[1, 2, 3, 5] -> '1-3,5'."""
+    numbers, spans = sorted(numbers), []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in spans)
+
+
+def reproducing(out: Path) -> List[str]:
+    """One command per configuration, set and seed list that made the runs in ``out``."""
+    lines = []
+    for config in CONFIGS:
+        for subset in SETS:
+            seeds: Dict[str, set] = {}
+            for path in (out / config / subset).glob("*/seed*/metrics.json"):
+                task = path.parent.parent.name
+                seeds.setdefault(path.parent.name[4:], set()).add(task)
+            same: Dict[frozenset, List[str]] = {}  # seeds that ran the same tasks
+            for seed, tasks in sorted(seeds.items(), key=lambda item: int(item[0])):
+                same.setdefault(frozenset(tasks), []).append(seed)
+            for tasks, seed_list in same.items():
+                numbers = [int(t[2:]) for t in tasks if t != "all"]
+                flags = f" --tasks {_spans(numbers)}" if numbers else ""
+                lines.append(f"- `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/babi_tasks.py "
+                             f"--configs {config} --sets {subset}{flags} "
+                             f"--seeds {','.join(seed_list)}`")
+    return lines
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", default="memn2n", help=f"of {', '.join(CONFIGS)}")
@@ -256,6 +288,8 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, help="shorten every run (smoke test)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-babi")
     parser.add_argument("--no-write", action="store_true", help="print, leave BENCHMARKS.md")
+    parser.add_argument("--no-train", action="store_true",
+                        help="train nothing: write the table from the runs already in --out")
     args = parser.parse_args(argv)
     args.configs, args.sets = args.configs.split(","), args.sets.split(",")
     unknown = (set(args.configs) - set(CONFIGS)) | (set(args.sets) - set(SETS))
@@ -266,17 +300,17 @@ def main(argv=None) -> None:
     tarball = data_root(None) / "babi" / "tasks_1-20_v1-2.tar.gz"
     present = members(tarball)
     machine = Machine.now()
-    run_all(args, present)
+    if not args.no_train:
+        run_all(args, present)
     guess = estimates(args.out, tarball, present)
     table, notes = build_table(args.out, args.epochs, guess)
     if ("source", "en") in guess:
         notes.append(f"`source`, all tasks the data has, estimated from its timed task: about "
                      f"{guess[('source', 'en')]:.1f} h on en and {guess[('source', 'en-10k')]:.1f} "
                      "h on en-10k here.")
-    command = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/babi_tasks.py " + " ".join(
-        sys.argv[1:] if argv is None else argv)
-    text = "\n".join([f"`{command}` (the last call; every run in its --out is shown)", "",
-                      table, "", LEGEND, *[f"- {n}" for n in notes], "", machine.line()])
+    text = "\n".join(["Reproduce every run shown (each skips what its --out already holds):",
+                      *reproducing(args.out), "", table, "", LEGEND,
+                      *[f"- {n}" for n in notes], "", machine.line()])
     print(text)
     if not args.no_write:
         write_section("babi-tasks", HEADING, text)

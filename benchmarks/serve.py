@@ -269,6 +269,94 @@ def load(args, folder, note):
         write_section("serving-load", "### Under load (burst, overload, soak)", text)
 
 
+def latency_rows(models, count: int) -> list:
+    """Batch-1 latency per model and backend: in-process, and over HTTP with and without
+    --max-wait-ms."""
+    out = ["**Batch-1 latency, p50 / p99 ms** (in-process `predict`; HTTP = one keep-alive "
+           "client, sequential requests)", "",
+           "| model | backend | in-process | HTTP, --max-wait-ms 5 | HTTP, --max-wait-ms 0 |",
+           "|---|---|---|---|---|"]
+    for folder, onnx_note in models:
+        meta = read_meta(folder)
+        example = (meta.get("example_inputs") or EXPRESSIONS)[0]
+        name = model_name(folder)
+        for backend in ("mxnet", "onnxruntime"):
+            if backend == "onnxruntime" and onnx_note != "converted":
+                reason = onnx_note.split("ONNX: ", 1)[-1].split(";")[0]
+                out.append(f"| {name} | onnxruntime | not convertible ({reason}) | | |")
+                continue
+            model = load_predictor(folder, backend)
+            local = percentiles(inprocess_latency(model, example, count))
+            del model
+            cells = []
+            for wait in (5.0, 0.0):
+                server = Server([folder], backend, max_wait_ms=wait)
+                try:
+                    cells.append(percentiles(http_latency(f"{server.url}/predict/{name}", example,
+                                                          count)))
+                finally:
+                    server.stop()
+            out.append(f"| {name} | {backend} | {local} | {cells[0]} | {cells[1]} |")
+            print(out[-1], flush=True)
+    return out
+
+
+def throughput_rows(arith: Path, converted: bool, seconds: float) -> list:
+    """Arithmetic requests per second per backend, client kind and client count."""
+    out = ["", "**Throughput, arithmetic, one input per request** (--max-batch 64, "
+           f"--max-wait-ms 5; each run capped at 3000 requests or {seconds:g} s; rows/run = "
+           "inputs per model run, from /models)", "",
+           "| backend | client | clients | requests | req/s | p50 / p99 ms | rows/run | errors |",
+           "|---|---|---|---|---|---|---|---|"]
+    rng = random.Random(0)
+    for backend in ["mxnet"] + (["onnxruntime"] if converted else []):
+        server = Server([arith], backend)
+        try:
+            for client_name, client in (("httpx", _httpx_client), ("raw asyncio", _raw_client)):
+                for clients in (1, 16, 200):
+                    runs0, rows0 = model_stats(server.url)
+                    done, elapsed, errors, times = throughput(
+                        client, f"{server.url}/predict/arithmetic", clients, 3000, seconds,
+                        lambda: rng.choice(EXPRESSIONS))
+                    runs1, rows1 = model_stats(server.url)
+                    per_run = (rows1 - rows0) / max(1, runs1 - runs0)
+                    out.append(f"| {backend} | {client_name} | {clients} | {done} | "
+                               f"{done / elapsed:.0f} | {percentiles(times)} | {per_run:.1f} | "
+                               f"{errors} |")
+                    print(out[-1], flush=True)
+        finally:
+            server.stop()
+    return out
+
+
+def malformed_rows(arith: Path, bad: int) -> list:
+    """Malformed requests of each kind, then whether the server still answers and exits."""
+    server = Server([arith], "mxnet")
+    try:
+        rows = bad_requests(server.url, "arithmetic", bad)
+        health = httpx.get(server.url + "/health").status_code
+        good = httpx.post(server.url + "/predict/arithmetic", json={"inputs": ["7*3*2"]})
+        st = schemathesis_run(server.url)
+        alive = server.alive()
+    finally:
+        code = server.stop()
+    out = ["", f"**Malformed requests** ({bad} of each kind, oversized {max(1, bad // 5)}; "
+           "mxnet backend)", "", "| kind | sent | answered 4xx | statuses |", "|---|---|---|---|"]
+    out += [f"| {kind} | {sent} | {fours} | {', '.join(map(str, seen))} |"
+            for kind, sent, fours, seen in rows]
+    return out + ["", f"After them: /health {health}, a valid request {good.status_code} "
+                  f"{good.json()}, server process alive: {alive}, exit status after SIGTERM: "
+                  f"{code}.", "", st]
+
+
+READING = ("Reading the tables: at one client, `--max-wait-ms 5` adds the wait for company that "
+           "never comes; `--max-wait-ms 0` leaves the HTTP cost alone.  The httpx rows are bound "
+           "by the client's own CPU (it runs in this process, on the same cores); the raw asyncio "
+           "rows send the same requests over bare asyncio streams, so they show what the server "
+           "can take.  Schemathesis runs every check except positive_data_acceptance: the schema "
+           "cannot say which strings a codec accepts, so a schema-valid `[null]` is rightly a 400.")
+
+
 def tables(args, workdir, arith_source, arith_note):
     smoke = [untrained_export(workdir, name, smoke=True) for name in args.smoke]
     models = prepare([arith_source] + [Path(p) for p in args.extra] + smoke, workdir)
@@ -280,86 +368,10 @@ def tables(args, workdir, arith_source, arith_note):
            f"arithmetic model: {arith_note}.  Server: `gluon-seq serve` subprocess on 127.0.0.1; "
            f"clients: httpx in the benchmark process (they share the machine's "
            f"{machine.logical_cpus} logical CPUs).", ""]
-
-    # -- latency at batch 1 -------------------------------------------------------
-    out += ["**Batch-1 latency, p50 / p99 ms** (in-process `predict`; HTTP = one keep-alive "
-            "client, sequential requests)", "",
-            "| model | backend | in-process | HTTP, --max-wait-ms 5 | HTTP, --max-wait-ms 0 |",
-            "|---|---|---|---|---|"]
-    for folder, onnx_note in models:
-        meta = read_meta(folder)
-        example = (meta.get("example_inputs") or EXPRESSIONS)[0]
-        name = model_name(folder)
-        for backend in ("mxnet", "onnxruntime"):
-            if backend == "onnxruntime" and onnx_note != "converted":
-                reason = onnx_note.split("ONNX: ", 1)[-1].split(";")[0]
-                out.append(f"| {name} | onnxruntime | not convertible ({reason}) | | |")
-                continue
-            model = load_predictor(folder, backend)
-            local = percentiles(inprocess_latency(model, example, args.count))
-            del model
-            cells = []
-            for wait in (5.0, 0.0):
-                server = Server([folder], backend, max_wait_ms=wait)
-                try:
-                    cells.append(percentiles(http_latency(f"{server.url}/predict/{name}", example,
-                                                          args.count)))
-                finally:
-                    server.stop()
-            out.append(f"| {name} | {backend} | {local} | {cells[0]} | {cells[1]} |")
-            print(out[-1], flush=True)
-
-    # -- throughput ---------------------------------------------------------------------
-    out += ["", "**Throughput, arithmetic, one input per request** (--max-batch 64, "
-            f"--max-wait-ms 5; each run capped at 3000 requests or {args.seconds:g} s; rows/run = "
-            "inputs per model run, from /models)", "",
-            "| backend | client | clients | requests | req/s | p50 / p99 ms | rows/run | errors |",
-            "|---|---|---|---|---|---|---|---|"]
-    rng = random.Random(0)
-    backends = ["mxnet"] + (["onnxruntime"] if models[0][1] == "converted" else [])
-    for backend in backends:
-        server = Server([arith], backend)
-        try:
-            for client_name, client in (("httpx", _httpx_client), ("raw asyncio", _raw_client)):
-                for clients in (1, 16, 200):
-                    runs0, rows0 = model_stats(server.url)
-                    done, elapsed, errors, times = throughput(
-                        client, f"{server.url}/predict/arithmetic", clients, 3000, args.seconds,
-                        lambda: rng.choice(EXPRESSIONS))
-                    runs1, rows1 = model_stats(server.url)
-                    per_run = (rows1 - rows0) / max(1, runs1 - runs0)
-                    out.append(f"| {backend} | {client_name} | {clients} | {done} | "
-                               f"{done / elapsed:.0f} | {percentiles(times)} | {per_run:.1f} | "
-                               f"{errors} |")
-                    print(out[-1], flush=True)
-        finally:
-            server.stop()
-
-    # -- bad input ------------------------------------------------------------------------
-    server = Server([arith], "mxnet")
-    try:
-        rows = bad_requests(server.url, "arithmetic", args.bad)
-        health = httpx.get(server.url + "/health").status_code
-        good = httpx.post(server.url + "/predict/arithmetic", json={"inputs": ["7*3*2"]})
-        st = schemathesis_run(server.url)
-        alive = server.alive()
-    finally:
-        code = server.stop()
-    out += ["", f"**Malformed requests** ({args.bad} of each kind, oversized {max(1, args.bad // 5)}; "
-            "mxnet backend)", "", "| kind | sent | answered 4xx | statuses |", "|---|---|---|---|"]
-    out += [f"| {kind} | {sent} | {fours} | {', '.join(map(str, seen))} |"
-            for kind, sent, fours, seen in rows]
-    out += ["", f"After them: /health {health}, a valid request {good.status_code} "
-            f"{good.json()}, server process alive: {alive}, exit status after SIGTERM: {code}.",
-            "", st, "",
-            "Reading the tables: at one client, `--max-wait-ms 5` adds the wait for company that "
-            "never comes; `--max-wait-ms 0` leaves the HTTP cost alone.  The httpx rows are bound "
-            "by the client's own CPU (it runs in this process, on the same cores); the raw asyncio "
-            "rows send the same requests over bare asyncio streams, so they show what the server "
-            "can take.  Schemathesis runs every check except positive_data_acceptance: the schema "
-            "cannot say which strings a codec accepts, so a schema-valid `[null]` is rightly a 400.",
-            "", machine.line()]
-    text = "\n".join(out)
+    out += latency_rows(models, args.count)
+    out += throughput_rows(arith, models[0][1] == "converted", args.seconds)
+    out += malformed_rows(arith, args.bad)
+    text = "\n".join(out + ["", READING, "", machine.line()])
     print(text)
     if args.write:
         write_section("serving", "## Serving (issue 4)", text)

@@ -97,6 +97,19 @@ def _dynamic_shape(spec: dict, meta: dict) -> tuple:
     return tuple(None if d == -1 else d for d in spec["shape"])
 
 
+def _check_convertible(folder: Path, meta: dict) -> None:
+    """Raise UserError, in one sentence, if the folder's graph cannot go to ONNX."""
+    kernel = meta.get("rnn_backend", kernels.EXPORT_DEFAULT)
+    refusal = kernels.refusal(kernel, cell=meta.get("cell", "lstm"), onnx=True)
+    if refusal:
+        raise UserError(f"{folder} holds the {kernel} kernel's graph: {refusal}.")
+    missing = _unsupported_operators(folder / SYMBOL_FILE)
+    if missing:
+        raise UserError(f"task {meta['task']!r} cannot be exported to ONNX: MXNet's converter has "
+                        f"no rule for operator(s) {', '.join(missing)}; serve it with the mxnet "
+                        "backend instead.")
+
+
 def export_onnx(export_folder: Path, verify: bool = True) -> Path:
     """Write ``model.onnx`` (and ``onnx.json``) into ``export_folder``; return its path.
 
@@ -109,15 +122,7 @@ def export_onnx(export_folder: Path, verify: bool = True) -> Path:
     onnx = require("onnx", "onnx")
     folder = Path(export_folder)
     meta = read_meta(folder)
-    kernel = meta.get("rnn_backend", kernels.EXPORT_DEFAULT)
-    refusal = kernels.refusal(kernel, cell=meta.get("cell", "lstm"), onnx=True)
-    if refusal:
-        raise UserError(f"{folder} holds the {kernel} kernel's graph: {refusal}.")
-    missing = _unsupported_operators(folder / SYMBOL_FILE)
-    if missing:
-        raise UserError(f"task {meta['task']!r} cannot be exported to ONNX: MXNet's converter has "
-                        f"no rule for operator(s) {', '.join(missing)}; serve it with the mxnet "
-                        "backend instead.")
+    _check_convertible(folder, meta)
     from mxnet import onnx as mx2onnx
 
     specs = meta["inputs"]

@@ -45,6 +45,7 @@ from gluon_seq.errors import UserError  # noqa: E402
 from gluon_seq.export import export_model  # noqa: E402
 from gluon_seq.export_format import COMPILED_SYMBOL_FILE, ONNX_FILE, SYMBOL_FILE  # noqa: E402
 from gluon_seq.onnx_export import export_onnx  # noqa: E402
+from gluon_seq.ndarrays import feed as to_ndarray  # noqa: E402
 from gluon_seq.rnn import LayerFactory, compiled_ops  # noqa: E402
 from gluon_seq.serving.onnx_runtime import OnnxRuntimePredictor  # noqa: E402
 from gluon_seq.serving.predictors import MXNetPredictor  # noqa: E402
@@ -204,7 +205,7 @@ def unequal_threads(rows) -> list:
 
 def _trivial_calls(symbol, inputs: int, seconds: float = 1.0) -> dict:
     """p50 ms of calling ``symbol`` on (1, 1) inputs the way MXNetPredictor calls its
-    graph ("whole": numpy to NDArray per input, the hybridized SymbolBlock, asnumpy per
+    graph ("whole": numpy to NDArray per input as the predictor makes them, the hybridized SymbolBlock, asnumpy per
     output), and of each of those three steps alone ("inputs", "call", "outputs")."""
     names = [f"data{i}" for i in range(inputs)]
     with warnings.catch_warnings():
@@ -212,15 +213,16 @@ def _trivial_calls(symbol, inputs: int, seconds: float = 1.0) -> dict:
         block = mx.gluon.SymbolBlock(symbol, [mx.sym.var(n) for n in names])
     block.hybridize(static_alloc=True)
     feed = [np.zeros((1, 1), dtype=np.float32) for _ in names]
-    arrays = [mx.nd.array(a, dtype="float32") for a in feed]
+    cpu = mx.cpu()
+    arrays = [to_ndarray(a, cpu) for a in feed]
 
     def listed(outputs):
         return outputs if isinstance(outputs, (list, tuple)) else [outputs]
 
     done = listed(block(*arrays))
-    runs = {"whole": lambda: [o.asnumpy() for o in listed(block(*[mx.nd.array(a, dtype="float32")
+    runs = {"whole": lambda: [o.asnumpy() for o in listed(block(*[to_ndarray(a, cpu)
                                                                   for a in feed]))],
-            "inputs": lambda: mx.nd.waitall() or [mx.nd.array(a, dtype="float32") for a in feed],
+            "inputs": lambda: mx.nd.waitall() or [to_ndarray(a, cpu) for a in feed],
             "call": lambda: (listed(block(*arrays)), mx.nd.waitall()),
             "outputs": lambda: [o.asnumpy() for o in done]}
     return {name: p50(stats) for name, stats in race(runs, seconds).items()}

@@ -308,9 +308,13 @@ def main(argv=None) -> None:
         notes.append(f"`source`, all tasks the data has, estimated from its timed task: about "
                      f"{guess[('source', 'en')]:.1f} h on en and {guess[('source', 'en-10k')]:.1f} "
                      "h on en-10k here.")
+    stamp = machine.line()
+    if args.no_train:
+        stamp = ("The stamp is of the `--no-train` call that wrote this table; it trained "
+                 "nothing, and each run's threads are in its folder's config.json. " + stamp)
     text = "\n".join(["Reproduce every run shown (each skips what its --out already holds):",
                       *reproducing(args.out), "", table, "", LEGEND,
-                      *[f"- {n}" for n in notes], "", machine.line()])
+                      *[f"- {n}" for n in notes], "", stamp])
     print(text)
     if not args.no_write:
         write_section("babi-tasks", HEADING, text)

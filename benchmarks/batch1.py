@@ -45,7 +45,7 @@ from gluon_seq.errors import UserError  # noqa: E402
 from gluon_seq.export import export_model  # noqa: E402
 from gluon_seq.export_format import COMPILED_SYMBOL_FILE, ONNX_FILE, SYMBOL_FILE  # noqa: E402
 from gluon_seq.onnx_export import export_onnx  # noqa: E402
-from gluon_seq.ndarrays import feed as to_ndarray  # noqa: E402
+from gluon_seq.ndarrays import to_device  # noqa: E402
 from gluon_seq.rnn import LayerFactory, compiled_ops  # noqa: E402
 from gluon_seq.serving.onnx_runtime import OnnxRuntimePredictor  # noqa: E402
 from gluon_seq.serving.predictors import MXNetPredictor  # noqa: E402
@@ -214,15 +214,15 @@ def _trivial_calls(symbol, inputs: int, seconds: float = 1.0) -> dict:
     block.hybridize(static_alloc=True)
     feed = [np.zeros((1, 1), dtype=np.float32) for _ in names]
     cpu = mx.cpu()
-    arrays = [to_ndarray(a, cpu) for a in feed]
+    arrays = [to_device(a, cpu) for a in feed]
 
     def listed(outputs):
         return outputs if isinstance(outputs, (list, tuple)) else [outputs]
 
     done = listed(block(*arrays))
-    runs = {"whole": lambda: [o.asnumpy() for o in listed(block(*[to_ndarray(a, cpu)
+    runs = {"whole": lambda: [o.asnumpy() for o in listed(block(*[to_device(a, cpu)
                                                                   for a in feed]))],
-            "inputs": lambda: mx.nd.waitall() or [to_ndarray(a, cpu) for a in feed],
+            "inputs": lambda: mx.nd.waitall() or [to_device(a, cpu) for a in feed],
             "call": lambda: (listed(block(*arrays)), mx.nd.waitall()),
             "outputs": lambda: [o.asnumpy() for o in done]}
     return {name: p50(stats) for name, stats in race(runs, seconds).items()}

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..codecs import codec_from_meta
 from ..errors import UserError, reason
-from ..ndarrays import feed as to_ndarray
+from ..ndarrays import to_device
 from ..registry import registrar
 from ..export_format import COMPILED_SYMBOL_FILE, META_FILE, PARAMS_FILE, SYMBOL_FILE, \
     graph_operators, read_meta
@@ -179,6 +179,6 @@ class MXNetPredictor(Predictor):
         return "portable"
 
     def _execute(self, feed: List[np.ndarray]) -> List[np.ndarray]:
-        outputs = self.block(*[to_ndarray(a, self.ctx) for a in feed])
+        outputs = self.block(*[to_device(a, self.ctx) for a in feed])
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         return [o.asnumpy() for o in outputs]

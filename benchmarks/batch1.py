@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from machine import Machine  # noqa: E402
+from machine import SAME_CPU, Machine, unequal_cpu  # noqa: E402
 from report import write_section  # noqa: E402
 
 from gluon_seq import tasks  # noqa: E402
@@ -52,7 +52,6 @@ from gluon_seq.serving.predictors import MXNetPredictor  # noqa: E402
 
 CONTENDERS = ("mxnet compiled", "mxnet portable", "onnxruntime")
 GOAL = 1.5        # MXNet within this factor of onnxruntime
-SAME_CPU = 1.10   # contenders' CPU-s per wall-s may differ by this factor at most
 ROUNDS = 5
 COMMAND = "taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/batch1.py"
 
@@ -193,11 +192,10 @@ def table(rows) -> str:
 
 
 def unequal_threads(rows) -> list:
-    """Rows whose contenders' CPU-s per wall-s differ by more than SAME_CPU."""
+    """Rows whose contenders' CPU-s per wall-s differ by more than machine.SAME_CPU."""
     bad = []
     for row in rows:
-        shares = [cpu_share(s) for s in row["stats"].values()]
-        if max(shares) > SAME_CPU * min(shares):
+        if unequal_cpu([cpu_share(s) for s in row["stats"].values()]):
             bad.append(f"{row['task']} {row['input']}: "
                        + ", ".join(f"{c} {cpu_share(s):.2f}" for c, s in row["stats"].items()))
     return bad

@@ -12,6 +12,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTOR_FLAGS = ("avx512f", "avx2", "fma", "avx", "sse4_2", "neon", "asimd")
+# Contenders given the same threads may differ by this factor at most in CPU-seconds per
+# wall-second; beyond it one was starved or ran extra threads, and their times do not compare.
+SAME_CPU = 1.10
+
+
+def unequal_cpu(usage) -> bool:
+    """Whether the CPU-seconds per wall-second in ``usage`` differ beyond SAME_CPU."""
+    return max(usage) > SAME_CPU * min(usage)
 
 
 def _cpuinfo() -> dict:

@@ -42,7 +42,7 @@ from gluon_seq.rnn import fused as fused_kernel, make_layer  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import limit as machine_limit  # noqa: E402  (benchmarks/limit.py)
-from machine import Machine  # noqa: E402  (benchmarks/machine.py)
+from machine import SAME_CPU, Machine, unequal_cpu  # noqa: E402  (benchmarks/machine.py)
 from report import write_section  # noqa: E402  (benchmarks/report.py)
 
 # (T, B, input, hidden, layers)
@@ -200,14 +200,14 @@ def alternate(contenders, modes, reps: int):
                   statistics.median(c for _, c in values)) for key, values in samples.items()}
 
 
-def check_equal_cpu(measured, what: str, spread: float = 1.10) -> None:
+def check_equal_cpu(measured, what: str) -> None:
     """Stop if contenders that run the same threads used unequal CPU per wall-second."""
     usage = {k: c for k, (_, c) in measured.items()}
     low, high = min(usage, key=usage.get), max(usage, key=usage.get)
-    if usage[high] > spread * usage[low]:
+    if unequal_cpu(usage.values()):
         raise SystemExit(
             f"{what}: contenders used unequal CPU ({high} {usage[high]:.2f}, {low} "
-            f"{usage[low]:.2f} CPU-seconds per wall-second, more than {spread - 1:.0%} apart): "
+            f"{usage[low]:.2f} CPU-seconds per wall-second, more than {SAME_CPU - 1:.0%} apart): "
             "another job shared the cores or a contender ran extra threads; nothing written.")
 
 

@@ -203,8 +203,9 @@ def unequal_threads(rows) -> list:
 
 def _trivial_calls(symbol, inputs: int, seconds: float = 1.0) -> dict:
     """p50 ms of calling ``symbol`` on (1, 1) inputs the way MXNetPredictor calls its
-    graph ("whole": numpy to NDArray per input as the predictor makes them, the hybridized SymbolBlock, asnumpy per
-    output), and of each of those three steps alone ("inputs", "call", "outputs")."""
+    graph ("whole": numpy to NDArray per input as the predictor makes them, the hybridized
+    SymbolBlock, asnumpy per output), and of each of those three steps alone ("inputs",
+    "call", "outputs")."""
     names = [f"data{i}" for i in range(inputs)]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Cannot decide type")

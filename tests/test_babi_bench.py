@@ -2,7 +2,6 @@
 by training questions x story length, so a task with stories four times as long is
 estimated four times as long (the 2026-12-01 table said 0.2 h for read-story on en, from
 QA1 alone, and QA2 then took ten minutes)."""
-import importlib.util
 import io
 import json
 import sys
@@ -11,16 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _bench():
-    path = ROOT / "benchmarks" / "babi_tasks.py"
-    spec = importlib.util.spec_from_file_location("babi_tasks_bench", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import babi_tasks as bench  # noqa: E402
 
 
 def _story(sentences: int) -> str:
@@ -53,7 +44,6 @@ def _run(folder: Path, seconds: float) -> None:
 
 def test_estimate_scales_by_story_length_and_questions(tmp_path):
     pytest.importorskip("mxnet")
-    bench = _bench()
     stories = {(1, "en"): (2, 10), (2, "en"): (8, 10), (1, "en-10k"): (2, 100)}
     tarball = _tarball(tmp_path / "babi.tar.gz", stories)
     present = bench.members(tarball)

@@ -78,8 +78,8 @@ def folder_of(out: Path, config: str, subset: str, task, seed: int) -> Path:
 
 def train_one(config: str, subset: str, task, seed: int, folder: Path,
               epochs: Optional[int]) -> dict:
-    from gluon_seq.run_folder import RunConfig
-    from gluon_seq.workflow import train
+    from gluon_seq.training.run_folder import RunConfig
+    from gluon_seq.training.workflow import train
 
     extra = {"epochs": epochs} if epochs else {}
     run = RunConfig.for_task("babi", preset=CONFIGS[config][0], seed=seed, rnn_backend="fused",

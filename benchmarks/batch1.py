@@ -41,11 +41,11 @@ from machine import SAME_CPU, Machine, unequal_cpu  # noqa: E402
 from report import write_section  # noqa: E402
 
 from gluon_seq import tasks  # noqa: E402
-from gluon_seq.errors import UserError  # noqa: E402
-from gluon_seq.export import export_model  # noqa: E402
-from gluon_seq.export_format import COMPILED_SYMBOL_FILE, ONNX_FILE, SYMBOL_FILE  # noqa: E402
-from gluon_seq.onnx_export import export_onnx  # noqa: E402
-from gluon_seq.ndarrays import to_device  # noqa: E402
+from gluon_seq.util.errors import UserError  # noqa: E402
+from gluon_seq.export.writer import export_model  # noqa: E402
+from gluon_seq.serving.format import COMPILED_SYMBOL_FILE, ONNX_FILE, SYMBOL_FILE  # noqa: E402
+from gluon_seq.export.onnx import export_onnx  # noqa: E402
+from gluon_seq.util.ndarrays import to_device  # noqa: E402
 from gluon_seq.rnn import LayerFactory, compiled_ops  # noqa: E402
 from gluon_seq.serving.onnx_runtime import OnnxRuntimePredictor  # noqa: E402
 from gluon_seq.serving.predictors import MXNetPredictor  # noqa: E402

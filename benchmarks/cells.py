@@ -11,7 +11,7 @@ epochs), tested on all 1,038,576 strings it never trained on; the arithmetic
 seq2seq with its defaults (32 units, 60 epochs), tested on 10,000 fresh
 expressions.  Training goes through the public Python API: a
 ``gluon_seq.rnn.LayerFactory(kernel, cell=...)`` builds the task's model, and
-``gluon_seq.training.Fitter`` trains it into a temporary run folder.  The
+``gluon_seq.training.loop.Fitter`` trains it into a temporary run folder.  The
 epochs and train seconds to the target come from the run's ``log.csv``
 (validation metric each epoch, cumulative epoch times, evaluation excluded).
 
@@ -35,9 +35,9 @@ import gluon_seq  # noqa: E402,F401  (sets OMP_NUM_THREADS before mxnet loads)
 import mxnet as mx  # noqa: E402
 
 from gluon_seq.rnn import LayerFactory, cell_of  # noqa: E402
-from gluon_seq.run_folder import BEST_PARAMS, LOG_FILE, RunConfig, load_params, make_task  # noqa: E402
-from gluon_seq.runtime import seed_everything  # noqa: E402
-from gluon_seq.training import Fitter, final_metrics  # noqa: E402
+from gluon_seq.training.run_folder import BEST_PARAMS, LOG_FILE, RunConfig, load_params, make_task  # noqa: E402
+from gluon_seq.util.runtime import seed_everything  # noqa: E402
+from gluon_seq.training.loop import Fitter, final_metrics  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import Machine  # noqa: E402  (benchmarks/machine.py)

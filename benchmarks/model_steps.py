@@ -25,9 +25,9 @@ from machine import Machine  # noqa: E402  (benchmarks/machine.py)
 from report import write_section  # noqa: E402  (benchmarks/report.py)
 
 from gluon_seq import tasks  # noqa: E402
-from gluon_seq.errors import UserError  # noqa: E402
+from gluon_seq.util.errors import UserError  # noqa: E402
 from gluon_seq.data import Batch  # noqa: E402
-from gluon_seq.training import time_steps  # noqa: E402
+from gluon_seq.training.loop import time_steps  # noqa: E402
 
 
 def measure(name: str, reps: int) -> dict:

@@ -102,7 +102,7 @@ def train_arguments(row: Row, quick: bool) -> list:
 
 def preset_epochs(row: Row) -> int:
     """The epochs the row's configuration trains for without --epochs."""
-    from gluon_seq.run_folder import RunConfig  # imports mxnet: only when a table is made
+    from gluon_seq.training.run_folder import RunConfig  # imports mxnet: only when a table is made
 
     preset = row.arguments[row.arguments.index("--preset") + 1] \
         if "--preset" in row.arguments else None

@@ -36,9 +36,9 @@ from report import write_section  # noqa: E402
 from serve_load import run_load  # noqa: E402
 from serving_tools import Server, exchange, percentiles, split_url  # noqa: E402
 
-from gluon_seq.errors import UserError  # noqa: E402
-from gluon_seq.export_format import read_meta  # noqa: E402
-from gluon_seq.onnx_export import export_onnx  # noqa: E402
+from gluon_seq.util.errors import UserError  # noqa: E402
+from gluon_seq.serving.format import read_meta  # noqa: E402
+from gluon_seq.export.onnx import export_onnx  # noqa: E402
 from gluon_seq.rnn import LayerFactory  # noqa: E402
 from gluon_seq.serving import load_predictor  # noqa: E402
 from gluon_seq.serving.requests import model_name  # noqa: E402
@@ -202,7 +202,7 @@ def prepare(folders, workdir):
 
 def untrained_export(workdir, name: str, smoke: bool = False) -> Path:
     """An untrained export of task ``name`` (its tiny ``smoke_task`` when asked)."""
-    from gluon_seq.export import export_model
+    from gluon_seq.export.writer import export_model
     from gluon_seq.tasks import get
 
     task_cls = get(name)

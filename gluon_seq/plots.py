@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .run_folder import LOG_FILE, load_run
+from .training.run_folder import LOG_FILE, load_run
 
 
 def save_attention_heatmap(weights: np.ndarray, story_tokens: Sequence[str],

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gluon_seq.errors import UserError  # noqa: E402
+from gluon_seq.util.errors import UserError  # noqa: E402
 from gluon_seq.serving.extras import require  # noqa: E402
 
 NEEDS = ("papermill", "nbformat", "ipykernel")  # ipykernel: the "python3" kernel papermill runs

@@ -19,7 +19,7 @@ def pytest_report_header(config):
 
 def _usable_gpu() -> bool:
     try:
-        from gluon_seq.runtime import parse_contexts
+        from gluon_seq.util.runtime import parse_contexts
 
         parse_contexts("gpu:0")
         return True
@@ -62,7 +62,7 @@ def export_untrained():
     """``export_untrained(task, folder, backend="fused") -> (model, folder)``: a freshly
     initialised model of a prepared task, exported to ``folder`` (untrained answers are
     deterministic, which is all the export, serving and ONNX tests need)."""
-    from gluon_seq.export import export_model
+    from gluon_seq.export.writer import export_model
 
     def make(task, folder, backend="fused"):
         model = task.build_model(LayerFactory(backend))

@@ -43,7 +43,7 @@ def test_every_task_declares_what_the_loop_needs(name):
 def test_every_task_converts_to_onnx_and_matches_the_export(name, tmp_path, export_untrained):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    from gluon_seq.onnx_export import export_onnx
+    from gluon_seq.export.onnx import export_onnx
 
     task = _prepared(name, tmp_path)
     _, folder = export_untrained(task, tmp_path / "export")
@@ -59,7 +59,7 @@ def test_every_task_converts_to_onnx_and_matches_the_export(name, tmp_path, expo
 @pytest.mark.parametrize("name", tasks.names())
 def test_every_task_auto_fast_export_picks_a_kernel_that_serves_it(name, tmp_path,
                                                                    export_untrained):
-    from gluon_seq.workflow import export_kernel
+    from gluon_seq.training.workflow import export_kernel
 
     task = _prepared(name, tmp_path)
     said = []

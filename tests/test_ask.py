@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gluon_seq import tasks
-from gluon_seq.ask import NEW_STORY, NEXT_QUESTION, NO_ATTENTION, Session
+from gluon_seq.cli.ask import NEW_STORY, NEXT_QUESTION, NO_ATTENTION, Session
 from gluon_seq.cli import main as gluon_seq
 from gluon_seq.codecs.babi_memory import split_sentences
 from gluon_seq.codecs.babi import tokenize
@@ -150,8 +150,8 @@ def test_ask_works_at_a_terminal_and_ends_at_end_of_input(exports):
 
 
 def test_ask_needs_no_task_or_training_code():
-    code = ("import sys, gluon_seq.ask; print(sorted(m for m in sys.modules if m.startswith("
-            "('gluon_seq.tasks', 'gluon_seq.training', 'gluon_seq.workflow', 'gluon_seq.models'))))")
+    code = ("import sys, gluon_seq.cli.ask; print(sorted(m for m in sys.modules if m.startswith("
+            "('gluon_seq.tasks', 'gluon_seq.training.loop', 'gluon_seq.training.workflow', 'gluon_seq.models'))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -13,8 +13,8 @@ from gluon_seq.models.memnn import attention_weights
 from gluon_seq.plots import plot_run_attention
 from gluon_seq.codecs.babi import BabiCodec
 from gluon_seq.data import data_root
-from gluon_seq.errors import UserError
-from gluon_seq.export import export_model
+from gluon_seq.util.errors import UserError
+from gluon_seq.export.writer import export_model
 from gluon_seq.serving import load_predictor
 from gluon_seq.plots import save_attention_heatmap
 from gluon_seq.tasks import babi as babi_task
@@ -154,8 +154,8 @@ def test_predict_cli_answers_and_rejects_unknown_words(fixture_tarball, tmp_path
 
 
 def test_attention_plot_of_a_trained_run_is_written(fixture_tarball, tmp_path):
-    from gluon_seq.run_folder import RunConfig
-    from gluon_seq.workflow import train
+    from gluon_seq.training.run_folder import RunConfig
+    from gluon_seq.training.workflow import train
 
     config = RunConfig.for_task("babi", epochs=2, rnn_backend="fused",
                                 options={"subset": "en", "embed": 8, "hidden": 6})
@@ -170,7 +170,7 @@ def test_attention_plot_of_a_trained_run_is_written(fixture_tarball, tmp_path):
 
 
 def test_task_flag_takes_all_through_the_cli_and_refuses_other_words():
-    from gluon_seq.cli import _train_parser
+    from gluon_seq.cli.commands import _train_parser
 
     assert _train_parser("babi").parse_args(["babi", "--task", "all"]).opt_qa == "all"
     assert _train_parser("babi").parse_args(["babi", "--task", "12"]).opt_qa == 12
@@ -180,8 +180,8 @@ def test_task_flag_takes_all_through_the_cli_and_refuses_other_words():
 
 def test_memn2n_training_runs_linear_start_then_the_softmax_and_resumes(fixture_tarball,
                                                                          tmp_path):
-    from gluon_seq.run_folder import RunConfig
-    from gluon_seq.workflow import train
+    from gluon_seq.training.run_folder import RunConfig
+    from gluon_seq.training.workflow import train
 
     options = {"subset": "en", "model": "memn2n", "embed": 6, "linear_start": 2, "anneal": 0}
     config = RunConfig.for_task("babi", epochs=2, lr=0.1, optimizer="sgd", options=options)

@@ -12,8 +12,8 @@ import pytest
 from mxnet import autograd
 
 from gluon_seq import tasks
-from gluon_seq.errors import UserError
-from gluon_seq.export_format import graph_operators
+from gluon_seq.util.errors import UserError
+from gluon_seq.serving.format import graph_operators
 from gluon_seq.rnn import (CELLS, GRU, LSTM, RNN, LayerFactory, RecurrentLayer, cell_of,
                            compiled_ops, kernel_of, kernels, make_layer)
 from gluon_seq.rnn.gates import trace

@@ -126,7 +126,7 @@ def test_module_and_console_script_agree():
 
 
 def test_cli_offers_exactly_the_kernels_the_layer_knows():
-    from gluon_seq import cli
+    from gluon_seq.cli import commands as cli
     from gluon_seq.rnn import kernels
 
     parser = cli._train_parser("arithmetic")

@@ -3,7 +3,7 @@ value, is refused before any work starts: exit status 2, one error line, no
 traceback, and no run folder that looks trained.
 
 The options are read from the CLI's own parser and the rules from the fields
-they belong to (:mod:`gluon_seq.settings`), so a new option is covered as soon
+they belong to (:mod:`gluon_seq.util.settings`), so a new option is covered as soon
 as it exists.  A value counts as bad when the option's type cannot parse it,
 it is not among the choices, or the field's declared check rejects it."""
 import argparse
@@ -15,10 +15,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gluon_seq import cli, tasks
+from gluon_seq import tasks
+from gluon_seq.cli import commands as cli
 from gluon_seq.data.generated import write_qa1_tarball, write_synthetic_corpus
-from gluon_seq.run_folder import RunConfig
-from gluon_seq.settings import check_of
+from gluon_seq.training.run_folder import RunConfig
+from gluon_seq.util.settings import check_of
 
 FREE_TEXT = {"out", "data_dir", "opt_corpus", "opt_tarball"}  # any text is a value there
 # benchmarks/bad_input.py runs this sweep larger and reads the counts it reports.

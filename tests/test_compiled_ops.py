@@ -15,8 +15,8 @@ import pytest
 from mxnet import autograd
 
 from gluon_seq.rnn import compiled_ops
-from gluon_seq.errors import UserError
-from gluon_seq.export_format import graph_operators
+from gluon_seq.util.errors import UserError
+from gluon_seq.serving.format import graph_operators
 from gluon_seq.rnn import LSTM, portable_graph
 
 # Decided when a test runs, not at collection: building the library compiles C++.
@@ -200,7 +200,7 @@ def _in_fresh_process(tmp_path, env, code):
 
 FALLBACK = """
     import mxnet as mx, numpy as np
-    from gluon_seq.errors import UserError
+    from gluon_seq.util.errors import UserError
     from gluon_seq.rnn import LSTM
     layer = LSTM(4, input_size=3, kernel="unfused")
     layer.initialize()

@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from gluon_seq.cli import main as gluon_seq
-from gluon_seq.run_folder import RunConfig
-from gluon_seq.workflow import train
+from gluon_seq.training.run_folder import RunConfig
+from gluon_seq.training.workflow import train
 
 RUN_FILES = {  # file -> the command that reads it
     "config.json": "evaluate", "progress.json": "resume", "checkpoint.params": "evaluate",

@@ -7,8 +7,8 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from gluon_seq.errors import UserError
-from gluon_seq.launch import launch
+from gluon_seq.util.errors import UserError
+from gluon_seq.training.launch import launch
 from gluon_seq.data import iterate_minibatches
 
 pytestmark = pytest.mark.integration

@@ -5,8 +5,8 @@ import pytest
 from mxnet import autograd
 
 from gluon_seq.rnn import compiled_ops as native
-from gluon_seq.errors import UserError
-from gluon_seq.export_format import graph_operators
+from gluon_seq.util.errors import UserError
+from gluon_seq.serving.format import graph_operators
 from gluon_seq.rnn import LSTM
 from gluon_seq.rnn import kernels
 

@@ -17,7 +17,7 @@ import pytest
 
 from gluon_seq.codecs import register_codec
 from gluon_seq.codecs.chars import CharCodec
-from gluon_seq.errors import UserError
+from gluon_seq.util.errors import UserError
 from gluon_seq.serving import load_predictor, mms
 from gluon_seq.serving.mms import GluonSeqService, request_inputs, write_mar_manifest
 from gluon_seq.serving.requests import DEFAULT_MAX_INPUTS

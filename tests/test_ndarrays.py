@@ -1,8 +1,8 @@
-"""gluon_seq.ndarrays: numpy in, MXNet NDArrays out, the caller's arrays untouched."""
+"""gluon_seq.util.ndarrays: numpy in, MXNet NDArrays out, the caller's arrays untouched."""
 import mxnet as mx
 import numpy as np
 
-from gluon_seq.ndarrays import to_device
+from gluon_seq.util.ndarrays import to_device
 
 
 def test_to_device_shares_a_private_copy_and_leaves_the_callers_array_writeable():

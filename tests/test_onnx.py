@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from gluon_seq import tasks
-from gluon_seq.errors import UserError
-from gluon_seq.export_format import META_FILE
-from gluon_seq.export import export_model
-from gluon_seq.onnx_export import OPSET, export_onnx
+from gluon_seq.util.errors import UserError
+from gluon_seq.serving.format import META_FILE
+from gluon_seq.export.writer import export_model
+from gluon_seq.export.onnx import OPSET, export_onnx
 from gluon_seq.rnn import LayerFactory
 from gluon_seq.serving import load_predictor
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from mxnet import autograd, gluon
 
-from gluon_seq.training import optimizer_name
+from gluon_seq.training.loop import optimizer_name
 
 
 def _train(optimizer, steps=30, **params):

@@ -11,13 +11,13 @@ import pytest
 from gluon_seq.data import ptb as ptb_data
 from gluon_seq.codecs.words import WordCodec, normalize
 from gluon_seq.data import default_data_dir
-from gluon_seq.errors import UserError
-from gluon_seq.export import export_model
+from gluon_seq.util.errors import UserError
+from gluon_seq.export.writer import export_model
 from gluon_seq.serving import load_predictor
 from gluon_seq.data.generated import write_synthetic_corpus
 from gluon_seq.tasks.ptb import PtbTask
-from gluon_seq.run_folder import RunConfig
-from gluon_seq.workflow import train
+from gluon_seq.training.run_folder import RunConfig
+from gluon_seq.training.workflow import train
 from gluon_seq.rnn import LayerFactory
 
 REAL_TRAIN = default_data_dir() / "ptb" / "ptb.train.txt"
@@ -128,9 +128,9 @@ def test_training_through_the_common_loop_learns_the_repeating_corpus(trained):
 
 
 def test_carried_state_is_what_makes_the_next_word_predictable(trained):
-    from gluon_seq.metrics import Perplexity
-    from gluon_seq.training import evaluate
-    from gluon_seq.run_folder import load_run
+    from gluon_seq.tasks.metrics import Perplexity
+    from gluon_seq.training.loop import evaluate
+    from gluon_seq.training.run_folder import load_run
 
     _, task, model, contexts = load_run(trained[0], with_data=True)
     carried = evaluate(model, task, "test", contexts, 4)["perplexity"]

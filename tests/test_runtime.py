@@ -4,8 +4,8 @@ import os
 import mxnet as mx
 import pytest
 
-from gluon_seq import runtime
-from gluon_seq.errors import UserError
+from gluon_seq.util import runtime
+from gluon_seq.util.errors import UserError
 
 
 @pytest.mark.parametrize("cap,ok", [("8.6", True), ("8.9", True), ("7.5", True), ("5.2", True),

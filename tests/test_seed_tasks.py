@@ -13,13 +13,13 @@ from gluon_seq.data import web_traffic
 from gluon_seq.codecs.symbols import SymbolCodec
 from gluon_seq.codecs.text import TextCodec, tokenize_words
 from gluon_seq.data import data_root
-from gluon_seq.errors import UserError
-from gluon_seq.export import export_model
+from gluon_seq.util.errors import UserError
+from gluon_seq.export.writer import export_model
 from gluon_seq.serving import load_predictor
 from gluon_seq.tasks import get
 from gluon_seq.data.generated import bits_of
-from gluon_seq.run_folder import RunConfig
-from gluon_seq.workflow import train
+from gluon_seq.training.run_folder import RunConfig
+from gluon_seq.training.workflow import train
 from gluon_seq.rnn import LayerFactory
 
 

@@ -17,11 +17,11 @@ httpx = pytest.importorskip("httpx")
 uvicorn = pytest.importorskip("uvicorn")
 pytest.importorskip("fastapi")
 
-from gluon_seq import cli  # noqa: E402
+from gluon_seq.cli import commands as cli  # noqa: E402
 from gluon_seq.codecs import register_codec  # noqa: E402
 from gluon_seq.codecs.chars import CharCodec  # noqa: E402
-from gluon_seq.errors import UserError  # noqa: E402
-from gluon_seq.export_format import META_FILE  # noqa: E402
+from gluon_seq.util.errors import UserError  # noqa: E402
+from gluon_seq.serving.format import META_FILE  # noqa: E402
 from gluon_seq.serving import load_predictor  # noqa: E402
 from gluon_seq.serving.batching import load_workers  # noqa: E402
 from gluon_seq.serving.http import create_app  # noqa: E402
@@ -225,7 +225,7 @@ def test_onnxruntime_backend_gives_the_same_answers(folder, tmp_path, expected):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from fastapi.testclient import TestClient
-    from gluon_seq.onnx_export import export_onnx
+    from gluon_seq.export.onnx import export_onnx
 
     copy = tmp_path / "arith_onnx"
     shutil.copytree(folder, copy)
@@ -248,8 +248,8 @@ def test_model_names_and_duplicates(folder, tmp_path):
 
 def test_the_server_never_imports_task_or_training_code(folder):
     # Every serving module, the MMS entry and both runtimes loaded; none of these may follow.
-    forbidden = ("gluon_seq.cli", "gluon_seq.tasks", "gluon_seq.training", "gluon_seq.workflow",
-                 "gluon_seq.run_folder", "gluon_seq.onnx_export", "gluon_seq.export")
+    forbidden = ("gluon_seq.cli.commands", "gluon_seq.tasks", "gluon_seq.training.loop", "gluon_seq.training.workflow",
+                 "gluon_seq.training.run_folder", "gluon_seq.export.onnx", "gluon_seq.export.writer")
     code = ("import sys; from gluon_seq.serving.http import create_app; "
             "import gluon_seq.serving.command, gluon_seq.serving.mms, gluon_seq.mms_handler; "
             f"app = create_app([{str(folder)!r}]); "

@@ -25,9 +25,9 @@ with warnings.catch_warnings():  # starlette's TestClient warns that httpx will 
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from test_serve import _poll, _Server  # noqa: E402
 
-from gluon_seq import cli  # noqa: E402
+from gluon_seq.cli import commands as cli  # noqa: E402
 from gluon_seq.codecs.words import MAX_REQUEST_WORDS, WordCodec  # noqa: E402
-from gluon_seq.errors import UserError  # noqa: E402
+from gluon_seq.util.errors import UserError  # noqa: E402
 from gluon_seq.serving import load_predictor  # noqa: E402
 from gluon_seq.serving.batching import QueueFull  # noqa: E402
 from gluon_seq.serving.command import is_loopback  # noqa: E402
@@ -305,7 +305,7 @@ def test_exports_follow_the_umask_and_stay_atomic(tmp_path, export_untrained, um
         _, folder = export_untrained(get("arithmetic")(), target)  # replaces the first one
         if umask == 0o022:
             pytest.importorskip("onnx")
-            from gluon_seq.onnx_export import export_onnx
+            from gluon_seq.export.onnx import export_onnx
 
             export_onnx(folder)
     finally:

@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from gluon_seq.errors import UserError
-from gluon_seq.run_folder import RunConfig, load_run
-from gluon_seq.workflow import reevaluate, train
+from gluon_seq.util.errors import UserError
+from gluon_seq.training.run_folder import RunConfig, load_run
+from gluon_seq.training.workflow import reevaluate, train
 
 TINY = {"train_samples": 256, "valid_samples": 64, "test_samples": 64}
 
@@ -148,7 +148,7 @@ def test_carried_states_flow_from_batch_to_batch(carries, expected):
     import numpy as np
 
     from gluon_seq.data import Batch
-    from gluon_seq.training import evaluate
+    from gluon_seq.training.loop import evaluate
 
     class StatefulTask:
         carries_state = carries
@@ -192,7 +192,7 @@ def test_two_cpu_devices_split_the_batch_reduce_gradients_and_clip_on_each(tmp_p
     import numpy as np
     from mxnet import gluon
 
-    from gluon_seq import training
+    from gluon_seq.training import loop as training
 
     shards, clipped = [], []
     split = training._to_contexts
@@ -224,7 +224,7 @@ def test_resume_refuses_a_changed_setting_naming_its_flag(run_dir):
 
 
 def test_resume_compares_only_the_settings_given(tmp_path):
-    from gluon_seq.run_folder import resumed_config
+    from gluon_seq.training.run_folder import resumed_config
 
     saved = _config(lr=0.01, rnn_backend="fused")
     asked = _config(epochs=5)  # lr and kernel not given: the saved ones stand

@@ -16,8 +16,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import UserError
-from ..registry import registrar
+from ..util.errors import UserError
+from ..util.registry import registrar
 
 _CODECS: Dict[str, type] = {}
 

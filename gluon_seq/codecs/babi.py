@@ -16,7 +16,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import UserError
+from ..util.errors import UserError
 from . import Codec, check_batch, left_pad, register_codec
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")

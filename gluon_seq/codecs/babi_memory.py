@@ -27,7 +27,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import UserError
+from ..util.errors import UserError
 from . import register_codec
 from .babi import BabiCodec, tokenize
 

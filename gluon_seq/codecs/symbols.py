@@ -10,7 +10,7 @@ from typing import List, Sequence
 
 import numpy as np
 
-from ..errors import UserError
+from ..util.errors import UserError
 from . import Codec, check_batch, register_codec
 
 

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import UserError
+from ..util.errors import UserError
 from . import Codec, check_batch, left_pad, register_codec
 
 EOS, UNK = "<eos>", "<unk>"

@@ -30,7 +30,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .files import ARCHIVE_ERRORS, unreadable
 from .vocab import ranked_tokens
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Union
 
-from ..errors import UserError, reason
+from ..util.errors import UserError, reason
 
 PathLike = Union[str, os.PathLike]
 

@@ -12,7 +12,7 @@ import tarfile
 from pathlib import Path
 from typing import Dict, List, Tuple, Union
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .files import ARCHIVE_ERRORS, unreadable
 
 TARBALL = "imdb/aclImdb_v1_labeled.tar.gz"

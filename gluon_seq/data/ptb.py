@@ -22,7 +22,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .files import unreadable
 from .vocab import ranked_tokens
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Tuple
 
-from ..errors import UserError
+from ..util.errors import UserError
 
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 DEFAULT = "lstm"

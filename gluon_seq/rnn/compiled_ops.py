@@ -21,7 +21,7 @@ compiler, or ``GLUON_SEQ_COMPILED_OPS=0``, the layer falls back to stock
 operators: the same numbers, only slower.  An export's main graph always uses
 stock operators (:func:`gluon_seq.rnn.portable_graph`), so serving needs neither;
 beside it the export keeps the graph traced with these operators, which
-gluon_seq's mxnet runtime runs where they load (:mod:`gluon_seq.export`).
+gluon_seq's mxnet runtime runs where they load (:mod:`gluon_seq.export.writer`).
 """
 from __future__ import annotations
 

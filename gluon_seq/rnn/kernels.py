@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Callable, Dict, Optional, Sequence
 
 from . import cells
-from ..errors import UserError
+from ..util.errors import UserError
 
 KERNELS = ("fused", "unfused")
 CHOICES = ("auto", "fused", "unfused", "auto-fast")

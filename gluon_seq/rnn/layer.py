@@ -41,7 +41,7 @@ from mxnet import gluon
 
 from . import cells, fused, kernels, tracing, unfused
 from . import compiled_ops as _ops
-from ..errors import UserError
+from ..util.errors import UserError
 
 FUSED_CALLS = ("auto", "per-layer", "one")
 # How the stock gluon.rnn layers' save_parameters names a weight: after the unfused

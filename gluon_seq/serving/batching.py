@@ -27,7 +27,7 @@ from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence
 import numpy as np
 
 from ..codecs import Codec
-from ..errors import UserError
+from ..util.errors import UserError
 from .predictors import load_predictor
 from .requests import model_name
 

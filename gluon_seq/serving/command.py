@@ -1,7 +1,7 @@
 """``gluon-seq serve``: the command line of the HTTP app (:mod:`.http`).
 
 The CLI imports this module when the command is called; it imports nothing
-of the CLI's, so serving stays free of ``gluon_seq.cli``.
+of the CLI's, so serving stays free of ``gluon_seq.cli.commands``.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import UserError
+from ..util.errors import UserError
 
 
 def require(module: str, extra: str):

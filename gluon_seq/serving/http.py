@@ -32,7 +32,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .batching import DEFAULT_MAX_QUEUE, ModelWorker, QueueFull, load_workers
 from .limits import DRAIN_BYTES, DrainUnreadBody, bearer_ok
 from .metrics import ServerMetrics

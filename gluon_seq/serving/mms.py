@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from ..errors import UserError
-from ..export_format import read_meta
+from ..util.errors import UserError
+from .format import read_meta
 from .batching import batches_requests, run_merged
 from .predictors import load_predictor
 from .requests import DEFAULT_MAX_INPUTS, check_count, inputs_of, loads_json, model_name

@@ -1,5 +1,5 @@
 """The ``onnxruntime`` serving runtime: an export folder's ``model.onnx``
-(written by :func:`gluon_seq.onnx_export.export_onnx`), run on the CPU.
+(written by :func:`gluon_seq.export.onnx.export_onnx`), run on the CPU.
 
 onnxruntime is imported when a predictor is made, so this module registers
 the runtime even where the ``onnx`` extra is missing; using it then is a
@@ -13,8 +13,8 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..errors import UserError
-from ..export_format import ONNX_FILE
+from ..util.errors import UserError
+from .format import ONNX_FILE
 from .extras import require
 from .predictors import Predictor, register_runtime
 

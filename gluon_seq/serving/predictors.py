@@ -20,10 +20,10 @@ import mxnet as mx
 import numpy as np
 
 from ..codecs import codec_from_meta
-from ..errors import UserError, reason
-from ..ndarrays import to_device
-from ..registry import registrar
-from ..export_format import COMPILED_SYMBOL_FILE, META_FILE, PARAMS_FILE, SYMBOL_FILE, \
+from ..util.errors import UserError, reason
+from ..util.ndarrays import to_device
+from ..util.registry import registrar
+from .format import COMPILED_SYMBOL_FILE, META_FILE, PARAMS_FILE, SYMBOL_FILE, \
     graph_operators, read_meta
 from ..rnn import compiled_ops
 

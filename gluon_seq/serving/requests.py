@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from ..errors import UserError
+from ..util.errors import UserError
 
 DEFAULT_MAX_BODY = 1 << 20  # 1 MiB
 DEFAULT_MAX_INPUTS = 1000  # per request: 16 model runs at --max-batch 64

@@ -7,7 +7,7 @@ import importlib
 import pkgutil
 from typing import Dict, List, Type
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .base import Task
 
 _TASKS: Dict[str, Type[Task]] = {}

@@ -21,7 +21,7 @@ from mxnet import gluon
 
 from ..codecs.symbols import SymbolCodec
 from ..models.classifier import SequenceClassifier
-from ..settings import option, whole
+from ..util.settings import option, whole
 from . import register
 from .base import Task
 

@@ -22,9 +22,9 @@ from mxnet import gluon
 from ..codecs.chars import CharCodec
 from ..data import Batch, iterate_minibatches
 from ..data.generated import evaluate_expression, split_expressions
-from ..metrics import ExactMatch
+from .metrics import ExactMatch
 from ..models.seq2seq import Seq2Seq
-from ..settings import fraction, option, whole
+from ..util.settings import fraction, option, whole
 from . import register
 from .base import Task
 

@@ -44,10 +44,10 @@ from ..codecs.babi_memory import MemoryCodec
 from ..data import Batch, locate
 from ..data import babi as babi_data
 from ..data.generated import write_qa1_tarball
-from ..errors import UserError
+from ..util.errors import UserError
 from ..models.memn2n import MemN2N
 from ..models.memnn import MemNN
-from ..settings import Check, dropout_rate, flag, fraction, number, option, text, whole
+from ..util.settings import Check, dropout_rate, flag, fraction, number, option, text, whole
 from . import register
 from .base import Task
 

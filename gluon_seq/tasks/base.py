@@ -3,7 +3,7 @@
 A task only wires things together: its data (from :mod:`gluon_seq.data`), its
 model (from :mod:`gluon_seq.models`, built with the recurrent-layer factory it
 is handed), its loss, metric and codec, and an example input for export.  The
-loop (:mod:`gluon_seq.training`) drives any task without knowing which one.
+loop (:mod:`gluon_seq.training.loop`) drives any task without knowing which one.
 
 Every hook the loop, the run folder and the tests use is declared here:
 
@@ -34,9 +34,9 @@ import numpy as np
 
 from ..codecs import Codec, codec_from_meta
 from ..data import Batch, epoch_seed, iterate_minibatches
-from .. import settings
-from ..errors import UserError, reason
-from ..metrics import Accuracy, Metric
+from ..util import settings
+from ..util.errors import UserError, reason
+from .metrics import Accuracy, Metric
 from ..rnn import LayerFactory
 
 CODEC_FILE = "codec.json"  # a data-built codec and its example inputs, in run folders
@@ -196,7 +196,7 @@ class Task:
 
     @classmethod
     def make_options(cls, values: Dict) -> object:
-        """The task's options from a mapping, every value checked (:mod:`gluon_seq.settings`)."""
+        """The task's options from a mapping, every value checked (:mod:`gluon_seq.util.settings`)."""
         known = {f.name for f in cls.option_fields()}
         unknown = sorted(set(values) - known)
         if unknown:

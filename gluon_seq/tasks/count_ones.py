@@ -26,9 +26,9 @@ from mxnet import gluon
 from ..codecs.symbols import SymbolCodec
 from ..data import Batch, iterate_minibatches
 from ..data.generated import bits_of
-from ..errors import UserError
+from ..util.errors import UserError
 from ..models.classifier import SequenceClassifier
-from ..settings import option, whole
+from ..util.settings import option, whole
 from . import register
 from .base import Task
 

@@ -37,10 +37,10 @@ from ..codecs.words import WordCodec
 from ..data import Batch, locate
 from ..data import ptb as ptb_data
 from ..data.generated import write_synthetic_corpus
-from ..errors import UserError
-from ..metrics import Perplexity
+from ..util.errors import UserError
+from .metrics import Perplexity
 from ..models.word_lm import WordLM
-from ..settings import dropout_rate, number, option, text, whole
+from ..util.settings import dropout_rate, number, option, text, whole
 from . import register
 from .base import Task
 

@@ -30,10 +30,10 @@ from mxnet import gluon
 from ..codecs.text import TextCodec, tokenize
 from ..data import imdb, locate, web_traffic
 from ..data.vocab import text_vocab as build_vocab
-from ..errors import UserError
-from ..metrics import BinaryAccuracy
+from ..util.errors import UserError
+from .metrics import BinaryAccuracy
 from ..models.classifier import SequenceClassifier
-from ..settings import dropout_rate, flag, fraction, option, whole
+from ..util.settings import dropout_rate, flag, fraction, option, whole
 from . import register
 from .base import Task
 

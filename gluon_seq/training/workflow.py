@@ -1,8 +1,8 @@
 """The Python entry points: train a run folder, evaluate it, export it.
 
 The CLI, the notebooks and the scripts call these; each ties the run folder
-(:mod:`gluon_seq.run_folder`), the loop (:mod:`gluon_seq.training`) and the
-writer (:mod:`gluon_seq.export`) together.  Where the user asked for
+(:mod:`gluon_seq.training.run_folder`), the loop (:mod:`gluon_seq.training.loop`) and the
+writer (:mod:`gluon_seq.export.writer`) together.  Where the user asked for
 ``auto-fast``, the kernel is picked here, once, by timing the task's own model
 with each kernel (:func:`gluon_seq.rnn.kernels.fastest`); training records the
 kernel it picked in ``config.json``.
@@ -17,15 +17,15 @@ from typing import Callable, Dict, Optional, Sequence
 import mxnet as mx
 import numpy as np
 
-from .data import Batch
-from .errors import UserError
-from .export import export_model
+from ..data import Batch
+from ..util.errors import UserError
+from ..export.writer import export_model
 from .run_folder import (BEST_PARAMS, EXPORT_DIR, METRICS_FILE, PROGRESS_FILE, RunConfig,
                          atomic_write_text, build_model, load_params, load_run, make_task,
                          read_json, resumed_config)
-from .rnn import cells, kernels, portable_graph
-from .runtime import parse_contexts, seed_everything
-from .training import Fitter, final_metrics, step_seconds
+from ..rnn import cells, kernels, portable_graph
+from ..util.runtime import parse_contexts, seed_everything
+from .loop import Fitter, final_metrics, step_seconds
 
 Log = Callable[[str], None]
 
@@ -107,7 +107,7 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = pri
 
     With ``resume``, continue the run in ``run_dir``; ``given`` names the
     settings the caller set on purpose (the CLI's flags), which must match the
-    saved run (see :func:`gluon_seq.run_folder.resumed_config`)."""
+    saved run (see :func:`gluon_seq.training.run_folder.resumed_config`)."""
     run_dir = Path(run_dir)
     config = _open_run(config, run_dir, resume, given)
     contexts = parse_contexts(config.ctx)

@@ -3,9 +3,9 @@
 Every folder holds the portable graph (stock MXNet operators, for any MXNet 1.9
 and for ONNX conversion); where gluon_seq's compiled operators load, also the
 graph traced with them, which gluon_seq's own mxnet runtime prefers.  The
-folder's format is :mod:`gluon_seq.export_format`; serving reads it with
+folder's format is :mod:`gluon_seq.serving.format`; serving reads it with
 :mod:`gluon_seq.serving`, never importing a task.  Which kernel to bake into
-the graph is decided by the caller (:func:`gluon_seq.workflow.export_run`).
+the graph is decided by the caller (:func:`gluon_seq.training.workflow.export_run`).
 """
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from typing import Callable, List, Optional, Sequence
 
 import mxnet as mx
 
-from .errors import UserError
-from .export_format import COMPILED_SYMBOL_FILE, FORMAT_VERSION, META_FILE, SYMBOL_FILE, \
+from ..util.errors import UserError
+from ..serving.format import COMPILED_SYMBOL_FILE, FORMAT_VERSION, META_FILE, SYMBOL_FILE, \
     graph_operators
-from .rnn import cell_of, compiled_ops, export_graph, kernel_of, kernels, portable_graph
+from ..rnn import cell_of, compiled_ops, export_graph, kernel_of, kernels, portable_graph
 
-log = logging.getLogger("gluon_seq.export")
+log = logging.getLogger("gluon_seq.export.writer")
 
 
 def _input_spec(arrays: Sequence[mx.nd.NDArray], states: Sequence[mx.nd.NDArray]) -> List[dict]:

@@ -5,8 +5,8 @@ across batches (the PTB language model) says so with ``carries_state``; the
 loop then feeds each batch the previous batch's detached final states.  A
 batch is split over every device in ``contexts``; each device's gradients
 are clipped, and the Trainer reduces them.  The run folder's format lives in
-:mod:`gluon_seq.run_folder`; the entry points that tie a run together in
-:mod:`gluon_seq.workflow`.
+:mod:`gluon_seq.training.run_folder`; the entry points that tie a run together in
+:mod:`gluon_seq.training.workflow`.
 """
 from __future__ import annotations
 
@@ -20,16 +20,16 @@ import mxnet as mx
 from mxnet import autograd, gluon
 from tqdm import tqdm
 
-from .data import Batch
-from .errors import UserError, reason
-from .ndarrays import to_device
+from ..data import Batch
+from ..util.errors import UserError, reason
+from ..util.ndarrays import to_device
 from .run_folder import (BEST_PARAMS, LAST_PARAMS, LAST_TRAINER, LOG_FILE, PROGRESS_FILE,
                          RunConfig, atomic_save, atomic_write_text, build_model, load_params,
                          read_progress)
-from .runtime import seed_everything
+from ..util.runtime import seed_everything
 
 def optimizer_name(name: str) -> str:
-    """``adam`` trains with :class:`gluon_seq.optim.GroupedAdam`: the same update,
+    """``adam`` trains with :class:`gluon_seq.training.optim.GroupedAdam`: the same update,
     fewer operator calls."""
     from . import optim  # registers groupedadam
 

@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Dict, List, Optional
 
-from .errors import ArgumentParser, UserError
+from ..util.errors import ArgumentParser, UserError
 
 # Importing mxnet with DMLC_ROLE=scheduler or server runs that role until the job ends.
 ROLE_COMMAND = [sys.executable, "-c", "import mxnet"]

@@ -28,11 +28,11 @@ from typing import Callable, Dict, Optional, Sequence
 
 import mxnet as mx
 
-from . import settings
-from . import tasks as task_registry
-from .errors import UserError, reason
-from .rnn import LayerFactory, cells, kernels
-from .runtime import parse_contexts
+from ..util import settings
+from .. import tasks as task_registry
+from ..util.errors import UserError, reason
+from ..rnn import LayerFactory, cells, kernels
+from ..util.runtime import parse_contexts
 
 CONFIG_FILE = "config.json"
 BEST_PARAMS = "checkpoint.params"
@@ -57,7 +57,7 @@ def _checked(check, **kwargs):
 class RunConfig:
     """Everything needed to rebuild a run.  Saved as ``config.json``.
 
-    Every field declares what it allows (:mod:`gluon_seq.settings`); a RunConfig
+    Every field declares what it allows (:mod:`gluon_seq.util.settings`); a RunConfig
     that breaks one, from the CLI, a ``config.json`` or Python, is refused when
     it is made, in one sentence naming the flag."""
     task: str

@@ -31,13 +31,13 @@ from typing import List, Optional
 
 import numpy as np
 
-from .errors import UserError
-from .rnn import kernels
-from .export_format import ONNX_FILE, ONNX_META_FILE, PARAMS_FILE, SYMBOL_FILE, graph_operators, \
+from ..util.errors import UserError
+from ..rnn import kernels
+from ..serving.format import ONNX_FILE, ONNX_META_FILE, PARAMS_FILE, SYMBOL_FILE, graph_operators, \
     read_meta
-from .serving import load_predictor
-from .serving.extras import require
-from .serving.onnx_runtime import one_line
+from ..serving import load_predictor
+from ..serving.extras import require
+from ..serving.onnx_runtime import one_line
 
 OPSET = 13  # the newest opset mx2onnx (MXNet 1.9.1) has converters for
 

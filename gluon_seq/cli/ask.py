@@ -22,10 +22,10 @@ import textwrap
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from .codecs.babi import BabiCodec, tokenize
-from .codecs.babi_memory import attended_sentence
-from .errors import ArgumentParser, UserError
-from .serving import load_predictor
+from ..codecs.babi import BabiCodec, tokenize
+from ..codecs.babi_memory import attended_sentence
+from ..util.errors import ArgumentParser, UserError
+from ..serving import load_predictor
 
 EXIT = "exit"
 NEW_STORY = "Story: one sentence per line, an empty line to finish ('exit' quits)."

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .errors import ArgumentParser, UserError
-from .rnn import cells, kernels  # the lists only: no MXNet is loaded for --help or launch
+from ..util.errors import ArgumentParser, UserError
+from ..rnn import cells, kernels  # the lists only: no MXNet is loaded for --help or launch
 
 EXIT_USER_ERROR = 2
 RUN_SETTINGS = ("preset", "epochs", "batch_size", "lr", "optimizer", "clip", "rnn_backend", "cell",
@@ -60,7 +60,7 @@ def _add_task_options(parser: argparse.ArgumentParser, task_cls) -> None:
 
 
 def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
-    from . import tasks
+    from .. import tasks
 
     parser = ArgumentParser(prog="gluon-seq train",
                                      description="Train a task, evaluate it and export it.")
@@ -91,9 +91,9 @@ def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
 
 
 def cmd_train(argv: List[str]) -> int:
-    from . import tasks
-    from .run_folder import RunConfig
-    from .workflow import train
+    from .. import tasks
+    from ..training.run_folder import RunConfig
+    from ..training.workflow import train
 
     # The task decides which extra flags exist, so find it before parsing.
     task_name = next((a for a in argv if a in tasks.names()), None)
@@ -110,7 +110,7 @@ def cmd_train(argv: List[str]) -> int:
 
 
 def cmd_evaluate(argv: List[str]) -> int:
-    from .workflow import reevaluate
+    from ..training.workflow import reevaluate
 
     parser = ArgumentParser(prog="gluon-seq evaluate",
                                      description="Re-evaluate a run's best checkpoint.")
@@ -123,7 +123,7 @@ def cmd_evaluate(argv: List[str]) -> int:
 
 
 def cmd_export(argv: List[str]) -> int:
-    from .workflow import export_run
+    from ..training.workflow import export_run
 
     parser = ArgumentParser(prog="gluon-seq export",
                                      description="(Re)write RUN_DIR/export from the best checkpoint.")
@@ -138,7 +138,7 @@ def cmd_export(argv: List[str]) -> int:
     args = parser.parse_args(argv)
     folder = export_run(Path(args.run_dir), rnn_backend=args.rnn_backend)
     if args.onnx:
-        from .onnx_export import export_onnx
+        from ..export.onnx import export_onnx
 
         export_onnx(folder)
     print(folder)
@@ -146,7 +146,7 @@ def cmd_export(argv: List[str]) -> int:
 
 
 def cmd_predict(argv: List[str]) -> int:
-    from .serving import load_predictor
+    from ..serving import load_predictor
 
     parser = ArgumentParser(prog="gluon-seq predict",
                                      description="Predict from an export folder alone.")
@@ -182,8 +182,8 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
             "predict": cmd_predict,
             # Loaded when called: serving needs the serve extra, launch needs no MXNet.
             "serve": "gluon_seq.serving.command:cmd_serve",
-            "ask": "gluon_seq.ask:cmd_ask",
-            "launch": "gluon_seq.launch:cmd_launch"}
+            "ask": "gluon_seq.cli.ask:cmd_ask",
+            "launch": "gluon_seq.training.launch:cmd_launch"}
 
 
 def _handler(name: str):

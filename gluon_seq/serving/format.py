@@ -1,4 +1,4 @@
-"""The export folder's format, shared by the writer (:mod:`gluon_seq.export`)
+"""The export folder's format, shared by the writer (:mod:`gluon_seq.export.writer`)
 and every reader (:mod:`gluon_seq.serving`)::
 
     model-symbol.json   the hybridized graph, stock MXNet operators only: any
@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import UserError
+from ..util.errors import UserError
 
 SYMBOL_FILE = "model-symbol.json"
 COMPILED_SYMBOL_FILE = "model-compiled-symbol.json"

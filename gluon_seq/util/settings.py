@@ -7,7 +7,7 @@ A field says what it allows in its metadata::
     dropout: float = field(default=0.0, metadata={"check": dropout_rate()})
     pooling: str = field(default="last", metadata={"choices": ["last", "max"]})
 
-:func:`validate` checks a dataclass instance (a :class:`~gluon_seq.run_folder.RunConfig`
+:func:`validate` checks a dataclass instance (a :class:`~gluon_seq.training.run_folder.RunConfig`
 or a task's options) against them all and raises one :class:`UserError` that
 names the flag, the value and what is allowed.  It runs before any work
 starts: when the CLI builds a config, when ``config.json`` is read on

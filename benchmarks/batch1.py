@@ -42,9 +42,9 @@ from report import write_section  # noqa: E402
 
 from gluon_seq import tasks  # noqa: E402
 from gluon_seq.util.errors import UserError  # noqa: E402
-from gluon_seq.export.writer import export_model  # noqa: E402
+from gluon_seq.exporting.writer import export_model  # noqa: E402
 from gluon_seq.serving.format import COMPILED_SYMBOL_FILE, ONNX_FILE, SYMBOL_FILE  # noqa: E402
-from gluon_seq.export.onnx import export_onnx  # noqa: E402
+from gluon_seq.exporting.onnx import export_onnx  # noqa: E402
 from gluon_seq.util.ndarrays import to_device  # noqa: E402
 from gluon_seq.rnn import LayerFactory, compiled_ops  # noqa: E402
 from gluon_seq.serving.onnx_runtime import OnnxRuntimePredictor  # noqa: E402

@@ -38,7 +38,7 @@ from serving_tools import Server, exchange, percentiles, split_url  # noqa: E402
 
 from gluon_seq.util.errors import UserError  # noqa: E402
 from gluon_seq.serving.format import read_meta  # noqa: E402
-from gluon_seq.export.onnx import export_onnx  # noqa: E402
+from gluon_seq.exporting.onnx import export_onnx  # noqa: E402
 from gluon_seq.rnn import LayerFactory  # noqa: E402
 from gluon_seq.serving import load_predictor  # noqa: E402
 from gluon_seq.serving.requests import model_name  # noqa: E402
@@ -202,7 +202,7 @@ def prepare(folders, workdir):
 
 def untrained_export(workdir, name: str, smoke: bool = False) -> Path:
     """An untrained export of task ``name`` (its tiny ``smoke_task`` when asked)."""
-    from gluon_seq.export.writer import export_model
+    from gluon_seq.exporting.writer import export_model
     from gluon_seq.tasks import get
 
     task_cls = get(name)

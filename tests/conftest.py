@@ -62,7 +62,7 @@ def export_untrained():
     """``export_untrained(task, folder, backend="fused") -> (model, folder)``: a freshly
     initialised model of a prepared task, exported to ``folder`` (untrained answers are
     deterministic, which is all the export, serving and ONNX tests need)."""
-    from gluon_seq.export.writer import export_model
+    from gluon_seq.exporting.writer import export_model
 
     def make(task, folder, backend="fused"):
         model = task.build_model(LayerFactory(backend))

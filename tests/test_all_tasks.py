@@ -43,7 +43,7 @@ def test_every_task_declares_what_the_loop_needs(name):
 def test_every_task_converts_to_onnx_and_matches_the_export(name, tmp_path, export_untrained):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    from gluon_seq.export.onnx import export_onnx
+    from gluon_seq.exporting.onnx import export_onnx
 
     task = _prepared(name, tmp_path)
     _, folder = export_untrained(task, tmp_path / "export")

@@ -14,7 +14,7 @@ from gluon_seq.plots import plot_run_attention
 from gluon_seq.codecs.babi import BabiCodec
 from gluon_seq.data import data_root
 from gluon_seq.util.errors import UserError
-from gluon_seq.export.writer import export_model
+from gluon_seq.exporting.writer import export_model
 from gluon_seq.serving import load_predictor
 from gluon_seq.plots import save_attention_heatmap
 from gluon_seq.tasks import babi as babi_task

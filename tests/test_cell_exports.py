@@ -8,7 +8,7 @@ import pytest
 
 from gluon_seq import tasks
 from gluon_seq.util.errors import UserError
-from gluon_seq.export.writer import export_model
+from gluon_seq.exporting.writer import export_model
 from gluon_seq.serving.format import graph_operators
 from gluon_seq.rnn import CELLS, LayerFactory, kernels, make_layer
 from gluon_seq.serving import load_predictor
@@ -55,7 +55,7 @@ def test_every_task_exports_predicts_and_converts_to_onnx_with_every_cell(name, 
 def _assert_onnx_matches(folder, arrays):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    from gluon_seq.export.onnx import export_onnx
+    from gluon_seq.exporting.onnx import export_onnx
 
     export_onnx(folder)
     want = load_predictor(folder, "mxnet").run(arrays)
@@ -84,7 +84,7 @@ def test_a_bidirectional_layer_of_every_cell_exports_and_converts_to_onnx(cell, 
     (a portable graph) runs each direction as its own RNN node; training keeps one per layer."""
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from gluon_seq.export.onnx import _fix_graph
+    from gluon_seq.exporting.onnx import _fix_graph
     from gluon_seq.rnn import portable_graph
 
     block = _Bidirectional(cell)
@@ -123,7 +123,7 @@ def test_every_cell_exports_unfused_for_the_mxnet_runtime_and_onnx_refuses_it(ce
                                atol=1e-6)
     assert "RNN" not in graph_operators((folder / "model-symbol.json").read_text())
     pytest.importorskip("onnx")
-    from gluon_seq.export.onnx import export_onnx
+    from gluon_seq.exporting.onnx import export_onnx
 
     with pytest.raises(UserError, match="re-export with --rnn-backend fused"):
         export_onnx(folder)

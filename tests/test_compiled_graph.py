@@ -11,7 +11,7 @@ import pytest
 from gluon_seq import tasks
 from gluon_seq.cli import main as gluon_seq
 from gluon_seq.util.errors import UserError
-from gluon_seq.export.writer import export_model
+from gluon_seq.exporting.writer import export_model
 from gluon_seq.serving.format import COMPILED_SYMBOL_FILE, SYMBOL_FILE, graph_operators
 from gluon_seq.rnn import LayerFactory, compiled_ops
 from gluon_seq.serving import load_predictor
@@ -143,7 +143,7 @@ def test_a_damaged_compiled_graph_is_a_one_line_error_naming_it(arith, tmp_path,
 @pytest.mark.usefixtures("needs_compiled_ops")
 def test_a_failed_compiled_trace_leaves_the_old_folder_and_no_staging(arith, tmp_path,
                                                                      monkeypatch):
-    import gluon_seq.export.writer as export
+    import gluon_seq.exporting.writer as export
 
     copy = tmp_path / "export"
     shutil.copytree(arith, copy)

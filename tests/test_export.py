@@ -11,7 +11,7 @@ from gluon_seq import tasks
 from gluon_seq.rnn import compiled_ops
 from gluon_seq.util.errors import UserError
 from gluon_seq.serving.predictors import MXNetPredictor
-from gluon_seq.export.writer import export_model
+from gluon_seq.exporting.writer import export_model
 from gluon_seq.serving import load_predictor
 from gluon_seq.rnn import LayerFactory
 

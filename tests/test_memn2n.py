@@ -12,7 +12,7 @@ from gluon_seq.codecs.babi_memory import MemoryCodec, split_sentences
 from gluon_seq.data import babi as babi_data
 from gluon_seq.data.generated import synthetic_qa1_text, write_qa1_tarball, write_tarball
 from gluon_seq.util.errors import UserError
-from gluon_seq.export.writer import export_model
+from gluon_seq.exporting.writer import export_model
 from gluon_seq.models.memn2n import MemN2N, position_encoding
 from gluon_seq.rnn import LayerFactory, portable_graph
 from gluon_seq.serving import load_predictor
@@ -210,7 +210,7 @@ def test_export_predicts_like_the_live_model_and_converts_to_onnx(tmp_path):
     live = model(*[mx.nd.array(a) for a in task.codec().encode(example)])
     assert exported.predict(example) == task.codec().decode([live[0].asnumpy()])
     pytest.importorskip("onnxruntime")
-    from gluon_seq.export.onnx import export_onnx
+    from gluon_seq.exporting.onnx import export_onnx
 
     export_onnx(folder)
     assert json.loads((folder / "onnx.json").read_text())["max_abs_diff_vs_mxnet"] < 1e-5

@@ -11,8 +11,8 @@ import pytest
 from gluon_seq import tasks
 from gluon_seq.util.errors import UserError
 from gluon_seq.serving.format import META_FILE
-from gluon_seq.export.writer import export_model
-from gluon_seq.export.onnx import OPSET, export_onnx
+from gluon_seq.exporting.writer import export_model
+from gluon_seq.exporting.onnx import OPSET, export_onnx
 from gluon_seq.rnn import LayerFactory
 from gluon_seq.serving import load_predictor
 

@@ -12,7 +12,7 @@ from gluon_seq.data import ptb as ptb_data
 from gluon_seq.codecs.words import WordCodec, normalize
 from gluon_seq.data import default_data_dir
 from gluon_seq.util.errors import UserError
-from gluon_seq.export.writer import export_model
+from gluon_seq.exporting.writer import export_model
 from gluon_seq.serving import load_predictor
 from gluon_seq.data.generated import write_synthetic_corpus
 from gluon_seq.tasks.ptb import PtbTask

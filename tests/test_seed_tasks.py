@@ -14,7 +14,7 @@ from gluon_seq.codecs.symbols import SymbolCodec
 from gluon_seq.codecs.text import TextCodec, tokenize_words
 from gluon_seq.data import data_root
 from gluon_seq.util.errors import UserError
-from gluon_seq.export.writer import export_model
+from gluon_seq.exporting.writer import export_model
 from gluon_seq.serving import load_predictor
 from gluon_seq.tasks import get
 from gluon_seq.data.generated import bits_of

@@ -225,7 +225,7 @@ def test_onnxruntime_backend_gives_the_same_answers(folder, tmp_path, expected):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from fastapi.testclient import TestClient
-    from gluon_seq.export.onnx import export_onnx
+    from gluon_seq.exporting.onnx import export_onnx
 
     copy = tmp_path / "arith_onnx"
     shutil.copytree(folder, copy)
@@ -249,7 +249,7 @@ def test_model_names_and_duplicates(folder, tmp_path):
 def test_the_server_never_imports_task_or_training_code(folder):
     # Every serving module, the MMS entry and both runtimes loaded; none of these may follow.
     forbidden = ("gluon_seq.cli.commands", "gluon_seq.tasks", "gluon_seq.training.loop", "gluon_seq.training.workflow",
-                 "gluon_seq.training.run_folder", "gluon_seq.export.onnx", "gluon_seq.export.writer")
+                 "gluon_seq.training.run_folder", "gluon_seq.exporting.onnx", "gluon_seq.exporting.writer")
     code = ("import sys; from gluon_seq.serving.http import create_app; "
             "import gluon_seq.serving.command, gluon_seq.serving.mms, gluon_seq.mms_handler; "
             f"app = create_app([{str(folder)!r}]); "

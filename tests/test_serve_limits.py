@@ -305,7 +305,7 @@ def test_exports_follow_the_umask_and_stay_atomic(tmp_path, export_untrained, um
         _, folder = export_untrained(get("arithmetic")(), target)  # replaces the first one
         if umask == 0o022:
             pytest.importorskip("onnx")
-            from gluon_seq.export.onnx import export_onnx
+            from gluon_seq.exporting.onnx import export_onnx
 
             export_onnx(folder)
     finally:

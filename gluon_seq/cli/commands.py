@@ -123,7 +123,7 @@ def cmd_evaluate(argv: List[str]) -> int:
 
 
 def cmd_export(argv: List[str]) -> int:
-    from ..training.workflow import export_run
+    from ..training.workflow import export
 
     parser = ArgumentParser(prog="gluon-seq export",
                                      description="(Re)write RUN_DIR/export from the best checkpoint.")
@@ -136,12 +136,7 @@ def cmd_export(argv: List[str]) -> int:
     parser.add_argument("--onnx", action="store_true",
                         help="also write model.onnx for 'gluon-seq serve --backend onnxruntime'")
     args = parser.parse_args(argv)
-    folder = export_run(Path(args.run_dir), rnn_backend=args.rnn_backend)
-    if args.onnx:
-        from ..export.onnx import export_onnx
-
-        export_onnx(folder)
-    print(folder)
+    print(export(Path(args.run_dir), rnn_backend=args.rnn_backend, onnx=args.onnx))
     return 0
 
 

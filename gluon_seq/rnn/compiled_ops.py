@@ -21,7 +21,7 @@ compiler, or ``GLUON_SEQ_COMPILED_OPS=0``, the layer falls back to stock
 operators: the same numbers, only slower.  An export's main graph always uses
 stock operators (:func:`gluon_seq.rnn.portable_graph`), so serving needs neither;
 beside it the export keeps the graph traced with these operators, which
-gluon_seq's mxnet runtime runs where they load (:mod:`gluon_seq.export.writer`).
+gluon_seq's mxnet runtime runs where they load (:mod:`gluon_seq.exporting.writer`).
 """
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Optional
 
 import mxnet as mx
+
+from ..util.cpu import cpu_info
 
 CELL_OP = "_gs_lstm_cell"
 GRU_CELL_OP = "_gs_gru_cell"
@@ -68,16 +70,9 @@ def library_path() -> Path:
     for part in (*SOURCES, *HEADERS, include / "mxnet" / "lib_api.h", lib_api):
         digest.update(part.read_bytes())
     # -march=native: the build is for this CPU, so its flags are part of the key.
-    digest.update(f"{mx.__version__} {_compiler()} {FLAGS} {_cpu_flags()}".encode())
+    flags = " ".join(sorted(cpu_info().flags))
+    digest.update(f"{mx.__version__} {_compiler()} {FLAGS} {flags}".encode())
     return cache_dir() / f"libgluon_seq_ops-{digest.hexdigest()[:12]}.so"
-
-
-def _cpu_flags() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            return next((line for line in handle if line.startswith("flags")), "")
-    except OSError:
-        return ""
 
 
 def _compiler() -> str:

@@ -1,6 +1,6 @@
 """What kind of graph is being traced: an export's, and a portable one.
 
-An export folder holds two traces of one model (:mod:`gluon_seq.export.writer`):
+An export folder holds two traces of one model (:mod:`gluon_seq.exporting.writer`):
 
 * inside :func:`portable_graph`, the graph every MXNet 1.9 and the ONNX
   converter read: the recurrent layer uses stock operators only, keeps a

@@ -1,4 +1,4 @@
-"""The export folder's format, shared by the writer (:mod:`gluon_seq.export.writer`)
+"""The export folder's format, shared by the writer (:mod:`gluon_seq.exporting.writer`)
 and every reader (:mod:`gluon_seq.serving`)::
 
     model-symbol.json   the hybridized graph, stock MXNet operators only: any

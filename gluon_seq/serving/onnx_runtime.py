@@ -1,5 +1,5 @@
 """The ``onnxruntime`` serving runtime: an export folder's ``model.onnx``
-(written by :func:`gluon_seq.export.onnx.export_onnx`), run on the CPU.
+(written by :func:`gluon_seq.exporting.onnx.export_onnx`), run on the CPU.
 
 onnxruntime is imported when a predictor is made, so this module registers
 the runtime even where the ``onnx`` extra is missing; using it then is a

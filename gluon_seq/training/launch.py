@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import threading
@@ -26,15 +25,10 @@ import time
 from typing import Dict, List, Optional
 
 from ..util.errors import ArgumentParser, UserError
+from ..util.runtime import free_port
 
 # Importing mxnet with DMLC_ROLE=scheduler or server runs that role until the job ends.
 ROLE_COMMAND = [sys.executable, "-c", "import mxnet"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _stream(process: subprocess.Popen, prefix: str, sink) -> threading.Thread:

@@ -2,7 +2,7 @@
 
 The CLI, the notebooks and the scripts call these; each ties the run folder
 (:mod:`gluon_seq.training.run_folder`), the loop (:mod:`gluon_seq.training.loop`) and the
-writer (:mod:`gluon_seq.export.writer`) together.  Where the user asked for
+writer (:mod:`gluon_seq.exporting.writer`) together.  Where the user asked for
 ``auto-fast``, the kernel is picked here, once, by timing the task's own model
 with each kernel (:func:`gluon_seq.rnn.kernels.fastest`); training records the
 kernel it picked in ``config.json``.
@@ -19,7 +19,7 @@ import numpy as np
 
 from ..data import Batch
 from ..util.errors import UserError
-from ..export.writer import export_model
+from ..exporting.writer import export_model
 from .run_folder import (BEST_PARAMS, EXPORT_DIR, METRICS_FILE, PROGRESS_FILE, RunConfig,
                          atomic_write_text, build_model, load_params, load_run, make_task,
                          read_json, resumed_config)
@@ -141,6 +141,18 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = pri
     atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2))
     export_run(run_dir, log=log)
     return metrics
+
+
+def export(run_dir: Path, rnn_backend: str = kernels.EXPORT_DEFAULT, onnx: bool = False,
+           log: Log = print) -> Path:
+    """(Re)write ``run_dir/export`` from the run's best checkpoint (``gluon-seq export``);
+    with ``onnx``, also ``model.onnx`` for the onnxruntime runtime.  Returns the folder."""
+    folder = export_run(Path(run_dir), rnn_backend=rnn_backend, log=log)
+    if onnx:
+        from ..exporting.onnx import export_onnx
+
+        export_onnx(folder)
+    return folder
 
 
 def reevaluate(run_dir: Path, rnn_backend: Optional[str] = None, ctx: Optional[str] = None) -> Dict:

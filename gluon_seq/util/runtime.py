@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import socket
 import subprocess
 from typing import List, Optional
 
@@ -20,27 +21,19 @@ MXNET_CU112_SASS = ("sm_50", "sm_60", "sm_70", "sm_80", "sm_86")
 
 def physical_cores() -> int:
     """Physical cores this process may use (hyper-threads counted once)."""
+    from .cpu import cpu_info
+
     allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cores = set()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            physical = core = None
-            for line in handle:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "physical id":
-                    physical = value.strip()
-                elif key == "core id":
-                    core = value.strip()
-                elif not key and physical is not None:
-                    cores.add((physical, core))
-                    physical = core = None
-            if physical is not None:
-                cores.add((physical, core))
-    except OSError:
-        pass
-    count = len(cores) or (allowed or 1)
+    count = cpu_info().physical_cores or (allowed or 1)
     return max(1, min(count, allowed or count))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that no process listens on now (the launcher's
+    scheduler, a server started for a test or a benchmark)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def configure_threads() -> None:
@@ -138,7 +131,3 @@ def check_gpus(gpus) -> None:
         except mx.base.MXNetError as err:
             raise UserError(f"{ctx} cannot run this MXNet build ({str(err).splitlines()[0]}); "
                             "use --ctx cpu.") from None
-
-
-def describe_context(contexts: Optional[list]) -> str:
-    return ",".join(str(c) for c in contexts or [])

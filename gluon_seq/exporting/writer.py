@@ -23,7 +23,7 @@ from ..serving.format import COMPILED_SYMBOL_FILE, FORMAT_VERSION, META_FILE, SY
     graph_operators
 from ..rnn import cell_of, compiled_ops, export_graph, kernel_of, kernels, portable_graph
 
-log = logging.getLogger("gluon_seq.export.writer")
+log = logging.getLogger("gluon_seq.export")
 
 
 def _input_spec(arrays: Sequence[mx.nd.NDArray], states: Sequence[mx.nd.NDArray]) -> List[dict]:

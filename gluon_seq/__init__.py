@@ -22,7 +22,7 @@ _configure_threads()
 
 __version__ = "0.1.0"
 
-_API = {"RunConfig": "gluon_seq.training.run_folder:RunConfig",
+_API = {"RunConfig": "gluon_seq.training.config:RunConfig",
         "train": "gluon_seq.training.workflow:train",
         "evaluate": "gluon_seq.training.workflow:reevaluate",
         "export": "gluon_seq.training.workflow:export",

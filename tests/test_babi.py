@@ -103,19 +103,18 @@ def test_export_reproduces_the_live_model(fixture_tarball, tmp_path, backend, at
     folder = export_model(task, model, tmp_path / "export")
     exported = load_predictor(folder)
     batch = next(task.eval_batches("test", 16))
-    # The model now runs the graph it exported: answer scores, then the match weights.
-    live = [o.asnumpy() for o in model(*[mx.nd.array(a) for a in batch.inputs],
-                                       *model.begin_state(16))]
-    assert live[0].shape == (16, task.codec().vocab_size)
+    # The live model gives the answer scores; the export gives them, then the match weights.
+    live = model(*[mx.nd.array(a) for a in batch.inputs], *model.begin_state(16)).asnumpy()
+    assert live.shape == (16, task.codec().vocab_size)
     got = exported.run(list(batch.inputs))
     assert len(got) == 2
-    np.testing.assert_allclose(got[0], live[0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got[0], live, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(got[1], model.attention(*[mx.nd.array(a) for a in batch.inputs]),
                                rtol=1e-6, atol=1e-6)
     example = task.example_inputs()
     assert exported.predict(example) == task.codec().decode(
         [model(*[mx.nd.array(a) for a in task.codec().encode(example)],
-               *model.begin_state(len(example)))[0].asnumpy()])
+               *model.begin_state(len(example))).asnumpy()])
     # The match weights are a softmax over the chosen axis.
     weights, story, question = attention_weights(
         model, task.codec(), example[0]["story"], example[0]["question"])
@@ -154,7 +153,7 @@ def test_predict_cli_answers_and_rejects_unknown_words(fixture_tarball, tmp_path
 
 
 def test_attention_plot_of_a_trained_run_is_written(fixture_tarball, tmp_path):
-    from gluon_seq.training.run_folder import RunConfig
+    from gluon_seq import RunConfig
     from gluon_seq.training.workflow import train
 
     config = RunConfig.for_task("babi", epochs=2, rnn_backend="fused",
@@ -180,7 +179,7 @@ def test_task_flag_takes_all_through_the_cli_and_refuses_other_words():
 
 def test_memn2n_training_runs_linear_start_then_the_softmax_and_resumes(fixture_tarball,
                                                                          tmp_path):
-    from gluon_seq.training.run_folder import RunConfig
+    from gluon_seq import RunConfig
     from gluon_seq.training.workflow import train
 
     options = {"subset": "en", "model": "memn2n", "embed": 6, "linear_start": 2, "anneal": 0}

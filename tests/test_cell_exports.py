@@ -67,11 +67,11 @@ def _assert_onnx_matches(folder, arrays):
 
 
 class _Bidirectional(mx.gluon.HybridBlock):
-    def __init__(self, cell, **kwargs):
+    def __init__(self, cell, portable=False, **kwargs):
         super().__init__(**kwargs)
         with self.name_scope():
             self.layer = make_layer(cell, 5, num_layers=2, bidirectional=True, input_size=3,
-                                    kernel="fused", prefix="bi_")
+                                    kernel="fused", portable=portable, prefix="bi_")
 
     def hybrid_forward(self, F, x, *states):
         out, final = self.layer(x, list(states))
@@ -85,7 +85,6 @@ def test_a_bidirectional_layer_of_every_cell_exports_and_converts_to_onnx(cell, 
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     from gluon_seq.exporting.onnx import _fix_graph
-    from gluon_seq.rnn import portable_graph
 
     block = _Bidirectional(cell)
     _init_with_biases(block)
@@ -94,10 +93,10 @@ def test_a_bidirectional_layer_of_every_cell_exports_and_converts_to_onnx(cell, 
     rnn_nodes = lambda graph: sum(node["op"] == "RNN" for node in json.loads(graph)["nodes"])
     traced = block(mx.sym.var("x"), *[mx.sym.var(f"s{i}") for i in range(len(states))])
     assert rnn_nodes(traced[0].tojson()) == 2  # training: one node per layer
-    with portable_graph():
-        block.hybridize()
-        got = block(x, *states)
-    block.export(str(tmp_path / "m"))
+    portable = _Bidirectional(cell, portable=True, params=block.collect_params())
+    portable.hybridize()
+    got = portable(x, *states)
+    portable.export(str(tmp_path / "m"))
     assert rnn_nodes((tmp_path / "m-symbol.json").read_text()) == (2 if cell == "lstm" else 4)
     for a, b in zip(got, want):
         np.testing.assert_allclose(a.asnumpy(), b, rtol=1e-5, atol=1e-6)
@@ -129,11 +128,13 @@ def test_every_cell_exports_unfused_for_the_mxnet_runtime_and_onnx_refuses_it(ce
         export_onnx(folder)
 
 
-def test_the_onnx_rule_names_a_cell_it_has_no_mapping_for():
-    said = kernels.refusal("fused", cell="lstmp", onnx=True)
-    assert said and "lstmp cell" in said and "mxnet backend" in said
-    assert all(kernels.refusal("fused", cell=cell, onnx=True) is None for cell in CELLS)
-    assert kernels.serving_kernels(cell="gru", onnx=True) == ["fused"]
+def test_only_the_fused_kernel_converts_to_onnx_and_serves_any_length():
+    assert kernels.refusal("fused", onnx=True) is None
+    assert "re-export with --rnn-backend fused" in kernels.refusal("unfused", onnx=True)
+    assert "fixed number of steps" in kernels.refusal("unfused", fixed_length=False)
+    assert kernels.serving_kernels(onnx=True) == ["fused"]
+    assert kernels.serving_kernels(fixed_length=False) == ["fused"]
+    assert kernels.serving_kernels() == ["fused", "unfused"]
 
 
 @pytest.mark.filterwarnings("ignore:Using `httpx` with")

@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gluon_seq import tasks
+from gluon_seq.util.settings import flag_of
 from gluon_seq.cli import commands as cli
 from gluon_seq.data.generated import write_qa1_tarball, write_synthetic_corpus
-from gluon_seq.training.run_folder import RunConfig
+from gluon_seq import RunConfig
 from gluon_seq.util.settings import check_of
 
 FREE_TEXT = {"out", "data_dir", "opt_corpus", "opt_tarball"}  # any text is a value there
@@ -84,7 +85,7 @@ def tiny_argv(tmp_path_factory):
     argv = {}
     for name in tasks.names():
         task_cls = tasks.get(name)
-        flags = task_cls.option_flags()
+        flags = {f.name: flag_of(f) for f in task_cls.option_fields()}
         tiny = [part for key, value in task_cls.tiny_options.items()
                 for part in (flags[key], str(value))]
         argv[name] = ["--epochs", "1", "--batch-size", "8", *tiny, *extra.get(name, [])]

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from gluon_seq.cli import main as gluon_seq
-from gluon_seq.training.run_folder import RunConfig
+from gluon_seq import RunConfig
 from gluon_seq.training.workflow import train
 
 RUN_FILES = {  # file -> the command that reads it

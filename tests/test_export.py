@@ -65,7 +65,7 @@ def test_a_graph_saved_with_the_compiled_ops_still_loads_in_a_fresh_process(tmp_
                         test_samples=32)
     folder = export_model(task, model, tmp_path / "export")
     want = load_predictor(folder).predict(["7*3*2"])
-    model.hybridize()  # re-trace outside portable_graph(): the compiled ops go in
+    model.hybridize()  # trace the training model itself: the compiled ops go in
     encoded = task.codec().encode(["7*3*2"])
     model(mx.nd.array(encoded[0]), *model.begin_state(1))
     model.export(str(folder / "model"), epoch=0)

@@ -89,7 +89,8 @@ def test_an_operator_without_converter_is_named(tmp_path):
     folder = tmp_path / "export"
     folder.mkdir()
     block.export(str(folder / "model"), epoch=0)
-    meta = {"format_version": 1, "task": "toy", "carries_state": False,
+    meta = {"format_version": 2, "task": "toy", "metric": "accuracy", "rnn_backend": "fused",
+            "cell": "lstm", "carries_state": False, "input_description": "", "example_inputs": [],
             "inputs": [{"name": "data", "role": "data", "shape": [-1, 3], "batch_axis": 0}],
             "outputs": [{"shape": [-1, 3]}], "codec": {"type": "chars"}}
     (folder / META_FILE).write_text(json.dumps(meta))

@@ -18,7 +18,7 @@ from gluon_seq.exporting.writer import export_model
 from gluon_seq.serving import load_predictor
 from gluon_seq.tasks import get
 from gluon_seq.data.generated import bits_of
-from gluon_seq.training.run_folder import RunConfig
+from gluon_seq import RunConfig
 from gluon_seq.training.workflow import train
 from gluon_seq.rnn import LayerFactory
 

@@ -5,7 +5,8 @@ import math
 import pytest
 
 from gluon_seq.util.errors import UserError
-from gluon_seq.training.run_folder import RunConfig, load_run
+from gluon_seq import RunConfig
+from gluon_seq.training.run_folder import load_run
 from gluon_seq.training.workflow import reevaluate, train
 
 TINY = {"train_samples": 256, "valid_samples": 64, "test_samples": 64}
@@ -174,9 +175,10 @@ def test_auto_fast_times_both_kernels_and_trains_with_the_faster(tmp_path):
     assert len(choice) == 1 and "ms fused" in choice[0] and "ms unfused" in choice[0]
     assert metrics["rnn_backend"] in ("fused", "unfused")
     assert f"the {metrics['rnn_backend']} kernel" in choice[0]
-    # The run folder records the kernel training used, so nothing re-times it later.
+    # The run folder records the request and the kernel training used, so nothing
+    # re-times it later.
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert saved["rnn_backend"] == metrics["rnn_backend"]
+    assert (saved["rnn_backend"], saved["kernel"]) == ("auto-fast", metrics["rnn_backend"])
     lines.clear()
     config.epochs = 2
     resumed = train(config, tmp_path / "run", resume=True, log=lines.append)
@@ -224,17 +226,19 @@ def test_resume_refuses_a_changed_setting_naming_its_flag(run_dir):
 
 
 def test_resume_compares_only_the_settings_given(tmp_path):
-    from gluon_seq.training.run_folder import resumed_config
+    from gluon_seq.training.config import resumed_config
 
-    saved = _config(lr=0.01, rnn_backend="fused")
+    saved = _config(lr=0.01, rnn_backend="auto-fast", kernel="fused")
     asked = _config(epochs=5)  # lr and kernel not given: the saved ones stand
     resumed = resumed_config(saved, asked, given=["epochs"])
-    assert (resumed.epochs, resumed.lr, resumed.rnn_backend) == (5, 0.01, "fused")
-    # auto and auto-fast were decided when the run started; a concrete other kernel was not.
-    for request in ("auto", "auto-fast", "fused"):
-        assert resumed_config(saved, _config(lr=0.01, rnn_backend=request)).rnn_backend == "fused"
-    with pytest.raises(UserError, match="--rnn-backend unfused"):
-        resumed_config(saved, _config(lr=0.01, rnn_backend="unfused"))
+    assert (resumed.epochs, resumed.lr, resumed.rnn_backend, resumed.kernel) == \
+        (5, 0.01, "auto-fast", "fused")
+    # The request is compared as asked; the kernel it led to is the run's, whatever is asked.
+    assert resumed_config(saved, _config(lr=0.01, rnn_backend="auto-fast")).kernel == "fused"
+    for request in ("auto", "fused"):
+        with pytest.raises(UserError, match=f"--rnn-backend {request} differs from the saved "
+                                            "run's auto-fast"):
+            resumed_config(saved, _config(lr=0.01, rnn_backend=request))
 
 
 @pytest.mark.parametrize("cell,gates", [("gru", 3), ("rnn_tanh", 1)])

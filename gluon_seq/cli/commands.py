@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from ..util import settings
 from ..util.errors import ArgumentParser, UserError
 from ..rnn import cells, kernels  # the lists only: no MXNet is loaded for --help or launch
 
@@ -38,15 +39,11 @@ def _real(text: str) -> float:
 _TYPES = {int: _whole, float: _real}
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def _add_task_options(parser: argparse.ArgumentParser, task_cls) -> None:
     group = parser.add_argument_group(f"{task_cls.name} options")
     for field in task_cls.option_fields():
         default = field.default if field.default is not dataclasses.MISSING else None
-        flag = field.metadata.get("flag", _flag(field.name))
+        flag = settings.flag_of(field)
         help_text = field.metadata.get("help", "") + f" (default: {default})"
         if isinstance(default, bool):
             group.add_argument(flag, dest=f"opt_{field.name}", default=None,
@@ -92,7 +89,7 @@ def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
 
 def cmd_train(argv: List[str]) -> int:
     from .. import tasks
-    from ..training.run_folder import RunConfig
+    from ..training.config import RunConfig
     from ..training.workflow import train
 
     # The task decides which extra flags exist, so find it before parsing.

@@ -5,46 +5,25 @@ export folder's ``meta.json``.  Serving rebuilds it with :func:`codec_from_meta`
 and never imports task code.  Tasks use the very same codec to prepare their
 training data, so training and serving cannot disagree on the encoding.
 
-Modules in this package register their codecs with :func:`register_codec`;
-they are imported on first use.
+Modules in this package register their codecs with ``@register_codec("type")``;
+every module here is imported on the first lookup.
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
 from ..util.errors import UserError
-from ..util.registry import registrar
+from ..util.registry import Registry
 
-_CODECS: Dict[str, type] = {}
-
-
-# @register_codec("kind"): the class serves meta.json codecs of that "type".
-register_codec = registrar(_CODECS, "kind")
-
-
-_discovered = False
-
-
-def _discover() -> None:
-    # Once per process, not "when empty": a task that imports its own codec
-    # module registers that codec alone.
-    global _discovered
-    if not _discovered:
-        for module in pkgutil.iter_modules(__path__):
-            importlib.import_module(f"{__name__}.{module.name}")
-        _discovered = True
+# @register_codec("type"): the class serves meta.json codecs of that "type" (its ``kind``).
+CODECS = Registry("codec type", attribute="kind", package=__name__)
+register_codec = CODECS.register
 
 
 def codec_from_meta(meta: dict) -> "Codec":
-    _discover()
-    kind = meta.get("type") if isinstance(meta, dict) else None
-    if kind not in _CODECS:
-        raise UserError(f"unknown codec type {kind!r} in export metadata; known: {', '.join(sorted(_CODECS))}.")
-    return _CODECS[kind].from_meta(meta)
+    return CODECS.get(meta.get("type") if isinstance(meta, dict) else None).from_meta(meta)
 
 
 # run(arrays) -> outputs: runs the model on batch-first data arrays (states

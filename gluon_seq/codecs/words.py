@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..util import settings
 from ..util.errors import UserError
 from . import Codec, check_batch, left_pad, register_codec
 
@@ -23,7 +24,12 @@ MAX_WORDS = 1000
 # model runs (one per generated word) and the logits (prompt length x vocabulary) it costs.
 MAX_REQUEST_WORDS = 2000
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.001, 100  # below 0.001 logits/T can overflow to NaN
-MAX_SEED = 2 ** 32 - 1  # numpy's RandomState takes no more
+# What each field of a request allows (a seed is any seed a run takes).
+FIELDS = {"words": (DEFAULT_WORDS, settings.whole(1, MAX_WORDS)),
+          "temperature": (0.0, settings.Check(
+              f"0 (greedy) or a finite number from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}",
+              lambda v: v == 0 or settings.number(MIN_TEMPERATURE, MAX_TEMPERATURE).test(v))),
+          "seed": (0, settings.seed())}
 _NUMBER = re.compile(r"[+-]?\d[\d,.:/]*")
 
 
@@ -75,25 +81,21 @@ class WordCodec(Codec):
         if not isinstance(item, dict) or not isinstance(item.get("prompt"), str):
             raise UserError(f"input {item!r} is neither a prompt string nor a dict with a "
                             "'prompt' string.")
-        unknown_keys = sorted(set(item) - {"prompt", "words", "temperature", "seed"})
+        unknown_keys = sorted(set(item) - {"prompt", *FIELDS})
         if unknown_keys:
             raise UserError(f"input has unknown field(s) {', '.join(unknown_keys)}; "
                             "use prompt, words, temperature, seed.")
         tokens = normalize(item["prompt"])
         if not tokens:
             raise UserError("a prompt is empty; give at least one word to continue.")
-        words = item.get("words", DEFAULT_WORDS)
-        if isinstance(words, bool) or not isinstance(words, int) or not 1 <= words <= MAX_WORDS:
-            raise UserError(f"words must be a whole number from 1 to {MAX_WORDS}, not {words!r}.")
-        temperature = item.get("temperature", 0.0)
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
-                or not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
-            raise UserError(f"temperature must be 0 (greedy) or a finite number from "
-                            f"{MIN_TEMPERATURE} to {MAX_TEMPERATURE}, not {temperature!r}.")
-        seed = item.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-            raise UserError(f"seed must be a whole number from 0 to {MAX_SEED}, not {seed!r}.")
-        return {"tokens": tokens, "words": words, "temperature": float(temperature), "seed": seed}
+        checked = {"tokens": tokens}
+        for key, (default, check) in FIELDS.items():
+            value = item.get(key, default)
+            if not check.test(value):
+                raise UserError(f"{key} must be {check.allowed}, not {value!r}.")
+            checked[key] = value
+        checked["temperature"] = float(checked["temperature"])
+        return checked
 
     def requests(self, inputs: Sequence) -> List[dict]:
         """Every input of one request checked, their words within MAX_REQUEST_WORDS."""

@@ -92,15 +92,15 @@ def _dynamic_shape(spec: dict, meta: dict) -> tuple:
     """The ONNX shape of one input: batch dynamic; for a model that carries
     state (a language model fed prompts, then one word at a time) also every
     other axis of its data inputs."""
-    if meta.get("carries_state") and spec["role"] == "data":
+    if meta["carries_state"] and spec["role"] == "data":
         return tuple(None for _ in spec["shape"])
     return tuple(None if d == -1 else d for d in spec["shape"])
 
 
 def _check_convertible(folder: Path, meta: dict) -> None:
     """Raise UserError, in one sentence, if the folder's graph cannot go to ONNX."""
-    kernel = meta.get("rnn_backend", kernels.EXPORT_DEFAULT)
-    refusal = kernels.refusal(kernel, cell=meta.get("cell", "lstm"), onnx=True)
+    kernel = meta["rnn_backend"]
+    refusal = kernels.refusal(kernel, onnx=True)
     if refusal:
         raise UserError(f"{folder} holds the {kernel} kernel's graph: {refusal}.")
     missing = _unsupported_operators(folder / SYMBOL_FILE)
@@ -166,7 +166,7 @@ def export_onnx(export_folder: Path, verify: bool = True) -> Path:
 
 def _verify(folder: Path, meta: dict) -> Optional[float]:
     """Largest |onnxruntime - MXNet| over the outputs on the export's example inputs."""
-    examples = meta.get("example_inputs")
+    examples = meta["example_inputs"]
     if not examples:
         return None
     reference = load_predictor(folder, "mxnet")

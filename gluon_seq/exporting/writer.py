@@ -2,10 +2,12 @@
 
 Every folder holds the portable graph (stock MXNet operators, for any MXNet 1.9
 and for ONNX conversion); where gluon_seq's compiled operators load, also the
-graph traced with them, which gluon_seq's own mxnet runtime prefers.  The
-folder's format is :mod:`gluon_seq.serving.format`; serving reads it with
-:mod:`gluon_seq.serving`, never importing a task.  Which kernel to bake into
-the graph is decided by the caller (:func:`gluon_seq.training.workflow.export_run`).
+graph traced with them, which gluon_seq's own mxnet runtime prefers.  Each is
+traced from its own copy of the model, built by the task for export (the
+portable one from a ``LayerFactory(..., portable=True)``) and holding the
+trained model's weights, so what a graph is traced for is decided where it is
+built.  The folder's format is :mod:`gluon_seq.serving.format`; serving reads it
+with :mod:`gluon_seq.serving`, never importing a task.
 """
 from __future__ import annotations
 
@@ -18,10 +20,10 @@ from typing import Callable, List, Optional, Sequence
 
 import mxnet as mx
 
-from ..util.errors import UserError
 from ..serving.format import COMPILED_SYMBOL_FILE, FORMAT_VERSION, META_FILE, SYMBOL_FILE, \
     graph_operators
-from ..rnn import cell_of, compiled_ops, export_graph, kernel_of, kernels, portable_graph
+from ..rnn import LayerFactory, cell_of, compiled_ops, kernel_of, kernels
+from ..util.errors import UserError
 
 log = logging.getLogger("gluon_seq.export")
 
@@ -40,30 +42,32 @@ def _input_spec(arrays: Sequence[mx.nd.NDArray], states: Sequence[mx.nd.NDArray]
     return spec
 
 
-def export_model(task, model, folder: Path) -> Path:
-    """Hybridize ``model``, trace it on the task's example inputs, and write the
-    export folder atomically (a half-written folder never replaces a good one).
-    ``meta.json`` records the kernel the model's recurrent layers were made with.
+def export_model(task, model, folder: Path, kernel: Optional[str] = None) -> Path:
+    """Trace ``model``'s weights as ``task``'s export graphs and write the folder
+    atomically (a half-written folder never replaces a good one).
 
-    The folder always holds the portable graph (stock operators, :data:`SYMBOL_FILE`);
-    where gluon_seq's compiled operators load and the model's layers use them, also
-    the graph traced with them (:data:`COMPILED_SYMBOL_FILE`), on the same params."""
-    kernel = kernel_of(model)
+    ``kernel`` is baked into the graphs (default: the kernel ``model``'s layers
+    were made with; weights do not depend on it) and recorded in ``meta.json``.
+    The folder always holds the portable graph (:data:`SYMBOL_FILE`); where
+    gluon_seq's compiled operators load and the model uses them, also the graph
+    traced with them (:data:`COMPILED_SYMBOL_FILE`), on the same params."""
+    kernel = kernel or kernel_of(model)
+    cell = cell_of(model)
     refusal = kernels.refusal(kernel, fixed_length=task.fixed_length)
     if refusal:
         raise UserError(f"cannot export the {task.name} model with the {kernel} kernel: "
                         f"{refusal}; use --rnn-backend fused.")
     codec = task.codec()
     arrays = [mx.nd.array(a, dtype="float32") for a in codec.encode(task.example_inputs())]
-    states = model.begin_state(arrays[0].shape[0], mx.cpu())
-    with portable_graph():  # stock operators only: the export runs on any MXNet 1.9
-        outputs = _trace(model, arrays, states)
+    portable = _copy(task, model, LayerFactory(kernel, ctx=mx.cpu(), cell=cell, portable=True))
+    states = portable.begin_state(arrays[0].shape[0], mx.cpu())
+    outputs = _trace(portable, arrays, states)
     meta = {
         "format_version": FORMAT_VERSION,
         "task": task.name,
         "metric": task.metric,
         "rnn_backend": kernel,
-        "cell": cell_of(model),
+        "cell": cell,
         "carries_state": bool(task.carries_state),
         "inputs": _input_spec(arrays, states),
         "outputs": [{"shape": [-1] + list(o.shape[1:])} for o in outputs],
@@ -73,8 +77,9 @@ def export_model(task, model, folder: Path) -> Path:
     }
 
     def write(staging: Path) -> None:
-        model.export(str(staging / "model"), epoch=0)  # the portable graph, and the params
-        compiled = _compiled_graph(model, arrays, states, mx.sym.load(str(staging / SYMBOL_FILE)))
+        portable.export(str(staging / "model"), epoch=0)  # the portable graph, and the params
+        compiled = _compiled_graph(task, model, kernel, cell, arrays, states,
+                                   mx.sym.load(str(staging / SYMBOL_FILE)))
         if compiled is not None:
             compiled.save(str(staging / COMPILED_SYMBOL_FILE), remove_amp_cast=True)
         (staging / META_FILE).write_text(json.dumps(meta, indent=2))
@@ -82,24 +87,36 @@ def export_model(task, model, folder: Path) -> Path:
     return _write_atomically(Path(folder), write)
 
 
+def _copy(task, model, factory: LayerFactory):
+    """The task's model for export, built by ``factory`` on the CPU and holding
+    ``model``'s weights (matched by their place in the model, as a params file is)."""
+    copy = task.build_model(factory, for_export=True)
+    ours, theirs = copy._collect_params_with_prefix(), model._collect_params_with_prefix()
+    copy.collect_params().load_dict(
+        {ours[key].name: param.data(param.list_ctx()[0]) for key, param in theirs.items()},
+        ctx=mx.cpu())
+    return copy
+
+
 def _trace(model, arrays, states) -> list:
-    """Hybridize ``model`` afresh (dropping an earlier trace) and run it once, which
-    traces the graph that ``HybridBlock.export`` saves; the outputs as a list."""
+    """Hybridize ``model`` and run it once, which traces the graph that
+    ``HybridBlock.export`` saves; the outputs as a list."""
     model.hybridize(static_alloc=True, static_shape=True)
     outputs = model(*arrays, *states)
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
-def _compiled_graph(model, arrays, states, portable: mx.sym.Symbol) -> Optional[mx.sym.Symbol]:
-    """``model`` traced with gluon_seq's compiled operators; None when it would hold
+def _compiled_graph(task, model, kernel: str, cell: str, arrays, states,
+                    portable: mx.sym.Symbol) -> Optional[mx.sym.Symbol]:
+    """The model traced with gluon_seq's compiled operators; None when it would hold
     none of them (they cannot be built here, or no layer of the model uses them), or
     when it would not read exactly the ``portable`` graph's inputs and parameters and
     give as many outputs."""
     if not compiled_ops.available():
         return None
-    with export_graph():  # an export's outputs, gluon_seq's operators
-        _trace(model, arrays, states)
-    graph = model._cached_graph[1]  # (inputs, symbol): the symbol HybridBlock.export saves
+    compiled = _copy(task, model, LayerFactory(kernel, ctx=mx.cpu(), cell=cell))
+    _trace(compiled, arrays, states)
+    graph = compiled._cached_graph[1]  # (inputs, symbol): the symbol HybridBlock.export saves
     if not graph_operators(graph.tojson()) & set(compiled_ops.OPS):
         return None
     if _parameters(graph) != _parameters(portable):

@@ -26,7 +26,8 @@ epoch).  Random-noise time padding changes the training data only
 (:func:`gluon_seq.data.babi.insert_blank_memories`).
 
 The model holds no recurrent layer, so it is the same under either kernel.
-An export also outputs the attention, (N, K, M) per hop, after the scores.
+With ``attention_output`` (the model an export traces) it also outputs the
+attention, (N, K, M) per hop, after the scores.
 """
 from __future__ import annotations
 
@@ -34,7 +35,6 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from ..rnn.tracing import exporting
 
 
 def position_encoding(length: int, embed: int) -> np.ndarray:
@@ -47,11 +47,12 @@ def position_encoding(length: int, embed: int) -> np.ndarray:
 
 class MemN2N(gluon.HybridBlock):
     """Inputs: story ids (N, M, J), question ids (N, J); no recurrent states.
-    Output: (N, V) answer scores; exports add the attention (N, K, M)."""
+    Output: (N, V) answer scores; with ``attention_output``, also the attention (N, K, M)."""
 
     def __init__(self, vocab_size: int, memory_size: int, sentence_length: int, embed: int,
-                 hops: int = 3, **kwargs):
+                 hops: int = 3, attention_output: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self._attention_output = attention_output
         self._vocab, self._embed, self.hops = vocab_size, embed, hops
         self._memory, self._length = memory_size, sentence_length
         normal = mx.init.Normal(0.1)  # the reference code's init_std
@@ -137,6 +138,6 @@ class MemN2N(gluon.HybridBlock):
             attention.append(p)
         scores = F.FullyConnected(u, weights[f"embedding{self.hops}"], no_bias=True,
                                   num_hidden=self._vocab)                 # (N, V) = u W
-        if exporting():
+        if self._attention_output:
             return scores, F.stack(*attention, axis=1)                    # (N, K, M)
         return scores

@@ -12,10 +12,10 @@ source's Keras behaviour), ``"story"`` over story positions.  ``read="story"``
 runs the answer LSTM over the story's words instead, each word's response
 next to its embedding.
 
-An export's graphs (traced inside :func:`gluon_seq.rnn.export_graph`) also
-output the match weights, (N, S, Q), after the scores: the codec decodes the
-scores alone, and ``gluon-seq ask`` reads the weights.  Training and
-evaluation see the scores only.
+With ``attention_output`` (the model an export traces) the graph also outputs
+the match weights, (N, S, Q), after the scores: the codec decodes the scores
+alone, and ``gluon-seq ask`` reads the weights.  Training and evaluation see
+the scores only.
 """
 from __future__ import annotations
 
@@ -27,17 +27,18 @@ from mxnet import gluon
 
 from ..codecs.babi import BabiCodec
 from ..rnn import LayerFactory
-from ..rnn.tracing import exporting
 
 
 class MemNN(gluon.HybridBlock):
     """Inputs: story ids (N, S), question ids (N, Q), LSTM states (1, N, H) x2.
-    Output: (N, V) answer scores (logits); an export adds the match weights (N, S, Q)."""
+    Output: (N, V) answer scores (logits); with ``attention_output``, also the match
+    weights (N, S, Q)."""
 
     def __init__(self, vocab_size: int, story_maxlen: int, query_maxlen: int, embed: int,
                  hidden: int, dropout: float, attention: str, rnn_layer: LayerFactory,
-                 read: str = "question", **kwargs):
+                 read: str = "question", attention_output: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self._attention_output = attention_output
         self._dropout = dropout
         self._read = read
         self._softmax_axis = 2 if attention == "query" else 1  # over Q or over S
@@ -78,7 +79,7 @@ class MemNN(gluon.HybridBlock):
         steps, _ = self.lstm(F.transpose(answer, axes=(1, 0, 2)), list(states))  # (steps, N, H)
         last = F.squeeze(F.slice_axis(steps, axis=0, begin=-1, end=None), axis=0)  # (N, H)
         scores = self.output(F.Dropout(last, p=self._dropout))        # (N, V)
-        return (scores, match) if exporting() else scores              # match (N, S, Q)
+        return (scores, match) if self._attention_output else scores   # match (N, S, Q)
 
     def attention(self, story: mx.nd.NDArray, question: mx.nd.NDArray) -> np.ndarray:
         """The match weights (N, S, Q) for id arrays, computed in inference mode."""

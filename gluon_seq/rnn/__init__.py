@@ -11,8 +11,6 @@
 ``fused``           the fused kernel: MXNet's ``RNN`` operator
 ``unfused``         the unfused kernel: per-step cells, input projection hoisted
 ``compiled_ops``    gluon_seq's compiled CPU operators, built on first use
-``tracing``         whether the graph being traced is an export's, and a
-                    portable one (stock operators only; no MXNet at import)
 ``csrc/``           their C++ source
 ``gates``           a numpy recomputation of one layer's gates, for plots
 ==================  ==========================================================
@@ -22,7 +20,6 @@ a new cell type or kernel is a change here and nowhere else.
 """
 from .cells import CELLS
 from .kernels import CHOICES, EXPORT_DEFAULT, KERNELS, TIMED, resolve
-from .tracing import export_graph, portable_graph
 
 _LAZY = {"LSTM", "GRU", "RNN", "RecurrentLayer", "LayerFactory", "make_layer", "zero_states",
          "kernel_of", "cell_of"}
@@ -39,4 +36,4 @@ def __getattr__(name):
 
 __all__ = ["CELLS", "CHOICES", "EXPORT_DEFAULT", "KERNELS", "TIMED", "resolve", "LSTM", "GRU",
            "RNN", "RecurrentLayer", "LayerFactory", "make_layer", "cell_of", "kernel_of",
-           "export_graph", "portable_graph", "zero_states"]
+           "zero_states"]

@@ -37,7 +37,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Tuple
 
-from ..util.errors import UserError
 
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 DEFAULT = "lstm"
@@ -69,14 +68,17 @@ SPECS = {
 
 
 def one_of(value: str, choices, what: str) -> str:
-    """``value`` itself, or a UserError naming the ``choices`` (of cells, kernels)."""
+    """``value`` itself, or a ValueError naming the ``choices`` (of cells, kernels).
+
+    A user's choice is checked where it is read (:mod:`gluon_seq.util.settings`,
+    argparse); one that reaches this far unchecked is a bug in the caller."""
     if value not in choices:
-        raise UserError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}.")
+        raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
     return value
 
 
 def check(cell: str) -> str:
-    """``cell`` itself, or a UserError naming the cells."""
+    """``cell`` itself, or a ValueError naming the cells."""
     return one_of(cell, CELLS, "recurrent cell")
 
 

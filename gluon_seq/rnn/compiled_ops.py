@@ -19,7 +19,7 @@ and cached under ``$GLUON_SEQ_CACHE`` (default ``~/.cache/gluon_seq``), keyed by
 the sources and the CPU, so later processes only load it.  When there is no
 compiler, or ``GLUON_SEQ_COMPILED_OPS=0``, the layer falls back to stock
 operators: the same numbers, only slower.  An export's main graph always uses
-stock operators (:func:`gluon_seq.rnn.portable_graph`), so serving needs neither;
+stock operators (a portable layer's graph), so serving needs neither;
 beside it the export keeps the graph traced with these operators, which
 gluon_seq's mxnet runtime runs where they load (:mod:`gluon_seq.exporting.writer`).
 """

@@ -116,7 +116,7 @@ def _units(layer, hidden: int, layers: int) -> int:
     in a portable graph, which keeps the plain graph for ONNX and other runtimes."""
     if layer.cell != "gru" or layers != 1 or GRU_UNITS_MULTIPLE <= 1 \
             or hidden >= GRU_PAD_BELOW or not layer._weights_on_cpu() \
-            or layer._portable():
+            or layer.portable:
         return hidden
     return -(-hidden // GRU_UNITS_MULTIPLE) * GRU_UNITS_MULTIPLE
 

@@ -21,30 +21,28 @@ from __future__ import annotations
 from typing import Callable, Dict, Optional, Sequence
 
 from . import cells
-from ..util.errors import UserError
 
 KERNELS = ("fused", "unfused")
 CHOICES = ("auto", "fused", "unfused", "auto-fast")
 TIMED = "auto-fast"
 # One RNN node: what cuDNN, oneDNN and ONNX's LSTM all take.
 EXPORT_DEFAULT = "fused"
-# The cells whose RNN node mx2onnx (MXNet 1.9.1) converts: all four (ONNX LSTM,
-# GRU with linear_before_reset=1, RNN).  It converts a GRU or RNN node one
-# direction at a time, so exports split those directions (fused.py).
-ONNX_CELLS = cells.CELLS
 
 
 def check(choice: str) -> str:
-    """``choice`` itself, or a UserError naming the choices."""
+    """``choice`` itself, or a ValueError naming the choices."""
     return cells.one_of(choice, CHOICES, "RNN kernel")
 
 
 def resolve(choice: str, ctx=None) -> str:
     """The kernel ``choice`` means on ``ctx`` without timing anything: a kernel is
-    itself; ``auto`` (and ``auto-fast`` where nothing is timed, as in a run folder
-    written before training recorded its kernel) is fused on GPU, unfused on CPU."""
+    itself; ``auto`` is fused on GPU, unfused on CPU.  ``auto-fast`` needs a model to
+    time (:func:`fastest`), so it is not resolved here."""
     if check(choice) in KERNELS:
         return choice
+    if choice == TIMED:
+        raise ValueError("auto-fast is decided by timing the kernels on a model "
+                         "(kernels.fastest), not resolved")
     if ctx is None:
         import mxnet as mx
 
@@ -52,38 +50,27 @@ def resolve(choice: str, ctx=None) -> str:
     return "fused" if ctx.device_type == "gpu" else "unfused"
 
 
-def accepts(choice: str, kernel: str) -> bool:
-    """Whether asking for ``choice`` is asking for the recorded ``kernel``:
-    ``auto`` and ``auto-fast`` were decided once, when the run started."""
-    return check(choice) == kernel or choice in ("auto", TIMED)
-
-
-def refusal(kernel: str, *, cell: str = cells.DEFAULT, onnx: bool = False,
-            fixed_length: bool = True) -> Optional[str]:
-    """Why ``kernel`` cannot serve a graph of ``cell`` layers, or None if it can.
+def refusal(kernel: str, *, onnx: bool = False, fixed_length: bool = True) -> Optional[str]:
+    """Why ``kernel`` cannot serve a graph, or None if it can.
 
     ``onnx``: the graph is to be converted to ONNX, whose recurrent nodes map
-    from the ``RNN`` operator only, for the cells of :data:`ONNX_CELLS`.
-    ``fixed_length=False``: the graph must take inputs of any length (a
-    language model continuing a prompt); the unfused kernel is unrolled for
-    one length."""
+    from the ``RNN`` operator only (every cell has a mapping: ONNX LSTM, GRU with
+    ``linear_before_reset=1``, RNN; a GRU or RNN one direction at a time, which
+    is why a portable layer splits those directions).  ``fixed_length=False``:
+    the graph must take inputs of any length (a language model continuing a
+    prompt); the unfused kernel is unrolled for one length."""
     if kernel == "unfused" and onnx:
         return ("ONNX export maps the fused kernel's RNN operator; re-export with "
                 "--rnn-backend fused")
-    if onnx and cell not in ONNX_CELLS:
-        return (f"MXNet's ONNX converter has no mapping for the {cell} cell's RNN operator; "
-                "serve it with the mxnet backend")
     if kernel == "unfused" and not fixed_length:
         return ("the unfused kernel is unrolled for a fixed number of steps, and this model "
                 "takes inputs of any length")
     return None
 
 
-def serving_kernels(*, cell: str = cells.DEFAULT, onnx: bool = False,
-                    fixed_length: bool = True) -> Sequence[str]:
+def serving_kernels(*, onnx: bool = False, fixed_length: bool = True) -> Sequence[str]:
     """The kernels that can serve such a graph, in :data:`KERNELS` order."""
-    return [k for k in KERNELS
-            if refusal(k, cell=cell, onnx=onnx, fixed_length=fixed_length) is None]
+    return [k for k in KERNELS if refusal(k, onnx=onnx, fixed_length=fixed_length) is None]
 
 
 def fastest(seconds_per_step: Callable[[str], float], kernels: Sequence[str] = KERNELS,

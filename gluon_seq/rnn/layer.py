@@ -22,14 +22,15 @@ either.
 On CPU both kernels use gluon_seq's compiled operators
 (:mod:`gluon_seq.rnn.compiled_ops`) when they can be built: the unfused kernel for
 the pointwise rest of each LSTM or GRU step, the fused one to pack its weights
-for ``RNN``.  Stock operators give the same numbers otherwise.  An export's
-portable graph uses stock operators only (:func:`gluon_seq.rnn.portable_graph`);
-its compiled graph keeps gluon_seq's (:mod:`gluon_seq.rnn.tracing`).
+for ``RNN``.  Stock operators give the same numbers otherwise.  A layer made
+with ``portable=True`` traces the graph an export's ``model-symbol.json`` holds:
+stock operators only, unpadded, each direction of a bidirectional GRU or RNN
+its own ``RNN`` call, so any MXNet 1.9 and the ONNX converter read it.
 
-The kernel and the cell are decided once, in the constructor.  A trace only
-looks at where the weights live, for the CPU-only choices above.  Models never
-see either: they are handed a :class:`LayerFactory` and call it for each layer
-they need.
+The kernel, the cell and portability are decided once, in the constructor.  A
+trace only looks at where the weights live, for the CPU-only choices above.
+Models never see any of them: they are handed a :class:`LayerFactory` and call
+it for each layer they need.
 """
 from __future__ import annotations
 
@@ -39,9 +40,8 @@ from typing import List, Optional, Sequence
 import mxnet as mx
 from mxnet import gluon
 
-from . import cells, fused, kernels, tracing, unfused
+from . import cells, fused, kernels, unfused
 from . import compiled_ops as _ops
-from ..util.errors import UserError
 
 FUSED_CALLS = ("auto", "per-layer", "one")
 # How the stock gluon.rnn layers' save_parameters names a weight: after the unfused
@@ -66,6 +66,10 @@ class RecurrentLayer(gluon.HybridBlock):
     they can be built, ``False`` always uses stock operators, ``True`` insists
     on the compiled ones.
 
+    ``portable``: trace the graph an export's ``model-symbol.json`` holds (stock
+    operators only, no padding, a bidirectional GRU's or RNN's directions as
+    separate ``RNN`` calls for the ONNX converter); the numbers are the same.
+
     ``fused_calls``: how the fused kernel runs a multi-layer layer: ``auto``
     (one ``RNN`` call per layer when the weights are on the CPU, one call for
     all layers on a GPU), ``per-layer`` or ``one``, whatever the device.
@@ -81,13 +85,18 @@ class RecurrentLayer(gluon.HybridBlock):
                  i2h_weight_initializer=None, h2h_weight_initializer=None,
                  i2h_bias_initializer="zeros", h2h_bias_initializer="zeros",
                  bidirectional: bool = False, compiled_ops: Optional[bool] = None,
-                 fused_calls: str = "auto", cell: str = cells.DEFAULT, **kwargs):
+                 fused_calls: str = "auto", cell: str = cells.DEFAULT, portable: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         if layout not in ("TNC", "NTC"):
-            raise UserError(f"layout must be 'TNC' or 'NTC', not {layout!r}.")
+            raise ValueError(f"layout must be 'TNC' or 'NTC', not {layout!r}")
         if fused_calls not in FUSED_CALLS:
-            raise UserError(f"fused_calls must be one of {', '.join(FUSED_CALLS)}, "
-                            f"not {fused_calls!r}.")
+            raise ValueError(f"fused_calls must be one of {', '.join(FUSED_CALLS)}, "
+                             f"not {fused_calls!r}")
+        if portable and compiled_ops:
+            raise ValueError("a portable layer uses stock operators only: compiled_ops=True "
+                             "contradicts portable=True")
+        self.portable = portable
         self.cell = cells.check(cell)
         self._spec = cells.spec(cell)
         self._fused_calls = fused_calls
@@ -97,7 +106,7 @@ class RecurrentLayer(gluon.HybridBlock):
         self._layout = layout
         self._length = length
         self.kernel = kernels.resolve(kernel, ctx)
-        self._decide_compiled(ctx, compiled_ops)
+        self._decide_compiled(ctx, False if portable else compiled_ops)
         self._directions = ("l", "r") if bidirectional else ("l",)
         if cell != "lstm" and isinstance(i2h_bias_initializer, mx.init.LSTMBias):
             i2h_bias_initializer = "zeros"
@@ -116,11 +125,11 @@ class RecurrentLayer(gluon.HybridBlock):
         # The compiled operators exist for CPU only; decided once, like the kernel.
         on_cpu = (ctx or mx.current_context()).device_type == "cpu"
         if compiled_ops and not on_cpu:
-            raise UserError("compiled_ops=True needs a CPU context: gluon_seq's compiled "
-                            "operators have no GPU code.")
+            raise ValueError("compiled_ops=True needs a CPU context: gluon_seq's compiled "
+                             "operators have no GPU code")
         if compiled_ops and not _ops.available():
-            raise UserError("compiled_ops=True, but gluon_seq's compiled operators are "
-                            f"unavailable ({_ops.unavailable_reason()}).")
+            raise RuntimeError("compiled_ops=True, but gluon_seq's compiled operators are "
+                               f"unavailable ({_ops.unavailable_reason()})")
         self._compiled = compiled_ops is not False and on_cpu and _ops.available()
         self._compiled_required = bool(compiled_ops)
 
@@ -171,7 +180,7 @@ class RecurrentLayer(gluon.HybridBlock):
                                                        channels)
 
     def __repr__(self):
-        ops = ", compiled ops" if self._compiled else ""
+        ops = ", portable" if self.portable else ", compiled ops" if self._compiled else ""
         cell = "" if type(self) in (LSTM, GRU) else f", cell={self.cell}"
         return (f"{self.__class__.__name__}({self._hidden_size}, layers={self._num_layers}"
                 f"{cell}, kernel={self.kernel}{ops}, layout={self._layout})")
@@ -212,28 +221,23 @@ class RecurrentLayer(gluon.HybridBlock):
             return self._weights_on_cpu()
         return self._fused_calls == "per-layer"
 
-    @staticmethod
-    def _portable() -> bool:
-        """Whether the graph being traced is a portable one (an export's main graph)."""
-        return tracing.portable()
-
     def _directions_apart(self) -> bool:
         """Whether the fused kernel runs each direction as its own ``RNN`` call:
-        in a portable graph (an export's main graph) of a GRU or RNN, whose
-        bidirectional ``RNN`` node mx2onnx cannot convert."""
-        return self._portable() and self.cell != "lstm"
+        in a portable graph of a GRU or RNN, whose bidirectional ``RNN`` node
+        mx2onnx cannot convert."""
+        return self.portable and self.cell != "lstm"
 
     def _use_compiled(self) -> bool:
-        """Whether the graph being traced gets the compiled operators: asked for,
-        not inside portable_graph(), and the weights live on the CPU."""
-        if not self._compiled or self._portable():
+        """Whether the graph being traced gets the compiled operators: asked for
+        (never in a portable layer), and the weights live on the CPU."""
+        if not self._compiled:
             return False
         if self._weights_on_cpu():
             return True
         if self._compiled_required:
-            raise UserError("compiled_ops=True, but this layer's weights are on "
-                            f"{self._weight_contexts()[0]}; gluon_seq's compiled operators "
-                            "run on the CPU only.")
+            raise ValueError("compiled_ops=True, but this layer's weights are on "
+                             f"{self._weight_contexts()[0]}; gluon_seq's compiled operators "
+                             "run on the CPU only")
         return False
 
     def forward(self, inputs, states):
@@ -242,15 +246,15 @@ class RecurrentLayer(gluon.HybridBlock):
         if self.kernel == "unfused" and self._active and isinstance(inputs, mx.nd.NDArray):
             steps = inputs.shape[0 if self._layout == "TNC" else 1]
             if self._length is not None and steps != self._length:
-                raise UserError(f"this model's unfused graph is unrolled for exactly "
-                                f"{self._length} steps, not {steps}; export and generate with "
-                                "the fused kernel (--rnn-backend fused), which takes any length.")
+                raise ValueError(f"this model's unfused graph is unrolled for exactly "
+                                 f"{self._length} steps, not {steps}; use the fused kernel, "
+                                 "which takes any length")
         return super().forward(inputs, states)
 
     def hybrid_forward(self, F, inputs, states, **params):
         if len(states) != self.state_count:
-            raise UserError(f"a {self.cell} layer takes {self.state_count} state array(s), "
-                            f"not {len(states)}.")
+            raise ValueError(f"a {self.cell} layer takes {self.state_count} state array(s), "
+                             f"not {len(states)}")
         if self._layout == "NTC":
             inputs = F.swapaxes(inputs, 0, 1)  # (T, N, C)
         if self.kernel == "fused":
@@ -266,8 +270,8 @@ class RecurrentLayer(gluon.HybridBlock):
         if F is mx.nd:
             return inputs.shape[0]
         if self._length is None:
-            raise UserError("the unfused kernel unrolls a static graph: give the layer "
-                            "length=<time steps> to hybridize or export it.")
+            raise ValueError("the unfused kernel unrolls a static graph: give the layer "
+                             "length=<time steps> to hybridize or export it")
         return self._length
 
 
@@ -295,7 +299,7 @@ class RNN(RecurrentLayer):
 
     def __init__(self, *args, activation: str = "relu", **kwargs):
         if activation not in ("tanh", "relu"):
-            raise UserError(f"activation must be 'tanh' or 'relu', not {activation!r}.")
+            raise ValueError(f"activation must be 'tanh' or 'relu', not {activation!r}")
         super().__init__(*args, cell=f"rnn_{activation}", **kwargs)
 
 
@@ -329,8 +333,8 @@ def _one_of(block: gluon.Block, what: str, default: str) -> str:
     found = {getattr(child, what) for child in _blocks(block)
              if isinstance(child, RecurrentLayer)}
     if len(found) > 1:
-        raise UserError(f"this model mixes recurrent {what}s ({', '.join(sorted(found))}); "
-                        "build it from one LayerFactory.")
+        raise ValueError(f"this model mixes recurrent {what}s ({', '.join(sorted(found))}); "
+                         "build it from one LayerFactory")
     return found.pop() if found else default
 
 
@@ -349,22 +353,26 @@ class LayerFactory:
     which are decided here once.  ``kernel`` is any of
     :data:`gluon_seq.rnn.kernels.CHOICES` but ``auto-fast`` (timing needs a
     model: see :func:`gluon_seq.rnn.kernels.fastest`); ``cell`` any of
-    :data:`gluon_seq.rnn.cells.CELLS`.
+    :data:`gluon_seq.rnn.cells.CELLS`; ``portable`` makes every layer trace an
+    export's portable graph (see :class:`RecurrentLayer`).
     """
 
     def __init__(self, kernel: str = "auto", ctx: Optional[mx.Context] = None,
-                 compiled_ops: Optional[bool] = None, cell: str = cells.DEFAULT, **defaults):
+                 compiled_ops: Optional[bool] = None, cell: str = cells.DEFAULT,
+                 portable: bool = False, **defaults):
         if kernels.check(kernel) == kernels.TIMED:
-            raise UserError("auto-fast is decided by timing both kernels on a model; resolve "
-                            "it first (gluon_seq.rnn.kernels.fastest).")
+            raise ValueError("auto-fast is decided by timing both kernels on a model; resolve "
+                             "it first (gluon_seq.rnn.kernels.fastest)")
         self.kernel = kernels.resolve(kernel, ctx)
         self.cell = cells.check(cell)
         self.ctx = ctx
-        self._defaults = dict(defaults, compiled_ops=compiled_ops)
+        self.portable = portable
+        self._defaults = dict(defaults, compiled_ops=compiled_ops, portable=portable)
 
     def __call__(self, hidden_size: int, **options) -> RecurrentLayer:
         return make_layer(self.cell, hidden_size, kernel=self.kernel, ctx=self.ctx,
                           **dict(self._defaults, **options))
 
     def __repr__(self):
-        return f"LayerFactory(kernel={self.kernel!r}, cell={self.cell!r})"
+        portable = ", portable=True" if self.portable else ""
+        return f"LayerFactory(kernel={self.kernel!r}, cell={self.cell!r}{portable})"

@@ -107,11 +107,11 @@ class ModelWorker:
 
     def describe(self) -> dict:
         # "backend" is the runtime's name in the API users already read.
-        return {"name": self.name, "task": self.model.meta.get("task"),
-                "input_description": self.model.meta.get("input_description"),
+        return {"name": self.name, "task": self.model.meta["task"],
+                "input_description": self.model.meta["input_description"],
                 "backend": self.runtime, "graph": getattr(self.model, "graph", None),
                 "batched": self.batched,
-                "example_inputs": self.model.meta.get("example_inputs"),
+                "example_inputs": self.model.meta["example_inputs"],
                 "model_runs": self.batches, "rows_run": self.rows, "queued": len(self._pending),
                 "in_flight": self.in_flight, "max_queue": self.max_queue}
 

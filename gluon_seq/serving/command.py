@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     # Called --backend for users; inside the code it is the serving runtime.
-    parser.add_argument("--backend", choices=sorted(RUNTIMES), default="mxnet")
+    parser.add_argument("--backend", choices=RUNTIMES.names(), default="mxnet")
     parser.add_argument("--max-batch", type=int, default=64, help="rows per model run")
     parser.add_argument("--max-wait-ms", type=float, default=5.0,
                         help="how long a request waits for others to share its batch")
@@ -75,7 +75,7 @@ def cmd_serve(argv: List[str]) -> int:
               f"port can use the models; set {API_KEY_VARIABLE} or --api-key.", file=sys.stderr,
               flush=True)
     for worker in app.state.workers.values():
-        print(f"serving {worker.name} ({worker.model.meta.get('task')}, {worker.runtime}) at "
+        print(f"serving {worker.name} ({worker.model.meta['task']}, {worker.runtime}) at "
               f"http://{args.host}:{args.port}/predict/{worker.name}", flush=True)
     # uvicorn re-raises the signal that stopped it once it has drained; a no-op
     # handler turns a graceful SIGTERM/SIGINT into exit status 0.

@@ -14,6 +14,19 @@ and every reader (:mod:`gluon_seq.serving`)::
     model.onnx          optional: the same graph for onnxruntime
     onnx.json           optional: how model.onnx was made and checked
 
+``meta.json`` carries a ``format_version``; :func:`read_meta` turns every older
+layout into today's through :func:`upgrade_meta`, the one place that knows
+older export folders exist (exports are read, never rewritten):
+
+==========  ================================================================
+format      what changed
+==========  ================================================================
+1           ``cell`` absent in exports written before other cells existed
+            (all LSTM)
+2           ``cell``, ``rnn_backend``, ``carries_state``, ``example_inputs``
+            and ``input_description`` always present
+==========  ================================================================
+
 It imports no MXNet and no task code.
 """
 from __future__ import annotations
@@ -29,7 +42,9 @@ PARAMS_FILE = "model-0000.params"
 META_FILE = "meta.json"
 ONNX_FILE = "model.onnx"
 ONNX_META_FILE = "onnx.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+REQUIRED = ("task", "metric", "rnn_backend", "cell", "carries_state", "inputs", "outputs",
+            "codec", "input_description", "example_inputs")
 
 
 def graph_operators(symbol_json: str) -> set:
@@ -39,6 +54,19 @@ def graph_operators(symbol_json: str) -> set:
         return {node["op"] for node in json.loads(symbol_json)["nodes"]}
     except (KeyError, TypeError) as err:
         raise ValueError(f"not an MXNet graph ({err!r})") from None
+
+
+def upgrade_meta(meta: dict) -> dict:
+    """A parsed ``meta.json`` of any format in today's layout (a new dict);
+    ValueError for a format this version does not read."""
+    meta = dict(meta)
+    if meta.get("format_version") == 1:
+        meta.setdefault("cell", "lstm")
+        meta["format_version"] = 2
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"format_version {meta.get('format_version')!r} is not one this "
+                         f"gluon_seq reads (1 to {FORMAT_VERSION})")
+    return meta
 
 
 def read_meta(folder: Path) -> dict:
@@ -53,6 +81,9 @@ def read_meta(folder: Path) -> dict:
                         "re-create it with 'gluon-seq export RUN_DIR'.")
     try:
         meta = json.loads((folder / META_FILE).read_bytes().decode("utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("it is not a JSON object")
+        meta = upgrade_meta(meta)
         _check_meta(meta)
     except (ValueError, AttributeError, TypeError, KeyError) as err:
         raise UserError(f"{folder / META_FILE} is corrupt ({err}); re-export the run.") from None
@@ -61,8 +92,9 @@ def read_meta(folder: Path) -> dict:
 
 def _check_meta(meta) -> None:
     """ValueError saying what is wrong with a parsed meta.json."""
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError("unknown format version")
+    missing = [k for k in REQUIRED if k not in meta]
+    if missing:
+        raise ValueError(f"it lacks {', '.join(missing)}")
     inputs = meta.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise ValueError("it lists no inputs")

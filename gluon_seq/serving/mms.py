@@ -134,7 +134,7 @@ def write_mar_manifest(export_dir: Path, name: Optional[str] = None, version: st
             "modelName": name or model_name(folder),
             "handler": HANDLER,
             "modelVersion": version,
-            "description": f"gluon_seq {meta['task']} export: {meta.get('input_description', '')}",
+            "description": f"gluon_seq {meta['task']} export: {meta['input_description']}",
         },
         "modelServerVersion": "1.0",
         "implementationVersion": "1.0",

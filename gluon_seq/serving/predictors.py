@@ -22,16 +22,14 @@ import numpy as np
 from ..codecs import codec_from_meta
 from ..util.errors import UserError, reason
 from ..util.ndarrays import to_device
-from ..util.registry import registrar
+from ..util.registry import Registry
 from .format import COMPILED_SYMBOL_FILE, META_FILE, PARAMS_FILE, SYMBOL_FILE, \
     graph_operators, read_meta
 from ..rnn import compiled_ops
 
-RUNTIMES: Dict[str, Type["Predictor"]] = {}
-
-
 # @register_runtime("name"): serve export folders with this class under that name.
-register_runtime = registrar(RUNTIMES, "runtime")
+RUNTIMES = Registry("serving runtime", attribute="runtime")
+register_runtime = RUNTIMES.register
 
 
 def load_predictor(folder: Path, runtime: str = "mxnet", **options) -> "Predictor":
@@ -41,10 +39,7 @@ def load_predictor(folder: Path, runtime: str = "mxnet", **options) -> "Predicto
     Runtimes register when :mod:`gluon_seq.serving` is imported (its
     ``__init__`` imports each runtime's module), which importing this module
     always does first."""
-    if runtime not in RUNTIMES:
-        raise UserError(f"unknown serving runtime {runtime!r}; use one of "
-                        f"{', '.join(sorted(RUNTIMES))}.")
-    return RUNTIMES[runtime](folder, **options)
+    return RUNTIMES.get(runtime)(folder, **options)
 
 
 class Predictor:

@@ -36,9 +36,8 @@ class AlphabetOptions:
                            "source); onehot: 26 inputs per step", choices=["scaled", "onehot"])
 
 
-@register
+@register("alphabet")
 class AlphabetTask(Task):
-    name = "alphabet"
     loss_block = gluon.loss.SoftmaxCrossEntropyLoss()
     Options = AlphabetOptions
     defaults = {"epochs": 500, "batch_size": 1, "lr": 1e-3, "optimizer": "adam", "clip": None}
@@ -59,7 +58,7 @@ class AlphabetTask(Task):
         # Learning the windows is the task: it trains and is scored on the same ones.
         self._arrays = {"train": (self.inputs, self.labels), "alphabet": (self.inputs, self.labels)}
 
-    def build_model(self, rnn_layer):
+    def build_model(self, rnn_layer, for_export: bool = False):
         opts = self.options
         return SequenceClassifier(len(ALPHABET), opts.hidden, opts.seq_length, rnn_layer,
                                   inputs=opts.encoding, vocab_size=len(ALPHABET),

@@ -44,9 +44,8 @@ class ArithmeticOptions:
                                      "share of the 2,000 expressions never trained on")
 
 
-@register
+@register("arithmetic")
 class ArithmeticTask(Task):
-    name = "arithmetic"
     metric_class = ExactMatch
     loss_block = gluon.loss.SoftmaxCrossEntropyLoss(axis=-1)  # (N,): mean over the 4 positions
     Options = ArithmeticOptions
@@ -92,6 +91,6 @@ class ArithmeticTask(Task):
             raise ValueError(f"unknown split {split!r}")
         return self._batches(expressions, batch_size)
 
-    def build_model(self, rnn_layer):
+    def build_model(self, rnn_layer, for_export: bool = False):
         return Seq2Seq(len(CHARSET), self.options.hidden, INPUT_LENGTH, OUTPUT_LENGTH,
                        rnn_layer, prefix="seq2seq_")

@@ -112,9 +112,8 @@ class BabiOptions:
                                "sentences (0: off)")
 
 
-@register
+@register("babi")
 class BabiTask(Task):
-    name = "babi"
     loss_block = gluon.loss.SoftmaxCrossEntropyLoss()
     Options = BabiOptions
     defaults = {"epochs": 120, "batch_size": 32, "lr": 1e-3, "optimizer": "rmsprop", "clip": None}
@@ -133,7 +132,6 @@ class BabiTask(Task):
                          "clip": 1.25, "epochs": 90},
     }
     codec_from_data = True
-    legacy_codec_file = "babi_vocab.json"
     tiny_options = {"subset": "en", "embed": 8, "hidden": 6}
 
     def __init__(self, options=None, data_dir: Optional[str] = None, seed: int = 0):
@@ -233,14 +231,14 @@ class BabiTask(Task):
                        *b.inputs[1:]), b.label) for b in batches)
 
     # -- model ------------------------------------------------------------------
-    def build_model(self, rnn_layer):
+    def build_model(self, rnn_layer, for_export: bool = False):
         codec, opts = self.codec(), self.options
         if self.memory:
             return MemN2N(codec.vocab_size, codec.memory_size, codec.sentence_length, opts.embed,
-                          opts.hops, prefix="memn2n_")
+                          opts.hops, attention_output=for_export, prefix="memn2n_")
         return MemNN(codec.vocab_size, codec.story_maxlen, codec.query_maxlen, opts.embed,
                      opts.hidden, opts.dropout, opts.attention, rnn_layer, read=opts.read,
-                     prefix="memnn_")
+                     attention_output=for_export, prefix="memnn_")
 
     def start_epoch(self, model, epoch: int) -> None:
         """Linear start: the memory network's attention softmax is off for the first

@@ -25,7 +25,6 @@ Every hook the loop, the run folder and the tests use is declared here:
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import ClassVar, Dict, Iterator, List, Optional, Tuple
 
@@ -35,12 +34,9 @@ import numpy as np
 from ..codecs import Codec, codec_from_meta
 from ..data import Batch, epoch_seed, iterate_minibatches
 from ..util import settings
-from ..util.errors import UserError, reason
+from ..util.errors import UserError
 from .metrics import Accuracy, Metric
 from ..rnn import LayerFactory
-
-CODEC_FILE = "codec.json"  # a data-built codec and its example inputs, in run folders
-
 
 class Task:
     """Base class.  Subclasses set the class attributes and implement the data hooks.
@@ -62,10 +58,7 @@ class Task:
     carries_state: ClassVar[bool] = False  # model returns (prediction, *states) when True
     fixed_length: ClassVar[bool] = True
     tiny_options: ClassVar[Dict] = {}
-    # A codec built from the training data is saved in the run folder (CODEC_FILE);
-    # runs written before that format used this task's own file name.
-    codec_from_data: ClassVar[bool] = False
-    legacy_codec_file: ClassVar[Optional[str]] = None
+    codec_from_data: ClassVar[bool] = False  # its codec is built from the training data
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -91,9 +84,8 @@ class Task:
     def prepare(self) -> None:
         """Load or generate data and fill data-dependent sizes (vocabulary...).
 
-        Runs after :meth:`load_artifacts` when a saved run is reopened, so it must
-        keep what that restored (a vocabulary built at training time) rather than
-        rebuild it."""
+        Runs after :meth:`restore` when a saved run is reopened, so it must keep what
+        that restored (a vocabulary built at training time) rather than rebuild it."""
 
     def epoch_seed(self, epoch: int) -> int:
         return epoch_seed(self.seed, epoch)
@@ -126,8 +118,13 @@ class Task:
         resumed run), e.g. to switch a training phase held in the model's graph."""
 
     # -- model ----------------------------------------------------------------
-    def build_model(self, rnn_layer: LayerFactory) -> mx.gluon.HybridBlock:
-        """A HybridBlock with ``begin_state(batch_size, ctx)`` and ``hybrid_forward(F, *data, *states)``."""
+    def build_model(self, rnn_layer: LayerFactory, for_export: bool = False
+                    ) -> mx.gluon.HybridBlock:
+        """A HybridBlock with ``begin_state(batch_size, ctx)`` and ``hybrid_forward(F, *data, *states)``.
+
+        ``for_export``: the model an export traces, which also returns what serving
+        reads besides the prediction (the memory networks' attention); the weights
+        are the same."""
         raise NotImplementedError
 
     def initializer(self):
@@ -143,56 +140,32 @@ class Task:
     # -- inference ------------------------------------------------------------
     def codec(self) -> Codec:
         if self._codec is None:
-            raise RuntimeError("call prepare() or load_artifacts() first")
+            raise RuntimeError("call prepare() or restore() first")
         return self._codec
 
     def example_inputs(self) -> List:
         """User-level inputs (what ``predict`` takes) used to trace the export."""
         return list(self._example)
 
-    # -- artifacts: data-dependent state saved beside the params ---------------
-    def save_artifacts(self, folder: Path) -> None:
-        """Write a data-built codec and the example inputs into the run folder."""
-        if self.codec_from_data:
-            meta = dict(self.codec().to_meta(), example=self._example)
-            (Path(folder) / CODEC_FILE).write_text(json.dumps(meta))
-
-    def load_artifacts(self, folder: Path) -> None:
-        """Restore a data-built codec without reading the training data."""
+    # -- artifacts: what the task built from its data, saved beside the params ----
+    def artifacts(self) -> Optional[Dict]:
+        """The codec built from the training data and the example inputs (JSON-able),
+        or None for a task whose codec is fixed; the run folder saves it."""
         if not self.codec_from_data:
-            return
-        path = Path(folder) / CODEC_FILE
-        legacy = Path(folder) / (self.legacy_codec_file or CODEC_FILE)
-        if not path.is_file() and legacy.is_file():
-            path = legacy
-        if not path.is_file():
-            raise UserError(f"{path} is missing: the run folder has no saved {self.name} "
-                            "vocabulary; train the run again.")
-        try:
-            meta = json.loads(path.read_bytes().decode("utf-8"))
-            self._example = (meta.pop("example", []) if isinstance(meta, dict)
-                             else list(self._example))
-            self._codec = codec_from_meta(self.legacy_codec_meta(meta))
-        except UserError as err:
-            raise UserError(f"{path}: {err}") from None
-        except (ValueError, TypeError, KeyError, AttributeError) as err:
-            raise UserError(f"{path} is not a saved {self.name} vocabulary ({reason(err)}); "
-                            "train the run again.") from None
+            return None
+        return dict(self.codec().to_meta(), example=self._example)
 
-    def legacy_codec_meta(self, saved) -> dict:
-        """The codec meta of a file written in this task's older format."""
-        return saved
+    def restore(self, saved: Dict) -> None:
+        """Take back what :meth:`artifacts` gave, so a reopened run needs no training data."""
+        saved = dict(saved)
+        if "example" in saved:
+            self._example = saved.pop("example")
+        self._codec = codec_from_meta(saved)
 
     # -- helpers ----------------------------------------------------------------
     @classmethod
     def option_fields(cls) -> List[dataclasses.Field]:
         return list(dataclasses.fields(cls.Options))
-
-    @classmethod
-    def option_flags(cls) -> Dict[str, str]:
-        """Each option's CLI flag (``--field-name`` unless the field names another)."""
-        return {f.name: f.metadata.get("flag", "--" + f.name.replace("_", "-"))
-                for f in cls.option_fields()}
 
     @classmethod
     def make_options(cls, values: Dict) -> object:
@@ -209,7 +182,7 @@ class Task:
     def check_options(cls, options) -> None:
         """Every declared range and choice of the options (one sentence per violation),
         then what only the task can judge (:meth:`check_option_values`)."""
-        settings.validate(options, cls.option_flags())
+        settings.validate(options)
         cls.check_option_values(options)
 
     @classmethod

@@ -45,9 +45,8 @@ class CountOnesOptions:
     hidden: int = option(24, whole(1))
 
 
-@register
+@register("count-ones")
 class CountOnesTask(Task):
-    name = "count-ones"
     loss_block = gluon.loss.SoftmaxCrossEntropyLoss()
     Options = CountOnesOptions
     defaults = {"epochs": 5000, "batch_size": 1000, "lr": 1e-3, "optimizer": "adam", "clip": None}
@@ -101,7 +100,7 @@ class CountOnesTask(Task):
         # Evaluation has no gradients to keep, so it streams in larger batches.
         return self._batches(ids, max(batch_size, 8192))
 
-    def build_model(self, rnn_layer):
+    def build_model(self, rnn_layer, for_export: bool = False):
         bits = self.options.bits
         return SequenceClassifier(bits + 1, self.options.hidden, bits, rnn_layer,
                                   inputs="scaled", scale=1.0, prefix="countones_")

@@ -84,9 +84,8 @@ def _zaremba(hidden: int, steps: int, dropout: float, epochs: int, decay: float,
             "optimizer": "sgd", "lr": float(steps), "clip": 5.0 / steps}
 
 
-@register
+@register("ptb")
 class PtbTask(Task):
-    name = "ptb"
     metric_class = Perplexity
     loss_block = gluon.loss.SoftmaxCrossEntropyLoss(axis=-1)  # (N,): mean over T
     Options = PtbOptions
@@ -100,7 +99,6 @@ class PtbTask(Task):
     carries_state = True
     fixed_length = False  # generation feeds a prompt of any length, then one word at a time
     codec_from_data = True
-    legacy_codec_file = "ptb_vocab.json"
     tiny_options = {"embed": 8, "hidden": 8, "num_steps": 5}
 
     def __init__(self, options=None, data_dir: Optional[str] = None, seed: int = 0):
@@ -155,13 +153,9 @@ class PtbTask(Task):
         return self.options.lr_decay ** max(epoch + 1 - self.options.decay_after, 0)
 
     # -- model ------------------------------------------------------------------
-    def build_model(self, rnn_layer):
+    def build_model(self, rnn_layer, for_export: bool = False):
         return WordLM(len(self.codec().vocab), self.options, rnn_layer, prefix="wordlm_")
 
     def initializer(self):
         scale = self.options.init_scale
         return mx.init.Uniform(scale) if scale > 0 else mx.init.Xavier()
-
-    def legacy_codec_meta(self, saved) -> dict:
-        # Run folders written before codec.json kept the vocabulary as a bare list.
-        return {"type": WordCodec.kind, "vocab": saved} if isinstance(saved, list) else saved

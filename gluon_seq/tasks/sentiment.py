@@ -72,9 +72,8 @@ class SentimentOptions:
         "help": "web-traffic training requests to generate (test: a quarter as many)"})
 
 
-@register
+@register("sentiment")
 class SentimentTask(Task):
-    name = "sentiment"
     metric_class = BinaryAccuracy
     loss_block = gluon.loss.SigmoidBinaryCrossEntropyLoss()
     Options = SentimentOptions
@@ -92,7 +91,6 @@ class SentimentTask(Task):
                         "hidden": 128, "dropout": 0.5, "maxlen": 128, "optimizer": "rmsprop"},
     }
     codec_from_data = True
-    legacy_codec_file = "sentiment_vocab.json"
     # Generated requests: no data files needed.
     tiny_options = {"dataset": "web-traffic", "traffic_size": 120, "vocab_size": 40, "maxlen": 16,
                     "embed": 4, "hidden": 5}
@@ -148,7 +146,7 @@ class SentimentTask(Task):
                         for split in tokens}
 
     # -- model ------------------------------------------------------------------
-    def build_model(self, rnn_layer):
+    def build_model(self, rnn_layer, for_export: bool = False):
         opts = self.options
         return SequenceClassifier(1, opts.hidden, opts.maxlen, rnn_layer, inputs="embed",
                                   vocab_size=len(self.codec().vocab), embed=opts.embed,

@@ -5,8 +5,7 @@ across batches (the PTB language model) says so with ``carries_state``; the
 loop then feeds each batch the previous batch's detached final states.  A
 batch is split over every device in ``contexts``; each device's gradients
 are clipped, and the Trainer reduces them.  The run folder's format lives in
-:mod:`gluon_seq.training.run_folder`; the entry points that tie a run together in
-:mod:`gluon_seq.training.workflow`.
+:mod:`.run_folder`; the entry points that tie a run together in :mod:`.workflow`.
 """
 from __future__ import annotations
 
@@ -21,12 +20,15 @@ from mxnet import autograd, gluon
 from tqdm import tqdm
 
 from ..data import Batch
+from ..rnn import LayerFactory
 from ..util.errors import UserError, reason
+from ..util.files import atomic_save, atomic_write_text
 from ..util.ndarrays import to_device
-from .run_folder import (BEST_PARAMS, LAST_PARAMS, LAST_TRAINER, LOG_FILE, PROGRESS_FILE,
-                         RunConfig, atomic_save, atomic_write_text, build_model, load_params,
-                         read_progress)
 from ..util.runtime import seed_everything
+from .config import RunConfig
+from .run_folder import (BEST_PARAMS, LAST_PARAMS, LAST_TRAINER, LOG_FILE, PROGRESS_FILE,
+                         load_params, read_progress)
+
 
 def optimizer_name(name: str) -> str:
     """``adam`` trains with :class:`gluon_seq.training.optim.GroupedAdam`: the same update,
@@ -36,13 +38,13 @@ def optimizer_name(name: str) -> str:
     return optim.GroupedAdam.__name__.lower() if name.lower() == "adam" else name
 
 
-def step_seconds(task, kernel: str, batch: Batch, contexts, repeats: int = 3,
-                 train: bool = True, cell: str = "lstm") -> float:
-    """Best-of-``repeats`` seconds for one step of the task's model on ``batch``
-    with ``kernel``: forward and backward when ``train``, else inference only.
-    A first, uncounted step builds the graph.  This is what auto-fast times
-    (:func:`gluon_seq.rnn.kernels.fastest`), for training and for export."""
-    model = build_model(task, kernel, contexts, cell)
+def step_seconds(task, layers: LayerFactory, batch: Batch, contexts, repeats: int = 3,
+                 train: bool = True) -> float:
+    """Best-of-``repeats`` seconds for one step of the task's model, its recurrent
+    layers made by ``layers``, on ``batch``: forward and backward when ``train``, else
+    inference only.  A first, uncounted step builds the graph.  This is what auto-fast
+    times (:func:`gluon_seq.rnn.kernels.fastest`), for training and for export."""
+    model = task.build_model(layers)
     model.initialize(task.initializer(), ctx=contexts[:1])
     model.hybridize(static_alloc=True, static_shape=True)
     inputs, label = _to_contexts(batch, contexts[:1])[0]

@@ -1,8 +1,9 @@
 """The Python entry points: train a run folder, evaluate it, export it.
 
-The CLI, the notebooks and the scripts call these; each ties the run folder
-(:mod:`gluon_seq.training.run_folder`), the loop (:mod:`gluon_seq.training.loop`) and the
-writer (:mod:`gluon_seq.exporting.writer`) together.  Where the user asked for
+The CLI, the notebooks and the scripts call these (``gluon_seq.train``,
+``gluon_seq.evaluate``, ``gluon_seq.export``); each ties the run folder
+(:mod:`.run_folder`), the loop (:mod:`.loop`) and the writer
+(:mod:`gluon_seq.exporting.writer`) together.  Where the user asked for
 ``auto-fast``, the kernel is picked here, once, by timing the task's own model
 with each kernel (:func:`gluon_seq.rnn.kernels.fastest`); training records the
 kernel it picked in ``config.json``.
@@ -18,14 +19,15 @@ import mxnet as mx
 import numpy as np
 
 from ..data import Batch
-from ..util.errors import UserError
 from ..exporting.writer import export_model
-from .run_folder import (BEST_PARAMS, EXPORT_DIR, METRICS_FILE, PROGRESS_FILE, RunConfig,
-                         atomic_write_text, build_model, load_params, load_run, make_task,
-                         read_json, resumed_config)
-from ..rnn import cells, kernels, portable_graph
+from ..rnn import LayerFactory, cells, kernels
+from ..util.errors import UserError
+from ..util.files import atomic_write_text, read_json
 from ..util.runtime import parse_contexts, seed_everything
+from .config import RunConfig, resumed_config
 from .loop import Fitter, final_metrics, step_seconds
+from .run_folder import (BEST_PARAMS, EXPORT_DIR, METRICS_FILE, PROGRESS_FILE, load_artifacts,
+                         load_params, load_run, make_task, save_artifacts)
 
 Log = Callable[[str], None]
 
@@ -38,7 +40,8 @@ def training_kernel(task, config: RunConfig, contexts, log: Log = print) -> str:
         return kernels.resolve(config.rnn_backend, contexts[0])
     batch = next(iter(task.train_batches(0, config.batch_size)))
     return kernels.fastest(
-        lambda kernel: step_seconds(task, kernel, batch, contexts, cell=config.cell),
+        lambda kernel: step_seconds(task, LayerFactory(kernel, ctx=contexts[0], cell=config.cell),
+                                    batch, contexts),
         log=log, purpose="training with", unit=f"per step of {batch.size}")
 
 
@@ -46,31 +49,39 @@ def export_kernel(task, requested: str, log: Log = print, repeats: int = 10,
                   cell: str = cells.DEFAULT) -> str:
     """The kernel to bake into an export.  For ``auto-fast``, the one of those
     that can serve the model that answers the task's first example input
-    (batch 1) faster on this CPU, timed as it would be exported (stock operators)."""
+    (batch 1) faster on this CPU, timed as it would be exported (portable)."""
     if requested != kernels.TIMED:
         return kernels.resolve(requested, mx.cpu())
     arrays = task.codec().encode(task.example_inputs()[:1])
     batch = Batch(tuple(np.asarray(a, dtype="float32") for a in arrays),
                   np.zeros(1, dtype="float32"))
     candidates = kernels.serving_kernels(fixed_length=task.fixed_length)
-    with portable_graph():
-        return kernels.fastest(
-            lambda kernel: step_seconds(task, kernel, batch, [mx.cpu()], repeats, train=False,
-                                        cell=cell),
-            candidates, log=log, purpose="exporting", unit="per one-example call")
+    return kernels.fastest(
+        lambda kernel: step_seconds(task, LayerFactory(kernel, ctx=mx.cpu(), cell=cell,
+                                                       portable=True),
+                                    batch, [mx.cpu()], repeats, train=False),
+        candidates, log=log, purpose="exporting", unit="per one-example call")
 
 
 def export_run(run_dir: Path, rnn_backend: str = kernels.EXPORT_DEFAULT,
                folder: Optional[Path] = None, log: Log = print) -> Path:
-    """Load the run's best checkpoint into a model made with the chosen kernel
-    (weights do not depend on it) and export it to ``run_dir/export``."""
-    first = kernels.resolve(kernels.EXPORT_DEFAULT if rnn_backend == kernels.TIMED
-                            else rnn_backend, mx.cpu())
-    config, task, model, _ = load_run(run_dir, rnn_backend=first, ctx="cpu")
-    kernel = export_kernel(task, rnn_backend, log, cell=config.cell)
-    if kernel != first:  # auto-fast picked the other kernel
-        _, task, model, _ = load_run(run_dir, rnn_backend=kernel, ctx="cpu")
-    return export_model(task, model, folder or Path(run_dir) / EXPORT_DIR)
+    """Export the run's best checkpoint to ``run_dir/export`` (or ``folder``) with
+    the chosen kernel baked in (``auto-fast``: timed here on one example)."""
+    run = load_run(run_dir, ctx="cpu")
+    kernel = export_kernel(run.task, rnn_backend, log, cell=run.config.cell)
+    return export_model(run.task, run.model, folder or Path(run_dir) / EXPORT_DIR, kernel=kernel)
+
+
+def export(run_dir: Path, rnn_backend: str = kernels.EXPORT_DEFAULT, onnx: bool = False,
+           log: Log = print) -> Path:
+    """(Re)write ``run_dir/export`` from the run's best checkpoint (``gluon-seq export``);
+    with ``onnx``, also ``model.onnx`` for the onnxruntime runtime.  Returns the folder."""
+    folder = export_run(Path(run_dir), rnn_backend=rnn_backend, log=log)
+    if onnx:
+        from ..exporting.onnx import export_onnx
+
+        export_onnx(folder)
+    return folder
 
 
 def _open_run(config: RunConfig, run_dir: Path, resume: bool,
@@ -107,7 +118,7 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = pri
 
     With ``resume``, continue the run in ``run_dir``; ``given`` names the
     settings the caller set on purpose (the CLI's flags), which must match the
-    saved run (see :func:`gluon_seq.training.run_folder.resumed_config`)."""
+    saved run (see :func:`gluon_seq.training.config.resumed_config`)."""
     run_dir = Path(run_dir)
     config = _open_run(config, run_dir, resume, given)
     contexts = parse_contexts(config.ctx)
@@ -115,16 +126,17 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = pri
     seed_everything(config.seed)
     task = make_task(config)
     if resume:
-        task.load_artifacts(run_dir)
+        load_artifacts(task, run_dir)
     task.prepare()
     if not resume:
-        task.save_artifacts(run_dir)
+        save_artifacts(task, run_dir)
     store = _distributed(config, task)
     _init_amp(config, contexts)
-    kernel = training_kernel(task, config, contexts, log)
-    config = dataclasses.replace(config, rnn_backend=kernel)
+    if config.kernel is None:  # decided once, when the run starts
+        config = dataclasses.replace(config, kernel=training_kernel(task, config, contexts, log))
     seed_everything(config.seed)  # timing the kernels drew random numbers
-    model = build_model(task, kernel, contexts, config.cell)
+    layers = LayerFactory(config.kernel, ctx=contexts[0], cell=config.cell)
+    model = task.build_model(layers)
     model.initialize(task.initializer(), ctx=contexts)
     model.hybridize(static_alloc=True, static_shape=True)
     config.save(run_dir)
@@ -134,30 +146,18 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = pri
     progress = fitter.fit()
     # A fresh model for the best weights: the trained one belongs to its Trainer
     # (and, in dist runs, to the kvstore, which refuses to have weights reset).
-    best = build_model(task, kernel, contexts, config.cell)
+    best = task.build_model(layers)
     load_params(best, run_dir / BEST_PARAMS, contexts, task.name)
     best.hybridize(static_alloc=True, static_shape=True)
-    metrics = final_metrics(best, task, config, contexts, progress, kernel)
+    metrics = final_metrics(best, task, config, contexts, progress, config.kernel)
     atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2))
-    export_run(run_dir, log=log)
+    export_model(task, best, run_dir / EXPORT_DIR, kernel=kernels.EXPORT_DEFAULT)
     return metrics
-
-
-def export(run_dir: Path, rnn_backend: str = kernels.EXPORT_DEFAULT, onnx: bool = False,
-           log: Log = print) -> Path:
-    """(Re)write ``run_dir/export`` from the run's best checkpoint (``gluon-seq export``);
-    with ``onnx``, also ``model.onnx`` for the onnxruntime runtime.  Returns the folder."""
-    folder = export_run(Path(run_dir), rnn_backend=rnn_backend, log=log)
-    if onnx:
-        from ..exporting.onnx import export_onnx
-
-        export_onnx(folder)
-    return folder
 
 
 def reevaluate(run_dir: Path, rnn_backend: Optional[str] = None, ctx: Optional[str] = None) -> Dict:
     """The run's best checkpoint, evaluated on every test split again."""
-    config, task, model, contexts = load_run(run_dir, rnn_backend, ctx, with_data=True)
+    run = load_run(run_dir, rnn_backend, ctx, with_data=True)
     progress = read_json(Path(run_dir) / PROGRESS_FILE)
-    kernel = kernels.resolve(rnn_backend or config.rnn_backend, contexts[0])
-    return final_metrics(model, task, config, contexts, progress, kernel)
+    kernel = kernels.resolve(rnn_backend, run.contexts[0]) if rnn_backend else run.config.kernel
+    return final_metrics(run.model, run.task, run.config, run.contexts, progress, kernel)

@@ -1,15 +1,18 @@
 """What every run setting and task option may be, declared on its field, and
 the one check that reads those declarations.
 
-A field says what it allows in its metadata::
+A field says what it allows in its metadata, and the flag users know it by
+when that is not ``--field-name`` (:func:`flag_of`)::
 
     epochs: int = field(metadata={"check": whole(1)})
     dropout: float = field(default=0.0, metadata={"check": dropout_rate()})
     pooling: str = field(default="last", metadata={"choices": ["last", "max"]})
+    qa: int = field(default=1, metadata={"check": whole(1, 20), "flag": "--task"})
 
-:func:`validate` checks a dataclass instance (a :class:`~gluon_seq.training.run_folder.RunConfig`
-or a task's options) against them all and raises one :class:`UserError` that
-names the flag, the value and what is allowed.  It runs before any work
+:func:`validate` checks a dataclass instance (a
+:class:`~gluon_seq.training.config.RunConfig` or a task's options) against them
+all and raises one :class:`UserError` that names the flag, the value and what
+is allowed.  It runs before any work
 starts: when the CLI builds a config, when ``config.json`` is read on
 ``--resume``, and when Python code makes a RunConfig or task options.
 """
@@ -18,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from .errors import UserError
 
@@ -122,6 +125,14 @@ def devices() -> Check:
     return Check("cpu, cpu:N or gpu:N, comma-separated, each device once", parses)
 
 
+def flag_of(field) -> str:
+    """The command-line flag of a dataclass field (or of a field name):
+    ``batch_size`` -> ``--batch-size``, unless the field names its own ``flag``."""
+    if isinstance(field, str):
+        return "--" + field.replace("_", "-")
+    return field.metadata.get("flag") or flag_of(field.name)
+
+
 def check_of(field: dataclasses.Field) -> Optional[Check]:
     if "check" in field.metadata:
         return field.metadata["check"]
@@ -130,15 +141,15 @@ def check_of(field: dataclasses.Field) -> Optional[Check]:
     return None
 
 
-def validate(values, flags: Mapping[str, str]) -> None:
-    """Check every declared field of the dataclass instance ``values``; ``flags``
-    maps a field name to the flag users know it by."""
+def validate(values) -> None:
+    """Check every declared field of the dataclass instance ``values``; a UserError
+    naming the first field's flag whose value breaks its check."""
     for field in dataclasses.fields(values):
         rule = check_of(field)
         value = getattr(values, field.name)
         if rule is not None and not rule.test(value):
-            name = flags.get(field.name, "--" + field.name.replace("_", "-"))
-            raise UserError(f"{name} {_shown(value)} is not allowed: it must be {rule.allowed}.")
+            raise UserError(f"{flag_of(field)} {_shown(value)} is not allowed: it must be "
+                            f"{rule.allowed}.")
 
 
 def _shown(value) -> str:

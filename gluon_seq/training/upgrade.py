@@ -1,0 +1,59 @@
+"""The one place that reads run folders written by older gluon_seq versions.
+
+A run folder's ``config.json`` carries a ``format_version``; :func:`upgrade_config`
+turns every older layout into today's, and :func:`codec_file` /
+:func:`upgrade_codec` find and read a task's saved codec under the names and
+layouts older folders used.  Nothing else in gluon_seq knows that older folders
+exist; old folders are read, never rewritten (a resumed run saves today's
+format).  ``tests/fixtures/runs_448da8f`` holds folders of the oldest layout,
+and the tests check that they give the same numbers.
+
+==========  ================================================================
+format      what changed
+==========  ================================================================
+1           no ``format_version``; ``rnn_backend`` held the request until
+            training started, then the kernel training used
+2           ``rnn_backend`` is the request, ``kernel`` the kernel used
+==========  ================================================================
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict
+
+from ..util.errors import UserError
+
+CONFIG_FORMAT = 2
+CODEC_FILE = "codec.json"
+# Before codec.json, a task kept its data-built codec under its own file name.
+_OLDER_CODEC_FILES = {"ptb": "ptb_vocab.json", "babi": "babi_vocab.json",
+                      "sentiment": "sentiment_vocab.json"}
+
+
+def upgrade_config(values: Dict) -> Dict:
+    """``config.json``'s values, of any format, in today's layout (a new dict)."""
+    values = dict(values)
+    version = values.pop("format_version", 1)
+    if version == 1:
+        asked = values.get("rnn_backend", "auto")
+        # The kernel used, where training had recorded it in place of the request; where
+        # it had not, auto's rule on the CPU (weights do not depend on the kernel).
+        values["kernel"] = asked if asked in ("fused", "unfused") else "unfused"
+        version = 2
+    if version != CONFIG_FORMAT:
+        raise UserError(f"format_version {version!r} is not one this gluon_seq reads (1 to "
+                        f"{CONFIG_FORMAT}); it was written by a newer version: upgrade gluon_seq.")
+    return values
+
+
+def codec_file(folder: Path, task: str) -> Path:
+    """Where a run folder keeps ``task``'s data-built codec (``codec.json``, or the file
+    an older folder used); ``codec.json`` when there is neither."""
+    current = Path(folder) / CODEC_FILE
+    older = Path(folder) / _OLDER_CODEC_FILES.get(task, CODEC_FILE)
+    return older if not current.is_file() and older.is_file() else current
+
+
+def upgrade_codec(saved) -> Dict:
+    """A saved codec of any layout as today's dict (PTB's oldest was a bare word list)."""
+    return {"type": "words", "vocab": saved} if isinstance(saved, list) else saved

@@ -23,7 +23,7 @@ def write_imdb_tarball(path: Path, reviews: Dict[str, List[Tuple[str, int]]]) ->
     return path
 
 
-def tiny_imdb_task(folder: Path):
+def tiny_imdb_task(folder: Path, **options):
     """A tiny sentiment task on a synthetic IMDB-layout tarball in ``folder``."""
     from gluon_seq import tasks
 
@@ -37,6 +37,6 @@ def tiny_imdb_task(folder: Path):
     rows = {split: [review(i % 2) for i in range(n)] for split, n in (("train", 40), ("test", 10))}
     task_cls = tasks.get("sentiment")
     task = task_cls(task_cls.make_options({"vocab_size": 20, "maxlen": 12, "embed": 4,
-                                           "hidden": 5}))
+                                           "hidden": 5, **options}))
     task.tarball = write_imdb_tarball(Path(folder) / "imdb_tiny.tar.gz", rows)
     return task

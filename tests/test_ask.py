@@ -28,8 +28,7 @@ def exports(tmp_path_factory, export_untrained):
     folder = tmp_path_factory.mktemp("ask")
     made = {}
     for model in ("memn2n", "source"):
-        task = tasks.get("babi").tiny(folder)
-        task.options.model = model
+        task = tasks.get("babi").tiny(folder, model=model)
         task.prepare()
         made[model] = export_untrained(task, folder / model)[1]
     return made

@@ -201,7 +201,7 @@ def test_memn2n_training_runs_linear_start_then_the_softmax_and_resumes(fixture_
 @pytest.mark.skipif(not REAL_TARBALL.is_file(), reason="shared bAbI data absent")
 def test_real_qa3_memories_keep_the_latest_50_sentences():
     options = babi_task.BabiTask.make_options({"qa": 3, "subset": "en", "model": "memn2n"})
-    task = babi_task.BabiTask(options)
+    task = babi_task.BabiTask.for_options(options)
     task.prepare()
     stories = task._split("train")[0]
     train, _ = task.load_samples()

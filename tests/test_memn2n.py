@@ -22,9 +22,9 @@ VOCAB = [".", "?", "John", "Mary", "Where", "bathroom", "garden", "is", "moved",
 
 
 def _task(tmp_path, **options):
-    values = dict(babi_task.BabiTask.tiny_options, model="memn2n", embed=6, **options)
-    task = babi_task.BabiTask(babi_task.BabiTask.make_options(values))
-    task.tarball = write_qa1_tarball(tmp_path / "qa1.tar.gz")
+    values = dict(babi_task.BabiTask.tiny_options, model="memn2n", embed=6,
+                  tarball=str(write_qa1_tarball(tmp_path / "qa1.tar.gz")), **options)
+    task = babi_task.BabiTask.for_options(babi_task.BabiTask.make_options(values))
     task.prepare()
     return task
 
@@ -189,9 +189,9 @@ def test_task_option_takes_a_number_or_all_and_old_configs_still_load():
 def test_joint_training_reports_each_tasks_test_accuracy(tmp_path):
     members = {babi_data.member_name(n, "en", split): synthetic_qa1_text(6, n * 2 + seed)
                for n in babi_data.TASK_NAMES for seed, split in enumerate(("train", "test"))}
-    options = dict(babi_task.BabiTask.tiny_options, model="memn2n", qa="all")
-    task = babi_task.BabiTask(babi_task.BabiTask.make_options(options))
-    task.tarball = write_tarball(tmp_path / "all.tar.gz", members)
+    options = dict(babi_task.BabiTask.tiny_options, model="memn2n", qa="all",
+                   tarball=str(write_tarball(tmp_path / "all.tar.gz", members)))
+    task = babi_task.BabiTask.for_options(babi_task.BabiTask.make_options(options))
     task.prepare()
     assert task.test_splits == ("test",) + tuple(f"test_qa{n}" for n in range(1, 21))
     assert len(task._split("test")[2]) == 20 * 6 and len(task._split("test_qa20")[2]) == 6

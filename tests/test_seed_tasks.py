@@ -245,8 +245,7 @@ def test_bidirectional_classifier_exports_and_both_kernels_agree(tmp_path):
     flipped = mx.nd.array([[1, 1, 5, 4, 3, 2], [4, 3, 2, 8, 7, 6]])
     assert not np.allclose(fused(flipped, *fused.begin_state(2)).asnumpy(), outputs[0])
 
-    task = tiny_imdb_task(tmp_path)
-    task.options.bidirectional, task.options.pooling = True, "max"
+    task = tiny_imdb_task(tmp_path, bidirectional=True, pooling="max")
     task.prepare()
     model = task.build_model(LayerFactory("unfused"))
     model.initialize(task.initializer())

@@ -328,3 +328,17 @@ def test_the_notebook_tools_without_their_extra_name_the_install(monkeypatch, ca
     err = capsys.readouterr().err.strip()
     assert err.startswith("papermill is not installed") and "\n" not in err
     assert "pip install 'gluon_seq[notebooks]'" in err
+
+
+def test_a_codec_bug_is_a_500_with_its_traceback_logged_and_bad_input_a_400(folder, caplog):
+    """A UserError from the codec is the input's fault; anything else is a bug in the
+    server, answered 500 and logged whole, never passed off as the client's mistake."""
+    app = create_app([folder])
+    with TestClient(app) as client:
+        codec = app.state.workers["arith"].codec
+        assert client.post("/predict/arith", json={"inputs": ["7a"]}).status_code == 400
+        codec.encode = lambda inputs: {}["a codec bug"]
+        with caplog.at_level("ERROR", logger="gluon_seq.serve"):
+            response = client.post("/predict/arith", json={"inputs": ["7*3"]})
+    assert response.status_code == 500 and "server log" in response.json()["error"]
+    assert "KeyError" in caplog.text and "Traceback" in caplog.text

@@ -101,7 +101,8 @@ def cmd_train(argv: List[str]) -> int:
     given = [name for name, value in settings.items() if value is not None] + list(options)
     config = RunConfig.for_task(args.task, options=options, **settings)
     out = Path(args.out or Path("runs") / args.task)
-    metrics = train(config, out, resume=args.resume, given=given)
+    metrics = train(config, out, resume=args.resume, given=given,
+                    log=lambda line: print(line, flush=True))  # seen at once in a log file
     print(json.dumps(metrics, indent=2))
     return 0
 

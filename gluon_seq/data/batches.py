@@ -6,6 +6,8 @@ from typing import Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..util.errors import UserError
+
 
 @dataclass
 class Batch:
@@ -39,3 +41,15 @@ def iterate_minibatches(arrays: Sequence[np.ndarray], label: np.ndarray, batch_s
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
         yield Batch(tuple(a[index] for a in arrays), label[index])
+
+
+def held_out(count: int, fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(training rows, held-out rows) of ``count`` examples: a fixed ``fraction`` of them,
+    chosen by ``seed`` (fixed per task, so every run validates on the same examples).
+    A UserError when either side would be empty."""
+    order = np.random.RandomState(seed).permutation(count)
+    held = int(round(fraction * count))
+    if not 0 < held < count:
+        raise UserError(f"--valid-fraction {fraction} of {count} examples must leave at least "
+                        "one to validate on and one to train on.")
+    return order[held:], order[:held]

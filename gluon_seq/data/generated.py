@@ -19,6 +19,7 @@ from typing import List, Mapping, Tuple
 
 import numpy as np
 
+from ..util.files import atomic_save, atomic_write_text
 from . import babi, ptb
 
 # -- arithmetic -------------------------------------------------------------------
@@ -75,13 +76,15 @@ def synthetic_qa1_text(count: int, seed: int) -> str:
 
 
 def write_tarball(path: Path, members: Mapping[str, str]) -> Path:
-    """A gzip tarball holding ``members`` (member name -> text)."""
-    with tarfile.open(path, "w:gz") as archive:
-        for name, text in members.items():
-            data = text.encode("utf-8")
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
+    """A gzip tarball holding ``members`` (member name -> text), written atomically."""
+    def write(tmp: str) -> None:
+        with tarfile.open(tmp, "w:gz") as archive:
+            for name, text in members.items():
+                data = text.encode("utf-8")
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    atomic_save(Path(path), write)
     return Path(path)
 
 
@@ -105,5 +108,5 @@ def write_synthetic_corpus(folder: Path, repeats: int = 40) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for split, count in (("train", repeats), ("valid", 4), ("test", 4)):
         lines = [f" {s} " for _ in range(count) for s in SYNTHETIC_SENTENCES]
-        (folder / ptb.split_file(split)).write_text("\n".join(lines) + "\n")
+        atomic_write_text(folder / ptb.split_file(split), "\n".join(lines) + "\n")
     return folder

@@ -32,6 +32,7 @@ from typing import List, Optional
 import numpy as np
 
 from ..util.errors import UserError
+from ..util.files import atomic_write_text
 from ..rnn import kernels
 from ..serving.format import ONNX_FILE, ONNX_META_FILE, PARAMS_FILE, SYMBOL_FILE, graph_operators, \
     read_meta
@@ -160,7 +161,7 @@ def export_onnx(export_folder: Path, verify: bool = True) -> Path:
     }
     if verify:
         info["max_abs_diff_vs_mxnet"] = _verify(folder, meta)
-    (folder / ONNX_META_FILE).write_text(json.dumps(info, indent=2))
+    atomic_write_text(folder / ONNX_META_FILE, json.dumps(info, indent=2))
     return folder / ONNX_FILE
 
 

@@ -167,14 +167,9 @@ class ModelWorker:
         if not self.batched:
             return await loop.run_in_executor(self.thread, self.codec.predict, self._run_counted,
                                               inputs)
-        try:
-            arrays = self.codec.encode(inputs)
-        except UserError:
-            raise
-        except Exception as err:  # a codec that trips over odd input: still the input's fault
-            log.warning("encode failed on a request for %s: %r", self.name, err)
-            raise UserError(f"the inputs could not be encoded ({type(err).__name__}: {err}).") from None
-        arrays = [np.asarray(a) for a in arrays]
+        # A UserError is the input's fault (a 400); anything else is a codec bug (a 500,
+        # logged with its traceback by the app).
+        arrays = [np.asarray(a) for a in self.codec.encode(inputs)]
         item = _Pending(arrays, int(arrays[0].shape[0]), loop.create_future())
         self._pending.append(item)
         self._arrived.set()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from ..util.errors import UserError
+from ..util.files import atomic_write_text
 from .format import read_meta
 from .batching import batches_requests, run_merged
 from .predictors import load_predictor
@@ -142,6 +143,5 @@ def write_mar_manifest(export_dir: Path, name: Optional[str] = None, version: st
         "archiverVersion": "1.0",
     }
     path = folder / MANIFEST
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=2))
+    atomic_write_text(path, json.dumps(manifest, indent=2))
     return path

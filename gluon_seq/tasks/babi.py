@@ -41,7 +41,7 @@ from mxnet import gluon
 
 from ..codecs.babi import BabiCodec
 from ..codecs.babi_memory import MemoryCodec
-from ..data import Batch, locate
+from ..data import Batch, held_out, locate
 from ..data import babi as babi_data
 from ..data.generated import write_qa1_tarball
 from ..util.errors import UserError
@@ -136,33 +136,36 @@ class BabiTask(Task):
 
     def __init__(self, options=None, data_dir: Optional[str] = None, seed: int = 0):
         super().__init__(options, data_dir, seed)
-        self.tarball: Optional[Path] = None  # set to read another tarball than the shared one
+        if self.options.qa == ALL:  # joint training: each task's test accuracy too
+            self.test_splits = ("test",) + tuple(f"test_qa{n}" for n in babi_data.TASK_NAMES)
 
     @classmethod
-    def tiny(cls, folder: Path) -> "BabiTask":
-        """A tiny model on a generated en/qa1 tarball written into ``folder``."""
-        task = cls(cls.make_options(dict(cls.tiny_options)))
-        task.tarball = write_qa1_tarball(Path(folder) / "babi_tiny.tar.gz")
-        return task
+    def for_options(cls, options, data_dir: Optional[str] = None, seed: int = 0) -> "BabiTask":
+        """The task of ``--model``: this class for the source model, :class:`MemN2NTask`
+        for the memory network."""
+        task_cls = MemN2NTask if options.model == "memn2n" else BabiTask
+        return task_cls(options, data_dir, seed)
 
-    @property
-    def memory(self) -> bool:
-        """Whether the model is the memory network on sentence memories."""
-        return self.options.model == "memn2n"
+    @classmethod
+    def tiny(cls, folder: Path, **options) -> "BabiTask":
+        """A tiny model on a generated en/qa1 tarball written into ``folder``."""
+        tarball = write_qa1_tarball(Path(folder) / "babi_tiny.tar.gz")
+        return super().tiny(folder, **dict(options, tarball=str(tarball)))
 
     # -- data -------------------------------------------------------------------
+    def read(self, samples: List[babi_data.Sample]) -> List[babi_data.Sample]:
+        """The samples as the model reads them (the source keeps their case)."""
+        return samples
+
     def load_tasks(self) -> List[Tuple[int, List[babi_data.Sample], List[babi_data.Sample]]]:
         """(task number, train, test) samples of each chosen task of the chosen set."""
         opts = self.options
-        tarball = self.tarball or (Path(opts.tarball) if opts.tarball
-                                   else locate(TARBALL, self.data_dir))
+        tarball = Path(opts.tarball) if opts.tarball else locate(TARBALL, self.data_dir)
         if not Path(tarball).is_file():
             raise UserError(f"{tarball} is missing; pass a bAbI tarball in the official layout.")
         numbers = list(babi_data.TASK_NAMES) if opts.qa == ALL else [opts.qa]
-        # The memory network reads lower case, as its reference code does.
-        read = babi_data.lowercased if self.memory else list
-        return [(n, *(read(babi_data.load_split(tarball, n, opts.subset, split,
-                                                opts.only_supporting))
+        return [(n, *(self.read(babi_data.load_split(tarball, n, opts.subset, split,
+                                                     opts.only_supporting))
                       for split in ("train", "test"))) for n in numbers]
 
     def load_samples(self) -> Tuple[List[babi_data.Sample], List[babi_data.Sample]]:
@@ -175,83 +178,95 @@ class BabiTask(Task):
         loaded = self.load_tasks()
         train, test = ([s for row in loaded for s in row[column]] for column in (1, 2))
         if self._codec is None:  # a reopened run keeps the vocabulary it trained with
-            self._codec = self._new_codec(train + test)
+            self._codec = self.new_codec(train + test)
             self._example = [babi_data.sample_text(s) for s in test[:2]]
-        order = np.random.RandomState(SPLIT_SEED).permutation(len(train))
-        held = int(round(self.options.valid_fraction * len(train)))
-        if not 0 < held < len(train):
-            raise UserError("--valid-fraction must leave at least one question for validation "
-                            "and one for training.")
-        self._arrays = {"train": self._encode([train[i] for i in order[held:]]),
-                        "valid": self._encode([train[i] for i in order[:held]]),
+        kept, held = held_out(len(train), self.options.valid_fraction, SPLIT_SEED)
+        self._arrays = {"train": self._encode([train[i] for i in kept]),
+                        "valid": self._encode([train[i] for i in held]),
                         "test": self._encode(test)}
-        if self.options.qa == ALL:  # joint training: each task's test accuracy too
+        if self.options.qa == ALL:
             for number, _, samples in loaded:
                 self._arrays[f"test_qa{number}"] = self._encode(samples)
-            self.test_splits = ("test",) + tuple(f"test_qa{row[0]}" for row in loaded)
 
-    def _new_codec(self, samples: Sequence[babi_data.Sample]) -> BabiCodec:
-        vocab = babi_data.build_vocab(samples)
-        if self.memory:
-            sentences, words = babi_data.memory_shape(samples)
-            return MemoryCodec(vocab, min(self.options.memory_size, sentences), words,
-                               lowercase=True)
-        return BabiCodec(vocab, *babi_data.max_lengths(samples))
+    def new_codec(self, samples: Sequence[babi_data.Sample]) -> BabiCodec:
+        return BabiCodec(babi_data.build_vocab(samples), *babi_data.max_lengths(samples))
+
+    def too_long(self, samples: Sequence[babi_data.Sample]) -> Tuple[list, str]:
+        """(the samples longer than the codec takes, its limits in words)."""
+        codec = self._codec
+        return ([s for s in samples if len(s.story) > codec.story_maxlen
+                 or len(s.question) > codec.query_maxlen],
+                f"({codec.story_maxlen}, {codec.query_maxlen})")
+
+    def story(self, sample: babi_data.Sample):
+        """What the codec encodes as a sample's story: its words."""
+        return sample.story
 
     def _encode(self, samples: Sequence[babi_data.Sample]):
-        """(stories (N, S) or (N, M, J), questions (N, Q) or (N, J), answers (N,)) ids."""
+        """(stories, questions, answers (N,)) ids, in the codec's shapes."""
         codec = self._codec
         unknown = babi_data.unknown_words(
             (t for s in samples for t in s.story + s.question + [s.answer]), codec.vocab)
         if unknown:
             raise UserError(f"the data has words the saved vocabulary lacks: {', '.join(unknown)}.")
-        if self.memory:
-            limit = codec.sentence_length
-            too_long = [s for s in samples if max(map(len, s.sentences + (s.question,))) > limit]
-            limits = f"{limit} tokens per sentence"
-        else:
-            too_long = [s for s in samples if len(s.story) > codec.story_maxlen
-                        or len(s.question) > codec.query_maxlen]
-            limits = f"({codec.story_maxlen}, {codec.query_maxlen})"
+        too_long, limits = self.too_long(samples)
         if too_long:
             raise UserError(f"{len(too_long)} question(s) are longer than the saved lengths "
                             f"{limits}.")
-        stories, questions = codec.encode_tokens(
-            [(s.sentences if self.memory else s.story, s.question) for s in samples])
+        stories, questions = codec.encode_tokens([(self.story(s), s.question) for s in samples])
         answers = np.array([codec.index[s.answer] for s in samples], dtype=np.int32)
         return stories, questions, answers
 
+    # -- model ------------------------------------------------------------------
+    def build_model(self, rnn_layer, for_export: bool = False):
+        codec, opts = self.codec(), self.options
+        return MemNN(codec.vocab_size, codec.story_maxlen, codec.query_maxlen, opts.embed,
+                     opts.hidden, opts.dropout, opts.attention, rnn_layer, read=opts.read,
+                     attention_output=for_export, prefix="memnn_")
+
+
+class MemN2NTask(BabiTask):
+    """``--model memn2n``: the end-to-end memory network on sentence memories, trained
+    as its reference code trains it (lower case, linear start, annealing, time noise)."""
+
+    def read(self, samples: List[babi_data.Sample]) -> List[babi_data.Sample]:
+        return babi_data.lowercased(samples)  # the reference code reads lower case
+
+    def new_codec(self, samples: Sequence[babi_data.Sample]) -> MemoryCodec:
+        sentences, words = babi_data.memory_shape(samples)
+        return MemoryCodec(babi_data.build_vocab(samples),
+                           min(self.options.memory_size, sentences), words, lowercase=True)
+
+    def too_long(self, samples: Sequence[babi_data.Sample]) -> Tuple[list, str]:
+        limit = self._codec.sentence_length
+        return ([s for s in samples if max(map(len, s.sentences + (s.question,))) > limit],
+                f"{limit} tokens per sentence")
+
+    def story(self, sample: babi_data.Sample):
+        return sample.sentences
+
     def train_batches(self, epoch: int, batch_size: int) -> Iterator[Batch]:
-        """The memory network's training stories get random-noise time padding."""
+        """Training stories get random-noise time padding."""
         batches = super().train_batches(epoch, batch_size)
-        if not self.memory or not self.options.time_noise:
+        if not self.options.time_noise:
             return batches
         rng = np.random.RandomState([self.epoch_seed(epoch), 1])  # not the shuffle's stream
         return (Batch((babi_data.insert_blank_memories(b.inputs[0], self.options.time_noise, rng),
                        *b.inputs[1:]), b.label) for b in batches)
 
-    # -- model ------------------------------------------------------------------
     def build_model(self, rnn_layer, for_export: bool = False):
         codec, opts = self.codec(), self.options
-        if self.memory:
-            return MemN2N(codec.vocab_size, codec.memory_size, codec.sentence_length, opts.embed,
-                          opts.hops, attention_output=for_export, prefix="memn2n_")
-        return MemNN(codec.vocab_size, codec.story_maxlen, codec.query_maxlen, opts.embed,
-                     opts.hidden, opts.dropout, opts.attention, rnn_layer, read=opts.read,
-                     attention_output=for_export, prefix="memnn_")
+        return MemN2N(codec.vocab_size, codec.memory_size, codec.sentence_length, opts.embed,
+                      opts.hops, attention_output=for_export, prefix="memn2n_")
 
     def start_epoch(self, model, epoch: int) -> None:
-        """Linear start: the memory network's attention softmax is off for the first
-        ``--linear-start`` epochs."""
-        if self.memory:
-            model.use_softmax(epoch >= self.options.linear_start)
+        """Linear start: the attention softmax is off for the first ``--linear-start`` epochs."""
+        model.use_softmax(epoch >= self.options.linear_start)
 
     def lr_schedule(self, epoch: int) -> float:
-        """Memory network: half the rate during linear start, then halved every
-        ``--anneal`` epochs (the reference code's schedule); 1 for the source model."""
+        """Half the rate during linear start, then halved every ``--anneal`` epochs (the
+        reference code's schedule)."""
         opts = self.options
-        if not self.memory:
-            return 1.0
         if epoch < opts.linear_start:
             return 0.5
         return 0.5 ** ((epoch - opts.linear_start + 1) // opts.anneal) if opts.anneal else 1.0

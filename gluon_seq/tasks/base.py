@@ -75,10 +75,15 @@ class Task:
         self._arrays: Dict[str, Tuple[np.ndarray, ...]] = {}
 
     @classmethod
-    def tiny(cls, folder: Path) -> "Task":
+    def for_options(cls, options, data_dir: Optional[str] = None, seed: int = 0) -> "Task":
+        """The task these options ask for (a task with several models picks the class)."""
+        return cls(options, data_dir, seed)
+
+    @classmethod
+    def tiny(cls, folder: Path, **options) -> "Task":
         """A tiny instance for tests, on generated data written into ``folder`` if
-        it needs files."""
-        return cls(cls.make_options(dict(cls.tiny_options)))
+        it needs files; ``options`` change the tiny configuration's."""
+        return cls.for_options(cls.make_options(dict(cls.tiny_options, **options)))
 
     # -- data -----------------------------------------------------------------
     def prepare(self) -> None:

@@ -108,10 +108,10 @@ class PtbTask(Task):
         self._example = ["the company said", "the market fell"]
 
     @classmethod
-    def tiny(cls, folder: Path) -> "PtbTask":
+    def tiny(cls, folder: Path, **options) -> "PtbTask":
         """A tiny model on a generated corpus written into ``folder``."""
         corpus = write_synthetic_corpus(Path(folder) / "ptb_tiny")
-        return cls(cls.make_options(dict(cls.tiny_options, corpus=str(corpus))))
+        return super().tiny(folder, **dict(options, corpus=str(corpus)))
 
     # -- data -------------------------------------------------------------------
     def path(self, split: str) -> Path:

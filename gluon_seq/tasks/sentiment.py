@@ -28,7 +28,7 @@ import numpy as np
 from mxnet import gluon
 
 from ..codecs.text import TextCodec, tokenize
-from ..data import imdb, locate, web_traffic
+from ..data import held_out, imdb, locate, web_traffic
 from ..data.vocab import text_vocab as build_vocab
 from ..util.errors import UserError
 from .metrics import BinaryAccuracy
@@ -119,11 +119,7 @@ class SentimentTask(Task):
         unit, labels = DATASETS[opts.dataset]
         texts = self.load_texts()
         train_texts, train_labels = texts["train"]
-        order = np.random.RandomState(SPLIT_SEED).permutation(len(train_texts))
-        held = int(round(opts.valid_fraction * len(train_texts)))
-        if not 0 < held < len(train_texts):
-            raise UserError("--valid-fraction must leave texts both to train and to validate.")
-        valid_rows, train_rows = order[:held], order[held:]
+        train_rows, valid_rows = held_out(len(train_texts), opts.valid_fraction, SPLIT_SEED)
         train_rows = train_rows[:opts.train_limit or None]
         valid_rows = valid_rows[:opts.eval_limit or None]
         # A fixed shuffle, so a limited test set still holds both labels.

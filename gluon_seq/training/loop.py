@@ -10,6 +10,7 @@ are clipped, and the Trainer reduces them.  The run folder's format lives in
 from __future__ import annotations
 
 import csv
+import io
 import json
 import time
 from pathlib import Path
@@ -205,35 +206,51 @@ class Fitter:
                             "train without decay, or in one process.")
         self.trainer.set_learning_rate(self.config.lr * factor)
 
+    def _log_rows(self) -> List[List[str]]:
+        """``log.csv``'s header and the rows of the epochs the run has committed (a row
+        written after the last checkpoint, by an epoch that then died, is dropped)."""
+        header = ["epoch", "train_loss", f"valid_{self.task.metric}", "seconds", "lr"]
+        path = self.run_dir / LOG_FILE
+        if not path.is_file() or not self.progress["epochs_done"]:
+            return [header]
+        try:
+            with open(path, newline="", encoding="utf-8") as handle:
+                rows = list(csv.reader(handle))[1:]
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise UserError(f"{path} is not readable CSV text ({reason(err)}); restore it, or "
+                            "delete it to resume without the earlier epochs' rows.") from None
+        return [header] + rows[:self.progress["epochs_done"]]
+
     def fit(self) -> Dict:
         config, task = self.config, self.task
-        log_path = self.run_dir / LOG_FILE
-        new_log = not log_path.is_file() or self.progress["epochs_done"] == 0
-        with open(log_path, "w" if new_log else "a", newline="") as handle:
-            writer = csv.writer(handle)
-            if new_log:
-                writer.writerow(["epoch", "train_loss", f"valid_{task.metric}", "seconds", "lr"])
-            for epoch in range(self.progress["epochs_done"], config.epochs):
-                task.start_epoch(self.model, epoch)
-                self._apply_lr_schedule(epoch)
-                start = time.perf_counter()
-                train_loss = self.train_epoch(epoch)
-                seconds = time.perf_counter() - start
-                value = evaluate(self.model, task, task.valid_split, self.contexts,
-                                 config.batch_size)[task.metric]
-                improved = self._is_better(value)
-                self.progress.update(epochs_done=epoch + 1,
-                                     train_seconds=self.progress["train_seconds"] + seconds)
-                if improved:
-                    self.progress.update(best_value=value, best_epoch=epoch + 1)
-                writer.writerow([epoch + 1, f"{train_loss:.6f}", f"{value:.6f}",
-                                 f"{seconds:.3f}", self.trainer.learning_rate])
-                handle.flush()
-                self._checkpoint(improved)
-                self.log(f"epoch {epoch + 1:3d}/{config.epochs}  loss {train_loss:.4f}  "
-                         f"valid {task.metric} {value:.4f}  {seconds:.1f}s"
-                         + ("  *best*" if improved else ""))
+        rows = self._log_rows()
+        for epoch in range(self.progress["epochs_done"], config.epochs):
+            task.start_epoch(self.model, epoch)
+            self._apply_lr_schedule(epoch)
+            start = time.perf_counter()
+            train_loss = self.train_epoch(epoch)
+            seconds = time.perf_counter() - start
+            value = evaluate(self.model, task, task.valid_split, self.contexts,
+                             config.batch_size)[task.metric]
+            improved = self._is_better(value)
+            self.progress.update(epochs_done=epoch + 1,
+                                 train_seconds=self.progress["train_seconds"] + seconds)
+            if improved:
+                self.progress.update(best_value=value, best_epoch=epoch + 1)
+            rows.append([epoch + 1, f"{train_loss:.6f}", f"{value:.6f}", f"{seconds:.3f}",
+                         self.trainer.learning_rate])
+            atomic_write_text(self.run_dir / LOG_FILE, _csv(rows))
+            self._checkpoint(improved)
+            self.log(f"epoch {epoch + 1:3d}/{config.epochs}  loss {train_loss:.4f}  "
+                     f"valid {task.metric} {value:.4f}  {seconds:.1f}s"
+                     + ("  *best*" if improved else ""))
         return self.progress
+
+
+def _csv(rows) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue()
 
 
 def final_metrics(model, task, config: RunConfig, contexts, progress: Dict,

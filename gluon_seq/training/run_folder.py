@@ -63,8 +63,8 @@ def read_progress(run_dir: Path) -> Dict:
 
 def make_task(config: RunConfig) -> tasks.Task:
     task_cls = tasks.get(config.task)
-    return task_cls(task_cls.make_options(config.options), data_dir=config.data_dir,
-                    seed=config.seed)
+    return task_cls.for_options(task_cls.make_options(config.options), config.data_dir,
+                                config.seed)
 
 
 def save_artifacts(task, folder: Path) -> None:

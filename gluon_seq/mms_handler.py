@@ -1,12 +1,9 @@
-"""The MMS entry point under its first name; the handler lives in :mod:`gluon_seq.serving.mms`.
+"""A second name for the MMS handler of :mod:`gluon_seq.serving.mms`.
 
-MAR manifests already written by users name ``gluon_seq.mms_handler:handle``,
-and MMS imports that module by name when it loads the model, so this module
-stays: it only re-exports the handler.  New manifests name
-``gluon_seq.serving.mms:handle``.
+MMS imports the module a model's ``MAR-INF/MANIFEST.json`` names, and users'
+manifests name either ``gluon_seq.serving.mms:handle`` or this module's
+``handle``; both must import.
 """
-from .serving.mms import HANDLER, MANIFEST, GluonSeqService, handle, request_inputs, \
-    write_mar_manifest
+from .serving.mms import handle
 
-__all__ = ["HANDLER", "MANIFEST", "GluonSeqService", "handle", "request_inputs",
-           "write_mar_manifest"]
+__all__ = ["handle"]

@@ -65,7 +65,7 @@ def _save(figure, path: Path) -> Path:
 def save_gate_plot(traced: dict, step_labels: Sequence[str], path: Path, units: int = 8,
                    sample: int = 0) -> Path:
     """Heat maps of the four gates and the cell state over time for the first
-    ``units`` hidden units of one sample of a :func:`gluon_seq.gates.trace`."""
+    ``units`` hidden units of one sample of a :func:`gluon_seq.rnn.gates.trace`."""
     plt = _pyplot()
     names = ["input_gate", "forget_gate", "candidate", "output_gate", "cell"]
     figure, axes = plt.subplots(len(names), 1, figsize=(max(6.0, 0.3 * len(step_labels) + 2), 9),

@@ -66,7 +66,9 @@ def test_export_auto_fast_times_both_kernels_and_keeps_the_faster(run_dir, tmp_p
     line = next(l for l in result.stdout.splitlines() if l.startswith("auto-fast:"))
     fused, unfused = (float(w) for w in line.replace("(", " ").split() if w.replace(".", "").isdigit())
     chosen = json.loads((run / "export" / "meta.json").read_text())["rnn_backend"]
-    assert chosen == ("fused" if fused <= unfused else "unfused")
+    # Printed to two decimals, the times may tie; rounding never swaps their order.
+    times = {"fused": fused, "unfused": unfused}
+    assert times[chosen] <= min(times.values())
     assert f"exporting the {chosen} kernel" in line
     answer = gluon_seq("predict", run / "export", "7*3*2")
     assert answer.returncode == 0 and answer.stdout.startswith("7*3*2 =")

@@ -1,7 +1,6 @@
 """dist_sync on loopback: the launcher, data sharding and identical workers."""
 import io
 import sys
-import time
 
 import mxnet as mx
 import numpy as np
@@ -40,10 +39,8 @@ def test_a_dying_worker_stops_the_job_with_its_exit_code(tmp_path):
     command = [sys.executable, "-c",
                "import sys, time; sys.exit(3) if '{worker}' == '1' else time.sleep(120)"]
     log = io.StringIO()
-    start = time.monotonic()
     code = launch(command, workers=2, servers=1, timeout=100, sink=log)
-    assert code == 3
-    assert time.monotonic() - start < 60
+    assert code == 3  # a job that waited for worker 0 would end by the timeout, with 124
     assert "worker 1 exited with status 3" in log.getvalue()
 
 

@@ -101,13 +101,6 @@ def test_module_level_handle_follows_the_mms_load_then_predict_calls(folder, pre
     assert handle([{"body": {"inputs": ["1+2+3"]}}], context) == [{"outputs": predict(["1+2+3"])}]
 
 
-def test_the_old_entry_module_keeps_the_old_names():
-    import gluon_seq.mms_handler as old
-
-    for name in ("handle", "GluonSeqService", "request_inputs", "write_mar_manifest"):
-        assert getattr(old, name) is getattr(mms, name)
-
-
 @register_codec("test_mms_iterative")
 class _IterativeCodec(CharCodec):
     """Overrides predict, as generating codecs do: the handler must call it whole."""

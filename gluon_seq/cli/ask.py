@@ -11,8 +11,8 @@ gets one sentence naming it and the nearest words it does know, and the
 session goes on.  It reads the terminal (with line editing) or piped input.
 
 The export is read through :func:`gluon_seq.serving.load_predictor` only; the
-attention comes from the export's second output (exports written before it
-existed have none, and ``ask`` says so).
+attention comes from the export's second output (an export without one is
+answered without it, and ``ask`` says so).
 """
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ EXIT = "exit"
 NEW_STORY = "Story: one sentence per line, an empty line to finish ('exit' quits)."
 FIRST_QUESTION = "Question: "
 NEXT_QUESTION = "Another question about the same story (an empty line starts a new story): "
-NO_ATTENTION = ("(This export has no attention output: it was exported before bAbI exports "
-                "had one; re-export the run to see the sentence the model attended to.)")
+NO_ATTENTION = ("(This export has no attention output; re-export the run with this version "
+                "to see the sentence the model attended to.)")
 
 
 class Ending(Exception):

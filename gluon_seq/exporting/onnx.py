@@ -8,8 +8,7 @@ them::
     onnx.json    opset, input/output names, and the largest difference from
                  MXNet on the export's example inputs
 
-Three fixes are applied to what mx2onnx writes (see FINDINGS "Export and
-ONNX"): its converters emit opset-13 nodes (``Split`` with a ``split``
+Three fixes are applied to what mx2onnx (MXNet 1.9.1) writes: its converters emit opset-13 nodes (``Split`` with a ``split``
 attribute) while the file declares the installed onnx's newest opset, so the
 declared opset is set to 13; the weights are listed as graph inputs as well
 as initializers, which makes onnxruntime warn and lets a caller override

@@ -83,7 +83,7 @@ class SequenceClassifier(gluon.HybridBlock):
         return F.expand_dims(steps_first / self._scale, axis=2)          # (T, N, 1)
 
     def lstm_inputs(self, ids) -> np.ndarray:
-        """What the LSTM reads for ``ids`` (N, T): (T, N, C) numpy, for :func:`gluon_seq.gates.trace`."""
+        """What the LSTM reads for ``ids`` (N, T): (T, N, C) numpy, for :func:`gluon_seq.rnn.gates.trace`."""
         return self._features(mx.nd, mx.nd.array(ids)).asnumpy()
 
     def hybrid_forward(self, F, ids, *states):

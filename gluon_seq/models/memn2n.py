@@ -13,13 +13,12 @@ T_0..T_K (T_A^{k+1} = T_C^k)::
     scores   = W u_{K+1}                                 (N, V) logits
 
 PE is the reference code's l_kj = 1 + 4 (k - (d+1)/2)(j - (J+1)/2) / (d J),
-with J the fixed sentence width: the paper's l_kj = (1 - j/J) - (k/d)(1 - 2j/J),
-with J each sentence's own length, trained QA16 of the 1k set to 48 % test
-here, this one to 98.6 % (one run each).  Padding words count for nothing.
-Empty memory slots are zero memories that still take part in the softmax (at
-logit 0), as in the reference code: a "nothing matches" choice that the yes/no
-tasks use (masked out, QA6 and QA18 reached 76.6 % and 58.3 % test; kept,
-91.3 % and 89.3 %; seed 0 each).  Linear start removes the attention softmax in the graph itself:
+with J the fixed sentence width (the paper's l_kj = (1 - j/J) - (k/d)(1 - 2j/J),
+with J each sentence's own length, learned basic induction, QA16, far worse).
+Padding words count for nothing.  Empty memory slots are zero memories that
+still take part in the softmax (at logit 0), as in the reference code: a
+"nothing matches" choice that the yes/no tasks (QA6, QA18) need.  Linear start
+removes the attention softmax in the graph itself:
 ``p = mix * softmax(s) + (1 - mix) * s`` with ``mix`` a non-trainable 0/1
 parameter, set by :meth:`MemN2N.use_softmax` (the bAbI task does it each
 epoch).  Random-noise time padding changes the training data only
@@ -101,8 +100,7 @@ class MemN2N(gluon.HybridBlock):
 
     # -- the graph ----------------------------------------------------------------
     # Sums over words and memory slots are batch_dot products: MXNet's sum over a middle
-    # axis took 17 ms where batch_dot takes under 2 (a (32, 50, 8, 20) batch, one thread;
-    # measured by hand on 2026-12-01 with mx.profiler over one training step).
+    # axis is several times slower than batch_dot on the same data.
     def _encode(self, F, ids, pe, positions, weight):
         """Position-encoded bags of words: (R, J) ids -> (R, d)."""
         mask = ids > 0                                                    # (R, J)

@@ -9,15 +9,14 @@ a bidirectional GRU or plain RNN is also split into one call per direction,
 since mx2onnx converts those cells' ``RNN`` node one direction at a time.
 
 oneDNN's GRU runs its fast elementwise code only when the hidden size is a
-multiple of 16: a count-ones training step (T20 N1000, H=24) took 111 ms
-with 24 units and 20 ms padded to 32 (BENCHMARKS.md, GRU speed: "ours fused,
-unpadded").  So a GRU call on the CPU with fewer than :data:`GRU_PAD_BELOW`
+multiple of 16 (BENCHMARKS.md's GRU speed table has the count-ones step with
+and without the padding).  So a GRU call on the CPU with fewer than :data:`GRU_PAD_BELOW`
 units runs with them padded to the next multiple of :data:`GRU_UNITS_MULTIPLE`,
 by zero weights, biases and begin states: a padded unit starts at 0 and stays
 exactly 0 (r = z = 1/2, n = tanh(0) = 0) and, with zero recurrent weights,
 never reaches a real one, whose numbers are unchanged.  Wider layers are not
 padded: there the GEMMs dominate, and copying the padded weights made PTB's
-500-unit step slower (training 156 against 143 ms, inference 61 against 43).
+500-unit step slower.
 
 Every function takes the layer (:class:`gluon_seq.rnn.layer.RecurrentLayer`)
 for its sizes and the decisions it made once; none imports it.

@@ -31,8 +31,7 @@ from ..util.errors import UserError
 from .predictors import load_predictor
 from .requests import model_name
 
-# The logger keeps the name it had before serving became a package: log configs name it.
-log = logging.getLogger("gluon_seq.serve")
+log = logging.getLogger("gluon_seq.serve")  # one name for all of serving's log lines
 
 DEFAULT_MAX_QUEUE = 256  # requests per model admitted at once: 4 full batches of 64
 

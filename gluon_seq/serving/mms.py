@@ -1,8 +1,7 @@
 """Serve an export folder with Multi Model Server (MMS) through its custom-service contract.
 
-MMS loads ``handle`` from ``MAR-INF/MANIFEST.json`` ("gluon_seq.serving.mms:handle";
-manifests written before serving became a package name "gluon_seq.mms_handler:handle",
-which still works), calls ``handle(None, context)`` once when the model loads, then
+MMS loads ``handle`` from ``MAR-INF/MANIFEST.json`` ("gluon_seq.serving.mms:handle",
+or its second name "gluon_seq.mms_handler:handle"), calls ``handle(None, context)`` once when the model loads, then
 ``handle(batch, context)`` with one entry per request that MMS batched
 together.  Each entry maps a parameter name to its value: ``"body"`` for a raw
 request body, ``"data"`` for a form field; MMS passes JSON bodies parsed,

@@ -106,11 +106,11 @@ class MXNetPredictor(Predictor):
     """An export folder's graph and params, run by MXNet (``SymbolBlock.imports``).
 
     :attr:`graph` says which graph runs: ``"compiled"``, the folder's
-    ``model-compiled-symbol.json`` (traced with gluon_seq's compiled operators: PTB
-    answers a window in 0.6 of the time, a generated word in a third), when the folder has it, ``ctx`` is a
-    CPU and the operators load here (:func:`gluon_seq.rnn.compiled_ops.available`);
-    else ``"portable"``, ``model-symbol.json`` (stock operators), as folders exported
-    before the compiled graph existed always do.  The two give the same numbers.
+    ``model-compiled-symbol.json`` (traced with gluon_seq's compiled operators, faster:
+    BENCHMARKS.md's batch-1 table), when the folder has it, ``ctx`` is a CPU and the
+    operators load here (:func:`gluon_seq.rnn.compiled_ops.available`); else
+    ``"portable"``, ``model-symbol.json`` (stock operators).  The two give the same
+    numbers.
     ``graph="portable"`` forces the portable graph (so does ``GLUON_SEQ_COMPILED_OPS=0``
     in the environment, for ``serve`` and MMS too); ``graph="compiled"`` insists on the
     compiled one, a UserError where it cannot run.

@@ -75,7 +75,6 @@ def _is_task(value) -> bool:
 
 @dataclass
 class BabiOptions:
-    # An int in every config.json written before --task all existed; "all" otherwise.
     qa: Union[int, str] = option(1, Check("a task number from 1 to 20, or 'all'", _is_task),
                                  "bAbI task number 1..20, or 'all': the 20 tasks trained jointly",
                                  flag="--task", parse=task_number)

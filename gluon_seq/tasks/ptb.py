@@ -17,7 +17,7 @@ clip 0.25 for 20 steps is the same setting).
 
 The hidden state is carried from each batch to the next (``carries_state``):
 row r of batch k+1 continues the text of row r of batch k (see
-:func:`gluon_seq.ptb_data.batchify`), so training data is never shuffled.
+:func:`gluon_seq.data.ptb.batchify`), so training data is never shuffled.
 
 Example, after training::
 

@@ -13,7 +13,7 @@ Adam, batch 128, 3 epochs.  Source: 86.39 % test accuracy; Maas et al.
 
 ``--preset web-traffic``: Embedding(1024, 256) -> LSTM(128) -> Dropout(0.5)
 -> Dense(1), rmsprop, over the characters of synthetic HTTP request lines
-(see :mod:`gluon_seq.web_traffic`); nothing is downloaded.
+(see :mod:`gluon_seq.data.web_traffic`); nothing is downloaded.
 
 ``gluon-seq predict runs/sentiment/export "A wonderful, moving film."`` prints
 the label and its probability.

@@ -135,3 +135,22 @@ def test_cli_offers_exactly_the_kernels_the_layer_knows():
     action = next(a for a in parser._actions if "--rnn-backend" in a.option_strings)
     assert tuple(action.choices) == kernels.CHOICES
     assert set(kernels.KERNELS) <= set(kernels.CHOICES)
+
+
+def test_the_help_lists_every_command_and_train_help_every_default_and_preset(capsys):
+    from gluon_seq import tasks
+    from gluon_seq.cli import commands, main
+
+    assert main(["--help"]) == 0
+    listing = capsys.readouterr().out
+    assert all(f"  {name} " in listing for name in commands.COMMANDS)
+    assert main([]) == 2 and "commands:" in capsys.readouterr().err
+    for name in tasks.names():
+        task_cls = tasks.get(name)
+        assert set(task_cls.preset_help) == set(task_cls.presets), name
+        text = commands._train_parser(name).format_help()
+        assert f"(default: {task_cls.defaults['epochs']})" in text
+        assert all(f"  {preset} " in text for preset in task_cls.presets)
+        for action in commands._train_parser(name)._actions:
+            if action.option_strings and action.dest != "help":
+                assert "default" in (action.help or ""), (name, action.option_strings)

@@ -44,7 +44,9 @@ def _add_task_options(parser: argparse.ArgumentParser, task_cls) -> None:
     for field in task_cls.option_fields():
         default = field.default if field.default is not dataclasses.MISSING else None
         flag = settings.flag_of(field)
-        help_text = field.metadata.get("help", "") + f" (default: {default})"
+        help_text = field.metadata.get("help", "")
+        if "default" not in help_text:
+            help_text += f" (default: {default})"
         if isinstance(default, bool):
             group.add_argument(flag, dest=f"opt_{field.name}", default=None,
                                action=argparse.BooleanOptionalAction, help=help_text)
@@ -53,21 +55,43 @@ def _add_task_options(parser: argparse.ArgumentParser, task_cls) -> None:
             kind = type(default) if default is not None else str
             parse = field.metadata.get("parse") or _TYPES.get(kind, kind)
             group.add_argument(flag, dest=f"opt_{field.name}", type=parse, default=None,
-                               help=help_text, choices=field.metadata.get("choices"))
+                               help=help_text, choices=field.metadata.get("choices"),
+                               metavar=None if field.metadata.get("choices") else
+                               flag.lstrip("-").replace("-", "_").upper())
+
+
+def _task_default(task_cls, key: str) -> str:
+    if task_cls is None:
+        return "the task's (gluon-seq train TASK --help lists them)"
+    value = task_cls.defaults.get(key)
+    return "none" if value is None else str(value)
+
+
+def _presets(task_cls) -> Optional[str]:
+    """The epilog of ``train TASK --help``: each preset of the task with one line."""
+    if task_cls is None or not task_cls.presets:
+        return None
+    lines = [f"  {name:<14} {task_cls.preset_help.get(name, '')}" for name in task_cls.presets]
+    return f"presets of {task_cls.name} (--preset NAME):\n" + "\n".join(lines)
 
 
 def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
     from .. import tasks
 
-    parser = ArgumentParser(prog="gluon-seq train",
-                                     description="Train a task, evaluate it and export it.")
+    task_cls = tasks.get(task_name) if task_name in tasks.names() else None
+    parser = ArgumentParser(prog="gluon-seq train", epilog=_presets(task_cls),
+                            description="Train a task, evaluate it and export it.",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=tasks.names())
-    parser.add_argument("--preset", help="named configuration of the task")
-    parser.add_argument("--epochs", type=_whole)
-    parser.add_argument("--batch-size", type=_whole)
-    parser.add_argument("--lr", type=_real)
-    parser.add_argument("--optimizer")
-    parser.add_argument("--clip", type=_real, help="clip the global gradient norm")
+    parser.add_argument("--preset", metavar="NAME",
+                        help="a named configuration of the task (default: none, the source's)")
+    for flag, kind, key, what in (("--epochs", _whole, "epochs", "passes over the data"),
+                                  ("--batch-size", _whole, "batch_size", "examples per step"),
+                                  ("--lr", _real, "lr", "learning rate"),
+                                  ("--optimizer", str, "optimizer", "any MXNet optimizer"),
+                                  ("--clip", _real, "clip", "clip the global gradient norm")):
+        parser.add_argument(flag, type=kind, metavar=key.split("_")[0].upper(),
+                            help=f"{what} (default: {_task_default(task_cls, key)})")
     # Run settings default to None ("not given"): RunConfig fills the defaults, and
     # --resume compares only what was given with the saved run.
     parser.add_argument("--rnn-backend", choices=kernels.CHOICES,
@@ -80,10 +104,12 @@ def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="dataset root (default: ../shared/data or ~/.gluon_seq/data)")
     parser.add_argument("--out", help="run folder (default: runs/TASK)")
     parser.add_argument("--seed", type=_whole, help="random seed (default: 0)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
-    parser.add_argument("--amp", action="store_true", help="mixed precision (GPU only)")
-    if task_name in tasks.names():
-        _add_task_options(parser, tasks.get(task_name))
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out with its saved settings (default: off)")
+    parser.add_argument("--amp", action="store_true", help="mixed precision, GPU only "
+                                                            "(default: off)")
+    if task_cls is not None:
+        _add_task_options(parser, task_cls)
     return parser
 
 
@@ -113,8 +139,10 @@ def cmd_evaluate(argv: List[str]) -> int:
     parser = ArgumentParser(prog="gluon-seq evaluate",
                                      description="Re-evaluate a run's best checkpoint.")
     parser.add_argument("run_dir")
-    parser.add_argument("--rnn-backend", choices=kernels.CHOICES)
-    parser.add_argument("--ctx", default="cpu")
+    parser.add_argument("--rnn-backend", choices=kernels.CHOICES,
+                        help="kernel to evaluate with (default: the one training used; the "
+                             "numbers are the same)")
+    parser.add_argument("--ctx", default="cpu", help="devices (default: cpu)")
     args = parser.parse_args(argv)
     print(json.dumps(reevaluate(Path(args.run_dir), args.rnn_backend, args.ctx), indent=2))
     return 0
@@ -132,7 +160,8 @@ def cmd_export(argv: List[str]) -> int:
                              "take; auto-fast: time one-example inference with both, keep the "
                              "faster)")
     parser.add_argument("--onnx", action="store_true",
-                        help="also write model.onnx for 'gluon-seq serve --backend onnxruntime'")
+                        help="also write model.onnx for 'gluon-seq serve --backend onnxruntime' "
+                             "(default: off)")
     args = parser.parse_args(argv)
     print(export(Path(args.run_dir), rnn_backend=args.rnn_backend, onnx=args.onnx))
     return 0
@@ -145,10 +174,12 @@ def cmd_predict(argv: List[str]) -> int:
                                      description="Predict from an export folder alone.")
     parser.add_argument("export_dir")
     parser.add_argument("inputs", nargs="*", help="one input per word (quote inputs with spaces)")
-    parser.add_argument("--story", help="bAbI story")
-    parser.add_argument("--question", help="bAbI question")
-    parser.add_argument("--words", type=_whole, help="words to generate (language models)")
-    parser.add_argument("--temperature", type=_real, help="sampling temperature (0 = greedy)")
+    parser.add_argument("--story", help="bAbI story (default: none)")
+    parser.add_argument("--question", help="bAbI question (default: none)")
+    parser.add_argument("--words", type=_whole,
+                        help="words to generate, language models (default: 10)")
+    parser.add_argument("--temperature", type=_real,
+                        help="sampling temperature, 0 = greedy (default: 0)")
     parser.add_argument("--backend", default="mxnet",
                         help="serving runtime: mxnet (default) or onnxruntime (needs model.onnx)")
     parser.add_argument("--graph", choices=("auto", "compiled", "portable"),
@@ -171,16 +202,24 @@ def cmd_predict(argv: List[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
-            "predict": cmd_predict,
-            # Loaded when called: serving needs the serve extra, launch needs no MXNet.
-            "serve": "gluon_seq.serving.command:cmd_serve",
-            "ask": "gluon_seq.cli.ask:cmd_ask",
-            "launch": "gluon_seq.training.launch:cmd_launch"}
+# name -> (handler, one line for `gluon-seq --help`); a string handler is loaded when
+# called: serving needs the serve extra, launch needs no MXNet.
+COMMANDS = {
+    "train": (cmd_train, "train a task into a run folder, evaluate it and export it"),
+    "evaluate": (cmd_evaluate, "evaluate a run folder's best checkpoint again"),
+    "export": (cmd_export, "(re)write a run's export folder, optionally with model.onnx"),
+    "predict": (cmd_predict, "answer inputs from an export folder alone"),
+    "serve": ("gluon_seq.serving.command:cmd_serve", "serve export folders over HTTP"),
+    "ask": ("gluon_seq.cli.ask:cmd_ask", "ask a bAbI export questions about your own stories"),
+    "launch": ("gluon_seq.training.launch:cmd_launch",
+               "run a dist_sync training job's roles on this machine"),
+}
+USAGE = ("usage: gluon-seq COMMAND [options]   (gluon-seq COMMAND --help for its options)\n\n"
+         "commands:\n" + "\n".join(f"  {name:<9} {line}" for name, (_, line) in COMMANDS.items()))
 
 
 def _handler(name: str):
-    handler = COMMANDS[name]
+    handler = COMMANDS[name][0]
     if isinstance(handler, str):
         module, _, function = handler.partition(":")
         handler = getattr(importlib.import_module(module), function)
@@ -189,11 +228,14 @@ def _handler(name: str):
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print("usage: gluon-seq {" + ",".join(COMMANDS) + "} ...", file=sys.stderr)
-        if argv and argv[0] not in ("-h", "--help"):
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
+    if not argv or argv[0] not in COMMANDS:
+        print(USAGE, file=sys.stderr)
+        if argv:
             print(f"gluon-seq: error: unknown command {argv[0]!r}", file=sys.stderr)
-        return 0 if argv and argv[0] in ("-h", "--help") else EXIT_USER_ERROR
+        return EXIT_USER_ERROR
     try:
         return _handler(argv[0])(argv[1:])
     except UserError as err:

@@ -24,7 +24,8 @@ STARTUP_FAILURE = 3  # uvicorn's exit status when it cannot start
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gluon-seq serve",
-                                     description="Serve export folders over HTTP.")
+                                     description="Serve export folders over HTTP.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("export_dirs", nargs="+", metavar="EXPORT_DIR")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)

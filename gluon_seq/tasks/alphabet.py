@@ -42,6 +42,8 @@ class AlphabetTask(Task):
     Options = AlphabetOptions
     defaults = {"epochs": 500, "batch_size": 1, "lr": 1e-3, "optimizer": "adam", "clip": None}
     presets = {"source": {}, "one-letter": {"seq_length": 1}}
+    preset_help = {"source": "the tutorial's 3-letter windows (the defaults)",
+                   "one-letter": "the tutorial's first model: one letter in, the next out"}
     valid_split = "alphabet"
     test_splits = ("alphabet",)
     tiny_options = {"hidden": 8}

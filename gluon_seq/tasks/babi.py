@@ -130,6 +130,10 @@ class BabiTask(Task):
                          "linear_start": 30, "anneal": 15, "optimizer": "sgd", "lr": 0.32,
                          "clip": 1.25, "epochs": 90},
     }
+    preset_help = {"source": "the Keras babi_memnn model on QA1 of en-10k (the defaults)",
+                   "read-story": "the answer LSTM reads the story instead of the question",
+                   "memn2n": "MemN2N as its reference code trains one task of the 1k set",
+                   "memn2n-joint": "MemN2N on the 20 tasks of the 1k set at once"}
     codec_from_data = True
     tiny_options = {"subset": "en", "embed": 8, "hidden": 6}
 

@@ -10,7 +10,7 @@ Every hook the loop, the run folder and the tests use is declared here:
 ==================  =========================================================
 ``Options``         dataclass of task settings; each field is a CLI flag
 ``defaults``        run settings that reproduce the source tutorial
-``presets``         other named settings
+``presets``         other named settings (``preset_help``: a line on each)
 ``metric_class``    the validation / test metric (its name is ``metric``)
 ``loss_block``      the per-sample loss (override :meth:`loss` to adapt labels)
 ``codec()``         how user inputs become arrays and outputs become answers
@@ -50,6 +50,7 @@ class Task:
     Options: ClassVar[type]
     defaults: ClassVar[Dict] = {}
     presets: ClassVar[Dict[str, Dict]] = {}
+    preset_help: ClassVar[Dict[str, str]] = {}  # one line per preset, for train TASK --help
     metric_class: ClassVar[type] = Accuracy
     metric: ClassVar[str] = Accuracy.name  # set from metric_class for every subclass
     loss_block: ClassVar[Optional[mx.gluon.Block]] = None  # built once: a loss has no parameters

@@ -95,6 +95,9 @@ class PtbTask(Task):
         "small": _zaremba(200, 20, 0.0, 13, 0.5, 4),
         "medium": _zaremba(650, 35, 0.5, 39, 1 / 1.2, 6),
     }
+    preset_help = {"source": "the Keras tutorial: 2 x 500, Adam, 40 epochs (the defaults)",
+                   "small": "Zaremba et al.'s small model: 2 x 200, 13 epochs",
+                   "medium": "Zaremba et al.'s medium model: 2 x 650, dropout 0.5, 39 epochs"}
     test_splits = ("test", "valid")
     carries_state = True
     fixed_length = False  # generation feeds a prompt of any length, then one word at a time

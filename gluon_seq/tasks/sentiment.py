@@ -90,6 +90,10 @@ class SentimentTask(Task):
         "web-traffic": {"dataset": "web-traffic", "vocab_size": 1024, "embed": 256,
                         "hidden": 128, "dropout": 0.5, "maxlen": 128, "optimizer": "rmsprop"},
     }
+    preset_help = {"source": "the Keras tutorial's IMDB LSTM (the defaults)",
+                   "pooled": "max pooling over the review and channel dropout",
+                   "bilstm": "pooled, reading both ways, with whole-token dropout",
+                   "web-traffic": "generated HTTP request lines, benign or malicious"}
     codec_from_data = True
     # Generated requests: no data files needed.
     tiny_options = {"dataset": "web-traffic", "traffic_size": 120, "vocab_size": 40, "maxlen": 16,

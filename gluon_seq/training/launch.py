@@ -113,10 +113,13 @@ def cmd_launch(argv: List[str]) -> int:
         command = []
     parser = ArgumentParser(prog="gluon-seq launch", description=__doc__.splitlines()[0],
                                      usage="gluon-seq launch -n WORKERS [-s SERVERS] -- COMMAND...")
-    parser.add_argument("-n", "--workers", type=int, required=True)
-    parser.add_argument("-s", "--servers", type=int, default=1)
+    parser.add_argument("-n", "--workers", type=int, required=True,
+                        help="worker processes (required; no default)")
+    parser.add_argument("-s", "--servers", type=int, default=1,
+                        help="parameter-server processes (default: 1)")
     parser.add_argument("--port", type=int, help="scheduler port (default: a free one)")
-    parser.add_argument("--timeout", type=float, help="stop everything after this many seconds")
+    parser.add_argument("--timeout", type=float,
+                        help="stop everything after this many seconds (default: no limit)")
     args = parser.parse_args(argv)
     if command and command[0] == "gluon-seq":
         command = [sys.executable, "-m", "gluon_seq"] + command[1:]

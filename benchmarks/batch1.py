@@ -21,39 +21,31 @@ The table goes into BENCHMARKS.md between the ``batch1`` markers.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
+import gluon_seq  # noqa: F401  (sets OMP_NUM_THREADS before mxnet loads)
 import mxnet as mx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from harness import Bench, check_equal_cpu, percentiles
 
-from machine import SAME_CPU, Machine, unequal_cpu  # noqa: E402
-from report import write_section  # noqa: E402
-
-from gluon_seq import tasks  # noqa: E402
-from gluon_seq.util.errors import UserError  # noqa: E402
-from gluon_seq.exporting.writer import export_model  # noqa: E402
-from gluon_seq.serving.format import COMPILED_SYMBOL_FILE, ONNX_FILE, SYMBOL_FILE  # noqa: E402
-from gluon_seq.exporting.onnx import export_onnx  # noqa: E402
-from gluon_seq.util.ndarrays import to_device  # noqa: E402
-from gluon_seq.rnn import LayerFactory, compiled_ops  # noqa: E402
-from gluon_seq.serving.onnx_runtime import OnnxRuntimePredictor  # noqa: E402
-from gluon_seq.serving.predictors import MXNetPredictor  # noqa: E402
+from gluon_seq import UserError, tasks
+from gluon_seq.exporting.onnx import export_onnx
+from gluon_seq.exporting.writer import export_model
+from gluon_seq.rnn import LayerFactory, compiled_ops
+from gluon_seq.serving.format import COMPILED_SYMBOL_FILE, ONNX_FILE, SYMBOL_FILE
+from gluon_seq.serving.onnx_runtime import OnnxRuntimePredictor
+from gluon_seq.serving.predictors import MXNetPredictor
+from gluon_seq.util.ndarrays import to_device
 
 CONTENDERS = ("mxnet compiled", "mxnet portable", "onnxruntime")
 GOAL = 1.5        # MXNet within this factor of onnxruntime
 ROUNDS = 5
-COMMAND = "taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/batch1.py"
 
 
 def threads() -> int:
@@ -145,8 +137,7 @@ def measure(name: str, root: Path, seconds: float) -> list:
                      "missing": {c: found[c] for c in CONTENDERS if isinstance(found[c], str)},
                      "inputs": len(found["mxnet portable"].meta["inputs"]),
                      "outputs": len(found["mxnet portable"].meta["outputs"])})
-        print(name, label, {c: f"{np.median(s['times']) * 1e3:.3f} ms" for c, s in stats.items()},
-              flush=True)
+        print(name, label, {c: percentiles(s["times"], 3) for c, s in stats.items()}, flush=True)
     return rows
 
 
@@ -166,8 +157,7 @@ def mxnet_of(row) -> str:
 def cell(row, contender: str) -> str:
     if contender in row["missing"]:
         return row["missing"][contender].replace("|", "/")
-    ms = np.asarray(row["stats"][contender]["times"]) * 1e3
-    return f"{np.percentile(ms, 50):.3f} / {np.percentile(ms, 99):.3f}"
+    return percentiles(row["stats"][contender]["times"], 3)
 
 
 def table(rows) -> str:
@@ -189,16 +179,6 @@ def table(rows) -> str:
                      + " | ".join(cell(row, c) for c in CONTENDERS)
                      + f" | {ratio_text} | {within} | {shares} |")
     return "\n".join(lines)
-
-
-def unequal_threads(rows) -> list:
-    """Rows whose contenders' CPU-s per wall-s differ by more than machine.SAME_CPU."""
-    bad = []
-    for row in rows:
-        if unequal_cpu([cpu_share(s) for s in row["stats"].values()]):
-            bad.append(f"{row['task']} {row['input']}: "
-                       + ", ".join(f"{c} {cpu_share(s):.2f}" for c, s in row["stats"].items()))
-    return bad
 
 
 def _trivial_calls(symbol, inputs: int, seconds: float = 1.0) -> dict:
@@ -321,14 +301,13 @@ def causes(rows) -> list:
     return lines
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", nargs="+", default=tasks.names())
-    parser.add_argument("--seconds", type=float, default=4.0,
-                        help="timed seconds per contender and input")
-    parser.add_argument("--no-write", action="store_true", help="print the table only")
-    args = parser.parse_args()
-    stamp = Machine.now()
+def main(argv=None) -> None:
+    bench = Bench(__doc__, __file__, "batch1",
+                  "## Batch-1 inference, MXNet against onnxruntime (issue 16)")
+    bench.parser.add_argument("--tasks", nargs="+", default=tasks.names())
+    bench.parser.add_argument("--seconds", type=float, default=4.0,
+                              help="timed seconds per contender and input")
+    args = bench.parse(argv)
     rows, skipped = [], []
     with tempfile.TemporaryDirectory() as root:
         for name in args.tasks:
@@ -336,26 +315,17 @@ def main() -> int:
                 rows += measure(name, Path(root), args.seconds)
             except UserError as err:  # its data is not on this machine
                 skipped.append(f"- {name}: skipped ({err})")
-        bad = unequal_threads(rows)
-        if bad:
-            print("contenders used different CPU per wall-second (more than "
-                  f"{SAME_CPU - 1:.0%} apart), so their times do not compare; no table "
-                  "written:\n  " + "\n  ".join(bad), file=sys.stderr)
-            return 1
+        for row in rows:
+            check_equal_cpu({c: cpu_share(s) for c, s in row["stats"].items()},
+                            f"{row['task']} {row['input']}")
         found = causes(rows)  # profiles the exports, still in the temporary folder
-    text = "\n".join(
-        [f"Command: `{COMMAND}`" + (f" --tasks {' '.join(args.tasks)}"
-                                    if args.tasks != tasks.names() else "")
-         + f" (about {args.seconds:g} s of calls per contender and input, in {ROUNDS} "
-         "interleaved rounds after 20 warm-up calls; untrained weights).", "", table(rows), ""]
-        + skipped + (["", "Where MXNet is beyond the goal:", ""] + found if found else
-                     ["", f"MXNet is within {GOAL}x of onnxruntime on every row."])
-        + ["", stamp.line()])
-    print(text)
-    if not args.no_write:
-        write_section("batch1", "## Batch-1 inference, MXNet against onnxruntime (issue 16)", text)
-    return 0
+    bench.finish("\n".join(
+        [f"Command: `{bench.command()}` (about {args.seconds:g} s of calls per contender and "
+         f"input, in {ROUNDS} interleaved rounds after 20 warm-up calls; untrained weights).",
+         "", table(rows), ""] + skipped
+        + (["", "Where MXNet is beyond the goal:", ""] + found if found else
+           ["", f"MXNet is within {GOAL}x of onnxruntime on every row."])))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

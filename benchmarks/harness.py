@@ -13,6 +13,7 @@ given the same threads must use the same CPU-seconds per wall-second (:data:`SAM
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
 import json
 import os
@@ -207,3 +208,17 @@ def train_cli(arguments, folder: Path, check: bool = True) -> dict:
                          f"status {run['code']}; its output ends:\n{log.read_text()[-2000:]}")
     metrics = None if run["code"] else json.loads((folder / "metrics.json").read_text())
     return dict(run, metrics=metrics, log=str(log))
+
+
+def reached(log_csv: Path, target: float):
+    """(epoch, cumulative train seconds) when the validation metric in a run's log.csv
+    first reached ``target`` (epoch times only, evaluation excluded), or None."""
+    with open(log_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    column = next(k for k in rows[0] if k.startswith("valid_"))
+    elapsed = 0.0
+    for row in rows:
+        elapsed += float(row["seconds"])
+        if float(row[column]) >= target:
+            return int(row["epoch"]), elapsed
+    return None

@@ -17,20 +17,59 @@ server).  Every run is bounded in requests and seconds and stops by itself:
 """
 import asyncio
 import collections
+import os
 import random
 import threading
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import psutil
+from harness import percentiles, tree_rss
 
-from process_tree import tree_rss
-from serving_tools import Server, exchange, split_url
+from gluon_seq.serving.process import ServeProcess
 
 # The soak spreads its rate over more connections than capacity was measured with, so a
 # connection is free when its next send is due (an open loop must not wait on its own client).
 CAPACITY_CLIENTS, CAPACITY_SECONDS, SOAK_CONNECTIONS = 64, 15.0, 128
+
+
+def start_server(folders, *flags) -> ServeProcess:
+    """``gluon-seq serve`` as every serving row runs it: no access log, and one OpenMP
+    thread unless OMP_NUM_THREADS says otherwise."""
+    return ServeProcess(folders, "--no-access-log", *flags,
+                        env={"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+
+
+def split_url(url: str):
+    """``http://127.0.0.1:8080/predict/x`` -> ("127.0.0.1", 8080, "/predict/x")."""
+    host, port_path = url.split("//", 1)[1].split(":", 1)
+    port, _, path = port_path.partition("/")
+    return host, int(port), "/" + path
+
+
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str,
+                   path: str, body: bytes):
+    """One POST over an open keep-alive connection: (status, Retry-After seconds or None);
+    the answer's body is read and dropped.  A bare asyncio stream costs a fraction of
+    httpx's client-side CPU, so the server is what is measured."""
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json"
+                 f"\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    await writer.drain()
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionError("the server closed the connection before answering")
+    length, retry_after = 0, None
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+        elif name.lower() == b"retry-after":
+            retry_after = float(value)
+    await reader.readexactly(length)
+    return int(status_line.split()[1]), retry_after
 
 
 @dataclass
@@ -54,10 +93,6 @@ class Outcome:
     @property
     def answered(self) -> int:
         return sum(self.statuses.values())
-
-    def p(self, q: float, ok_only: bool = False) -> float:
-        seconds = self.ok_seconds if ok_only else self.seconds
-        return float(np.percentile(np.asarray(seconds) * 1000, q)) if seconds else 0.0
 
 
 class Watch:
@@ -183,12 +218,12 @@ def _row(name, clients, outcome: Outcome, watch: Watch) -> str:
     return (f"| {name} | {clients} | {outcome.answered + sum(outcome.errors.values())} | "
             f"{outcome.statuses[200]} | {outcome.statuses[200] / max(outcome.wall, 1e-9):.0f} | "
             f"{outcome.statuses[503]} | {other} | {errors} | "
-            f"{outcome.p(50):.0f} / {outcome.p(99):.0f} | {outcome.p(50, True):.0f} / "
-            f"{outcome.p(99, True):.0f} | {_mib(watch.before)} → {_mib(watch.peak)} | "
+            f"{percentiles(outcome.seconds, 0)} | {percentiles(outcome.ok_seconds, 0)} | "
+            f"{_mib(watch.before)} → {_mib(watch.peak)} | "
             f"{watch.cores:.2f} | {outcome.wall:.1f} |")
 
 
-def _closed_rows(server: Server, body, runs) -> list:
+def _closed_rows(server: ServeProcess, body, runs) -> list:
     """One table row per (name, clients, seconds, requests per client, backoff) run."""
     watch, rows = Watch(server.pid), []
     closed_loop(server.url + PATH, 8, body, 3, 200)  # warm up
@@ -200,7 +235,7 @@ def _closed_rows(server: Server, body, runs) -> list:
     return rows
 
 
-def _soak(server: Server, body, seconds):
+def _soak(server: ServeProcess, body, seconds):
     """(capacity outcome, soak rate, soak outcome, watch) on a running server."""
     capacity = closed_loop(server.url + PATH, CAPACITY_CLIENTS, body, CAPACITY_SECONDS, 10 ** 6)
     rate = 0.8 * capacity.statuses[200] / capacity.wall
@@ -215,9 +250,8 @@ def run_load(folder, inputs, args) -> list:
     """The load tables (markdown lines) for the arithmetic export ``folder``."""
     rng = random.Random(0)
     body = lambda: ('{"inputs": ["%s"]}' % rng.choice(inputs)).encode()
-    server = Server([folder], "mxnet", extra=["--max-queue", args.max_queue] if args.max_queue
-                    else [])
-    try:
+    queue = ["--max-queue", args.max_queue] if args.max_queue else []
+    with start_server([folder], *queue) as server:
         rows = _closed_rows(server, body, [
             ("burst: one request per connection, all opened at once", args.burst, 60, 1, False),
             ("overload: clients send back to back, a 503 retried at once", args.overload,
@@ -226,15 +260,11 @@ def run_load(folder, inputs, args) -> list:
              50, True)])
         soak = _soak(server, body, args.soak_seconds)
         alive = server.alive()
-    finally:
         code = server.stop()
     if not args.max_queue:
-        deep = Server([folder], "mxnet", extra=["--max-queue", DEEP_QUEUE])
-        try:
+        with start_server([folder], "--max-queue", DEEP_QUEUE) as deep:
             rows[1:1] = _closed_rows(deep, body, [(f"the burst with --max-queue {DEEP_QUEUE}",
                                                    args.burst, 60, 1, False)])
-        finally:
-            deep.stop()
     return _tables(args, rows, *soak, alive, code)
 
 
@@ -246,12 +276,12 @@ def _tables(args, rows, capacity, rate, soak: Outcome, watch: Watch, alive, code
         "cores | seconds |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows, "",
         f"**Capacity**: {CAPACITY_CLIENTS} keep-alive clients for {CAPACITY_SECONDS:g} s got "
-        f"{capacity.statuses[200] / capacity.wall:.0f} answers/s (p50 / p99 {capacity.p(50):.1f} "
-        f"/ {capacity.p(99):.1f} ms, {sum(capacity.errors.values())} errors).", "",
+        f"{capacity.statuses[200] / capacity.wall:.0f} answers/s (p50 / p99 "
+        f"{percentiles(capacity.seconds, 1)} ms, {sum(capacity.errors.values())} errors).", "",
         f"**Soak at 80 % of that** ({rate:.0f} requests/s for {args.soak_seconds:g} s over "
         f"{SOAK_CONNECTIONS} connections, open loop): {soak.answered} answered "
         f"({soak.answered / max(soak.wall, 1e-9):.0f}/s), {errors} errors "
-        f"(non-200 or failed), p50 / p99 {soak.p(50):.1f} / {soak.p(99):.1f} ms from the "
+        f"(non-200 or failed), p50 / p99 {percentiles(soak.seconds, 1)} ms from the "
         f"planned send time; server RSS {_mib(watch.before)} MiB at the start, "
         f"{_mib(watch.after)} MiB at the end (peak {_mib(watch.peak)} MiB); server CPU "
         f"{watch.cores:.2f} cores.", "",

@@ -1,6 +1,6 @@
-"""scripts/train.py on the CPU, as CI can run it, and its GPU flags; benchmarks/dnnl_verbose.py's
-parser of oneDNN's log (which benchmarks/step_profile.py reads); benchmarks/seed_models.py
-writes no table when a row failed."""
+"""scripts/train.py on the CPU, as CI can run it, and its GPU flags; the parser of oneDNN's
+log in benchmarks/profiling/ (dnnl_verbose.py, which step_profile.py reads);
+benchmarks/seed_models.py writes no table when a row failed."""
 import subprocess
 import sys
 from pathlib import Path
@@ -60,7 +60,7 @@ def test_two_gpu_training_runs(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-# Lines copied from a DNNL_VERBOSE=1 run of benchmarks/step_profile.py's passes (MXNet 1.9.1,
+# Lines copied from a DNNL_VERBOSE=1 run of benchmarks/profiling/step_profile.py's passes (MXNet 1.9.1,
 # oneDNN v2.4.4): the fused PTB training step and the unfused arithmetic one.
 _DESCS = ("src_layer_f32::blocked:abc:f0 src_iter_f32::blocked:abcd:f0 wei_layer_f32::blocked:"
           "abcde:f0 wei_iter_f32::blocked:abcde:f0 bias_f32::blocked:abcd:f0 dst_layer_f32::"
@@ -93,7 +93,7 @@ VERBOSE_LOG = [
 
 
 def test_dnnl_verbose_sums_each_primitive_kind_per_call(load_script):
-    parser = load_script("benchmarks/dnnl_verbose.py")
+    parser = load_script("benchmarks/profiling/dnnl_verbose.py")
     calls = parser.split_calls(VERBOSE_LOG)
     assert [seconds for seconds, _ in calls] == [0.25, 0.01]
     first, second = (parser.per_kind(lines) for _, lines in calls)

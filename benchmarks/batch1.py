@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import gluon_seq  # noqa: F401  (sets OMP_NUM_THREADS before mxnet loads)
 import mxnet as mx
 import numpy as np
 
-from harness import Bench, check_equal_cpu, percentiles
+from harness import Bench, check_equal_cpu, mxnet_operators, percentiles, timed_calls
 
 from gluon_seq import UserError, tasks
 from gluon_seq.exporting.onnx import export_onnx
@@ -85,17 +84,6 @@ def contenders(folder: Path, refusal):
     found["onnxruntime"] = (refusal if refusal
                             else OnnxRuntimePredictor(folder, threads=threads()))
     return found
-
-
-def timed_calls(run, count: int):
-    """(seconds per call, CPU seconds, wall seconds) over ``count`` calls of ``run``."""
-    times = []
-    cpu, wall = time.process_time(), time.perf_counter()
-    for _ in range(count):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return times, time.process_time() - cpu, time.perf_counter() - wall
 
 
 def race(runs: dict, seconds: float) -> dict:
@@ -222,22 +210,11 @@ def framework_cost(inputs: int, outputs: int) -> tuple:
 
 
 def mxnet_profile(predictor, arrays, calls: int = 30) -> dict:
-    """Operator -> ms per call, from mx.profiler's aggregate over ``calls`` calls."""
+    """Operator -> ms per call, from MXNet's profiler over ``calls`` calls after 5."""
     for _ in range(5):
         predictor.run(arrays)
-    with tempfile.TemporaryDirectory() as folder:
-        mx.profiler.set_config(profile_all=True, aggregate_stats=True,
-                               filename=str(Path(folder) / "profile.json"))
-        mx.profiler.set_state("run")
-        for _ in range(calls):
-            predictor.run(arrays)
-        mx.nd.waitall()
-        mx.profiler.set_state("stop")
-        text = mx.profiler.dumps(reset=True)
-    section = text.split("\noperator\n", 1)[1].split("\n\n", 1)[0].splitlines()[3:]
-    engine = ("WaitForVar", "DeleteVariable")  # the engine's bookkeeping, not operators
-    return {line.split()[0]: float(line.split()[2]) / calls for line in section
-            if line.strip() and line.split()[0] not in engine}
+    _, ops = mxnet_operators(lambda: predictor.run(arrays), calls)
+    return {name: ms for name, (ms, _) in ops.items()}
 
 
 def onnx_profile(predictor, arrays, calls: int = 30) -> dict:

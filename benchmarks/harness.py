@@ -59,6 +59,37 @@ def percentiles(seconds, digits: int = 2) -> str:
     return f"{p50:.{digits}f} / {p99:.{digits}f}"
 
 
+def timed_calls(run, count: int, warm_up: int = 0):
+    """(seconds of each call, CPU seconds, wall seconds) over ``count`` calls of ``run``,
+    after ``warm_up`` calls not counted.  CPU time is this process's: every thread of it."""
+    for _ in range(warm_up):
+        run()
+    times = []
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(count):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return times, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def mxnet_operators(call, calls: int) -> tuple:
+    """(wall ms per call, {operator: (ms per call, runs per call)}) over ``calls`` calls of
+    ``call``, from MXNet's aggregate profiler (the engine's bookkeeping entries left out)."""
+    import mxnet as mx
+
+    mx.profiler.set_config(profile_symbolic=True, profile_imperative=True,
+                           aggregate_stats=True, filename=os.devnull)
+    mx.profiler.set_state("run")
+    _, _, wall = timed_calls(lambda: (call(), mx.nd.waitall()), calls)
+    mx.profiler.set_state("stop")
+    stats = json.loads(mx.profiler.dumps(format="json", reset=True))
+    return wall / calls * 1e3, {
+        name: (entry["Total"] / calls, entry["Count"] / calls)
+        for name, entry in stats.get("Time", {}).get("operator", {}).items()
+        if name not in ("WaitForVar", "DeleteVariable")}
+
+
 def _commit() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,

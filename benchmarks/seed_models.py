@@ -7,19 +7,16 @@ result, its time and the peak memory of the whole process tree.
 One row per seed configuration (a task's source settings or one of its presets).
 Each row runs ``python -m gluon_seq train TASK ... --out DIR`` in a fresh process,
 on the task's real data (``../shared/data``, the package's normal lookup), then
-reads DIR's ``metrics.json`` (the task's own metric on its test split) and
-``progress.json`` (best epoch, train seconds, evaluation excluded).  Wall time,
-CPU time and the peak resident memory of the child's whole process tree (sampled
-every 0.1 s, summed over it and its descendants) are measured here
-(``harness.train_cli``).
+reads DIR's ``metrics.json`` (the task's own metric on its test split, best epoch,
+train seconds without evaluation).  Wall time, CPU time and the peak resident memory
+of the child's whole process tree are measured here (``harness.train_cli``).
 
 Two profiles.  The full one (the default) trains each preset for its own epochs on
-all its data: not yet run whole; by the epoch times measured by hand (BENCHMARKS.md)
-about eight hours on one core, most of it PTB (``source``: 40 epochs of 8-11 minutes).
-``--quick`` trains each row for a few epochs on a share of its data (9.7 minutes in
-all on 2026-12-01, CPU 0 shared with another job at times): its figures show that
-every configuration runs end to end and what it costs, not the quality the presets
-reach, so its rows say "quick" with their epochs and carry no source's figure.
+all its data: hours, most of them PTB's (BENCHMARKS.md has the epoch times).
+``--quick`` trains each row for a few epochs on a share of its data, in minutes: its
+figures show that every configuration runs end to end and what it costs, not the
+quality the presets reach, so its rows say "quick" with their epochs and carry no
+source's figure.
 
 Run folders stay in ``--runs`` (PROFILE/ROW, replaced at each run).  The table goes
 into BENCHMARKS.md between the ``seed-models`` markers with the command and the

@@ -13,20 +13,16 @@ is never modified.  Servers run as ``python -m gluon_seq serve`` subprocesses
 on 127.0.0.1; the clients are httpx (async for concurrency) in this process.
 ``--write`` puts the tables into BENCHMARKS.md under "Serving (issue 4)".
 """
-import asyncio
-import json
 import os
-import random
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
-from harness import ROOT, Bench, Machine, percentiles
-from serve_load import exchange, run_load, split_url, start_server
+from harness import ROOT, Bench, Machine, percentiles, timed_calls
+from serve_load import closed_loop, one_input_bodies, run_load, start_server
 
 from gluon_seq import UserError, load_predictor, tasks
 from gluon_seq.exporting.onnx import export_onnx
@@ -37,87 +33,14 @@ from gluon_seq.serving.requests import model_name
 EXPRESSIONS = ["7*3*2", "10+10+10", "1+2+3", "9*9*9", "4*5+6", "2*8+1", "3*3*3", "6+7"]
 
 
-def inprocess_latency(model, example, count):
-    for _ in range(20):
-        model.predict([example])
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        model.predict([example])
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def http_latency(url, example, count):
-    times = []
+    """Seconds of each of ``count`` requests from one keep-alive client, after 20."""
     with httpx.Client(timeout=30) as client:
-        for i in range(count + 20):
-            start = time.perf_counter()
+        def post():
             response = client.post(url, json={"inputs": [example]})
-            if i >= 20:
-                times.append(time.perf_counter() - start)
             assert response.status_code == 200, response.text
-    return times
 
-
-async def _httpx_client(url, budget, make_input, record, session):
-    """One simulated user on the shared httpx pool, requests back to back.  (One
-    AsyncClient per user was worse: 200 clients spent the time cap building SSL contexts.)"""
-    while budget.take():
-        start = time.perf_counter()
-        try:
-            response = await session.post(url, json={"inputs": [make_input()]})
-            record(time.perf_counter() - start, response.status_code == 200)
-        except httpx.HTTPError:
-            record(time.perf_counter() - start, False)
-
-
-async def _raw_client(url, budget, make_input, record, session=None):
-    """One simulated user speaking HTTP/1.1 keep-alive over a bare asyncio
-    stream: a fraction of httpx's client-side CPU, so the server is what is measured."""
-    host, port, path = split_url(url)
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        while budget.take():
-            start = time.perf_counter()
-            status, _ = await exchange(reader, writer, host, path,
-                                       json.dumps({"inputs": [make_input()]}).encode())
-            record(time.perf_counter() - start, status == 200)
-    finally:
-        writer.close()
-
-
-class _Budget:
-    def __init__(self, count, seconds):
-        self.left, self.stop_at = count, time.perf_counter() + seconds
-
-    def take(self) -> bool:
-        if self.left <= 0 or time.perf_counter() > self.stop_at:
-            return False
-        self.left -= 1
-        return True
-
-
-def throughput(client, url, clients, total, seconds, make_input):
-    """(requests, elapsed s, errors, per-request latencies) for `clients` concurrent users."""
-    times, errors = [], [0]
-
-    def record(elapsed, ok):
-        times.append(elapsed)
-        errors[0] += not ok
-
-    async def go():
-        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-        async with httpx.AsyncClient(timeout=60, limits=limits) as session:
-            budget = _Budget(total, seconds)
-            start = time.perf_counter()
-            results = await asyncio.gather(*[client(url, budget, make_input, record, session)
-                                             for _ in range(clients)], return_exceptions=True)
-            errors[0] += sum(isinstance(r, Exception) for r in results)
-            return time.perf_counter() - start
-
-    elapsed = asyncio.run(go())
-    return len(times), elapsed, errors[0], times
+        return timed_calls(post, count, warm_up=20)[0]
 
 
 def model_stats(base):
@@ -271,7 +194,7 @@ def latency_rows(models, count: int) -> list:
                 out.append(f"| {name} | onnxruntime | not convertible ({reason}) | | |")
                 continue
             model = load_predictor(folder, backend)
-            local = percentiles(inprocess_latency(model, example, count))
+            local = percentiles(timed_calls(lambda: model.predict([example]), count, 20)[0])
             del model
             cells = []
             for wait in (5.0, 0.0):
@@ -286,24 +209,24 @@ def latency_rows(models, count: int) -> list:
 def throughput_rows(arith: Path, converted: bool, seconds: float) -> list:
     """Arithmetic requests per second per backend, client kind and client count."""
     out = ["", "**Throughput, arithmetic, one input per request** (--max-batch 64, "
-           f"--max-wait-ms 5; each run capped at 3000 requests or {seconds:g} s; rows/run = "
-           "inputs per model run, from /models)", "",
+           f"--max-wait-ms 5; each run capped at 3000 requests, split among its clients, or "
+           f"{seconds:g} s; rows/run = inputs per model run, from /models)", "",
            "| backend | client | clients | requests | req/s | p50 / p99 ms | rows/run | errors |",
            "|---|---|---|---|---|---|---|---|"]
-    rng = random.Random(0)
+    body = one_input_bodies(EXPRESSIONS)
     for backend in ["mxnet"] + (["onnxruntime"] if converted else []):
         with start_server([arith], "--backend", backend) as server:
-            for client_name, client in (("httpx", _httpx_client), ("raw asyncio", _raw_client)):
+            for client, use_httpx in (("httpx", True), ("raw asyncio", False)):
                 for clients in (1, 16, 200):
                     runs0, rows0 = model_stats(server.url)
-                    done, elapsed, errors, times = throughput(
-                        client, f"{server.url}/predict/arithmetic", clients, 3000, seconds,
-                        lambda: rng.choice(EXPRESSIONS))
+                    run = closed_loop(f"{server.url}/predict/arithmetic", clients, body, seconds,
+                                      -(-3000 // clients), use_httpx=use_httpx)
                     runs1, rows1 = model_stats(server.url)
-                    per_run = (rows1 - rows0) / max(1, runs1 - runs0)
-                    out.append(f"| {backend} | {client_name} | {clients} | {done} | "
-                               f"{done / elapsed:.0f} | {percentiles(times)} | {per_run:.1f} | "
-                               f"{errors} |")
+                    failed = sum(run.errors.values())
+                    out.append(f"| {backend} | {client} | {clients} | {run.answered + failed} | "
+                               f"{run.answered / run.wall:.0f} | {percentiles(run.seconds)} | "
+                               f"{(rows1 - rows0) / max(1, runs1 - runs0):.1f} | "
+                               f"{failed + run.answered - run.statuses[200]} |")
                     print(out[-1], flush=True)
     return out
 

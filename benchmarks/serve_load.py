@@ -17,12 +17,14 @@ server).  Every run is bounded in requests and seconds and stops by itself:
 """
 import asyncio
 import collections
+import json
 import os
 import random
 import threading
 import time
 from dataclasses import dataclass, field
 
+import httpx
 import psutil
 from harness import percentiles, tree_rss
 
@@ -31,6 +33,7 @@ from gluon_seq.serving.process import ServeProcess
 # The soak spreads its rate over more connections than capacity was measured with, so a
 # connection is free when its next send is due (an open loop must not wait on its own client).
 CAPACITY_CLIENTS, CAPACITY_SECONDS, SOAK_CONNECTIONS = 64, 15.0, 128
+JSON = {"Content-Type": "application/json"}
 
 
 def start_server(folders, *flags) -> ServeProcess:
@@ -38,6 +41,12 @@ def start_server(folders, *flags) -> ServeProcess:
     thread unless OMP_NUM_THREADS says otherwise."""
     return ServeProcess(folders, "--no-access-log", *flags,
                         env={"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+
+
+def one_input_bodies(inputs):
+    """A function that returns a request body of one input, drawn from ``inputs`` (seeded)."""
+    rng = random.Random(0)
+    return lambda: json.dumps({"inputs": [rng.choice(inputs)]}).encode()
 
 
 def split_url(url: str):
@@ -141,15 +150,22 @@ async def _connect(host, port, timeout):
 
 
 async def _clients(url, count, body, outcome: Outcome, stop_at: float, per_client: int,
-                   timeout: float, backoff: bool) -> None:
+                   timeout: float, backoff: bool, pool=None) -> None:
     """``count`` keep-alive clients at once, each sending up to ``per_client`` requests
     back to back until ``stop_at`` (after a 503 first waiting its Retry-After, if
-    ``backoff``); a client whose connection fails stops."""
+    ``backoff``), each over its own bare stream or, given an httpx ``pool``, through it;
+    a client whose connection fails stops."""
     host, port, path = split_url(url)
+
+    async def send(stream):
+        if pool is None:
+            return await asyncio.wait_for(exchange(*stream, host, path, body()), timeout)
+        response = await pool.post(url, content=body(), headers=JSON)
+        return response.status_code, float(response.headers.get("retry-after", 0))
 
     async def client():
         try:
-            reader, writer = await _connect(host, port, timeout)
+            stream = None if pool else await _connect(host, port, timeout)
         except Exception as err:
             outcome.fail(err)
             return
@@ -158,25 +174,38 @@ async def _clients(url, count, body, outcome: Outcome, stop_at: float, per_clien
                 if time.perf_counter() > stop_at:
                     break
                 start = time.perf_counter()
-                status, retry_after = await asyncio.wait_for(
-                    exchange(reader, writer, host, path, body()), timeout)
+                status, retry_after = await send(stream)
                 outcome.record(status, time.perf_counter() - start)
                 if backoff and retry_after:
                     await asyncio.sleep(min(retry_after, stop_at - time.perf_counter()))
         except Exception as err:
             outcome.fail(err)
         finally:
-            writer.close()
+            if stream:
+                stream[1].close()
 
     start = time.perf_counter()
     await asyncio.gather(*[client() for _ in range(count)])
     outcome.wall = time.perf_counter() - start
 
 
-def closed_loop(url, clients, body, seconds, per_client, backoff=False, timeout=60.0) -> Outcome:
-    outcome = Outcome()
-    asyncio.run(_clients(url, clients, body, outcome, time.perf_counter() + seconds, per_client,
-                         timeout, backoff))
+def closed_loop(url, clients, body, seconds, per_client, backoff=False, timeout=60.0,
+                use_httpx=False) -> Outcome:
+    """:func:`_clients` run to its end.  ``use_httpx``: one httpx pool shared by the clients
+    (one AsyncClient per client was worse: 200 of them spent the time cap building SSL
+    contexts); its client-side CPU is many times a bare stream's."""
+    outcome, stop_at = Outcome(), time.perf_counter() + seconds
+
+    async def run():
+        if not use_httpx:
+            return await _clients(url, clients, body, outcome, stop_at, per_client, timeout,
+                                  backoff)
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits) as pool:
+            await _clients(url, clients, body, outcome, stop_at, per_client, timeout, backoff,
+                           pool)
+
+    asyncio.run(run())
     return outcome
 
 
@@ -248,8 +277,7 @@ def _soak(server: ServeProcess, body, seconds):
 
 def run_load(folder, inputs, args) -> list:
     """The load tables (markdown lines) for the arithmetic export ``folder``."""
-    rng = random.Random(0)
-    body = lambda: ('{"inputs": ["%s"]}' % rng.choice(inputs)).encode()
+    body = one_input_bodies(inputs)
     queue = ["--max-queue", args.max_queue] if args.max_queue else []
     with start_server([folder], *queue) as server:
         rows = _closed_rows(server, body, [

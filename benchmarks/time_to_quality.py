@@ -5,15 +5,12 @@ and peak resident memory.
     .venv/bin/python benchmarks/time_to_quality.py [--tasks alphabet count-ones ...]
                                                    [--backends fused unfused] [--no-write]
 
-The default runs every task with both kernels: 12 minutes of wall time in the
-2026-11-25 table, 10 of them bAbI (120 epochs) and IMDB (3 epochs of 22,500
-reviews), which is why they were once left out; ``--tasks alphabet count-ones
-arithmetic`` is the two-minute check.  Every run is
-the real CLI (``gluon-seq train TASK ...``) in a fresh process; peak memory is
-that of its whole process tree (``harness.run_measured``).  Train seconds
-to target come from the run's ``log.csv`` (cumulative epoch times, evaluation
-excluded).  The table goes into BENCHMARKS.md between the ``time-to-quality``
-markers, stamped with the machine and its load at the start and the end.
+The default runs every task with both kernels, most of the time going to bAbI (120
+epochs) and IMDB; ``--tasks alphabet count-ones arithmetic`` is the short check.
+Every run is the real CLI (``gluon-seq train TASK ...``) in a fresh process; peak
+memory is that of its whole process tree (``harness.train_cli``).  Train seconds to
+target come from the run's ``log.csv`` (cumulative epoch times, evaluation excluded).
+The table goes into BENCHMARKS.md between the ``time-to-quality`` markers.
 """
 import json
 import tempfile
@@ -46,7 +43,7 @@ def row(task: str, backend: str, folder: Path) -> str:
 def main() -> None:
     bench = Bench(__doc__, __file__, "time-to-quality", "## Time to quality (issue 6)")
     bench.parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=sorted(TASKS),
-                              help="default: all (about 12 minutes; bAbI and IMDB take 10)")
+                              help="default: all")
     bench.parser.add_argument("--backends", nargs="+", default=["fused", "unfused"])
     args = bench.parse()
     lines = [f"Command: `{bench.command()}`", "",

@@ -40,7 +40,7 @@ import time
 
 from . import dnnl_verbose
 from ..contenders import NAMES, SHAPES, mxnet_contender, torch_contender
-from ..harness import ROOT, Bench
+from ..harness import ROOT, Bench, mxnet_operators
 
 import mxnet as mx  # after contenders, which imports gluon_seq first (it sets the threads)
 
@@ -50,7 +50,6 @@ DEFAULT_CASES = ["fused-lstm-ptb:train+infer", "torch-lstm-ptb:train",
                  "torch-lstm-count-ones:train"]
 HEADING = "### Where the time goes (profiles)"
 RESULT = "@@profile-result"
-HOUSEKEEPING = ("WaitForVar", "DeleteVariable")  # engine entries, not operators
 VERBOSE = ("DNNL_VERBOSE", "MKLDNN_VERBOSE")
 # WHO -> speed.py's contender; "_stock": the kernel without gluon_seq's compiled operators
 CONTENDERS = {"fused": "ours fused", "unfused": "ours unfused",
@@ -133,16 +132,7 @@ def verbose_pass(spec) -> dict:
 
 
 def _operators(call, calls: int) -> dict:
-    """MXNet's aggregate per-operator stats over ``calls`` calls."""
-    mx.profiler.set_config(profile_symbolic=True, profile_imperative=True,
-                           aggregate_stats=True, filename=os.devnull)
-    mx.profiler.set_state("run")
-    wall = sum(timed(call)[0] for _ in range(calls)) / calls * 1e3
-    mx.profiler.set_state("stop")
-    stats = json.loads(mx.profiler.dumps(format="json", reset=True))
-    ops = {name: (entry["Total"] / calls, entry["Count"] / calls)
-           for name, entry in stats.get("Time", {}).get("operator", {}).items()
-           if name not in HOUSEKEEPING}
+    wall, ops = mxnet_operators(call, calls)
     return {"wall": wall, "ops": ops}
 
 

@@ -31,7 +31,7 @@ import gluon_seq  # noqa: F401  (sets OMP_NUM_THREADS before mxnet loads)
 import mxnet as mx
 import numpy as np
 
-from harness import Bench, check_equal_cpu, mxnet_operators, percentiles, timed_calls
+from harness import Bench, check_equal_cpu, mxnet_operators, percentiles, race
 
 from gluon_seq import UserError, tasks
 from gluon_seq.exporting.onnx import export_onnx
@@ -86,23 +86,6 @@ def contenders(folder: Path, refusal):
     return found
 
 
-def race(runs: dict, seconds: float) -> dict:
-    """name -> {"times", "cpu", "wall"}: warm-up, then ROUNDS interleaved rounds, about
-    ``seconds`` of calls per contender in all (at least 200 calls)."""
-    counts = {}
-    for name, run in runs.items():
-        warm, _, wall = timed_calls(run, 20)
-        counts[name] = max(200, min(20000, int(seconds / (wall / 20)))) // ROUNDS
-    stats = {name: {"times": [], "cpu": 0.0, "wall": 0.0} for name in runs}
-    for _ in range(ROUNDS):
-        for name, run in runs.items():
-            times, cpu, wall = timed_calls(run, counts[name])
-            stats[name]["times"] += times
-            stats[name]["cpu"] += cpu
-            stats[name]["wall"] += wall
-    return stats
-
-
 def graph_nodes(path: Path) -> int:
     """Operator nodes of an MXNet symbol file (inputs and weights left out)."""
     return sum(node["op"] != "null" for node in json.loads(path.read_text())["nodes"])
@@ -119,7 +102,7 @@ def measure(name: str, root: Path, seconds: float) -> list:
     for label, arrays in inputs:
         runs = {c: (lambda p=found[c]: p.run(arrays)) for c in CONTENDERS
                 if not isinstance(found[c], str)}
-        stats = race(runs, seconds)
+        stats = race(runs, ROUNDS, seconds / ROUNDS, warm_up=20)
         rows.append({"task": name, "input": label, "stats": stats, "nodes": nodes,
                      "predictors": found, "arrays": arrays,
                      "missing": {c: found[c] for c in CONTENDERS if isinstance(found[c], str)},
@@ -131,10 +114,6 @@ def measure(name: str, root: Path, seconds: float) -> list:
 
 def p50(stats) -> float:
     return float(np.percentile(stats["times"], 50)) * 1e3
-
-
-def cpu_share(stats) -> float:
-    return stats["cpu"] / stats["wall"]
 
 
 def mxnet_of(row) -> str:
@@ -161,7 +140,7 @@ def table(rows) -> str:
             ratio_text, within = f"{ratio:.2f}x", "yes" if ratio <= GOAL else "**no**"
         else:
             ratio_text, within = "-", "-"
-        shares = " / ".join(f"{cpu_share(row['stats'][c]):.2f}" if c in row["stats"] else "-"
+        shares = " / ".join(f"{row['stats'][c]['cpu']:.2f}" if c in row["stats"] else "-"
                             for c in CONTENDERS)
         lines.append(f"| {row['task']}, {row['input']} | {nodes} | "
                      + " | ".join(cell(row, c) for c in CONTENDERS)
@@ -192,7 +171,7 @@ def _trivial_calls(symbol, inputs: int, seconds: float = 1.0) -> dict:
             "inputs": lambda: mx.nd.waitall() or [to_device(a, cpu) for a in feed],
             "call": lambda: (listed(block(*arrays)), mx.nd.waitall()),
             "outputs": lambda: [o.asnumpy() for o in done]}
-    return {name: p50(stats) for name, stats in race(runs, seconds).items()}
+    return {name: p50(stats) for name, stats in race(runs, ROUNDS, seconds / ROUNDS, 20).items()}
 
 
 def framework_cost(inputs: int, outputs: int) -> tuple:
@@ -293,12 +272,13 @@ def main(argv=None) -> None:
             except UserError as err:  # its data is not on this machine
                 skipped.append(f"- {name}: skipped ({err})")
         for row in rows:
-            check_equal_cpu({c: cpu_share(s) for c, s in row["stats"].items()},
+            check_equal_cpu({c: s["cpu"] for c, s in row["stats"].items()},
                             f"{row['task']} {row['input']}")
         found = causes(rows)  # profiles the exports, still in the temporary folder
     bench.finish("\n".join(
         [f"Command: `{bench.command()}` (about {args.seconds:g} s of calls per contender and "
-         f"input, in {ROUNDS} interleaved rounds after 20 warm-up calls; untrained weights).",
+         f"input, in {ROUNDS} interleaved rounds, each after 20 warm-up calls; untrained "
+         "weights).",
          "", table(rows), ""] + skipped
         + (["", "Where MXNet is beyond the goal:", ""] + found if found else
            ["", f"MXNet is within {GOAL}x of onnxruntime on every row."])))

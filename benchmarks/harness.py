@@ -73,6 +73,31 @@ def timed_calls(run, count: int, warm_up: int = 0):
     return times, time.process_time() - cpu, time.perf_counter() - wall
 
 
+def race(runs: dict, rounds: int, seconds: float, warm_up: int = 2) -> dict:
+    """name -> {"times": seconds of each timed call, "means": each round's mean, "cpu":
+    CPU-seconds per wall-second}: ``rounds`` rounds in which each contender makes
+    ``warm_up`` calls, then calls for ``seconds`` (3 calls at least), so that load on a
+    shared machine hits them alike.  Who goes first rotates: at IMDB's shape the first
+    contender of a round measured up to 1.5x slower, whichever it was."""
+    stats = {name: {"times": [], "means": [], "cpu": 0.0, "wall": 0.0} for name in runs}
+    order = list(runs)
+    for r in range(rounds):
+        for name in order[r % len(order):] + order[:r % len(order)]:
+            run, entry, times = runs[name], stats[name], []
+            for _ in range(warm_up):
+                run()
+            cpu, start = time.process_time(), time.perf_counter()
+            while time.perf_counter() - start < seconds or len(times) < 3:
+                begin = time.perf_counter()
+                run()
+                times.append(time.perf_counter() - begin)
+            entry["wall"] += time.perf_counter() - start
+            entry["cpu"] += time.process_time() - cpu
+            entry["times"] += times
+            entry["means"].append(sum(times) / len(times))
+    return {name: dict(entry, cpu=entry["cpu"] / entry["wall"]) for name, entry in stats.items()}
+
+
 def mxnet_operators(call, calls: int) -> tuple:
     """(wall ms per call, {operator: (ms per call, runs per call)}) over ``calls`` calls of
     ``call``, from MXNet's aggregate profiler (the engine's bookkeeping entries left out)."""

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 
 import gluon_seq  # noqa: F401  (sets OMP_NUM_THREADS before mxnet loads)
 import mxnet as mx
@@ -34,42 +33,11 @@ import mxnet as mx
 import limit as machine_limit
 from contenders import (GATES, NAMES, SHAPES, kinds_for, layer_flops, mxnet_contender,
                         torch_contender)
-from harness import Bench, check_equal_cpu
+from harness import Bench, check_equal_cpu, race
 
 SECTIONS = {"speed": "## Speed against PyTorch and the sgemm limit (issue 6)",
             "speed-2threads": "### Two OpenMP threads",
             "speed-gru": "### GRU against PyTorch nn.GRU"}
-
-
-def time_call(fn, min_seconds: float = 0.3) -> tuple:
-    """(seconds per call, CPU-seconds per wall-second): warm up, then run until
-    min_seconds have passed.  ``time.process_time`` counts every thread of the
-    process, MXNet's engine workers and OpenMP's included."""
-    fn()
-    fn()
-    count, start, cpu = 0, time.perf_counter(), time.process_time()
-    while True:
-        fn()
-        count += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds and count >= 3:
-            return elapsed / count, (time.process_time() - cpu) / elapsed
-
-
-def alternate(contenders, modes, reps: int):
-    """(median seconds, CPU-seconds per wall-second) per (contender, mode), the
-    repetitions alternating between contenders."""
-    samples = {(k, m): [] for k in contenders for m in modes}
-    order = list(contenders)
-    for rep in range(reps):
-        # Rotate who goes first: at IMDB's shape the first contender of a round
-        # measured up to 1.5x slower, whichever it was.
-        for k in order[rep % len(order):] + order[:rep % len(order)]:
-            train, infer = contenders[k]
-            for m in modes:
-                samples[(k, m)].append(time_call(train if m == "train" else infer))
-    return {key: (statistics.median(s for s, _ in values),
-                  statistics.median(c for _, c in values)) for key, values in samples.items()}
 
 
 def shape_rows(name, cell, reps, have_torch, limit, only=None, ratios=None):
@@ -86,7 +54,11 @@ def shape_rows(name, cell, reps, have_torch, limit, only=None, ratios=None):
         if only:
             have_torch = reference in contenders
         modes = ("train", "infer") if batch == B else ("infer",)
-        measured = alternate(contenders, modes, reps)
+        measured = {}
+        for m in modes:  # each mode's contenders race each other: train, then inference
+            raced = race({k: fns[m == "infer"] for k, fns in contenders.items()}, reps, 0.3)
+            measured.update({(k, m): (statistics.median(r["means"]), r["cpu"])
+                             for k, r in raced.items()})
         seconds = {key: sec for key, (sec, _) in measured.items()}
         if ratios is not None:
             ratios.update({(name, label, m, k): sec for (k, m), sec in seconds.items()})

@@ -53,8 +53,8 @@ def test_unequal_cpu_per_wall_second_stops_the_run(load_script, limit, monkeypat
         harness.check_equal_cpu({"ours fused": 0.99, "PyTorch": 0.5}, "ptb")
     # speed.py checks each shape, batch and mode it measures
     monkeypatch.setattr(speed, "mxnet_contender", lambda *args: (None, None))
-    monkeypatch.setattr(speed, "alternate", lambda contenders, modes, reps: {
-        (k, m): (1e-3, 1.0 if k == "ours fused" else 0.5) for k in contenders for m in modes})
+    monkeypatch.setattr(speed, "race", lambda runs, rounds, seconds: {
+        k: {"means": [1e-3], "cpu": 1.0 if k == "ours fused" else 0.5} for k in runs})
     with pytest.raises(SystemExit, match="arithmetic B=32 train: contenders used unequal CPU"):
         speed.shape_rows("arithmetic", "lstm", 1, False, limit.Limit({"peak": 1e6}, {}))
 

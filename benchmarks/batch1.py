@@ -192,7 +192,7 @@ def mxnet_profile(predictor, arrays, calls: int = 30) -> dict:
     """Operator -> ms per call, from MXNet's profiler over ``calls`` calls after 5."""
     for _ in range(5):
         predictor.run(arrays)
-    _, ops = mxnet_operators(lambda: predictor.run(arrays), calls)
+    ops = mxnet_operators(lambda: predictor.run(arrays), calls)["ops"]
     return {name: ms for name, (ms, _) in ops.items()}
 
 

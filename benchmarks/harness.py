@@ -22,6 +22,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,9 +99,9 @@ def race(runs: dict, rounds: int, seconds: float, warm_up: int = 2) -> dict:
     return {name: dict(entry, cpu=entry["cpu"] / entry["wall"]) for name, entry in stats.items()}
 
 
-def mxnet_operators(call, calls: int) -> tuple:
-    """(wall ms per call, {operator: (ms per call, runs per call)}) over ``calls`` calls of
-    ``call``, from MXNet's aggregate profiler (the engine's bookkeeping entries left out)."""
+def mxnet_operators(call, calls: int) -> dict:
+    """{"wall": ms per call, "ops": {operator: (ms per call, runs per call)}} over ``calls``
+    calls of ``call``, from MXNet's aggregate profiler (the engine's bookkeeping left out)."""
     import mxnet as mx
 
     mx.profiler.set_config(profile_symbolic=True, profile_imperative=True,
@@ -109,10 +110,10 @@ def mxnet_operators(call, calls: int) -> tuple:
     _, _, wall = timed_calls(lambda: (call(), mx.nd.waitall()), calls)
     mx.profiler.set_state("stop")
     stats = json.loads(mx.profiler.dumps(format="json", reset=True))
-    return wall / calls * 1e3, {
+    return {"wall": wall / calls * 1e3, "ops": {
         name: (entry["Total"] / calls, entry["Count"] / calls)
         for name, entry in stats.get("Time", {}).get("operator", {}).items()
-        if name not in ("WaitForVar", "DeleteVariable")}
+        if name not in ("WaitForVar", "DeleteVariable")}}
 
 
 def _commit() -> str:
@@ -212,38 +213,68 @@ class Bench:
             write_section(section or self.section, heading or self.heading, text)
 
 
-def tree_rss(process: psutil.Process) -> int:
-    """Resident bytes of ``process`` and all its descendants now (0 once it is gone)."""
-    try:
-        members = [process] + process.children(recursive=True)
-    except psutil.Error:
-        return 0
-    total = 0
-    for member in members:
+class Watch:
+    """A process tree's resident memory (the process and all its descendants, added),
+    sampled every 0.1 s in a thread over each ``with`` block (``before``, ``peak``,
+    ``after``), and the CPU cores the tree used over it.  ``ru_maxrss`` would catch
+    shorter peaks, but per process only, never the sum of a process and its children."""
+
+    def __init__(self, pid: int):
+        self.proc = psutil.Process(pid)
+        self.peak = self.before = self.after = self.now()
+        self.cores = 0.0
+        self._stop, self._thread, self._start = threading.Event(), None, (0.0, 0.0)
+
+    def _sum(self, read) -> float:
+        """``read(process)`` added over the tree now (0 once it is gone)."""
         try:
-            total += member.memory_info().rss
-        except psutil.Error:  # ended (or became a zombie) between listing and reading
-            pass
-    return total
+            members = [self.proc] + self.proc.children(recursive=True)
+        except psutil.Error:
+            return 0
+        total = 0
+        for member in members:
+            try:
+                total += read(member)
+            except psutil.Error:  # it ended between listing and reading
+                pass
+        return total
+
+    def now(self) -> int:
+        """Resident bytes of the tree now."""
+        return self._sum(lambda process: process.memory_info().rss)
+
+    def _cpu(self) -> float:
+        return self._sum(lambda process: sum(process.cpu_times()[:2]))
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, self.now())
+
+    def __enter__(self) -> "Watch":
+        self.peak = self.before = self.now()
+        self._start = (self._cpu(), time.perf_counter())
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.after = self.now()
+        self.cores = (self._cpu() - self._start[0]) / (time.perf_counter() - self._start[1])
 
 
-def run_measured(command, interval: float = 0.1, **popen) -> dict:
+def run_measured(command, **popen) -> dict:
     """Run ``command`` to its end: exit ``code``, ``wall`` and ``cpu`` seconds (its own and
-    its waited-for children's), and ``peak_mb``, the largest sum of its process tree's
-    resident memory, sampled every ``interval`` seconds (``ru_maxrss`` would catch shorter
-    peaks, but per process only, never the sum of a process and its children)."""
+    its waited-for children's), and ``peak_mb``, its process tree's (:class:`Watch`)."""
     start = time.perf_counter()
     child = subprocess.Popen(command, **popen)
-    tree, peak = psutil.Process(child.pid), 0
-    while True:
-        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-        if pid:
-            break
-        peak = max(peak, tree_rss(tree))
-        time.sleep(interval)
+    with Watch(child.pid) as watch:
+        _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     return {"code": child.returncode, "wall": time.perf_counter() - start,
-            "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": peak / 2 ** 20}
+            "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": watch.peak / 2 ** 20}
 
 
 def train_cli(arguments, folder: Path, check: bool = True) -> dict:

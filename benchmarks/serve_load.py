@@ -20,13 +20,11 @@ import collections
 import json
 import os
 import random
-import threading
 import time
 from dataclasses import dataclass, field
 
 import httpx
-import psutil
-from harness import percentiles, tree_rss
+from harness import Watch, percentiles
 
 from gluon_seq.serving.process import ServeProcess
 
@@ -102,43 +100,6 @@ class Outcome:
     @property
     def answered(self) -> int:
         return sum(self.statuses.values())
-
-
-class Watch:
-    """A server process tree's resident memory (sampled every 0.1 s in a thread) and
-    the CPU it used, over each ``with`` block."""
-
-    def __init__(self, pid: int):
-        self.proc = psutil.Process(pid)
-        self.peak = self.before = self.after = self.now()
-        self.cores = 0.0
-        self._stop, self._thread, self._start = threading.Event(), None, (0.0, 0.0)
-
-    def _tree(self):
-        return [self.proc] + self.proc.children(recursive=True)
-
-    def now(self) -> int:
-        return tree_rss(self.proc)
-
-    def _cpu(self) -> float:
-        return sum(sum(p.cpu_times()[:2]) for p in self._tree())
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.1):
-            self.peak = max(self.peak, self.now())
-
-    def __enter__(self):
-        self.peak = self.before = self.now()
-        self._start = (self._cpu(), time.perf_counter())
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.cores = (self._cpu() - self._start[0]) / (time.perf_counter() - self._start[1])
 
 
 def _mib(count: int) -> str:
@@ -271,7 +232,6 @@ def _soak(server: ServeProcess, body, seconds):
     soak, watch = Outcome(), Watch(server.pid)
     with watch:
         asyncio.run(_open_loop(server.url + PATH, rate, seconds, body, soak, 60.0))
-        watch.after = watch.now()
     return capacity, rate, soak, watch
 
 

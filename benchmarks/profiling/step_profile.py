@@ -131,16 +131,11 @@ def verbose_pass(spec) -> dict:
     return {"cpu": statistics.median(cpu) * 1e3}
 
 
-def _operators(call, calls: int) -> dict:
-    wall, ops = mxnet_operators(call, calls)
-    return {"wall": wall, "ops": ops}
-
-
 def mxprof_pass(spec) -> dict:
-    result = {"own": _operators(make_call(spec["who"], *spec["case"]), spec["calls"])}
+    result = {"own": mxnet_operators(make_call(spec["who"], *spec["case"]), spec["calls"])}
     if reference(spec["who"]) in CONTENDERS:
-        result["ref"] = _operators(make_call(reference(spec["who"]), *spec["case"]),
-                                   spec["calls"])
+        result["ref"] = mxnet_operators(make_call(reference(spec["who"]), *spec["case"]),
+                                        spec["calls"])
     return result
 
 

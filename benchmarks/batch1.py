@@ -31,12 +31,12 @@ import gluon_seq  # noqa: F401  (sets OMP_NUM_THREADS before mxnet loads)
 import mxnet as mx
 import numpy as np
 
-from harness import Bench, check_equal_cpu, mxnet_operators, percentiles, race
+from harness import (Bench, check_equal_cpu, mxnet_operators, percentiles, race,
+                     untrained_export)
 
 from gluon_seq import UserError, tasks
 from gluon_seq.exporting.onnx import export_onnx
-from gluon_seq.exporting.writer import export_model
-from gluon_seq.rnn import LayerFactory, compiled_ops
+from gluon_seq.rnn import compiled_ops
 from gluon_seq.serving.format import COMPILED_SYMBOL_FILE, ONNX_FILE, SYMBOL_FILE
 from gluon_seq.serving.onnx_runtime import OnnxRuntimePredictor
 from gluon_seq.serving.predictors import MXNetPredictor
@@ -56,10 +56,7 @@ def export_task(name: str, root: Path):
     default model, initialised and exported."""
     task_cls = tasks.get(name)
     task = task_cls()
-    task.prepare()
-    model = task.build_model(LayerFactory("fused"))
-    model.initialize(task.initializer())
-    folder = export_model(task, model, root / name / "export")
+    folder = untrained_export(task, root / name / "export")
     refusal = None
     try:
         export_onnx(folder)

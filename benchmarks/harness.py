@@ -99,6 +99,19 @@ def race(runs: dict, rounds: int, seconds: float, warm_up: int = 2) -> dict:
     return {name: dict(entry, cpu=entry["cpu"] / entry["wall"]) for name, entry in stats.items()}
 
 
+def untrained_export(task, folder: Path) -> Path:
+    """``task`` prepared, its model built with the fused kernel (the export default),
+    initialised but not trained (a call's time does not depend on the weights) and
+    exported into ``folder``."""
+    from gluon_seq.exporting.writer import export_model
+    from gluon_seq.rnn import LayerFactory
+
+    task.prepare()
+    model = task.build_model(LayerFactory("fused"))
+    model.initialize(task.initializer())
+    return export_model(task, model, folder)
+
+
 def mxnet_operators(call, calls: int) -> dict:
     """{"wall": ms per call, "ops": {operator: (ms per call, runs per call)}} over ``calls``
     calls of ``call``, from MXNet's aggregate profiler (the engine's bookkeeping left out)."""

@@ -21,12 +21,11 @@ import tempfile
 from pathlib import Path
 
 import httpx
-from harness import ROOT, Bench, Machine, percentiles, timed_calls
+from harness import ROOT, Bench, Machine, percentiles, timed_calls, untrained_export
 from serve_load import closed_loop, one_input_bodies, run_load, start_server
 
 from gluon_seq import UserError, load_predictor, tasks
 from gluon_seq.exporting.onnx import export_onnx
-from gluon_seq.rnn import LayerFactory
 from gluon_seq.serving.format import read_meta
 from gluon_seq.serving.requests import model_name
 
@@ -114,18 +113,12 @@ def prepare(folders, workdir):
     return prepared
 
 
-def untrained_export(workdir, name: str, smoke: bool = False) -> Path:
+def task_export(workdir, name: str, smoke: bool = False) -> Path:
     """An untrained export of task ``name`` (its tiny ``smoke_task`` when asked)."""
-    from gluon_seq.exporting.writer import export_model
-
-    task_cls = tasks.get(name)
     folder = workdir / "src" / (f"{name}-smoke" if smoke else name)
     folder.mkdir(parents=True, exist_ok=True)  # smoke tasks write their data files here
-    task = task_cls.tiny(folder) if smoke else task_cls()
-    task.prepare()
-    model = task.build_model(LayerFactory("fused"))
-    model.initialize(task.initializer())
-    return export_model(task, model, folder / "export")
+    task_cls = tasks.get(name)
+    return untrained_export(task_cls.tiny(folder) if smoke else task_cls(), folder / "export")
 
 
 def main():
@@ -152,7 +145,7 @@ def main():
         if trained.is_dir():
             arith_source, arith_note = trained, "trained (runs/arithmetic/export)"
         else:
-            arith_source, arith_note = untrained_export(workdir, "arithmetic"), \
+            arith_source, arith_note = task_export(workdir, "arithmetic"), \
                 "untrained (no runs/arithmetic/export)"
         if args.section in ("all", "tables"):
             tables(bench, workdir, arith_source, arith_note)
@@ -259,7 +252,7 @@ READING = ("Reading the tables: at one client, `--max-wait-ms 5` adds the wait f
 
 def tables(bench, workdir, arith_source, arith_note):
     args, stamp = bench.args, Machine.now()
-    smoke = [untrained_export(workdir, name, smoke=True) for name in args.smoke]
+    smoke = [task_export(workdir, name, smoke=True) for name in args.smoke]
     models = prepare([arith_source] + [Path(p) for p in args.extra] + smoke, workdir)
     arith = models[0][0]
     out = [f"Measured by `{_command(bench, 'tables')}`; arithmetic model: {arith_note}.  Server: "

@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 EXTRAS ?= cpu,test,serve,onnx,notebooks
 STAMP  := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
 
-.PHONY: run test venv bench notebooks clean
+.PHONY: run test venv bench profile notebooks clean
 
 run: $(STAMP)
 	@# A finished or interrupted run is resumed with its saved settings, so a second
@@ -37,15 +37,20 @@ notebooks: $(STAMP)
 # models' full profile takes about eight, bAbI trains MemN2N on all 20 tasks).  The bench
 # extra adds PyTorch (the speed comparison), schemathesis (the serving fuzz run) and psutil
 # (process-tree memory).  The two-thread speed section is the one run with 2 OpenMP threads.
-BENCHES := arithmetic.py make_run.py speed.py "speed.py --cell gru" step_profile.py model_steps.py \
-           time_to_quality.py seed_models.py "serve.py --write" batch1.py bad_input.py cells.py \
-           babi_tasks.py
+BENCHES := arithmetic.py make_run.py speed.py "speed.py --cell gru" model_steps.py \
+           time_to_quality.py seed_models.py "serve.py --write" batch1.py cells.py babi_tasks.py
 bench:
 	$(MAKE) venv EXTRAS=$(EXTRAS),bench
 	for b in $(BENCHES); do \
 	    OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) benchmarks/$$b || exit 1; done
 	OMP_NUM_THREADS=2 $(PY) benchmarks/speed.py --shapes ptb arithmetic count-ones imdb --reps 3 \
 	    --section speed-2threads
+
+# The research profiler (not a benchmark): where a step's time goes, into BENCHMARKS.md's
+# "Where the time goes (profiles)".  It imports the benchmarks' modules, so it runs as one.
+profile:
+	$(MAKE) venv EXTRAS=$(EXTRAS),bench
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m benchmarks.profiling.step_profile
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

@@ -15,24 +15,16 @@ epoch times (evaluation excluded), added over the row's tasks.  The shared data 
 ``en-10k/qa3_three-supporting-facts_train.txt``: that cell says so, and nothing stands in.
 The table goes into BENCHMARKS.md between the ``babi-tasks`` markers.
 """
-from __future__ import annotations
-
-import argparse
 import csv
 import functools
 import json
-import sys
 import tarfile
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import Machine  # noqa: E402  (benchmarks/machine.py)
-from report import write_section  # noqa: E402  (benchmarks/report.py)
+from harness import ROOT, Bench
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 HEADING = "## bAbI, task by task: the source model and the MemN2N memory network"
 CONFIGS = {  # name -> (preset, what it is); the LSTM models train with the fused kernel
     "source": ("source", "the Keras babi_memnn model, 120 epochs"),
@@ -78,8 +70,7 @@ def folder_of(out: Path, config: str, subset: str, task, seed: int) -> Path:
 
 def train_one(config: str, subset: str, task, seed: int, folder: Path,
               epochs: Optional[int]) -> dict:
-    from gluon_seq.training.run_folder import RunConfig
-    from gluon_seq.training.workflow import train
+    from gluon_seq import RunConfig, train
 
     extra = {"epochs": epochs} if epochs else {}
     run = RunConfig.for_task("babi", preset=CONFIGS[config][0], seed=seed, rnn_backend="fused",
@@ -280,17 +271,17 @@ def reproducing(out: Path) -> List[str]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", default="memn2n", help=f"of {', '.join(CONFIGS)}")
-    parser.add_argument("--sets", default="en", help="en, en-10k or both (comma-separated)")
-    parser.add_argument("--tasks", default="1-20", type=parse_tasks)
-    parser.add_argument("--seeds", default="0", type=lambda t: [int(x) for x in t.split(",")])
-    parser.add_argument("--epochs", type=int, help="shorten every run (smoke test)")
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-babi")
-    parser.add_argument("--no-write", action="store_true", help="print, leave BENCHMARKS.md")
-    parser.add_argument("--no-train", action="store_true",
-                        help="train nothing: write the table from the runs already in --out")
-    args = parser.parse_args(argv)
+    bench = Bench(__doc__, __file__, "babi-tasks", HEADING)
+    bench.parser.add_argument("--configs", default="memn2n", help=f"of {', '.join(CONFIGS)}")
+    bench.parser.add_argument("--sets", default="en", help="en, en-10k or both (comma-separated)")
+    bench.parser.add_argument("--tasks", default="1-20", type=parse_tasks)
+    bench.parser.add_argument("--seeds", default="0",
+                              type=lambda t: [int(x) for x in t.split(",")])
+    bench.parser.add_argument("--epochs", type=int, help="shorten every run (smoke test)")
+    bench.parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-babi")
+    bench.parser.add_argument("--no-train", action="store_true", help="train nothing: write "
+                              "the table from the runs already in --out")
+    args = bench.parse(argv)
     args.configs, args.sets = args.configs.split(","), args.sets.split(",")
     unknown = (set(args.configs) - set(CONFIGS)) | (set(args.sets) - set(SETS))
     if unknown:
@@ -299,21 +290,15 @@ def main(argv=None) -> None:
 
     tarball = data_root(None) / "babi" / "tasks_1-20_v1-2.tar.gz"
     present = members(tarball)
-    machine = Machine.now()
     if not args.no_train:
         run_all(args, present)
-    guess = estimates(args.out, tarball, present)
-    table, notes = build_table(args.out, args.epochs, guess)
-    stamp = machine.line()
-    if args.no_train:
-        stamp = ("The stamp is of the `--no-train` call that wrote this table; it trained "
-                 "nothing, and each run's threads are in its folder's config.json. " + stamp)
-    text = "\n".join(["Reproduce every run shown (each skips what its --out already holds):",
-                      *reproducing(args.out), "", table, "", LEGEND,
-                      *[f"- {n}" for n in notes], "", stamp])
-    print(text)
-    if not args.no_write:
-        write_section("babi-tasks", HEADING, text)
+    table, notes = build_table(args.out, args.epochs, estimates(args.out, tarball, present))
+    bench.finish("\n".join(
+        ["Reproduce every run shown (each skips what its --out already holds):",
+         *reproducing(args.out), "", table, "", LEGEND, *[f"- {n}" for n in notes]]
+        + (["", "The stamp is of the `--no-train` call that wrote this table; it trained "
+            "nothing, and each run's threads are in its folder's config.json."]
+           if args.no_train else [])))
 
 
 if __name__ == "__main__":

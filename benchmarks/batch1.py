@@ -21,39 +21,30 @@ The table goes into BENCHMARKS.md between the ``batch1`` markers.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
+import gluon_seq  # noqa: F401  (sets OMP_NUM_THREADS before mxnet loads)
 import mxnet as mx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from harness import (Bench, check_equal_cpu, mxnet_operators, percentiles, race,
+                     untrained_export)
 
-from machine import SAME_CPU, Machine, unequal_cpu  # noqa: E402
-from report import write_section  # noqa: E402
-
-from gluon_seq import tasks  # noqa: E402
-from gluon_seq.util.errors import UserError  # noqa: E402
-from gluon_seq.exporting.writer import export_model  # noqa: E402
-from gluon_seq.serving.format import COMPILED_SYMBOL_FILE, ONNX_FILE, SYMBOL_FILE  # noqa: E402
-from gluon_seq.exporting.onnx import export_onnx  # noqa: E402
-from gluon_seq.util.ndarrays import to_device  # noqa: E402
-from gluon_seq.rnn import LayerFactory, compiled_ops  # noqa: E402
-from gluon_seq.serving.onnx_runtime import OnnxRuntimePredictor  # noqa: E402
-from gluon_seq.serving.predictors import MXNetPredictor  # noqa: E402
+from gluon_seq import UserError, tasks
+from gluon_seq.exporting.onnx import export_onnx
+from gluon_seq.rnn import compiled_ops
+from gluon_seq.serving.format import COMPILED_SYMBOL_FILE, ONNX_FILE, SYMBOL_FILE
+from gluon_seq.serving.onnx_runtime import OnnxRuntimePredictor
+from gluon_seq.serving.predictors import MXNetPredictor
+from gluon_seq.util.ndarrays import to_device
 
 CONTENDERS = ("mxnet compiled", "mxnet portable", "onnxruntime")
 GOAL = 1.5        # MXNet within this factor of onnxruntime
 ROUNDS = 5
-COMMAND = "taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/batch1.py"
 
 
 def threads() -> int:
@@ -65,10 +56,7 @@ def export_task(name: str, root: Path):
     default model, initialised and exported."""
     task_cls = tasks.get(name)
     task = task_cls()
-    task.prepare()
-    model = task.build_model(LayerFactory("fused"))
-    model.initialize(task.initializer())
-    folder = export_model(task, model, root / name / "export")
+    folder = untrained_export(task, root / name / "export")
     refusal = None
     try:
         export_onnx(folder)
@@ -95,34 +83,6 @@ def contenders(folder: Path, refusal):
     return found
 
 
-def timed_calls(run, count: int):
-    """(seconds per call, CPU seconds, wall seconds) over ``count`` calls of ``run``."""
-    times = []
-    cpu, wall = time.process_time(), time.perf_counter()
-    for _ in range(count):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return times, time.process_time() - cpu, time.perf_counter() - wall
-
-
-def race(runs: dict, seconds: float) -> dict:
-    """name -> {"times", "cpu", "wall"}: warm-up, then ROUNDS interleaved rounds, about
-    ``seconds`` of calls per contender in all (at least 200 calls)."""
-    counts = {}
-    for name, run in runs.items():
-        warm, _, wall = timed_calls(run, 20)
-        counts[name] = max(200, min(20000, int(seconds / (wall / 20)))) // ROUNDS
-    stats = {name: {"times": [], "cpu": 0.0, "wall": 0.0} for name in runs}
-    for _ in range(ROUNDS):
-        for name, run in runs.items():
-            times, cpu, wall = timed_calls(run, counts[name])
-            stats[name]["times"] += times
-            stats[name]["cpu"] += cpu
-            stats[name]["wall"] += wall
-    return stats
-
-
 def graph_nodes(path: Path) -> int:
     """Operator nodes of an MXNet symbol file (inputs and weights left out)."""
     return sum(node["op"] != "null" for node in json.loads(path.read_text())["nodes"])
@@ -139,23 +99,18 @@ def measure(name: str, root: Path, seconds: float) -> list:
     for label, arrays in inputs:
         runs = {c: (lambda p=found[c]: p.run(arrays)) for c in CONTENDERS
                 if not isinstance(found[c], str)}
-        stats = race(runs, seconds)
+        stats = race(runs, ROUNDS, seconds / ROUNDS, warm_up=20)
         rows.append({"task": name, "input": label, "stats": stats, "nodes": nodes,
                      "predictors": found, "arrays": arrays,
                      "missing": {c: found[c] for c in CONTENDERS if isinstance(found[c], str)},
                      "inputs": len(found["mxnet portable"].meta["inputs"]),
                      "outputs": len(found["mxnet portable"].meta["outputs"])})
-        print(name, label, {c: f"{np.median(s['times']) * 1e3:.3f} ms" for c, s in stats.items()},
-              flush=True)
+        print(name, label, {c: percentiles(s["times"], 3) for c, s in stats.items()}, flush=True)
     return rows
 
 
 def p50(stats) -> float:
     return float(np.percentile(stats["times"], 50)) * 1e3
-
-
-def cpu_share(stats) -> float:
-    return stats["cpu"] / stats["wall"]
 
 
 def mxnet_of(row) -> str:
@@ -166,8 +121,7 @@ def mxnet_of(row) -> str:
 def cell(row, contender: str) -> str:
     if contender in row["missing"]:
         return row["missing"][contender].replace("|", "/")
-    ms = np.asarray(row["stats"][contender]["times"]) * 1e3
-    return f"{np.percentile(ms, 50):.3f} / {np.percentile(ms, 99):.3f}"
+    return percentiles(row["stats"][contender]["times"], 3)
 
 
 def table(rows) -> str:
@@ -183,22 +137,12 @@ def table(rows) -> str:
             ratio_text, within = f"{ratio:.2f}x", "yes" if ratio <= GOAL else "**no**"
         else:
             ratio_text, within = "-", "-"
-        shares = " / ".join(f"{cpu_share(row['stats'][c]):.2f}" if c in row["stats"] else "-"
+        shares = " / ".join(f"{row['stats'][c]['cpu']:.2f}" if c in row["stats"] else "-"
                             for c in CONTENDERS)
         lines.append(f"| {row['task']}, {row['input']} | {nodes} | "
                      + " | ".join(cell(row, c) for c in CONTENDERS)
                      + f" | {ratio_text} | {within} | {shares} |")
     return "\n".join(lines)
-
-
-def unequal_threads(rows) -> list:
-    """Rows whose contenders' CPU-s per wall-s differ by more than machine.SAME_CPU."""
-    bad = []
-    for row in rows:
-        if unequal_cpu([cpu_share(s) for s in row["stats"].values()]):
-            bad.append(f"{row['task']} {row['input']}: "
-                       + ", ".join(f"{c} {cpu_share(s):.2f}" for c, s in row["stats"].items()))
-    return bad
 
 
 def _trivial_calls(symbol, inputs: int, seconds: float = 1.0) -> dict:
@@ -224,7 +168,7 @@ def _trivial_calls(symbol, inputs: int, seconds: float = 1.0) -> dict:
             "inputs": lambda: mx.nd.waitall() or [to_device(a, cpu) for a in feed],
             "call": lambda: (listed(block(*arrays)), mx.nd.waitall()),
             "outputs": lambda: [o.asnumpy() for o in done]}
-    return {name: p50(stats) for name, stats in race(runs, seconds).items()}
+    return {name: p50(stats) for name, stats in race(runs, ROUNDS, seconds / ROUNDS, 20).items()}
 
 
 def framework_cost(inputs: int, outputs: int) -> tuple:
@@ -242,22 +186,11 @@ def framework_cost(inputs: int, outputs: int) -> tuple:
 
 
 def mxnet_profile(predictor, arrays, calls: int = 30) -> dict:
-    """Operator -> ms per call, from mx.profiler's aggregate over ``calls`` calls."""
+    """Operator -> ms per call, from MXNet's profiler over ``calls`` calls after 5."""
     for _ in range(5):
         predictor.run(arrays)
-    with tempfile.TemporaryDirectory() as folder:
-        mx.profiler.set_config(profile_all=True, aggregate_stats=True,
-                               filename=str(Path(folder) / "profile.json"))
-        mx.profiler.set_state("run")
-        for _ in range(calls):
-            predictor.run(arrays)
-        mx.nd.waitall()
-        mx.profiler.set_state("stop")
-        text = mx.profiler.dumps(reset=True)
-    section = text.split("\noperator\n", 1)[1].split("\n\n", 1)[0].splitlines()[3:]
-    engine = ("WaitForVar", "DeleteVariable")  # the engine's bookkeeping, not operators
-    return {line.split()[0]: float(line.split()[2]) / calls for line in section
-            if line.strip() and line.split()[0] not in engine}
+    ops = mxnet_operators(lambda: predictor.run(arrays), calls)["ops"]
+    return {name: ms for name, (ms, _) in ops.items()}
 
 
 def onnx_profile(predictor, arrays, calls: int = 30) -> dict:
@@ -321,14 +254,13 @@ def causes(rows) -> list:
     return lines
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", nargs="+", default=tasks.names())
-    parser.add_argument("--seconds", type=float, default=4.0,
-                        help="timed seconds per contender and input")
-    parser.add_argument("--no-write", action="store_true", help="print the table only")
-    args = parser.parse_args()
-    stamp = Machine.now()
+def main(argv=None) -> None:
+    bench = Bench(__doc__, __file__, "batch1",
+                  "## Batch-1 inference, MXNet against onnxruntime (issue 16)")
+    bench.parser.add_argument("--tasks", nargs="+", default=tasks.names())
+    bench.parser.add_argument("--seconds", type=float, default=4.0,
+                              help="timed seconds per contender and input")
+    args = bench.parse(argv)
     rows, skipped = [], []
     with tempfile.TemporaryDirectory() as root:
         for name in args.tasks:
@@ -336,26 +268,18 @@ def main() -> int:
                 rows += measure(name, Path(root), args.seconds)
             except UserError as err:  # its data is not on this machine
                 skipped.append(f"- {name}: skipped ({err})")
-        bad = unequal_threads(rows)
-        if bad:
-            print("contenders used different CPU per wall-second (more than "
-                  f"{SAME_CPU - 1:.0%} apart), so their times do not compare; no table "
-                  "written:\n  " + "\n  ".join(bad), file=sys.stderr)
-            return 1
+        for row in rows:
+            check_equal_cpu({c: s["cpu"] for c, s in row["stats"].items()},
+                            f"{row['task']} {row['input']}")
         found = causes(rows)  # profiles the exports, still in the temporary folder
-    text = "\n".join(
-        [f"Command: `{COMMAND}`" + (f" --tasks {' '.join(args.tasks)}"
-                                    if args.tasks != tasks.names() else "")
-         + f" (about {args.seconds:g} s of calls per contender and input, in {ROUNDS} "
-         "interleaved rounds after 20 warm-up calls; untrained weights).", "", table(rows), ""]
-        + skipped + (["", "Where MXNet is beyond the goal:", ""] + found if found else
-                     ["", f"MXNet is within {GOAL}x of onnxruntime on every row."])
-        + ["", stamp.line()])
-    print(text)
-    if not args.no_write:
-        write_section("batch1", "## Batch-1 inference, MXNet against onnxruntime (issue 16)", text)
-    return 0
+    bench.finish("\n".join(
+        [f"Command: `{bench.command()}` (about {args.seconds:g} s of calls per contender and "
+         f"input, in {ROUNDS} interleaved rounds, each after 20 warm-up calls; untrained "
+         "weights).",
+         "", table(rows), ""] + skipped
+        + (["", "Where MXNet is beyond the goal:", ""] + found if found else
+           ["", f"MXNet is within {GOAL}x of onnxruntime on every row."])))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

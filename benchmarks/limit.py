@@ -29,10 +29,10 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, Optional
 
-ROOT = Path(__file__).resolve().parent.parent
+from gluon_seq.util.cpu import CpuInfo, cpu_info
+
 SLOWING = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 SIZE = 2048
 _SGEMM = r"""
@@ -85,57 +85,30 @@ class Limit:
         return f"limit {self.gflops:.0f} GFLOP/s = best of " + "; ".join(parts)
 
 
-def _cpu() -> dict:
-    info = {"vendor": "", "family": 0, "model": 0, "flags": set(), "mhz": 0.0}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
-    for line in text.splitlines():
-        key, _, value = (part.strip() for part in line.partition(":"))
-        if key == "vendor_id":
-            info["vendor"] = value
-        elif key == "cpu family":
-            info["family"] = int(value)
-        elif key == "model" and value.isdigit():
-            info["model"] = int(value)
-        elif key == "flags":
-            info["flags"] = set(value.split())
-        elif key == "cpu MHz":
-            info["mhz"] = max(info["mhz"], float(value))
-    try:
-        cpufreq = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()
-        info["mhz"] = max(info["mhz"], int(cpufreq) / 1000)
-    except (OSError, ValueError):
-        pass
-    return info
-
-
-def lanes(cpu: dict) -> int:
+def lanes(cpu: CpuInfo) -> int:
     """fp32 lanes of one FMA instruction's datapath."""
-    if cpu["vendor"] == "AuthenticAMD" and cpu["family"] == 23 and cpu["model"] < 0x30:
+    if cpu.vendor == "AuthenticAMD" and cpu.family == 23 and cpu.model_number < 0x30:
         return 4  # Zen / Zen+: 256-bit AVX2 split into two 128-bit halves
-    if "avx512f" in cpu["flags"]:
+    if "avx512f" in cpu.flags:
         return 16
-    return 8 if "avx2" in cpu["flags"] or "fma" in cpu["flags"] else 4
+    return 8 if "avx2" in cpu.flags or "fma" in cpu.flags else 4
 
 
-def theoretical(threads: int, cpu: Optional[dict] = None) -> tuple:
+def theoretical(threads: int, cpu: CpuInfo) -> tuple:
     """(GFLOP/s, how it was worked out)."""
-    cpu = cpu or _cpu()
     width = lanes(cpu)
-    gflops = width * 2 * 2 * cpu["mhz"] / 1000 * threads
-    return gflops, (f"{width} lanes x 2 flops x 2 FMA units x {cpu['mhz']:.0f} MHz x "
-                    f"{threads} thread{'s' if threads > 1 else ''}")
+    return width * 2 * 2 * cpu.mhz / 1000 * threads, (
+        f"{width} lanes x 2 flops x 2 FMA units x {cpu.mhz:.0f} MHz x "
+        f"{threads} thread{'s' if threads > 1 else ''}")
 
 
-def forced_kernel(cpu: dict) -> Optional[str]:
+def forced_kernel(cpu: CpuInfo) -> Optional[str]:
     """The OpenBLAS kernel the CPU's flags allow, to force when autodetection falls short."""
-    if cpu["vendor"] == "AuthenticAMD" and "avx2" in cpu["flags"]:
+    if cpu.vendor == "AuthenticAMD" and "avx2" in cpu.flags:
         return "Zen"
-    if "avx512f" in cpu["flags"]:
+    if "avx512f" in cpu.flags:
         return "SkylakeX"
-    return "Haswell" if "avx2" in cpu["flags"] else None
+    return "Haswell" if "avx2" in cpu.flags else None
 
 
 def sgemm(threads: int, coretype: Optional[str] = None, calls: int = 8) -> dict:
@@ -169,7 +142,7 @@ def torch_matmul(threads: int, calls: int = 8) -> Optional[float]:
 
 def measure(threads: Optional[int] = None) -> Limit:
     threads = threads or int(os.environ.get("OMP_NUM_THREADS", "1"))
-    cpu = _cpu()
+    cpu = cpu_info()
     candidates, notes = {}, {}
     clean = sgemm(threads)
     if clean["threads"] != threads:
@@ -192,7 +165,8 @@ def measure(threads: Optional[int] = None) -> Limit:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=None,
                         help="threads to measure with (default: OMP_NUM_THREADS, else 1)")
     print(measure(parser.parse_args().threads).describe())

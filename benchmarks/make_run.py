@@ -13,25 +13,15 @@ samples and held-out expressions from ``metrics.json``, and the four predictions
 ``OMP_NUM_THREADS`` is passed through as set (``make run`` uses 1 when unset).
 The table goes into BENCHMARKS.md between the ``make-run`` markers.
 """
-from __future__ import annotations
-
-import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import Machine  # noqa: E402  (benchmarks/machine.py)
-from report import write_section  # noqa: E402  (benchmarks/report.py)
-
-ROOT = Path(__file__).resolve().parent.parent
-HEADING = "### `make run` on a fresh clone"
+from harness import ROOT, Bench
 
 
 def timed_make_run(clone: Path) -> dict:
@@ -52,12 +42,9 @@ def predictions(output) -> list:
     return [line for line in output if re.fullmatch(r"\S+ = \S+", line.strip())]
 
 
-def table(first: dict, second: dict, metrics: dict, stamp: Machine) -> str:
-    threads = os.environ.get("OMP_NUM_THREADS")
-    lines = [
-        f"Command: `{f'OMP_NUM_THREADS={threads} ' if threads else ''}.venv/bin/python "
-        "benchmarks/make_run.py` (a clone of HEAD in a temporary folder; `make run` twice)",
-        "",
+def table(first: dict, second: dict, metrics: dict, command: str) -> str:
+    return "\n".join([
+        f"Command: `{command}` (a clone of HEAD in a temporary folder; `make run` twice)", "",
         "| run | wall time | of which venv build | kernel auto-fast chose | exact match, fresh "
         "samples | exact match, 200 held-out expressions | predictions from the export |",
         "|---|---:|---:|---|---:|---:|---|",
@@ -68,17 +55,14 @@ def table(first: dict, second: dict, metrics: dict, stamp: Machine) -> str:
         f"{', '.join(predictions(first['output'])) or '-'} |",
         f"| second (resumes the finished run: re-evaluates, exports, predicts) | "
         f"{second['wall']:.0f} s | - | {metrics['rnn_backend']} | | | "
-        f"{', '.join(predictions(second['output'])) or '-'} |",
-    ]
-    return "\n".join(lines + ["", stamp.line()])
+        f"{', '.join(predictions(second['output'])) or '-'} |"])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", action="store_true", help="leave the clone (its path is printed)")
-    parser.add_argument("--no-write", action="store_true", help="print, leave BENCHMARKS.md")
-    args = parser.parse_args()
-    stamp = Machine.now()
+    bench = Bench(__doc__, __file__, "make-run", "### `make run` on a fresh clone")
+    bench.parser.add_argument("--keep", action="store_true",
+                              help="leave the clone (its path is printed)")
+    args = bench.parse()
     work = Path(tempfile.mkdtemp(prefix="gluon_seq_make_run_"))
     try:
         clone = work / "gluon_seq"
@@ -91,10 +75,8 @@ def main() -> None:
             print(f"clone kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    text = table(first, second, metrics, stamp)
-    print(text)
-    if not args.no_write:
-        write_section("make-run", HEADING, text)
+    bench.finish(table(first, second, metrics, bench.command(
+        [a for a in bench.argv if a != "--keep"])))
 
 
 if __name__ == "__main__":

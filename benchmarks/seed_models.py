@@ -7,42 +7,28 @@ result, its time and the peak memory of the whole process tree.
 One row per seed configuration (a task's source settings or one of its presets).
 Each row runs ``python -m gluon_seq train TASK ... --out DIR`` in a fresh process,
 on the task's real data (``../shared/data``, the package's normal lookup), then
-reads DIR's ``metrics.json`` (the task's own metric on its test split) and
-``progress.json`` (best epoch, train seconds, evaluation excluded).  Wall time,
-CPU time and the peak resident memory of the child's whole process tree (sampled
-every 0.1 s, summed over it and its descendants) are measured here
-(``benchmarks/process_tree.py``).
+reads DIR's ``metrics.json`` (the task's own metric on its test split, best epoch,
+train seconds without evaluation).  Wall time, CPU time and the peak resident memory
+of the child's whole process tree are measured here (``harness.train_cli``).
 
 Two profiles.  The full one (the default) trains each preset for its own epochs on
-all its data: not yet run whole; by the epoch times measured by hand (BENCHMARKS.md)
-about eight hours on one core, most of it PTB (``source``: 40 epochs of 8-11 minutes).
-``--quick`` trains each row for a few epochs on a share of its data (9.7 minutes in
-all on 2026-12-01, CPU 0 shared with another job at times): its figures show that
-every configuration runs end to end and what it costs, not the quality the presets
-reach, so its rows say "quick" with their epochs and carry no source's figure.
+all its data: hours, most of them PTB's (BENCHMARKS.md has the epoch times).
+``--quick`` trains each row for a few epochs on a share of its data, in minutes: its
+figures show that every configuration runs end to end and what it costs, not the
+quality the presets reach, so its rows say "quick" with their epochs and carry no
+source's figure.
 
 Run folders stay in ``--runs`` (PROFILE/ROW, replaced at each run).  The table goes
 into BENCHMARKS.md between the ``seed-models`` markers with the command and the
 machine stamp; a failed row is reported and nothing is written.
 """
-from __future__ import annotations
-
-import argparse
 import json
-import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from machine import Machine  # noqa: E402  (benchmarks/machine.py)
-from process_tree import run_measured  # noqa: E402  (benchmarks/process_tree.py)
-from report import write_section  # noqa: E402  (benchmarks/report.py)
+from harness import ROOT, Bench, train_cli
 
 HEADING = "## Seed models (issue 3)"
 
@@ -102,35 +88,11 @@ def train_arguments(row: Row, quick: bool) -> list:
 
 def preset_epochs(row: Row) -> int:
     """The epochs the row's configuration trains for without --epochs."""
-    from gluon_seq.training.run_folder import RunConfig  # imports mxnet: only when a table is made
+    from gluon_seq import RunConfig  # imports mxnet: only when a table is made
 
     preset = row.arguments[row.arguments.index("--preset") + 1] \
         if "--preset" in row.arguments else None
     return RunConfig.for_task(row.arguments[0], preset=preset).epochs
-
-
-def train_command(row: Row, quick: bool, folder: Path) -> list:
-    return [sys.executable, "-m", "gluon_seq", "train", *train_arguments(row, quick),
-            "--out", str(folder)]
-
-
-def run_row(row: Row, quick: bool, folder: Path) -> dict:
-    """Train ``row`` into ``folder`` (replaced), measuring the command; its results."""
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    log = folder.parent / f"{folder.name}.log"
-    with open(log, "w") as handle:
-        usage = run_measured(train_command(row, quick, folder), cwd=ROOT, stdout=handle,
-                             stderr=handle)
-    result = {"row": row.name, "quick": quick, "code": usage.code, "log": str(log),
-              "wall": usage.wall, "cpu": usage.cpu, "peak_mb": usage.peak_mb}
-    if usage.code:
-        return result
-    metrics = json.loads((folder / "metrics.json").read_text())
-    progress = json.loads((folder / "progress.json").read_text())
-    return dict(result, metrics=metrics, epochs=progress["epochs_done"],
-                best_epoch=progress["best_epoch"], train_seconds=progress["train_seconds"],
-                result=result_text(row, metrics))
 
 
 def result_text(row: Row, metrics: dict) -> str:
@@ -151,16 +113,16 @@ def table_row(row: Row, result: dict, full_epochs=None) -> str:
     if result["code"]:
         cells = [f"failed, exit status {result['code']} (log: {result['log']})", "", "", ""]
     else:
-        epochs = f"{result['epochs']}" + (f" of {full_epochs} (quick)" if full_epochs else "")
-        cells = [result["result"], str(result["best_epoch"]), epochs,
-                 f"{result['train_seconds']:.0f}"]
+        m = result["metrics"]
+        epochs = f"{m['epochs']}" + (f" of {full_epochs} (quick)" if full_epochs else "")
+        cells = [result_text(row, m), str(m["best_epoch"]), epochs, f"{m['train_seconds']:.0f}"]
     cells += [f"{result['wall']:.0f} / {result['cpu']:.0f}", f"{result['peak_mb']:.0f} MB"]
     if not result["quick"]:
         cells.append(row.source)
     return "| " + " | ".join([row.task, row.configuration, *cells, command]) + " |"
 
 
-def table(rows, results, command: str, stamp: Machine, seconds: float) -> str:
+def table(rows, results, command: str, seconds: float) -> str:
     quick = results[0]["quick"]
     header = ["task", "configuration", "result", "best epoch", "epochs", "train s",
               "whole command: wall s / CPU s", "peak RSS (process tree)"]
@@ -176,43 +138,33 @@ def table(rows, results, command: str, stamp: Machine, seconds: float) -> str:
              "|" + "|".join(align + ["---"]) + "|"]
     lines += [table_row(row, result, preset_epochs(row) if quick else None)
               for row, result in zip(rows, results)]
-    lines += ["", f"The whole profile took {seconds / 60:.1f} minutes.", "", stamp.line()]
-    return "\n".join(lines)
-
-
-def reproducing_command(args) -> str:
-    cpus = sorted(os.sched_getaffinity(0))
-    pin = f"taskset -c {','.join(map(str, cpus))} " if len(cpus) < (os.cpu_count() or 0) else ""
-    only = f" --only {' '.join(args.only)}" if args.only else ""
-    return (f"{pin}env OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} "
-            f".venv/bin/python benchmarks/seed_models.py{' --quick' * args.quick}{only}")
+    return "\n".join(lines + ["", f"The whole profile took {seconds / 60:.1f} minutes."])
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="a few epochs on a share of the data per row (minutes, not hours)")
-    parser.add_argument("--only", nargs="+", choices=[row.name for row in ROWS], default=None,
-                        metavar="ROW", help="run only these rows: " +
-                        ", ".join(row.name for row in ROWS))
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "seed-models",
-                        help="where the run folders go (PROFILE/ROW)")
-    parser.add_argument("--no-write", action="store_true", help="print, leave BENCHMARKS.md")
-    args = parser.parse_args(argv)
+    bench = Bench(__doc__, __file__, "seed-models", HEADING)
+    bench.parser.add_argument("--quick", action="store_true", help="a few epochs on a share of "
+                              "the data per row (minutes, not hours)")
+    bench.parser.add_argument("--only", nargs="+", choices=[row.name for row in ROWS],
+                              default=None, metavar="ROW", help="run only these rows: " +
+                              ", ".join(row.name for row in ROWS))
+    bench.parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "seed-models",
+                              help="where the run folders go (PROFILE/ROW)")
+    args = bench.parse(argv)
     rows = [row for row in ROWS if not args.only or row.name in args.only]
-    stamp, start, results = Machine.now(), time.perf_counter(), []
+    start, results = time.perf_counter(), []
     for row in rows:
         folder = args.runs / ("quick" if args.quick else "full") / row.name
-        results.append(run_row(row, args.quick, folder))
-        print(json.dumps({k: v for k, v in results[-1].items() if k != "metrics"}), flush=True)
-    text = table(rows, results, reproducing_command(args), stamp, time.perf_counter() - start)
-    print(text)
+        results.append(dict(train_cli(train_arguments(row, args.quick), folder, check=False),
+                            row=row.name, quick=args.quick))
+        print(json.dumps(results[-1]), flush=True)
+    text = table(rows, results, bench.command(), time.perf_counter() - start)
     failed = [row.name for row, result in zip(rows, results) if result["code"]]
     if failed:
+        print(text)
         print(f"failed: {', '.join(failed)}; BENCHMARKS.md left as it was", file=sys.stderr)
         return 1
-    if not args.no_write:
-        write_section("seed-models", HEADING, text)
+    bench.finish(text)
     return 0
 
 

@@ -13,120 +13,33 @@ is never modified.  Servers run as ``python -m gluon_seq serve`` subprocesses
 on 127.0.0.1; the clients are httpx (async for concurrency) in this process.
 ``--write`` puts the tables into BENCHMARKS.md under "Serving (issue 4)".
 """
-import argparse
-import asyncio
-import json
 import os
-import random
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
+from harness import ROOT, Bench, Machine, percentiles, timed_calls, untrained_export
+from serve_load import closed_loop, one_input_bodies, run_load, start_server
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from machine import Machine  # noqa: E402
-from report import write_section  # noqa: E402
-from serve_load import run_load  # noqa: E402
-from serving_tools import Server, exchange, percentiles, split_url  # noqa: E402
-
-from gluon_seq.util.errors import UserError  # noqa: E402
-from gluon_seq.serving.format import read_meta  # noqa: E402
-from gluon_seq.exporting.onnx import export_onnx  # noqa: E402
-from gluon_seq.rnn import LayerFactory  # noqa: E402
-from gluon_seq.serving import load_predictor  # noqa: E402
-from gluon_seq.serving.requests import model_name  # noqa: E402
+from gluon_seq import UserError, load_predictor, tasks
+from gluon_seq.exporting.onnx import export_onnx
+from gluon_seq.serving.format import read_meta
+from gluon_seq.serving.requests import model_name
 
 EXPRESSIONS = ["7*3*2", "10+10+10", "1+2+3", "9*9*9", "4*5+6", "2*8+1", "3*3*3", "6+7"]
 
 
-def inprocess_latency(model, example, count):
-    for _ in range(20):
-        model.predict([example])
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        model.predict([example])
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def http_latency(url, example, count):
-    times = []
+    """Seconds of each of ``count`` requests from one keep-alive client, after 20."""
     with httpx.Client(timeout=30) as client:
-        for i in range(count + 20):
-            start = time.perf_counter()
+        def post():
             response = client.post(url, json={"inputs": [example]})
-            if i >= 20:
-                times.append(time.perf_counter() - start)
             assert response.status_code == 200, response.text
-    return times
 
-
-async def _httpx_client(url, budget, make_input, record, session):
-    """One simulated user on the shared httpx pool, requests back to back.  (One
-    AsyncClient per user was worse: 200 clients spent the time cap building SSL contexts.)"""
-    while budget.take():
-        start = time.perf_counter()
-        try:
-            response = await session.post(url, json={"inputs": [make_input()]})
-            record(time.perf_counter() - start, response.status_code == 200)
-        except httpx.HTTPError:
-            record(time.perf_counter() - start, False)
-
-
-async def _raw_client(url, budget, make_input, record, session=None):
-    """One simulated user speaking HTTP/1.1 keep-alive over a bare asyncio
-    stream: a fraction of httpx's client-side CPU, so the server is what is measured."""
-    host, port, path = split_url(url)
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        while budget.take():
-            start = time.perf_counter()
-            status, _ = await exchange(reader, writer, host, path,
-                                       json.dumps({"inputs": [make_input()]}).encode())
-            record(time.perf_counter() - start, status == 200)
-    finally:
-        writer.close()
-
-
-class _Budget:
-    def __init__(self, count, seconds):
-        self.left, self.stop_at = count, time.perf_counter() + seconds
-
-    def take(self) -> bool:
-        if self.left <= 0 or time.perf_counter() > self.stop_at:
-            return False
-        self.left -= 1
-        return True
-
-
-def throughput(client, url, clients, total, seconds, make_input):
-    """(requests, elapsed s, errors, per-request latencies) for `clients` concurrent users."""
-    times, errors = [], [0]
-
-    def record(elapsed, ok):
-        times.append(elapsed)
-        errors[0] += not ok
-
-    async def go():
-        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-        async with httpx.AsyncClient(timeout=60, limits=limits) as session:
-            budget = _Budget(total, seconds)
-            start = time.perf_counter()
-            results = await asyncio.gather(*[client(url, budget, make_input, record, session)
-                                             for _ in range(clients)], return_exceptions=True)
-            errors[0] += sum(isinstance(r, Exception) for r in results)
-            return time.perf_counter() - start
-
-    elapsed = asyncio.run(go())
-    return len(times), elapsed, errors[0], times
+        return timed_calls(post, count, warm_up=20)[0]
 
 
 def model_stats(base):
@@ -200,73 +113,61 @@ def prepare(folders, workdir):
     return prepared
 
 
-def untrained_export(workdir, name: str, smoke: bool = False) -> Path:
+def task_export(workdir, name: str, smoke: bool = False) -> Path:
     """An untrained export of task ``name`` (its tiny ``smoke_task`` when asked)."""
-    from gluon_seq.exporting.writer import export_model
-    from gluon_seq.tasks import get
-
-    task_cls = get(name)
     folder = workdir / "src" / (f"{name}-smoke" if smoke else name)
     folder.mkdir(parents=True, exist_ok=True)  # smoke tasks write their data files here
-    task = task_cls.tiny(folder) if smoke else task_cls()
-    task.prepare()
-    model = task.build_model(LayerFactory("fused"))
-    model.initialize(task.initializer())
-    return export_model(task, model, folder / "export")
-
-
-def _arguments():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("extra", nargs="*", help="more export folders to time")
-    parser.add_argument("--section", choices=("all", "tables", "load"), default="all",
-                        help="tables: latency, throughput, bad input; load: burst, overload, soak")
-    parser.add_argument("--smoke", nargs="*", default=[], metavar="TASK",
-                        help="also time untrained smoke-size exports of these tasks")
-    parser.add_argument("--count", type=int, default=500, help="latency samples")
-    parser.add_argument("--bad", type=int, default=50, help="requests per malformed kind")
-    parser.add_argument("--seconds", type=float, default=15, help="time cap per throughput run")
-    parser.add_argument("--burst", type=int, default=1000, help="connections opened at once")
-    parser.add_argument("--overload", type=int, default=5000, help="concurrent overload clients")
-    parser.add_argument("--overload-seconds", type=float, default=20)
-    parser.add_argument("--max-queue", type=int, help="the load server's --max-queue "
-                        "(default: gluon-seq serve's)")
-    parser.add_argument("--soak-seconds", type=float, default=60,
-                        help="soak length at 80%% of capacity (the issue asks 600)")
-    parser.add_argument("--write", action="store_true", help="write BENCHMARKS.md")
-    return parser.parse_args()
+    task_cls = tasks.get(name)
+    return untrained_export(task_cls.tiny(folder) if smoke else task_cls(), folder / "export")
 
 
 def main():
-    args = _arguments()
+    bench = Bench(__doc__, __file__, "serving", "## Serving (issue 4)", opt_in=True)
+    add = bench.parser.add_argument
+    add("extra", nargs="*", help="more export folders to time")
+    add("--section", choices=("all", "tables", "load"), default="all",
+        help="tables: latency, throughput, bad input; load: burst, overload, soak")
+    add("--smoke", nargs="*", default=[], metavar="TASK",
+        help="also time untrained smoke-size exports of these tasks")
+    add("--count", type=int, default=500, help="latency samples")
+    add("--bad", type=int, default=50, help="requests per malformed kind")
+    add("--seconds", type=float, default=15, help="time cap per throughput run")
+    add("--burst", type=int, default=1000, help="connections opened at once")
+    add("--overload", type=int, default=5000, help="concurrent overload clients")
+    add("--overload-seconds", type=float, default=20)
+    add("--max-queue", type=int, help="the load server's --max-queue (default: gluon-seq serve's)")
+    add("--soak-seconds", type=float, default=60,
+        help="soak length at 80%% of capacity (the issue asks 600)")
+    args = bench.parse()
     workdir = Path(tempfile.mkdtemp(prefix="serve_bench_"))
     try:
         trained = ROOT / "runs" / "arithmetic" / "export"
         if trained.is_dir():
             arith_source, arith_note = trained, "trained (runs/arithmetic/export)"
         else:
-            arith_source, arith_note = untrained_export(workdir, "arithmetic"), \
+            arith_source, arith_note = task_export(workdir, "arithmetic"), \
                 "untrained (no runs/arithmetic/export)"
         if args.section in ("all", "tables"):
-            tables(args, workdir, arith_source, arith_note)
+            tables(bench, workdir, arith_source, arith_note)
         if args.section in ("all", "load"):
-            load(args, arith_source, arith_note)
+            load(bench, arith_source, arith_note)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def load(args, folder, note):
-    machine = Machine.now()
-    command = (f"OMP_NUM_THREADS={machine.threads} .venv/bin/python benchmarks/serve.py --section "
-               f"load --burst {args.burst} --overload {args.overload} --overload-seconds "
-               f"{args.overload_seconds:g} --soak-seconds {args.soak_seconds:g}"
-               + (f" --max-queue {args.max_queue}" if args.max_queue else ""))
+def _command(bench, part: str) -> str:
+    """The command that reproduces one part (``--section part``) of this run."""
+    given = bench.argv if bench.args.section == part else bench.argv + ["--section", part]
+    return bench.command(given)
+
+
+def load(bench, folder, note):
+    args, stamp = bench.args, Machine.now()
     lines = run_load(folder, EXPRESSIONS, args)
-    text = "\n".join([f"Measured by `{command}`; arithmetic model: {note}; mxnet backend, the "
-                      "server's default limits" + (f" but --max-queue {args.max_queue}" if args.max_queue else "")
-                      + ".", "", *lines, "", machine.line()])
-    print(text)
-    if args.write:
-        write_section("serving-load", "### Under load (burst, overload, soak)", text)
+    queue = f" but --max-queue {args.max_queue}" if args.max_queue else ""
+    bench.finish("\n".join([f"Measured by `{_command(bench, 'load')}`; arithmetic model: {note}; "
+                            f"mxnet backend, the server's default limits{queue}.", "", *lines]),
+                 "serving-load", "### Under load (burst, overload, soak)", stamp)
 
 
 def latency_rows(models, count: int) -> list:
@@ -286,16 +187,13 @@ def latency_rows(models, count: int) -> list:
                 out.append(f"| {name} | onnxruntime | not convertible ({reason}) | | |")
                 continue
             model = load_predictor(folder, backend)
-            local = percentiles(inprocess_latency(model, example, count))
+            local = percentiles(timed_calls(lambda: model.predict([example]), count, 20)[0])
             del model
             cells = []
             for wait in (5.0, 0.0):
-                server = Server([folder], backend, max_wait_ms=wait)
-                try:
+                with start_server([folder], "--backend", backend, "--max-wait-ms", wait) as server:
                     cells.append(percentiles(http_latency(f"{server.url}/predict/{name}", example,
                                                           count)))
-                finally:
-                    server.stop()
             out.append(f"| {name} | {backend} | {local} | {cells[0]} | {cells[1]} |")
             print(out[-1], flush=True)
     return out
@@ -304,41 +202,36 @@ def latency_rows(models, count: int) -> list:
 def throughput_rows(arith: Path, converted: bool, seconds: float) -> list:
     """Arithmetic requests per second per backend, client kind and client count."""
     out = ["", "**Throughput, arithmetic, one input per request** (--max-batch 64, "
-           f"--max-wait-ms 5; each run capped at 3000 requests or {seconds:g} s; rows/run = "
-           "inputs per model run, from /models)", "",
+           f"--max-wait-ms 5; each run capped at 3000 requests, split among its clients, or "
+           f"{seconds:g} s; rows/run = inputs per model run, from /models)", "",
            "| backend | client | clients | requests | req/s | p50 / p99 ms | rows/run | errors |",
            "|---|---|---|---|---|---|---|---|"]
-    rng = random.Random(0)
+    body = one_input_bodies(EXPRESSIONS)
     for backend in ["mxnet"] + (["onnxruntime"] if converted else []):
-        server = Server([arith], backend)
-        try:
-            for client_name, client in (("httpx", _httpx_client), ("raw asyncio", _raw_client)):
+        with start_server([arith], "--backend", backend) as server:
+            for client, use_httpx in (("httpx", True), ("raw asyncio", False)):
                 for clients in (1, 16, 200):
                     runs0, rows0 = model_stats(server.url)
-                    done, elapsed, errors, times = throughput(
-                        client, f"{server.url}/predict/arithmetic", clients, 3000, seconds,
-                        lambda: rng.choice(EXPRESSIONS))
+                    run = closed_loop(f"{server.url}/predict/arithmetic", clients, body, seconds,
+                                      -(-3000 // clients), use_httpx=use_httpx)
                     runs1, rows1 = model_stats(server.url)
-                    per_run = (rows1 - rows0) / max(1, runs1 - runs0)
-                    out.append(f"| {backend} | {client_name} | {clients} | {done} | "
-                               f"{done / elapsed:.0f} | {percentiles(times)} | {per_run:.1f} | "
-                               f"{errors} |")
+                    failed = sum(run.errors.values())
+                    out.append(f"| {backend} | {client} | {clients} | {run.answered + failed} | "
+                               f"{run.answered / run.wall:.0f} | {percentiles(run.seconds)} | "
+                               f"{(rows1 - rows0) / max(1, runs1 - runs0):.1f} | "
+                               f"{failed + run.answered - run.statuses[200]} |")
                     print(out[-1], flush=True)
-        finally:
-            server.stop()
     return out
 
 
 def malformed_rows(arith: Path, bad: int) -> list:
     """Malformed requests of each kind, then whether the server still answers and exits."""
-    server = Server([arith], "mxnet")
-    try:
+    with start_server([arith]) as server:
         rows = bad_requests(server.url, "arithmetic", bad)
         health = httpx.get(server.url + "/health").status_code
         good = httpx.post(server.url + "/predict/arithmetic", json={"inputs": ["7*3*2"]})
         st = schemathesis_run(server.url)
         alive = server.alive()
-    finally:
         code = server.stop()
     out = ["", f"**Malformed requests** ({bad} of each kind, oversized {max(1, bad // 5)}; "
            "mxnet backend)", "", "| kind | sent | answered 4xx | statuses |", "|---|---|---|---|"]
@@ -357,24 +250,18 @@ READING = ("Reading the tables: at one client, `--max-wait-ms 5` adds the wait f
            "cannot say which strings a codec accepts, so a schema-valid `[null]` is rightly a 400.")
 
 
-def tables(args, workdir, arith_source, arith_note):
-    smoke = [untrained_export(workdir, name, smoke=True) for name in args.smoke]
+def tables(bench, workdir, arith_source, arith_note):
+    args, stamp = bench.args, Machine.now()
+    smoke = [task_export(workdir, name, smoke=True) for name in args.smoke]
     models = prepare([arith_source] + [Path(p) for p in args.extra] + smoke, workdir)
-    machine = Machine.now()
     arith = models[0][0]
-    command = " ".join(["benchmarks/serve.py", "--section", "tables"] + args.extra +
-                       (["--smoke"] + args.smoke if args.smoke else []))
-    out = [f"Measured by `OMP_NUM_THREADS={machine.threads} .venv/bin/python {command}`; "
-           f"arithmetic model: {arith_note}.  Server: `gluon-seq serve` subprocess on 127.0.0.1; "
-           f"clients: httpx in the benchmark process (they share the machine's "
-           f"{machine.logical_cpus} logical CPUs).", ""]
+    out = [f"Measured by `{_command(bench, 'tables')}`; arithmetic model: {arith_note}.  Server: "
+           "`gluon-seq serve` subprocess on 127.0.0.1; clients: httpx in the benchmark process "
+           f"(they share the machine's {stamp.logical_cpus} logical CPUs).", ""]
     out += latency_rows(models, args.count)
     out += throughput_rows(arith, models[0][1] == "converted", args.seconds)
     out += malformed_rows(arith, args.bad)
-    text = "\n".join(out + ["", READING, "", machine.line()])
-    print(text)
-    if args.write:
-        write_section("serving", "## Serving (issue 4)", text)
+    bench.finish("\n".join(out + ["", READING]), stamp=stamp)
 
 
 if __name__ == "__main__":

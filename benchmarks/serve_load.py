@@ -17,20 +17,66 @@ server).  Every run is bounded in requests and seconds and stops by itself:
 """
 import asyncio
 import collections
+import json
+import os
 import random
-import threading
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-import psutil
+import httpx
+from harness import Watch, percentiles
 
-from process_tree import tree_rss
-from serving_tools import Server, exchange, split_url
+from gluon_seq.serving.process import ServeProcess
 
 # The soak spreads its rate over more connections than capacity was measured with, so a
 # connection is free when its next send is due (an open loop must not wait on its own client).
 CAPACITY_CLIENTS, CAPACITY_SECONDS, SOAK_CONNECTIONS = 64, 15.0, 128
+JSON = {"Content-Type": "application/json"}
+
+
+def start_server(folders, *flags) -> ServeProcess:
+    """``gluon-seq serve`` as every serving row runs it: no access log, and one OpenMP
+    thread unless OMP_NUM_THREADS says otherwise."""
+    return ServeProcess(folders, "--no-access-log", *flags,
+                        env={"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+
+
+def one_input_bodies(inputs):
+    """A function that returns a request body of one input, drawn from ``inputs`` (seeded)."""
+    rng = random.Random(0)
+    return lambda: json.dumps({"inputs": [rng.choice(inputs)]}).encode()
+
+
+def split_url(url: str):
+    """``http://127.0.0.1:8080/predict/x`` -> ("127.0.0.1", 8080, "/predict/x")."""
+    host, port_path = url.split("//", 1)[1].split(":", 1)
+    port, _, path = port_path.partition("/")
+    return host, int(port), "/" + path
+
+
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str,
+                   path: str, body: bytes):
+    """One POST over an open keep-alive connection: (status, Retry-After seconds or None);
+    the answer's body is read and dropped.  A bare asyncio stream costs a fraction of
+    httpx's client-side CPU, so the server is what is measured."""
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json"
+                 f"\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    await writer.drain()
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionError("the server closed the connection before answering")
+    length, retry_after = 0, None
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+        elif name.lower() == b"retry-after":
+            retry_after = float(value)
+    await reader.readexactly(length)
+    return int(status_line.split()[1]), retry_after
 
 
 @dataclass
@@ -55,47 +101,6 @@ class Outcome:
     def answered(self) -> int:
         return sum(self.statuses.values())
 
-    def p(self, q: float, ok_only: bool = False) -> float:
-        seconds = self.ok_seconds if ok_only else self.seconds
-        return float(np.percentile(np.asarray(seconds) * 1000, q)) if seconds else 0.0
-
-
-class Watch:
-    """A server process tree's resident memory (sampled every 0.1 s in a thread) and
-    the CPU it used, over each ``with`` block."""
-
-    def __init__(self, pid: int):
-        self.proc = psutil.Process(pid)
-        self.peak = self.before = self.after = self.now()
-        self.cores = 0.0
-        self._stop, self._thread, self._start = threading.Event(), None, (0.0, 0.0)
-
-    def _tree(self):
-        return [self.proc] + self.proc.children(recursive=True)
-
-    def now(self) -> int:
-        return tree_rss(self.proc)
-
-    def _cpu(self) -> float:
-        return sum(sum(p.cpu_times()[:2]) for p in self._tree())
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.1):
-            self.peak = max(self.peak, self.now())
-
-    def __enter__(self):
-        self.peak = self.before = self.now()
-        self._start = (self._cpu(), time.perf_counter())
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.cores = (self._cpu() - self._start[0]) / (time.perf_counter() - self._start[1])
-
 
 def _mib(count: int) -> str:
     return f"{count / 2 ** 20:.0f}"
@@ -106,15 +111,22 @@ async def _connect(host, port, timeout):
 
 
 async def _clients(url, count, body, outcome: Outcome, stop_at: float, per_client: int,
-                   timeout: float, backoff: bool) -> None:
+                   timeout: float, backoff: bool, pool=None) -> None:
     """``count`` keep-alive clients at once, each sending up to ``per_client`` requests
     back to back until ``stop_at`` (after a 503 first waiting its Retry-After, if
-    ``backoff``); a client whose connection fails stops."""
+    ``backoff``), each over its own bare stream or, given an httpx ``pool``, through it;
+    a client whose connection fails stops."""
     host, port, path = split_url(url)
+
+    async def send(stream):
+        if pool is None:
+            return await asyncio.wait_for(exchange(*stream, host, path, body()), timeout)
+        response = await pool.post(url, content=body(), headers=JSON)
+        return response.status_code, float(response.headers.get("retry-after", 0))
 
     async def client():
         try:
-            reader, writer = await _connect(host, port, timeout)
+            stream = None if pool else await _connect(host, port, timeout)
         except Exception as err:
             outcome.fail(err)
             return
@@ -123,25 +135,38 @@ async def _clients(url, count, body, outcome: Outcome, stop_at: float, per_clien
                 if time.perf_counter() > stop_at:
                     break
                 start = time.perf_counter()
-                status, retry_after = await asyncio.wait_for(
-                    exchange(reader, writer, host, path, body()), timeout)
+                status, retry_after = await send(stream)
                 outcome.record(status, time.perf_counter() - start)
                 if backoff and retry_after:
                     await asyncio.sleep(min(retry_after, stop_at - time.perf_counter()))
         except Exception as err:
             outcome.fail(err)
         finally:
-            writer.close()
+            if stream:
+                stream[1].close()
 
     start = time.perf_counter()
     await asyncio.gather(*[client() for _ in range(count)])
     outcome.wall = time.perf_counter() - start
 
 
-def closed_loop(url, clients, body, seconds, per_client, backoff=False, timeout=60.0) -> Outcome:
-    outcome = Outcome()
-    asyncio.run(_clients(url, clients, body, outcome, time.perf_counter() + seconds, per_client,
-                         timeout, backoff))
+def closed_loop(url, clients, body, seconds, per_client, backoff=False, timeout=60.0,
+                use_httpx=False) -> Outcome:
+    """:func:`_clients` run to its end.  ``use_httpx``: one httpx pool shared by the clients
+    (one AsyncClient per client was worse: 200 of them spent the time cap building SSL
+    contexts); its client-side CPU is many times a bare stream's."""
+    outcome, stop_at = Outcome(), time.perf_counter() + seconds
+
+    async def run():
+        if not use_httpx:
+            return await _clients(url, clients, body, outcome, stop_at, per_client, timeout,
+                                  backoff)
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits) as pool:
+            await _clients(url, clients, body, outcome, stop_at, per_client, timeout, backoff,
+                           pool)
+
+    asyncio.run(run())
     return outcome
 
 
@@ -183,12 +208,12 @@ def _row(name, clients, outcome: Outcome, watch: Watch) -> str:
     return (f"| {name} | {clients} | {outcome.answered + sum(outcome.errors.values())} | "
             f"{outcome.statuses[200]} | {outcome.statuses[200] / max(outcome.wall, 1e-9):.0f} | "
             f"{outcome.statuses[503]} | {other} | {errors} | "
-            f"{outcome.p(50):.0f} / {outcome.p(99):.0f} | {outcome.p(50, True):.0f} / "
-            f"{outcome.p(99, True):.0f} | {_mib(watch.before)} → {_mib(watch.peak)} | "
+            f"{percentiles(outcome.seconds, 0)} | {percentiles(outcome.ok_seconds, 0)} | "
+            f"{_mib(watch.before)} → {_mib(watch.peak)} | "
             f"{watch.cores:.2f} | {outcome.wall:.1f} |")
 
 
-def _closed_rows(server: Server, body, runs) -> list:
+def _closed_rows(server: ServeProcess, body, runs) -> list:
     """One table row per (name, clients, seconds, requests per client, backoff) run."""
     watch, rows = Watch(server.pid), []
     closed_loop(server.url + PATH, 8, body, 3, 200)  # warm up
@@ -200,24 +225,21 @@ def _closed_rows(server: Server, body, runs) -> list:
     return rows
 
 
-def _soak(server: Server, body, seconds):
+def _soak(server: ServeProcess, body, seconds):
     """(capacity outcome, soak rate, soak outcome, watch) on a running server."""
     capacity = closed_loop(server.url + PATH, CAPACITY_CLIENTS, body, CAPACITY_SECONDS, 10 ** 6)
     rate = 0.8 * capacity.statuses[200] / capacity.wall
     soak, watch = Outcome(), Watch(server.pid)
     with watch:
         asyncio.run(_open_loop(server.url + PATH, rate, seconds, body, soak, 60.0))
-        watch.after = watch.now()
     return capacity, rate, soak, watch
 
 
 def run_load(folder, inputs, args) -> list:
     """The load tables (markdown lines) for the arithmetic export ``folder``."""
-    rng = random.Random(0)
-    body = lambda: ('{"inputs": ["%s"]}' % rng.choice(inputs)).encode()
-    server = Server([folder], "mxnet", extra=["--max-queue", args.max_queue] if args.max_queue
-                    else [])
-    try:
+    body = one_input_bodies(inputs)
+    queue = ["--max-queue", args.max_queue] if args.max_queue else []
+    with start_server([folder], *queue) as server:
         rows = _closed_rows(server, body, [
             ("burst: one request per connection, all opened at once", args.burst, 60, 1, False),
             ("overload: clients send back to back, a 503 retried at once", args.overload,
@@ -226,15 +248,11 @@ def run_load(folder, inputs, args) -> list:
              50, True)])
         soak = _soak(server, body, args.soak_seconds)
         alive = server.alive()
-    finally:
         code = server.stop()
     if not args.max_queue:
-        deep = Server([folder], "mxnet", extra=["--max-queue", DEEP_QUEUE])
-        try:
+        with start_server([folder], "--max-queue", DEEP_QUEUE) as deep:
             rows[1:1] = _closed_rows(deep, body, [(f"the burst with --max-queue {DEEP_QUEUE}",
                                                    args.burst, 60, 1, False)])
-        finally:
-            deep.stop()
     return _tables(args, rows, *soak, alive, code)
 
 
@@ -246,12 +264,12 @@ def _tables(args, rows, capacity, rate, soak: Outcome, watch: Watch, alive, code
         "cores | seconds |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows, "",
         f"**Capacity**: {CAPACITY_CLIENTS} keep-alive clients for {CAPACITY_SECONDS:g} s got "
-        f"{capacity.statuses[200] / capacity.wall:.0f} answers/s (p50 / p99 {capacity.p(50):.1f} "
-        f"/ {capacity.p(99):.1f} ms, {sum(capacity.errors.values())} errors).", "",
+        f"{capacity.statuses[200] / capacity.wall:.0f} answers/s (p50 / p99 "
+        f"{percentiles(capacity.seconds, 1)} ms, {sum(capacity.errors.values())} errors).", "",
         f"**Soak at 80 % of that** ({rate:.0f} requests/s for {args.soak_seconds:g} s over "
         f"{SOAK_CONNECTIONS} connections, open loop): {soak.answered} answered "
         f"({soak.answered / max(soak.wall, 1e-9):.0f}/s), {errors} errors "
-        f"(non-200 or failed), p50 / p99 {soak.p(50):.1f} / {soak.p(99):.1f} ms from the "
+        f"(non-200 or failed), p50 / p99 {percentiles(soak.seconds, 1)} ms from the "
         f"planned send time; server RSS {_mib(watch.before)} MiB at the start, "
         f"{_mib(watch.after)} MiB at the end (peak {_mib(watch.peak)} MiB); server CPU "
         f"{watch.cores:.2f} cores.", "",

@@ -3,34 +3,20 @@ reaches a target, per LSTM kernel, with the whole command's wall time, CPU time
 and peak resident memory.
 
     .venv/bin/python benchmarks/time_to_quality.py [--tasks alphabet count-ones ...]
-                                                   [--backends fused unfused]
+                                                   [--backends fused unfused] [--no-write]
 
-The default runs every task with both kernels: 12 minutes of wall time in the
-2026-11-25 table, 10 of them bAbI (120 epochs) and IMDB (3 epochs of 22,500
-reviews), which is why they were once left out; ``--tasks alphabet count-ones
-arithmetic`` is the two-minute check.  Every run is
-the real CLI (``gluon-seq train TASK ...``) in a fresh process; peak memory is
-that of its whole process tree (``benchmarks/process_tree.py``).  Train seconds
-to target come from the run's ``log.csv`` (cumulative epoch times, evaluation
-excluded).  The table goes into BENCHMARKS.md between the ``time-to-quality``
-markers, stamped with the machine and its load at the start and the end.
+The default runs every task with both kernels, most of the time going to bAbI (120
+epochs) and IMDB; ``--tasks alphabet count-ones arithmetic`` is the short check.
+Every run is the real CLI (``gluon-seq train TASK ...``) in a fresh process; peak
+memory is that of its whole process tree (``harness.train_cli``).  Train seconds to
+target come from the run's ``log.csv`` (cumulative epoch times, evaluation excluded).
+The table goes into BENCHMARKS.md between the ``time-to-quality`` markers.
 """
-from __future__ import annotations
-
-import argparse
-import csv
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import Machine  # noqa: E402  (benchmarks/machine.py)
-from process_tree import run_measured  # noqa: E402  (benchmarks/process_tree.py)
-from report import write_section  # noqa: E402  (benchmarks/report.py)
-
-ROOT = Path(__file__).resolve().parent.parent
+from harness import Bench, reached, train_cli
 
 # task -> (train arguments, validation target, source's reported time)
 TASKS = {
@@ -42,66 +28,32 @@ TASKS = {
 }
 
 
-def run(task: str, backend: str, folder: Path) -> dict:
-    arguments, target, _ = TASKS[task]
-    command = [sys.executable, "-m", "gluon_seq", "train", *arguments, "--rnn-backend", backend,
-               "--out", str(folder)]
-    usage = run_measured(command, cwd=ROOT, stdout=subprocess.DEVNULL)
-    if usage.code:
-        raise SystemExit(f"{' '.join(command)} failed with status {usage.code}")
-    metrics = json.loads((folder / "metrics.json").read_text())
-    with open(folder / "log.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    column = next(k for k in rows[0] if k.startswith("valid_"))
-    elapsed, reached = 0.0, None
-    for row in rows:
-        elapsed += float(row["seconds"])
-        if reached is None and float(row[column]) >= target:
-            reached = (int(row["epoch"]), elapsed)
-    return {"task": task, "backend": metrics["rnn_backend"], "target": target,
-            "reached": reached, "epochs": metrics["epochs"], "train_seconds": metrics["train_seconds"],
-            "test": metrics["value"], "metric": metrics["metric"], "wall": usage.wall,
-            "cpu": usage.cpu, "rss_mb": usage.peak_mb, "command": " ".join(command[2:])}
-
-
-def table(rows, args, stamp: Machine) -> str:
-    lines = [
-        f"Command: `OMP_NUM_THREADS={stamp.threads} .venv/bin/python "
-        f"benchmarks/time_to_quality.py --tasks {' '.join(args.tasks)} --backends "
-        f"{' '.join(args.backends)}`",
-        "",
-        "| task | kernel | validation target | reached at epoch | train seconds to target | "
-        "epochs run | test | whole command: wall s / CPU s | peak RSS (process tree) | "
-        "source's time |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for r in rows:
-        epoch, seconds = r["reached"] or ("not reached", None)
-        lines.append(
-            f"| {r['task']} | {r['backend']} | {r['target']:.2%} | {epoch} | "
-            f"{'-' if seconds is None else f'{seconds:.0f}'} | {r['epochs']} | "
-            f"{r['test']:.2%} {r['metric']} | {r['wall']:.0f} / {r['cpu']:.0f} | "
-            f"{r['rss_mb']:.0f} MB | {TASKS[r['task']][2]} |")
-    return "\n".join(lines + ["", stamp.line()])
+def row(task: str, backend: str, folder: Path) -> str:
+    arguments, target, source = TASKS[task]
+    run = train_cli([*arguments, "--rnn-backend", backend], folder)
+    print(json.dumps(run), flush=True)
+    m = run["metrics"]
+    epoch, seconds = reached(folder / "log.csv", target) or ("not reached", None)
+    return (f"| {task} | {m['rnn_backend']} | {target:.2%} | {epoch} | "
+            f"{'-' if seconds is None else f'{seconds:.0f}'} | {m['epochs']} | "
+            f"{m['value']:.2%} {m['metric']} | {run['wall']:.0f} / {run['cpu']:.0f} | "
+            f"{run['peak_mb']:.0f} MB | {source} |")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=sorted(TASKS),
-                        help="default: all (about 12 minutes; bAbI and IMDB take 10 of them)")
-    parser.add_argument("--backends", nargs="+", default=["fused", "unfused"])
-    parser.add_argument("--no-write", action="store_true", help="print the table only")
-    args = parser.parse_args()
-    stamp, rows = Machine.now(), []
+    bench = Bench(__doc__, __file__, "time-to-quality", "## Time to quality (issue 6)")
+    bench.parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=sorted(TASKS),
+                              help="default: all")
+    bench.parser.add_argument("--backends", nargs="+", default=["fused", "unfused"])
+    args = bench.parse()
+    lines = [f"Command: `{bench.command()}`", "",
+             "| task | kernel | validation target | reached at epoch | train seconds to target "
+             "| epochs run | test | whole command: wall s / CPU s | peak RSS (process tree) | "
+             "source's time |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     with tempfile.TemporaryDirectory() as tmp:
-        for task in args.tasks:
-            for backend in args.backends:
-                rows.append(run(task, backend, Path(tmp) / f"{task}-{backend}"))
-                print(json.dumps(rows[-1]), flush=True)
-    text = table(rows, args, stamp)
-    print(text)
-    if not args.no_write:
-        write_section("time-to-quality", "## Time to quality (issue 6)", text)
+        lines += [row(task, backend, Path(tmp) / f"{task}-{backend}")
+                  for task in args.tasks for backend in args.backends]
+    bench.finish("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """Shared fixtures.  The suite is seeded; the seed is printed so a failure can be replayed."""
+import importlib
 import os
 import random
+import sys
+from pathlib import Path
 
 # Before anything imports mxnet.  Test shapes are tiny, and two OpenMP threads
 # that spin-wait on a busy 2-core machine made a small training run 30x slower.
@@ -11,6 +14,7 @@ import pytest
 from gluon_seq.rnn import LayerFactory
 
 SEED = int(os.environ.get("GLUON_SEQ_TEST_SEED", "1234"))
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_report_header(config):
@@ -70,3 +74,17 @@ def export_untrained():
         return model, export_model(task, model, folder)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """``load_script("benchmarks/speed.py")``: a script of this repository imported as a
+    module, with its folder first on sys.path as when it runs (the benchmarks import
+    their harness by name)."""
+    def load(relative: str):
+        path = ROOT / relative
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))
+        return importlib.import_module(path.stem)
+
+    return load

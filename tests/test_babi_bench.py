@@ -4,14 +4,10 @@ estimated four times as long (the 2026-12-01 table said 0.2 h for read-story on 
 QA1 alone, and QA2 then took ten minutes)."""
 import io
 import json
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import babi_tasks as bench  # noqa: E402
 
 
 def _story(sentences: int) -> str:
@@ -42,8 +38,8 @@ def _run(folder: Path, seconds: float) -> None:
     (folder / "log.csv").write_text("epoch,train_loss\n1,0.7\n2,0.6\n")
 
 
-def test_estimate_scales_by_story_length_and_questions(tmp_path):
-    pytest.importorskip("mxnet")
+def test_estimate_scales_by_story_length_and_questions(load_script, tmp_path):
+    bench = load_script("benchmarks/babi_tasks.py")
     stories = {(1, "en"): (2, 10), (2, "en"): (8, 10), (1, "en-10k"): (2, 100)}
     tarball = _tarball(tmp_path / "babi.tar.gz", stories)
     present = bench.members(tarball)

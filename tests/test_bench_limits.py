@@ -1,18 +1,18 @@
-"""The speed benchmark's honesty checks (benchmarks/limit.py, benchmarks/speed.py): a
-share above the machine's limit stops the run, contenders with unequal CPU per
-wall-second stop it, the theoretical peak follows the CPU's flags, the clean sgemm
-subprocess really runs without OPENBLAS_CORETYPE, and the goal lines read the rows."""
-import sys
-from pathlib import Path
-
+"""The benchmarks' honesty checks: a share above the machine's limit stops the run, and
+so do contenders with unequal CPU per wall-second (benchmarks/speed.py, batch1.py); the
+limit's theoretical peak follows the CPU's vector width, its clean sgemm subprocess really
+runs without OPENBLAS_CORETYPE, and the goal lines say met or not from the measured rows."""
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import limit  # noqa: E402
-import speed  # noqa: E402
+from gluon_seq.util.cpu import CpuInfo
 
 
-def test_a_share_above_the_limit_stops_the_benchmark():
+@pytest.fixture(scope="module")
+def limit(load_script):
+    return load_script("benchmarks/limit.py")
+
+
+def test_a_share_above_the_limit_stops_the_benchmark(limit):
     measured = limit.Limit({"numpy sgemm": 50.0, "theoretical FMA peak": 100.0}, {})
     assert measured.gflops == 100.0 and measured.source == "theoretical FMA peak"
     assert measured.share(99.0, "x") == "99 %"
@@ -20,19 +20,21 @@ def test_a_share_above_the_limit_stops_the_benchmark():
         measured.share(101.0, "ptb train ours fused")
 
 
-@pytest.mark.parametrize("cpu,lanes", [
-    ({"vendor": "GenuineIntel", "family": 6, "model": 207, "flags": {"avx512f", "avx2", "fma"}}, 16),
-    ({"vendor": "GenuineIntel", "family": 6, "model": 63, "flags": {"avx2", "fma"}}, 8),
-    ({"vendor": "AuthenticAMD", "family": 23, "model": 1, "flags": {"avx2", "fma"}}, 4),
-    ({"vendor": "AuthenticAMD", "family": 23, "model": 0x31, "flags": {"avx2", "fma"}}, 8),
+@pytest.mark.parametrize("vendor,family,model,flags,lanes", [
+    ("GenuineIntel", 6, 207, {"avx512f", "avx2", "fma"}, 16),
+    ("GenuineIntel", 6, 63, {"avx2", "fma"}, 8),
+    ("AuthenticAMD", 23, 1, {"avx2", "fma"}, 4),
+    ("AuthenticAMD", 23, 0x31, {"avx2", "fma"}, 8),
 ])
-def test_the_theoretical_peak_follows_the_vector_width(cpu, lanes):
-    cpu = dict(cpu, mhz=2000.0)
+def test_the_theoretical_peak_follows_the_vector_width(limit, vendor, family, model, flags,
+                                                       lanes):
+    cpu = CpuInfo(vendor=vendor, family=family, model_number=model, flags=frozenset(flags),
+                  mhz=2000.0)
     gflops, how = limit.theoretical(2, cpu)
     assert gflops == lanes * 2 * 2 * 2.0 * 2 and f"{lanes} lanes" in how
 
 
-def test_the_clean_sgemm_runs_without_the_slowing_variables(monkeypatch):
+def test_the_clean_sgemm_runs_without_the_slowing_variables(limit, monkeypatch):
     pytest.importorskip("threadpoolctl")
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Prescott")
     monkeypatch.setenv("OPENBLAS_L2_SIZE", "1")
@@ -44,20 +46,27 @@ def test_the_clean_sgemm_runs_without_the_slowing_variables(monkeypatch):
         assert clean["gflops"] > forced["gflops"]
 
 
-def test_unequal_cpu_per_wall_second_stops_the_run():
-    speed.check_equal_cpu({"a": (1.0, 0.99), "b": (2.0, 0.95)}, "ok")  # 4 % apart
+def test_unequal_cpu_per_wall_second_stops_the_run(load_script, limit, monkeypatch):
+    harness, speed = load_script("benchmarks/harness.py"), load_script("benchmarks/speed.py")
+    harness.check_equal_cpu({"a": 0.99, "b": 0.95}, "ok")  # 4 % apart
     with pytest.raises(SystemExit, match="unequal CPU"):
-        speed.check_equal_cpu({"ours fused": (1.0, 0.99), "PyTorch": (1.0, 0.5)}, "ptb")
+        harness.check_equal_cpu({"ours fused": 0.99, "PyTorch": 0.5}, "ptb")
+    # speed.py checks each shape, batch and mode it measures
+    monkeypatch.setattr(speed, "mxnet_contender", lambda *args: (None, None))
+    monkeypatch.setattr(speed, "race", lambda runs, rounds, seconds: {
+        k: {"means": [1e-3], "cpu": 1.0 if k == "ours fused" else 0.5} for k in runs})
+    with pytest.raises(SystemExit, match="arithmetic B=32 train: contenders used unequal CPU"):
+        speed.shape_rows("arithmetic", "lstm", 1, False, limit.Limit({"peak": 1e6}, {}))
 
 
-def test_goal_lines_read_the_measured_rows():
+def test_goal_lines_read_the_measured_rows(load_script):
     seconds = {("ptb", "B=20", "train", "ours fused"): 1.0,
                ("ptb", "B=20", "train", "PyTorch nn.LSTM"): 0.9,
                ("ptb", "B=20", "train", "ours unfused"): 1.25,
                ("ptb", "B=20", "infer", "ours fused"): 1.0,
                ("ptb", "B=20", "infer", "ours unfused"): 1.1,
                ("ptb", "B=1 inference", "infer", "ours unfused"): 9.0}
-    lines = speed.goals(seconds, "lstm")
+    lines = load_script("benchmarks/speed.py").goals(seconds, "lstm")
     assert lines[0].startswith("- fused training >= 1.0x PyTorch: **not met**") and "0.90x" in lines[0]
     assert "**met** (ptb 0.80x)" in lines[1]
     assert "**met** (ptb 0.91x)" in lines[2]

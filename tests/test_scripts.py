@@ -1,7 +1,6 @@
-"""scripts/train.py on the CPU, as CI can run it, and its GPU flags; benchmarks/dnnl_verbose.py's
-parser of oneDNN's log (which benchmarks/step_profile.py reads); benchmarks/seed_models.py's row
-measurement (the process tree's peak memory, the run folder's figures) on a stand-in command."""
-import importlib.util
+"""scripts/train.py on the CPU, as CI can run it, and its GPU flags; the parser of oneDNN's
+log in benchmarks/profiling/ (dnnl_verbose.py, which step_profile.py reads);
+benchmarks/seed_models.py writes no table when a row failed."""
 import subprocess
 import sys
 from pathlib import Path
@@ -12,21 +11,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "train.py"
 
 
-def _module(path=SCRIPT, name="train_script"):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("argv,expected", [
     (["arithmetic", "--gpus", "0,1"], ["arithmetic", "--ctx", "gpu:0,gpu:1"]),
     (["arithmetic", "--gpus=2"], ["arithmetic", "--ctx", "gpu:2"]),
     (["ptb", "--ctx", "cpu", "--amp"], ["ptb", "--ctx", "cpu", "--amp"]),
 ])
-def test_gpus_flag_becomes_a_context_list(argv, expected):
-    assert _module().translate(argv) == expected
+def test_gpus_flag_becomes_a_context_list(load_script, argv, expected):
+    assert load_script("scripts/train.py").translate(argv) == expected
 
 
 @pytest.mark.slow
@@ -69,7 +60,7 @@ def test_two_gpu_training_runs(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-# Lines copied from a DNNL_VERBOSE=1 run of benchmarks/step_profile.py's passes (MXNet 1.9.1,
+# Lines copied from a DNNL_VERBOSE=1 run of benchmarks/profiling/step_profile.py's passes (MXNet 1.9.1,
 # oneDNN v2.4.4): the fused PTB training step and the unfused arithmetic one.
 _DESCS = ("src_layer_f32::blocked:abc:f0 src_iter_f32::blocked:abcd:f0 wei_layer_f32::blocked:"
           "abcde:f0 wei_iter_f32::blocked:abcde:f0 bias_f32::blocked:abcd:f0 dst_layer_f32::"
@@ -101,8 +92,8 @@ VERBOSE_LOG = [
 ]
 
 
-def test_dnnl_verbose_sums_each_primitive_kind_per_call():
-    parser = _module(ROOT / "benchmarks" / "dnnl_verbose.py", "dnnl_verbose_under_test")
+def test_dnnl_verbose_sums_each_primitive_kind_per_call(load_script):
+    parser = load_script("benchmarks/profiling/dnnl_verbose.py")
     calls = parser.split_calls(VERBOSE_LOG)
     assert [seconds for seconds, _ in calls] == [0.25, 0.01]
     first, second = (parser.per_kind(lines) for _, lines in calls)
@@ -125,50 +116,12 @@ def test_dnnl_verbose_sums_each_primitive_kind_per_call():
     assert rows["wall"] == pytest.approx((130.0, 1))
 
 
-# Stands in for `gluon-seq train`: holds 60 MB, starts a child that holds 60 MB more, then
-# writes the run folder's two files the way training does.
-STAND_IN = r"""
-import json, subprocess, sys, time
-from pathlib import Path
-hold = b"x" * (60 << 20)
-child = subprocess.Popen([sys.executable, "-c",
-                          "import time; hold = b'x' * (60 << 20); time.sleep(1.0)"])
-child.wait()
-folder = Path(sys.argv[1])
-folder.mkdir()
-(folder / "metrics.json").write_text(json.dumps({"metric": "accuracy", "value": 0.9995,
-    "split": "test", "splits": {"test": {"accuracy": 0.9995}}}))
-(folder / "progress.json").write_text(json.dumps({"epochs_done": 3, "best_epoch": 2,
-    "train_seconds": 1.5}))
-"""
-
-
-def _seed_models(monkeypatch, stand_in):
-    """benchmarks/seed_models.py, its rows trained by ``stand_in(folder)`` (a command)."""
-    module = _module(ROOT / "benchmarks" / "seed_models.py", "seed_models")
-    monkeypatch.setattr(module, "train_command", lambda row, quick, folder: stand_in(folder))
-    return module
-
-
-def test_seed_models_row_sums_the_process_tree_memory_and_reads_the_run(tmp_path, monkeypatch):
-    seed_models = _seed_models(monkeypatch, lambda folder: [sys.executable, "-c", STAND_IN,
-                                                            str(folder)])
-    row = next(r for r in seed_models.ROWS if r.name == "count-ones")
-    result = seed_models.run_row(row, True, tmp_path / "quick" / row.name)
-    assert result["code"] == 0, (tmp_path / "quick" / "count-ones.log").read_text()
-    # Each process alone stays near 70 MB; only their sum passes 110 MB.
-    assert 110 < result["peak_mb"] < 300, result
-    assert result["wall"] >= 1.0 and result["best_epoch"] == 2 and result["epochs"] == 3
-    assert result["result"] == "0.050% test error"
-    line = seed_models.table_row(row, result, full_epochs=60)
-    assert "| 0.050% test error | 2 | 3 of 60 (quick) | 2 |" in line
-    assert "--preset fast --rnn-backend fused --epochs 20`" in line
-
-
-def test_seed_models_reports_a_failed_row_and_writes_nothing(tmp_path, monkeypatch):
-    seed_models = _seed_models(monkeypatch, lambda folder: [sys.executable, "-c",
-                                                            "import sys; sys.exit(3)"])
+def test_seed_models_reports_a_failed_row_and_writes_nothing(load_script, tmp_path, monkeypatch):
+    seed_models = load_script("benchmarks/seed_models.py")
+    harness = load_script("benchmarks/harness.py")
+    failed = {"code": 3, "wall": 1.0, "cpu": 1.0, "peak_mb": 100.0, "metrics": None, "log": "x.log"}
+    monkeypatch.setattr(seed_models, "train_cli", lambda *args, **kwargs: dict(failed))
     written = []
-    monkeypatch.setattr(seed_models, "write_section", lambda *args: written.append(args))
+    monkeypatch.setattr(harness, "write_section", lambda *args: written.append(args))
     assert seed_models.main(["--only", "babi", "--runs", str(tmp_path)]) == 1
-    assert written == [] and (tmp_path / "full" / "babi.log").is_file()
+    assert written == []

@@ -2,10 +2,7 @@
 bad requests get their own 4xx, and SIGTERM lets in-flight requests finish."""
 import asyncio
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +23,9 @@ from gluon_seq.serving import load_predictor  # noqa: E402
 from gluon_seq.serving.batching import load_workers  # noqa: E402
 from gluon_seq.serving.http import create_app  # noqa: E402
 from gluon_seq.serving.requests import model_name  # noqa: E402
+from gluon_seq.serving.process import ServeProcess  # noqa: E402
 from gluon_seq.serving.server import DrainingServer  # noqa: E402
+from gluon_seq.util.runtime import free_port  # noqa: E402
 
 # starlette's TestClient warns that it will move to httpx2; nothing to act on here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with")
@@ -56,18 +55,12 @@ def _poll(condition, seconds: float, every: float = 0.02) -> None:
         time.sleep(every)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class _Server:
     """uvicorn, as ``gluon-seq serve`` runs it, in a background thread on a free loopback port."""
 
     def __init__(self, app, drain_seconds=0.0):
         self.app = app
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                 access_log=False)
@@ -262,26 +255,11 @@ def test_the_server_never_imports_task_or_training_code(folder):
 
 @pytest.mark.slow
 def test_sigterm_drains_and_lets_the_in_flight_request_finish(folder, expected):
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     # A 3 s batching wait keeps the request queued while SIGTERM arrives; for the first
     # 2 s after it, /ready answers 503 while the port stays open.
-    proc = subprocess.Popen([sys.executable, "-m", "gluon_seq", "serve", str(folder),
-                             "--port", str(port), "--max-wait-ms", "3000", "--drain-seconds", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, OMP_NUM_THREADS="1"))
-    try:
-        deadline = time.time() + 60
-        while True:
-            assert proc.poll() is None, proc.communicate()[1]
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.time() < deadline, "server did not come up"
-            time.sleep(0.1)
-        result = {}
+    with ServeProcess([folder], "--max-wait-ms", "3000", "--drain-seconds", "2",
+                      env={"OMP_NUM_THREADS": "1"}, timeout=60) as server:
+        url, result = server.url, {}
         sender = threading.Thread(target=lambda: result.update(
             response=httpx.post(url + "/predict/arith", json={"inputs": ["7*3*2"]}, timeout=30)))
         sender.start()
@@ -289,17 +267,13 @@ def test_sigterm_drains_and_lets_the_in_flight_request_finish(folder, expected):
             assert sender.is_alive(), "the request finished before SIGTERM could be sent"
             time.sleep(0.05)
         assert httpx.get(url + "/ready", timeout=5).json() == {"ready": True, "models": ["arith"]}
-        proc.send_signal(signal.SIGTERM)
+        server.terminate()
         _poll(lambda: httpx.get(url + "/ready", timeout=5).status_code == 503, 10)
         assert httpx.get(url + "/ready", timeout=5).json() == {"ready": False, "reason": "draining"}
         sender.join(30)
         assert result["response"].status_code == 200
         assert result["response"].json() == {"outputs": [expected["7*3*2"]]}
-        assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        assert server.stop(timeout=30) == 0, server.log_tail()
 
 
 @pytest.mark.parametrize("module", ["fastapi", "uvicorn", "prometheus_client"])

@@ -10,7 +10,6 @@ import stat
 import sys
 import threading
 import warnings
-from pathlib import Path
 
 import pytest
 
@@ -35,7 +34,6 @@ from gluon_seq.serving.http import create_app  # noqa: E402
 from gluon_seq.serving.limits import bearer_ok  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with")
-ROOT = Path(__file__).resolve().parent.parent
 GOOD = json.dumps({"inputs": ["7*3*2"]}).encode()
 
 
@@ -316,13 +314,9 @@ def test_exports_follow_the_umask_and_stay_atomic(tmp_path, export_untrained, um
     assert [p.name for p in folder.parent.iterdir()] == ["export"]  # no staging or .old left
 
 
-def test_the_notebook_tools_without_their_extra_name_the_install(monkeypatch, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("render_notebooks",
-                                                  ROOT / "scripts" / "render_notebooks.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+def test_the_notebook_tools_without_their_extra_name_the_install(load_script, monkeypatch,
+                                                                capsys):
+    script = load_script("scripts/render_notebooks.py")
     monkeypatch.setitem(sys.modules, "papermill", None)
     assert script.main([]) == 2
     err = capsys.readouterr().err.strip()

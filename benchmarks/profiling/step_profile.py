@@ -1,20 +1,20 @@
 """Where a step's time goes: oneDNN primitives, MXNet operators, PyTorch ops, per call.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/step_profile.py
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.profiling.step_profile
         [--cases fused-lstm-ptb:train+infer unfused-lstm-arithmetic ...] [--calls 10] [--top 8]
         [--no-write]
 
 A case is ``WHO-CELL-SHAPE[:MODES]``: WHO ``fused`` or ``unfused`` (our layer, as
-benchmarks/speed.py builds it; ``fused_stock``, ``unfused_stock``: without gluon_seq's
-compiled operators) or ``torch`` (PyTorch's layer), CELL ``lstm`` or ``gru``,
-SHAPE one of speed.py's SHAPES, MODES ``train``, ``infer`` or ``train+infer``.  Each case
+benchmarks/contenders.py builds it for speed.py; ``fused_stock``, ``unfused_stock``: without
+gluon_seq's compiled operators) or ``torch`` (PyTorch's layer), CELL ``lstm`` or ``gru``,
+SHAPE one of contenders.py's SHAPES, MODES ``train``, ``infer`` or ``train+infer``.  Each case
 and mode runs in fresh subprocesses, one per pass, every call ending in ``mx.nd.waitall()``
 so that its work is all inside it:
 
 1. **plain**: the contender's calls alternating with its reference's (PyTorch's layer for
    ``fused``, ours fused for ``unfused``): wall time per call, median.  The ratio against
    the goal (fused >= 1.0x PyTorch, unfused >= 0.8x fused) comes from this pass.
-2. **DNNL_VERBOSE=1**: oneDNN's log of every primitive it ran (benchmarks/dnnl_verbose.py),
+2. **DNNL_VERBOSE=1**: oneDNN's log of every primitive it ran (``dnnl_verbose.py``),
    summed per kind and call, median.  The log slows the call, so this pass's own wall time
    is the denominator of its shares, and the table gives both wall times.
 3. **MXNet profiler** (``aggregate_stats``) with bulk execution off
@@ -37,16 +37,12 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import dnnl_verbose  # noqa: E402  (benchmarks/dnnl_verbose.py)
-from speed import NAMES, SHAPES, mxnet_contender, torch_contender  # noqa: E402
-from machine import Machine  # noqa: E402
-from report import write_section  # noqa: E402
+from . import dnnl_verbose
+from ..contenders import NAMES, SHAPES, mxnet_contender, torch_contender
+from ..harness import ROOT, Bench, mxnet_operators
 
-import mxnet as mx  # noqa: E402  (speed imported gluon_seq first, which sets the threads)
+import mxnet as mx  # after contenders, which imports gluon_seq first (it sets the threads)
 
 DEFAULT_CASES = ["fused-lstm-ptb:train+infer", "torch-lstm-ptb:train",
                  "unfused-lstm-arithmetic:train", "unfused-lstm-imdb:train",
@@ -54,7 +50,6 @@ DEFAULT_CASES = ["fused-lstm-ptb:train+infer", "torch-lstm-ptb:train",
                  "torch-lstm-count-ones:train"]
 HEADING = "### Where the time goes (profiles)"
 RESULT = "@@profile-result"
-HOUSEKEEPING = ("WaitForVar", "DeleteVariable")  # engine entries, not operators
 VERBOSE = ("DNNL_VERBOSE", "MKLDNN_VERBOSE")
 # WHO -> speed.py's contender; "_stock": the kernel without gluon_seq's compiled operators
 CONTENDERS = {"fused": "ours fused", "unfused": "ours unfused",
@@ -136,25 +131,11 @@ def verbose_pass(spec) -> dict:
     return {"cpu": statistics.median(cpu) * 1e3}
 
 
-def _operators(call, calls: int) -> dict:
-    """MXNet's aggregate per-operator stats over ``calls`` calls."""
-    mx.profiler.set_config(profile_symbolic=True, profile_imperative=True,
-                           aggregate_stats=True, filename=os.devnull)
-    mx.profiler.set_state("run")
-    wall = sum(timed(call)[0] for _ in range(calls)) / calls * 1e3
-    mx.profiler.set_state("stop")
-    stats = json.loads(mx.profiler.dumps(format="json", reset=True))
-    ops = {name: (entry["Total"] / calls, entry["Count"] / calls)
-           for name, entry in stats.get("Time", {}).get("operator", {}).items()
-           if name not in HOUSEKEEPING}
-    return {"wall": wall, "ops": ops}
-
-
 def mxprof_pass(spec) -> dict:
-    result = {"own": _operators(make_call(spec["who"], *spec["case"]), spec["calls"])}
+    result = {"own": mxnet_operators(make_call(spec["who"], *spec["case"]), spec["calls"])}
     if reference(spec["who"]) in CONTENDERS:
-        result["ref"] = _operators(make_call(reference(spec["who"]), *spec["case"]),
-                                   spec["calls"])
+        result["ref"] = mxnet_operators(make_call(reference(spec["who"]), *spec["case"]),
+                                        spec["calls"])
     return result
 
 
@@ -189,8 +170,8 @@ def run_pass(name: str, who: str, case: tuple, calls: int):
     if name == "mxprof":
         env.update(MXNET_EXEC_BULK_EXEC_TRAIN="0", MXNET_EXEC_BULK_EXEC_INFERENCE="0")
     spec = json.dumps({"pass": name, "who": who, "case": case, "calls": calls})
-    done = subprocess.run([sys.executable, __file__, "--worker", spec], env=env, text=True,
-                          capture_output=True)
+    done = subprocess.run([sys.executable, "-m", __spec__.name, "--worker", spec], cwd=ROOT,
+                          env=env, text=True, capture_output=True)
     lines = done.stdout.splitlines()
     results = [line for line in lines if line.startswith(RESULT)]
     if done.returncode or not results:
@@ -326,28 +307,20 @@ def _unfused_cause(prof: dict) -> str:
     return text
 
 
-def command(args) -> str:
-    threads = os.environ.get("OMP_NUM_THREADS", "1")
-    return (f"`OMP_NUM_THREADS={threads} .venv/bin/python benchmarks/step_profile.py "
-            f"--cases {' '.join(args.cases)} --calls {args.calls} --top {args.top}`")
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, metavar="CASE")
-    parser.add_argument("--calls", type=int, default=10, help="timed calls per pass")
-    parser.add_argument("--top", type=int, default=8, help="operators listed per case")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md")
-    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    bench = Bench(__doc__, __file__, "profile", "### Where the time goes (profiles)")
+    bench.parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, metavar="CASE")
+    bench.parser.add_argument("--calls", type=int, default=10, help="timed calls per pass")
+    bench.parser.add_argument("--top", type=int, default=8, help="operators listed per case")
+    bench.parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = bench.parse()
     if args.worker:
         return worker(args.worker)
     try:
         cases = [case for text in args.cases for case in parse_case(text)]
     except ValueError as error:
-        parser.error(str(error))
-    stamp = Machine.now()
-    lines = [f"Command: {command(args)}", "",
+        bench.parser.error(str(error))
+    lines = [f"Command: `{bench.command()}`", "",
              f"{args.calls} calls per pass, each in a fresh subprocess and ending in "
              "`mx.nd.waitall()`; walls and oneDNN rows are medians, profiler rows means.", ""]
     if not HAVE_TORCH:
@@ -362,11 +335,8 @@ def main() -> None:
         lines += table + [""]
         causes.append(cause(result))
     causes = [f"- {line}" for line in causes if line]
-    print("\n".join(causes))
-    lines += ["Measured, per case (generated from the tables above):", ""] + causes
-    lines += ["", stamp.line()]
-    if not args.no_write:
-        write_section("profile", HEADING, "\n".join(lines))
+    bench.finish("\n".join(lines + ["Measured, per case (generated from the tables above):", ""]
+                           + causes))
 
 
 if __name__ == "__main__":

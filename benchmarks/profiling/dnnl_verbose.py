@@ -4,7 +4,7 @@ oneDNN 2.4 (MXNet 1.9.1's) prints one line per executed primitive,
 
     dnnl_verbose,exec,cpu,<primitive>,<impl>,<prop>,<memory descs>,<attrs>,<aux>,<problem>,<ms>
 
-(``mkldnn_verbose`` in older builds).  benchmarks/step_profile.py brackets each timed call
+(``mkldnn_verbose`` in older builds).  step_profile.py brackets each timed call
 with :data:`BEGIN` / :data:`END` marker lines, so the lines between them are that call's.
 A reorder whose source and destination have the same layout is a plain copy; otherwise
 it re-lays the data out (in a fused step: the RNN primitive's weights, on every call).

@@ -44,6 +44,7 @@ def installed(tmp_path_factory):
     purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
     Path(purelib.stdout.strip(), "dependencies.pth").write_text(sysconfig.get_paths()["purelib"])
     env = dict(os.environ, GLUON_SEQ_CACHE=str(tmp / "cache"), OMP_NUM_THREADS="1")
+    env.pop("PYTHONPATH", None)  # the installed wheel alone, not a checkout named there
     return python, env, tmp
 
 

@@ -4,7 +4,7 @@ cuDNN (GPU) takes every layer in one call.  On the CPU the layer makes one
 call per layer: for a multi-layer call, MXNet's oneDNN path copies every
 layer's weights into one tensor and re-lays it out on each call (what oneDNN's
 reorders cost per call: BENCHMARKS.md, "Where the time goes (profiles)", from
-benchmarks/step_profile.py).  In a portable graph (an export's main one),
+benchmarks/profiling/step_profile.py).  In a portable graph (an export's main one),
 a bidirectional GRU or plain RNN is also split into one call per direction,
 since mx2onnx converts those cells' ``RNN`` node one direction at a time.
 

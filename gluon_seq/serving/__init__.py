@@ -14,6 +14,7 @@
 ``command``         ``gluon-seq serve`` (argparse + uvicorn)
 ``mms``             the Multi Model Server handler and its MAR manifest
 ``extras``          optional packages, with a UserError naming the extra
+``process``         ``gluon-seq serve`` in a subprocess (scripts, notebooks, tests)
 ==================  ==========================================================
 
 A new runtime is one ``@register_runtime("name")`` subclass of

@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 EXTRAS ?= cpu,test,serve,onnx,notebooks
 STAMP  := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
 
-.PHONY: run test venv bench profile notebooks clean
+.PHONY: run test venv bench bench-quick profile notebooks clean
 
 run: $(STAMP)
 	@# A finished or interrupted run is resumed with its saved settings, so a second
@@ -45,6 +45,18 @@ bench:
 	    OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) benchmarks/$$b || exit 1; done
 	OMP_NUM_THREADS=2 $(PY) benchmarks/speed.py --shapes ptb arithmetic count-ones imdb --reps 3 \
 	    --section speed-2threads
+	$(PY) benchmarks/glance.py
+
+# The "At a glance" figures in at most half an hour: the arithmetic model per kernel, LSTM
+# speed against PyTorch at the seed shapes (one thread), every export at batch 1 against
+# onnxruntime, then the summary.  Quality beyond arithmetic comes from the tables of the
+# full runs (make bench, babi_tasks.py), which take hours.
+bench-quick:
+	$(MAKE) venv EXTRAS=$(EXTRAS),bench
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) benchmarks/arithmetic.py
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) benchmarks/speed.py --reps 3
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) benchmarks/batch1.py --seconds 2
+	$(PY) benchmarks/glance.py
 
 # The research profiler (not a benchmark): where a step's time goes, into BENCHMARKS.md's
 # "Where the time goes (profiles)".  It imports the benchmarks' modules, so it runs as one.

@@ -14,7 +14,7 @@ from harness import Bench, train_cli
 
 
 def main() -> None:
-    bench = Bench(__doc__, __file__, "arithmetic", "## Arithmetic seq2seq (issue 2)")
+    bench = Bench(__doc__, __file__, "arithmetic")
     bench.parser.add_argument("--backends", nargs="+", default=["auto", "fused"])
     bench.parser.add_argument("--epochs", type=int, default=60)
     args = bench.parse()

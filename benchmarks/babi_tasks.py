@@ -25,7 +25,6 @@ from typing import Dict, List, Optional
 
 from harness import ROOT, Bench
 
-HEADING = "## bAbI, task by task: the source model and the MemN2N memory network"
 CONFIGS = {  # name -> (preset, what it is); the LSTM models train with the fused kernel
     "source": ("source", "the Keras babi_memnn model, 120 epochs"),
     "read-story": ("read-story", "the same model, its LSTM reading the story"),
@@ -271,7 +270,7 @@ def reproducing(out: Path) -> List[str]:
 
 
 def main(argv=None) -> None:
-    bench = Bench(__doc__, __file__, "babi-tasks", HEADING)
+    bench = Bench(__doc__, __file__, "babi-tasks")
     bench.parser.add_argument("--configs", default="memn2n", help=f"of {', '.join(CONFIGS)}")
     bench.parser.add_argument("--sets", default="en", help="en, en-10k or both (comma-separated)")
     bench.parser.add_argument("--tasks", default="1-20", type=parse_tasks)

@@ -255,8 +255,7 @@ def causes(rows) -> list:
 
 
 def main(argv=None) -> None:
-    bench = Bench(__doc__, __file__, "batch1",
-                  "## Batch-1 inference, MXNet against onnxruntime (issue 16)")
+    bench = Bench(__doc__, __file__, "batch1")
     bench.parser.add_argument("--tasks", nargs="+", default=tasks.names())
     bench.parser.add_argument("--seconds", type=float, default=4.0,
                               help="timed seconds per contender and input")

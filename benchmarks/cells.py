@@ -71,8 +71,7 @@ def table_row(r: dict) -> str:
 
 
 def main() -> None:
-    bench = Bench(__doc__, __file__, "cells",
-                  "## LSTM, GRU or a plain RNN (the count-ones tutorial's question)")
+    bench = Bench(__doc__, __file__, "cells")
     bench.parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     bench.parser.add_argument("--cells", nargs="+", default=["lstm", "gru", "rnn_tanh"])
     bench.parser.add_argument("--kernel", default="fused", choices=["fused", "unfused"])

@@ -1,7 +1,7 @@
 """What every benchmark shares: its command line, the machine stamp, its own section of
 BENCHMARKS.md, training runs of the real CLI measured whole, percentiles.
 
-    bench = Bench(__doc__, __file__, "arithmetic", "## Arithmetic seq2seq (issue 2)")
+    bench = Bench(__doc__, __file__, "arithmetic")
     bench.parser.add_argument("--epochs", type=int, default=60)
     args = bench.parse()      # adds --no-write; stamps CPU, cores, threads, load, date, commit
     ...                       # the measurement
@@ -32,6 +32,7 @@ import numpy as np
 import psutil
 
 from gluon_seq.util.cpu import cpu_info
+from gluon_seq.util.files import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "BENCHMARKS.md"
@@ -129,11 +130,16 @@ def mxnet_operators(call, calls: int) -> dict:
         if name not in ("WaitForVar", "DeleteVariable")}}
 
 
+# What benchmarks write themselves; any other uncommitted change makes a run's state unknown.
+WRITTEN = ("BENCHMARKS.md", "benchmarks/results")
+
+
 def _commit() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
                               capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                *(f":!{path}" for path in WRITTEN)],
                                cwd=ROOT, text=True, capture_output=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown commit"
@@ -169,25 +175,23 @@ class Machine:
                 f"{os.getloadavg()[0]:.2f} at the end, {self.date}, commit {self.commit}._")
 
 
-def write_section(name: str, heading: str, text: str) -> None:
+def write_section(name: str, text: str) -> None:
     """Replace the text between ``<!-- name:begin -->`` and ``<!-- name:end -->`` in
-    BENCHMARKS.md; on first use, put the markers in place of ``_pending_`` under ``heading``."""
+    BENCHMARKS.md (every section has its markers there)."""
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    block = f"{begin}\n{text}\n{end}"
     content = BENCHMARKS.read_text()
-    if begin in content:
-        content = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, content,
-                         flags=re.S)
-    else:
-        content = content.replace(f"{heading}\n\n_pending_", f"{heading}\n\n{block}")
-    BENCHMARKS.write_text(content)
+    if begin not in content:
+        raise SystemExit(f"BENCHMARKS.md has no {begin} ... {end} section; add one.")
+    content = re.sub(re.escape(begin) + ".*?" + re.escape(end),
+                     lambda _: f"{begin}\n{text}\n{end}", content, flags=re.S)
+    atomic_write_text(BENCHMARKS, content)
 
 
 class Bench:
     """One benchmark's command line and report.  ``opt_in``: the flag is ``--write``
     (the table is written only when asked) instead of ``--no-write``."""
 
-    def __init__(self, doc: str, script: str, section: str, heading: str, opt_in: bool = False):
+    def __init__(self, doc: str, script: str, section: str, opt_in: bool = False):
         self.parser = argparse.ArgumentParser(
             description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
         self.flag = "--write" if opt_in else "--no-write"
@@ -197,7 +201,7 @@ class Bench:
         relative = Path(script).resolve().relative_to(ROOT)
         self.program = (str(relative) if relative.parent.name == "benchmarks" else
                         "-m " + ".".join(relative.with_suffix("").parts))
-        self.section, self.heading, self.opt_in = section, heading, opt_in
+        self.section, self.opt_in = section, opt_in
 
     def parse(self, argv=None) -> argparse.Namespace:
         """The arguments; stamps the machine (the measurement starts now)."""
@@ -217,13 +221,20 @@ class Bench:
         return (f"{pin}{f'env OMP_NUM_THREADS={threads} ' if threads else ''}.venv/bin/python "
                 f"{self.program} {shlex.join(map(str, arguments))}").strip()
 
-    def finish(self, text: str, section: Optional[str] = None, heading: Optional[str] = None,
+    def finish(self, text: str, section: Optional[str] = None,
                stamp: Optional[Machine] = None) -> None:
-        """Print ``text`` and the stamp's line; write them into the section unless told not to."""
-        text = f"{text}\n\n{(stamp or self.stamp).line()}"
+        """Print ``text`` and the stamp's line; write them into the section unless told not
+        to.  A run of uncommitted code writes nothing: every table names the commit it
+        measured."""
+        stamp = stamp or self.stamp
+        text = f"{text}\n\n{stamp.line()}"
         print(text)
-        if not self.args.no_write:
-            write_section(section or self.section, heading or self.heading, text)
+        if self.args.no_write:
+            return
+        if stamp.commit.endswith("uncommitted changes"):
+            raise SystemExit("the tree has uncommitted changes: commit them and run again, so "
+                             "the table names the state it measured; nothing written.")
+        write_section(section or self.section, text)
 
 
 class Watch:

@@ -59,7 +59,7 @@ def table(first: dict, second: dict, metrics: dict, command: str) -> str:
 
 
 def main() -> None:
-    bench = Bench(__doc__, __file__, "make-run", "### `make run` on a fresh clone")
+    bench = Bench(__doc__, __file__, "make-run")
     bench.parser.add_argument("--keep", action="store_true",
                               help="leave the clone (its path is printed)")
     args = bench.parse()

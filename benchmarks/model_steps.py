@@ -48,7 +48,7 @@ def table_row(r: dict) -> str:
 
 
 def main() -> None:
-    bench = Bench(__doc__, __file__, "model-steps", "## End-to-end model steps (issue 6)")
+    bench = Bench(__doc__, __file__, "model-steps")
     bench.parser.add_argument("--tasks", nargs="+", default=tasks.names())
     bench.parser.add_argument("--reps", type=int, default=3)
     args = bench.parse()

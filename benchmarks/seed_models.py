@@ -30,7 +30,6 @@ from pathlib import Path
 
 from harness import ROOT, Bench, train_cli
 
-HEADING = "## Seed models (issue 3)"
 
 
 @dataclass(frozen=True)
@@ -142,7 +141,7 @@ def table(rows, results, command: str, seconds: float) -> str:
 
 
 def main(argv=None) -> int:
-    bench = Bench(__doc__, __file__, "seed-models", HEADING)
+    bench = Bench(__doc__, __file__, "seed-models")
     bench.parser.add_argument("--quick", action="store_true", help="a few epochs on a share of "
                               "the data per row (minutes, not hours)")
     bench.parser.add_argument("--only", nargs="+", choices=[row.name for row in ROWS],

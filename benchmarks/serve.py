@@ -122,7 +122,7 @@ def task_export(workdir, name: str, smoke: bool = False) -> Path:
 
 
 def main():
-    bench = Bench(__doc__, __file__, "serving", "## Serving (issue 4)", opt_in=True)
+    bench = Bench(__doc__, __file__, "serving", opt_in=True)
     add = bench.parser.add_argument
     add("extra", nargs="*", help="more export folders to time")
     add("--section", choices=("all", "tables", "load"), default="all",
@@ -167,7 +167,7 @@ def load(bench, folder, note):
     queue = f" but --max-queue {args.max_queue}" if args.max_queue else ""
     bench.finish("\n".join([f"Measured by `{_command(bench, 'load')}`; arithmetic model: {note}; "
                             f"mxnet backend, the server's default limits{queue}.", "", *lines]),
-                 "serving-load", "### Under load (burst, overload, soak)", stamp)
+                 "serving-load", stamp)
 
 
 def latency_rows(models, count: int) -> list:

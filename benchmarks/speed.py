@@ -35,9 +35,6 @@ from contenders import (GATES, NAMES, SHAPES, kinds_for, layer_flops, mxnet_cont
                         torch_contender)
 from harness import Bench, check_equal_cpu, race
 
-SECTIONS = {"speed": "## Speed against PyTorch and the sgemm limit (issue 6)",
-            "speed-2threads": "### Two OpenMP threads",
-            "speed-gru": "### GRU against PyTorch nn.GRU"}
 
 
 def shape_rows(name, cell, reps, have_torch, limit, only=None, ratios=None):
@@ -104,7 +101,7 @@ def _ratio(seconds, key, sec) -> str:
 
 
 def main() -> None:
-    bench = Bench(__doc__, __file__, "speed", SECTIONS["speed"])
+    bench = Bench(__doc__, __file__, "speed")
     bench.parser.add_argument("--cell", default="lstm", choices=sorted(GATES))
     bench.parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     bench.parser.add_argument("--reps", type=int, default=5)
@@ -145,7 +142,7 @@ def main() -> None:
         "CPU s / wall s | speed vs PyTorch | speed vs ours fused |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|", *lines,
         "", "Goals, from the rows above:", *goals(seconds, args.cell)])
-    bench.finish(text, args.section, SECTIONS.get(args.section, f"### {args.section}"))
+    bench.finish(text, args.section)
 
 
 if __name__ == "__main__":

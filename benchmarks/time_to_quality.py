@@ -41,7 +41,7 @@ def row(task: str, backend: str, folder: Path) -> str:
 
 
 def main() -> None:
-    bench = Bench(__doc__, __file__, "time-to-quality", "## Time to quality (issue 6)")
+    bench = Bench(__doc__, __file__, "time-to-quality")
     bench.parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=sorted(TASKS),
                               help="default: all")
     bench.parser.add_argument("--backends", nargs="+", default=["fused", "unfused"])

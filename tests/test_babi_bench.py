@@ -56,3 +56,19 @@ def test_estimate_scales_by_story_length_and_questions(load_script, tmp_path):
     table, notes = bench.build_table(tmp_path / "out", None, guess)
     assert "`read-story` en: task 2 not run (about 0.0 h estimated)." in notes
     assert "not run: about 0.1 h estimated" in table  # the en-10k row, 360 s
+
+
+def test_the_glance_cites_only_tables_that_were_measured(load_script):
+    """The summary reads figures from the sections below it; a section still waiting for
+    the current machine is named as not measured, never filled in."""
+    glance = load_script("benchmarks/glance.py")
+    text = ("### Arithmetic seq2seq, per kernel\n\n<!-- arithmetic:begin -->\n_Not yet measured "
+            "on the current machine._\n<!-- arithmetic:end -->\n\n### bAbI\n\n<!-- babi-tasks:begin -->\n"
+            "| configuration | mean error % | failed (> 5 %) |\n|---|---|---|\n"
+            "| memn2n, best seed by validation | 15.1 | 12 |\n"
+            "_Measured on X, 2026-12-01 17:55, commit c6697e0._\n<!-- babi-tasks:end -->\n")
+    found = glance.sections(text)
+    assert glance.quality(found) == [
+        "bAbI, memn2n, best seed by validation: 15.1 % mean error, 12 failed tasks "
+        "([table](#babi), 2026-12-01, c6697e0)"]
+    assert not glance.measured(found, "arithmetic") and glance.serving(found) == []

@@ -48,7 +48,6 @@ DEFAULT_CASES = ["fused-lstm-ptb:train+infer", "torch-lstm-ptb:train",
                  "unfused-lstm-arithmetic:train", "unfused-lstm-imdb:train",
                  "fused-gru-ptb:train", "fused-lstm-count-ones:train",
                  "torch-lstm-count-ones:train"]
-HEADING = "### Where the time goes (profiles)"
 RESULT = "@@profile-result"
 VERBOSE = ("DNNL_VERBOSE", "MKLDNN_VERBOSE")
 # WHO -> speed.py's contender; "_stock": the kernel without gluon_seq's compiled operators
@@ -308,7 +307,7 @@ def _unfused_cause(prof: dict) -> str:
 
 
 def main() -> None:
-    bench = Bench(__doc__, __file__, "profile", "### Where the time goes (profiles)")
+    bench = Bench(__doc__, __file__, "profile")
     bench.parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, metavar="CASE")
     bench.parser.add_argument("--calls", type=int, default=10, help="timed calls per pass")
     bench.parser.add_argument("--top", type=int, default=8, help="operators listed per case")

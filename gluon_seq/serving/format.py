@@ -1,33 +1,21 @@
 """The export folder's format, shared by the writer (:mod:`gluon_seq.exporting.writer`)
 and every reader (:mod:`gluon_seq.serving`)::
 
-    model-symbol.json   the hybridized graph, stock MXNet operators only: any
-                        MXNet 1.9 imports it, and ONNX conversion reads it
+    model-symbol.json   the graph, stock MXNet operators only (any MXNet 1.9, ONNX)
     model-0000.params   its weights
     model-compiled-symbol.json
                         optional: the same model traced with gluon_seq's compiled
-                        operators, reading the same params; what the mxnet runtime
-                        runs when gluon_seq's operators load (written only when the
-                        trace holds one of them)
+                        operators, on the same params (docs/kernels.md)
     meta.json           inputs (names, shapes, which are zero begin states),
                         outputs, the kernel in the graph, and the codec
     model.onnx          optional: the same graph for onnxruntime
     onnx.json           optional: how model.onnx was made and checked
 
-``meta.json`` carries a ``format_version``; :func:`read_meta` turns every older
-layout into today's through :func:`upgrade_meta`, the one place that knows
-older export folders exist (exports are read, never rewritten):
-
-==========  ================================================================
-format      what changed
-==========  ================================================================
-1           ``cell`` absent in exports written before other cells existed
-            (all LSTM)
-2           ``cell``, ``rnn_backend``, ``carries_state``, ``example_inputs``
-            and ``input_description`` always present
-==========  ================================================================
-
-It imports no MXNet and no task code.
+:func:`read_meta` turns an older ``meta.json`` into today's through
+:func:`upgrade_meta`, the one place that knows older exports exist (they are
+read, never rewritten).  Format 1 may lack ``cell`` (all LSTM); format 2 always
+has ``cell``, ``rnn_backend``, ``carries_state``, ``example_inputs`` and
+``input_description``.  No MXNet and no task code here.
 """
 from __future__ import annotations
 

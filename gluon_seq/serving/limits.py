@@ -1,13 +1,11 @@
 """The HTTP app's edge: an early answer that the client can read, and bearer tokens.
 
-An answer that goes out before the request body was read in full (a 413 for
-a body over ``--max-body-bytes``, a 401, a 404, a 503 while the queue is full)
-would otherwise close on unread bytes, which the kernel turns into a TCP
-reset: a client still sending sees "connection reset", never the answer.
-:class:`DrainUnreadBody` reads and drops the rest of such a body first, up to
-:data:`DRAIN_BYTES` and :data:`DRAIN_SECONDS`, so the connection stays
-usable; past either bound, or for a client that waits for ``100 Continue``
-before sending, the answer goes out at once with ``Connection: close``.
+An answer that goes out before the body was read in full (a 413, 401, 404 or
+503) would close on unread bytes, which the kernel turns into a TCP reset: the
+client sees "connection reset", never the answer.  :class:`DrainUnreadBody`
+reads and drops the rest first, up to :data:`DRAIN_BYTES` and
+:data:`DRAIN_SECONDS`; past either, or for a client waiting for ``100 Continue``,
+the answer goes out at once with ``Connection: close``.
 """
 from __future__ import annotations
 

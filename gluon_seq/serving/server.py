@@ -1,12 +1,8 @@
 """uvicorn as ``gluon-seq serve`` runs it: SIGTERM first turns ``/ready`` to 503.
 
-On the first SIGTERM (or SIGINT) the app's ``state.draining`` is set, so
-``GET /ready`` answers 503 while every other endpoint keeps serving for
-``drain_seconds`` (time for a load balancer to stop sending); then uvicorn's
-graceful shutdown starts: no new connections, in-flight requests finish.  A
-second signal skips the rest of the wait.
-
-Needs the ``serve`` extra (uvicorn); :mod:`.command` checks for it first.
+The first SIGTERM (or SIGINT) sets ``app.state.draining``: ``/ready`` answers 503
+while the rest serves on for ``drain_seconds`` (for a load balancer to stop
+sending); then uvicorn shuts down gracefully.  A second signal skips the wait.
 """
 from __future__ import annotations
 

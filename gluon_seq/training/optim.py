@@ -1,14 +1,11 @@
 """Adam with one operator call per group of tensors.
 
-MXNet's ``Adam`` launches one ``adam_update`` per parameter per step, and on
-a small model that Python and engine overhead, not arithmetic, is most of
-the optimizer's time.  With no weight decay, AdamW's multi-tensor kernel computes exactly
-Adam's update, so :class:`GroupedAdam` sends up to 45 tensors through
-``multi_adamw_update`` at once.  With weight decay it falls back to Adam,
-whose L2 term differs from AdamW's decoupled decay.
-
-Training selects it for ``--optimizer adam``; the saved trainer state has the
-same (mean, variance) layout as MXNet's Adam.
+MXNet's ``Adam`` launches one ``adam_update`` per parameter per step; on a small
+model that overhead, not arithmetic, is most of the optimizer's time.  Without
+weight decay AdamW's multi-tensor kernel computes exactly Adam's update, so
+:class:`GroupedAdam` sends up to 45 tensors through ``multi_adamw_update`` at
+once (with it, plain Adam: its L2 term is not AdamW's decay).  ``--optimizer
+adam`` selects it; the trainer state has Adam's (mean, variance) layout.
 """
 from __future__ import annotations
 

@@ -64,8 +64,7 @@ SPECS = {
 
 
 def one_of(value: str, choices, what: str) -> str:
-    """``value`` itself, or a ValueError naming the ``choices``: a caller's bug,
-    since a user's choice is checked where it is read (util.settings, argparse)."""
+    """``value``, or a ValueError naming the ``choices`` (a caller's bug: users are checked)."""
     if value not in choices:
         raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
     return value

@@ -53,8 +53,7 @@ def _rows(F, parts: List):
 
 
 def _directions_apart(layer, F, inputs, states, params, index):
-    """One layer as one ``RNN`` call per direction: the reverse one reads the
-    time-reversed inputs and its outputs are turned back."""
+    """One layer as one ``RNN`` call per direction, the reverse one on reversed time."""
     outputs, finals = [], [[] for _ in states]
     for row, d in enumerate(layer._directions):
         source = inputs if d == "l" else F.reverse(inputs, axis=0)

@@ -1,13 +1,9 @@
 """One recurrent layer, four cells, two kernels, one set of weights.
 
 :class:`RecurrentLayer` is the layer; :class:`LSTM`, :class:`GRU` and
-:class:`RNN` fix its cell (:mod:`gluon_seq.rnn.cells`).  The weights have the
-names and shapes of ``gluon.rnn.LSTM`` / ``GRU`` / ``RNN`` (``l0_i2h_weight``
-(G*H, C), ``l0_h2h_weight`` (G*H, H), ``l0_i2h_bias`` and ``l0_h2h_bias``
-(G*H,), then ``l1_...``; ``r0_...`` for the reverse direction), and both
-kernels (:mod:`~gluon_seq.rnn.fused`, :mod:`~gluon_seq.rnn.unfused`) read
-exactly these, so a params file from one kernel, or from the stock layer,
-loads strictly into the other.
+:class:`RNN` fix its cell.  Its weights are ``gluon.rnn``'s (names and shapes:
+:mod:`gluon_seq.rnn.cells`) and both kernels read exactly these, so a params
+file from one kernel, or from the stock layer, loads strictly into the other.
 
 The kernel, the cell, the compiled operators (CPU only) and portability are
 decided once, in the constructor; a trace only looks at where the weights
@@ -139,8 +135,7 @@ class RecurrentLayer(gluon.HybridBlock):
 
     def begin_state(self, batch_size: int, ctx: Optional[mx.Context] = None,
                     dtype: str = "float32") -> List[mx.nd.NDArray]:
-        """:attr:`state_count` zero states (``[h0, c0]`` or ``[h0]``), each
-        (num_layers x directions, N, H)."""
+        """:attr:`state_count` zero states, each (num_layers x directions, N, H)."""
         ctx = ctx or mx.current_context()
         return [mx.nd.zeros(self.state_shape(batch_size), ctx=ctx, dtype=dtype)
                 for _ in range(self.state_count)]
@@ -176,8 +171,7 @@ class RecurrentLayer(gluon.HybridBlock):
         return None
 
     def _weight_contexts(self) -> Optional[List[mx.Context]]:
-        """Where the weights live (a layer built without a context may still be
-        initialized on a GPU); None if not initialized yet."""
+        """Where the weights live (whatever the layer's ``ctx``); None before initialization."""
         try:
             return getattr(self, f"{self._directions[0]}0_h2h_weight").list_ctx()
         except RuntimeError:  # not initialized yet: the call fails on that anyway
@@ -261,8 +255,7 @@ class GRU(RecurrentLayer):
 
 
 class RNN(RecurrentLayer):
-    """:class:`RecurrentLayer` with the plain cell, ``"relu"`` (``gluon.rnn.RNN``'s
-    default) or ``"tanh"``; the weights of ``gluon.rnn.RNN``."""
+    """:class:`RecurrentLayer` with the plain ``"relu"`` (default) or ``"tanh"`` cell."""
 
     def __init__(self, *args, activation: str = "relu", **kwargs):
         if activation not in ("tanh", "relu"):
@@ -285,14 +278,12 @@ def zero_states(layers: Sequence[RecurrentLayer], batch_size: int,
 
 
 def kernel_of(block: gluon.Block) -> str:
-    """The kernel of the recurrent layers inside ``block``; :data:`kernels.EXPORT_DEFAULT`
-    for a block without any."""
+    """The kernel of ``block``'s recurrent layers (:data:`kernels.EXPORT_DEFAULT` if none)."""
     return _one_of(block, "kernel", kernels.EXPORT_DEFAULT)
 
 
 def cell_of(block: gluon.Block) -> str:
-    """The cell of the recurrent layers inside ``block``; :data:`cells.DEFAULT`
-    for a block without any."""
+    """The cell of ``block``'s recurrent layers (:data:`cells.DEFAULT` if none)."""
     return _one_of(block, "cell", cells.DEFAULT)
 
 

@@ -38,8 +38,7 @@ def run(layer, F, inputs, states: Sequence, params, length: int):
 
 
 def _unroll(layer, F, inputs, states: List, length: int, params, name: str):
-    """One direction of one layer over (T, N, C) inputs from states (N, H) each:
-    outputs (T, N, H) and the final states."""
+    """One direction of one layer: (T, N, C) inputs, (N, H) states -> (T, N, H), states."""
     rows = layer.gate_count * layer.hidden_size
     input_bias, step_bias = _biases(layer.cell, params, name)
     projected = F.FullyConnected(inputs, params[f"{name}_i2h_weight"], input_bias,

@@ -139,8 +139,7 @@ class ModelWorker:
 
     @contextmanager
     def admitted(self) -> Iterator[None]:
-        """Hold one of the model's ``max_queue`` places for a request (on the event
-        loop's thread); QueueFull when none is free."""
+        """Hold one of the model's ``max_queue`` places for a request, or raise QueueFull."""
         refusal = self.refusal()
         if refusal:
             raise QueueFull(refusal)

@@ -36,8 +36,7 @@ REQUIRED = ("task", "metric", "rnn_backend", "cell", "carries_state", "inputs", 
 
 
 def graph_operators(symbol_json: str) -> set:
-    """The operator names in an MXNet symbol file's text ("null" for inputs);
-    ValueError if the text is not such a graph."""
+    """The operator names in an MXNet symbol file's text ("null" for inputs), or ValueError."""
     try:
         return {node["op"] for node in json.loads(symbol_json)["nodes"]}
     except (KeyError, TypeError) as err:
@@ -45,8 +44,7 @@ def graph_operators(symbol_json: str) -> set:
 
 
 def upgrade_meta(meta: dict) -> dict:
-    """A parsed ``meta.json`` of any format in today's layout (a new dict);
-    ValueError for a format this version does not read."""
+    """A parsed ``meta.json`` of any format as a new dict in today's layout, or ValueError."""
     meta = dict(meta)
     if meta.get("format_version") == 1:
         meta.setdefault("cell", "lstm")
@@ -58,8 +56,7 @@ def upgrade_meta(meta: dict) -> dict:
 
 
 def read_meta(folder: Path) -> dict:
-    """``meta.json`` of an export folder, its structure checked; UserError naming
-    the file (or the missing ones) otherwise."""
+    """An export folder's checked ``meta.json``; a UserError naming what is missing or bad."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"export folder {folder} does not exist.")

@@ -86,8 +86,7 @@ class DrainUnreadBody:
 
 
 def bearer_ok(authorization: Optional[str], api_key: str) -> bool:
-    """Whether an ``Authorization`` header carries ``Bearer <api_key>``, compared in
-    constant time (digests first, so not even the key's length shows)."""
+    """Whether ``authorization`` is ``Bearer <api_key>``, compared as digests in constant time."""
     scheme, _, token = (authorization or "").strip().partition(" ")
     digest = hashlib.sha256(token.strip().encode("utf-8", "replace")).digest()
     return hmac.compare_digest(digest, hashlib.sha256(api_key.encode()).digest()) \

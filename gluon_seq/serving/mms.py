@@ -115,8 +115,7 @@ def handle(data, context):
 
 
 def write_mar_manifest(export_dir: Path, name: Optional[str] = None, version: str = "1.0") -> Path:
-    """Write ``EXPORT_DIR/MAR-INF/MANIFEST.json`` in model-archiver's format, so MMS
-    can load the folder (or a ``.mar`` zip of it) with :func:`handle`."""
+    """Write ``MAR-INF/MANIFEST.json`` (model-archiver's format) naming :func:`handle`."""
     folder = Path(export_dir)
     meta = read_meta(folder)  # refuses an incomplete folder now rather than in MMS
     manifest = {

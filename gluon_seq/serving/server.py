@@ -42,8 +42,7 @@ class DrainingServer(uvicorn.Server):
 
 
 def serve(app, host: str, port: int, drain_seconds: float = 0.0, **config) -> bool:
-    """Run ``app`` until a signal has drained it; False when it never started
-    (the port was taken, say).  ``config``: more ``uvicorn.Config`` settings."""
+    """Run ``app`` until a signal has drained it; False when it never started."""
     server = DrainingServer(uvicorn.Config(app, host=host, port=port, **config), app,
                             drain_seconds)
     server.run()

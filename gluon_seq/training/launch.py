@@ -81,8 +81,7 @@ def launch(command: List[str], workers: int, servers: int = 1, port: Optional[in
 
 
 def _stop_all(processes, grace: float = 5.0) -> None:
-    """Workers are done or one failed: the scheduler and servers end on their own
-    after a clean finish, else they are terminated, then killed."""
+    """Wait for the rest to end on their own, else terminate, then kill them."""
     end = time.monotonic() + grace
     for process in processes:
         try:

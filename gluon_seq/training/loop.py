@@ -30,8 +30,7 @@ from .run_folder import (BEST_PARAMS, LAST_PARAMS, LAST_TRAINER, LOG_FILE, PROGR
 
 
 def optimizer_name(name: str) -> str:
-    """``adam`` trains with :class:`gluon_seq.training.optim.GroupedAdam`: the same update,
-    fewer operator calls."""
+    """``adam`` is :class:`~gluon_seq.training.optim.GroupedAdam`: Adam in fewer calls."""
     from . import optim  # registers groupedadam
 
     return optim.GroupedAdam.__name__.lower() if name.lower() == "adam" else name
@@ -190,8 +189,7 @@ class Fitter:
             gluon.utils.clip_global_norm([p.grad(ctx) for p in params], max_norm)
 
     def _apply_lr_schedule(self, epoch: int) -> None:
-        """The task's ``lr_schedule(epoch) -> factor`` (0-based epoch), applied to
-        config.lr each time, so resuming is exact."""
+        """``config.lr`` times the task's factor, set afresh each epoch so resuming is exact."""
         factor = self.task.lr_schedule(epoch)
         if factor != 1 and self.distributed:
             # The dist optimizer lives on the server; a local change would be ignored.
@@ -200,8 +198,7 @@ class Fitter:
         self.trainer.set_learning_rate(self.config.lr * factor)
 
     def _log_rows(self) -> List[List[str]]:
-        """``log.csv``'s header and the rows of the epochs the run has committed (a row
-        written after the last checkpoint, by an epoch that then died, is dropped)."""
+        """``log.csv``'s header and the rows of the epochs the run has committed."""
         header = ["epoch", "train_loss", f"valid_{self.task.metric}", "seconds", "lr"]
         path = self.run_dir / LOG_FILE
         if not path.is_file() or not self.progress["epochs_done"]:

@@ -47,8 +47,7 @@ PROGRESS_CHECKS = {"epochs_done": settings.whole(0),
 
 
 def read_progress(run_dir: Path) -> Dict:
-    """``progress.json``: what the last finished epoch committed; UserError naming
-    the file when it is missing or damaged."""
+    """``progress.json``, what the last epoch committed; a UserError if missing or damaged."""
     path = Path(run_dir) / PROGRESS_FILE
     if not path.is_file():
         raise UserError(f"nothing to resume: {path} is missing.")
@@ -101,8 +100,7 @@ def load_params(model, path: Path, contexts, task_name: str) -> None:
 
 
 class Run(NamedTuple):
-    """A reopened run: its config, its task (artifacts restored), its model holding the
-    best checkpoint, hybridized, and the devices it is on."""
+    """A reopened run: config, task, hybridized model at its best checkpoint, devices."""
     config: RunConfig
     task: tasks.Task
     model: mx.gluon.HybridBlock

@@ -38,8 +38,7 @@ def upgrade_config(values: Dict) -> Dict:
 
 
 def codec_file(folder: Path, task: str) -> Path:
-    """Where a run folder keeps ``task``'s data-built codec (``codec.json``, or the file
-    an older folder used); ``codec.json`` when there is neither."""
+    """``codec.json``, or the file an older run folder keeps ``task``'s codec in."""
     current = Path(folder) / CODEC_FILE
     older = Path(folder) / _OLDER_CODEC_FILES.get(task, CODEC_FILE)
     return older if not current.is_file() and older.is_file() else current

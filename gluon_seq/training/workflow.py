@@ -61,8 +61,7 @@ def export_kernel(task, requested: str, log: Log = print, repeats: int = 10,
 
 def export_run(run_dir: Path, rnn_backend: str = kernels.EXPORT_DEFAULT,
                folder: Optional[Path] = None, log: Log = print) -> Path:
-    """Export the run's best checkpoint to ``run_dir/export`` (or ``folder``) with
-    the chosen kernel baked in (``auto-fast``: timed here on one example)."""
+    """Export the run's best checkpoint to ``run_dir/export`` (or ``folder``)."""
     run = load_run(run_dir, ctx="cpu")
     kernel = export_kernel(run.task, rnn_backend, log, cell=run.config.cell)
     return export_model(run.task, run.model, folder or Path(run_dir) / EXPORT_DIR, kernel=kernel)

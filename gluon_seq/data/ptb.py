@@ -24,7 +24,6 @@ SPLITS = ("train", "valid", "test")
 
 
 def split_file(split: str) -> str:
-    """File name of a split: ``ptb.train.txt`` and so on."""
     return f"ptb.{split}.txt"
 
 

@@ -123,7 +123,6 @@ def _parameters(symbol: mx.sym.Symbol) -> List[str]:
 
 
 def _write_atomically(folder: Path, write: Callable[[Path], None]) -> Path:
-    """Run ``write`` on a staging folder beside ``folder``, then put it in its place."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     # Made with the modes the user's umask gives (0755 under umask 022), so another account can
     # serve the export; tempfile.mkdtemp's would be 0700.

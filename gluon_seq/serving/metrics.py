@@ -49,7 +49,6 @@ class ServerMetrics:
         return on_run
 
     def answered(self, model: str, status: int, seconds: float) -> None:
-        """Count one ``/predict`` answer."""
         label = model if model in self.models else UNKNOWN_MODEL
         self.requests.labels(model=label, status=str(status)).inc()
         self.latency.labels(model=label).observe(seconds)

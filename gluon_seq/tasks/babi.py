@@ -134,7 +134,6 @@ class BabiTask(Task):
 
     @classmethod
     def tiny(cls, folder: Path, **options) -> "BabiTask":
-        """A tiny model on a generated en/qa1 tarball written into ``folder``."""
         tarball = write_qa1_tarball(Path(folder) / "babi_tiny.tar.gz")
         return super().tiny(folder, **dict(options, tarball=str(tarball)))
 

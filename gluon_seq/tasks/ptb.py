@@ -99,7 +99,6 @@ class PtbTask(Task):
 
     @classmethod
     def tiny(cls, folder: Path, **options) -> "PtbTask":
-        """A tiny model on a generated corpus written into ``folder``."""
         corpus = write_synthetic_corpus(Path(folder) / "ptb_tiny")
         return super().tiny(folder, **dict(options, corpus=str(corpus)))
 

@@ -37,7 +37,6 @@ def _is_real(value) -> bool:
 
 
 def whole(low: int = 1, high: Optional[int] = None) -> Check:
-    """A whole number from ``low`` (to ``high``, both included)."""
     allowed = (f"a whole number from {low} to {high}" if high is not None
                else f"a whole number of at least {low}")
     return Check(allowed, lambda v: _is_whole(v) and v >= low and (high is None or v <= high))
@@ -69,7 +68,6 @@ def fraction() -> Check:
 
 
 def dropout_rate() -> Check:
-    """A dropout probability: 0 (off) up to, not including, 1."""
     return number(0, 1, high_open=True)
 
 
@@ -86,7 +84,6 @@ def flag() -> Check:
 
 
 def optional(check: Check) -> Check:
-    """``check``, or not given at all (None)."""
     return Check(f"{check.allowed}, or not given", lambda v: v is None or check.test(v))
 
 

@@ -103,7 +103,7 @@ def unavailable_reason() -> str:
 
 
 def available() -> bool:
-    """Build (once) and load the library; False, the reason logged once, if it cannot."""
+    """Build (once) and load the library; never raises: False, reason logged once, if it cannot."""
     if "loaded" not in _state:
         if os.environ.get("GLUON_SEQ_COMPILED_OPS", "1") == "0":
             _state.update(loaded=False, reason="GLUON_SEQ_COMPILED_OPS=0")

@@ -1,18 +1,11 @@
 """``gluon-seq ask EXPORT_DIR``: the bAbI tutorial's interactive question answering
 (its ``final.py``), answered from an export folder alone.
 
-It prints the words the model knows, reads story lines until an empty line
-(adding a missing full stop), then a question (adding a missing question
-mark), and prints the answer with its probability and the story sentence the
-model attended to most.  Then it asks for another question about the same
-story; an empty line there starts a new story.  ``exit`` at any prompt, or
-the end of the input, ends it with status 0.  A word the model does not know
-gets one sentence naming it and the nearest words it does know, and the
-session goes on.  It reads the terminal (with line editing) or piped input.
-
-The export is read through :func:`gluon_seq.serving.load_predictor` only; the
-attention comes from the export's second output (an export without one is
-answered without it, and ``ask`` says so).
+Story lines until an empty line, then questions about that story, each answered
+with its probability and the sentence the model attended to most (the export's
+second output); an empty line starts a new story, ``exit`` or the end of the
+input ends with status 0.  An unknown word gets one sentence naming the
+nearest known ones, and the session goes on.
 """
 from __future__ import annotations
 
@@ -40,8 +33,7 @@ class Ending(Exception):
 
 
 def unknown_words_sentence(words: List[str], vocab: List[str], fold=str) -> str:
-    """One sentence naming each unknown word (as typed) and the vocabulary words
-    nearest to it (``fold``: how the vocabulary spells a word)."""
+    """One sentence naming each unknown word and the nearest ``vocab`` words (``fold``ed)."""
     parts = []
     for word in words:
         near = difflib.get_close_matches(fold(word), vocab, n=3, cutoff=0.5)

@@ -1,8 +1,5 @@
-"""``gluon-seq``: train, evaluate, export and predict for every task.
-
-User errors (bad input, missing data, corrupt folders) print one line on
-stderr and exit with status 2; they never show a traceback.
-"""
+"""``gluon-seq``: train, evaluate, export and predict for every task.  A UserError
+prints one line on stderr and exits with status 2, never a traceback."""
 from __future__ import annotations
 
 import argparse

@@ -1,12 +1,9 @@
 """Codecs turn user inputs into model arrays and model outputs into answers.
 
-A codec is described entirely by a JSON-able dict (``to_meta``), stored in an
-export folder's ``meta.json``.  Serving rebuilds it with :func:`codec_from_meta`
-and never imports task code.  Tasks use the very same codec to prepare their
-training data, so training and serving cannot disagree on the encoding.
-
-Modules in this package register their codecs with ``@register_codec("type")``;
-every module here is imported on the first lookup.
+A codec is entirely a JSON-able dict (``to_meta``) in an export's ``meta.json``,
+which serving rebuilds with :func:`codec_from_meta` without task code.  Tasks
+encode their training data with the same codec, so training and serving cannot
+disagree.  Modules here register with ``@register_codec("type")``.
 """
 from __future__ import annotations
 
@@ -71,14 +68,10 @@ class Codec:
 
 def left_pad(rows: Sequence[Sequence], length: int, pad_id: int,
              lookup: Optional[Callable[[object], int]] = None) -> np.ndarray:
-    """(N, length) int32: each row's last ``length`` items as ids, padded on the left.
-
-    Keras ``pad_sequences`` (padding and truncating ``"pre"``), so the last
-    time step is always real text.  ``lookup`` maps an item to its id; only
-    the kept items are looked up.  gluonnlp's ``Pad`` is not used: in 0.10 it
-    pads on the right only, to the batch's longest row, never truncates, and
-    returns an mxnet NDArray where codecs return numpy.
-    """
+    """(N, length) int32: each row's last ``length`` items as ids (``lookup``), padded
+    on the left as Keras ``pad_sequences("pre")``, so the last step is real text.
+    Not gluonnlp 0.10's ``Pad``: it pads on the right only, never truncates, and
+    returns an NDArray."""
     out = np.full((len(rows), length), pad_id, dtype=np.int32)
     for row, items in enumerate(rows):
         kept = items[max(len(items) - length, 0):]

@@ -1,13 +1,9 @@
 """bAbI story + question in, one-word answer out.
 
-An input is ``{"story": "Mary moved to the bathroom. ...", "question": "Where is Mary?"}``.
-Both are tokenized into words and punctuation, mapped to vocabulary ids
-(0 is padding) and left-padded to the model's fixed lengths, so the last
-position always holds the end of the text.  The model returns (N, V) scores
-over the vocabulary; the answer is the best word and its softmax probability.
-
-The tokenizer is repeated here (not imported from the bAbI reader) so that
-serving needs nothing but this codec.
+An input is ``{"story": "Mary moved to the bathroom. ...", "question": "Where is Mary?"}``:
+words and punctuation as ids (0 pads), left-padded to the model's lengths.  The
+model returns (N, V) scores; the answer is the best word and its softmax
+probability.  The tokenizer repeats the reader's, so serving needs only this.
 """
 from __future__ import annotations
 

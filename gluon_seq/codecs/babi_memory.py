@@ -1,23 +1,12 @@
 """bAbI story + question in, one-word answer out, for models whose memories are
 sentences (the MemN2N memory network, :mod:`gluon_seq.models.memn2n`).
 
-The input is the one the flat bAbI codec takes (``{"story": "...", "question":
-"..."}``), but the story is split into sentences after each ``.``, ``?`` or
-``!``, and encoded as
-
-    stories    (N, M, J)  ids: one row of J words per memory slot
-    questions  (N, J)     ids
-
-Words fill a sentence from the left and are padded with 0 on the right (a
-word's place in its sentence is its position), and sentences fill the memory
-from the right, the newest in the last slot, keeping the last M (the
-reference code's "50 most recent sentences").  With ``lowercase`` (the
-memory network's runs, as in the reference code) the vocabulary is lower-case
-and so is every input: bAbI's QA15 asks "What is gertrude afraid of?" of a
-story about Gertrude.  Answers decode as in :class:`gluon_seq.codecs.babi.BabiCodec`.
-
-:func:`attended_sentence` reads the attention output a bAbI export has after
-its answer scores, for either codec: which sentence the model looked at most.
+The flat codec's input, the story split into sentences after ``.``, ``?`` or
+``!``: stories (N, M, J) ids, one sentence of J words per memory slot, and
+questions (N, J).  Words fill a sentence from the left (padded with 0 on the
+right); sentences fill the memory from the right, newest last, keeping the
+last M.  With ``lowercase`` (as the reference code reads) every input is
+lower-cased too: QA15 asks "What is gertrude afraid of?" of Gertrude.
 """
 from __future__ import annotations
 
@@ -48,9 +37,7 @@ def split_sentences(tokens: Sequence[str]) -> List[List[str]]:
 
 @register_codec("babi-memory")
 class MemoryCodec(BabiCodec):
-    """``vocab`` lists the words with ids 1..len(vocab); id 0 is padding.
-    ``memory_size`` is M, ``sentence_length`` J (questions too).  ``encode``,
-    ``decode`` and the CLI forms are the flat codec's, over this layout."""
+    """:class:`BabiCodec` over M = ``memory_size`` sentences of J = ``sentence_length`` words."""
 
     def __init__(self, vocab: Sequence[str], memory_size: int, sentence_length: int,
                  lowercase: bool = False):
@@ -104,14 +91,10 @@ class MemoryCodec(BabiCodec):
 
 
 def attended_sentence(codec: BabiCodec, item, attention: np.ndarray) -> dict:
-    """The story sentence (of a dict input) one model looked at most, from that input's row of
-    the attention output (a bAbI export's second output): ``{"sentence", "weight"}``
-    and where the weight was found.
-
-    Memory network (this module's codec), attention (K, M) per hop over memory
-    slots: the sentence and ``hop`` of the largest weight.  Flat codec, match
-    weights (S, Q) of story words against question words: the sentence holding
-    the largest weight, with that ``story_word`` and ``question_word``."""
+    """``{"sentence", "weight"}``: the story sentence of a dict input that the model
+    looked at most, from its row of a bAbI export's second output: MemN2N's (K, M)
+    attention per hop (adds ``hop``), or the flat model's (S, Q) match weights
+    (adds ``story_word`` and ``question_word``)."""
     attention = np.asarray(attention, dtype=np.float64)
     if isinstance(codec, MemoryCodec):
         count = len(codec.check(item)[0][-codec.memory_size:])

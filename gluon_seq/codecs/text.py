@@ -1,11 +1,8 @@
 """Free text in, a binary label with its probability out (sentiment, web traffic).
 
-Words: lower-cased, ``<br />`` dropped, punctuation split off (the IMDB
-tokenizer).  Characters: one token per character (raw HTTP requests).  Ids
-are left-padded and truncated from the front to ``maxlen``, as Keras
-``pad_sequences`` does, so the last time step is always real text.  Tokens
-outside the vocabulary map to ``<unk>``.
-
+Tokens are words (lower-cased, ``<br />`` dropped, punctuation split off) or
+characters (HTTP requests); ids are truncated from the front and left-padded to
+``maxlen`` (:func:`~gluon_seq.codecs.left_pad`), unknown tokens ``<unk>``.
 The tokenizer lives here, not in a task, so serving needs nothing else.
 """
 from __future__ import annotations
@@ -35,8 +32,7 @@ def tokenize(text: str, unit: str) -> List[str]:
 
 @register_codec("text")
 class TextCodec(Codec):
-    """``vocab`` lists the tokens by id and holds ``<unk>`` and ``<pad>``.
-    The model returns (N, 1) logits of the second label."""
+    """``vocab``: the tokens by id, ``<unk>`` and ``<pad>`` among them; (N, 1) logits out."""
 
     def __init__(self, vocab: Sequence[str], maxlen: int, unit: str = "words",
                  labels: Sequence[str] = ("negative", "positive")):

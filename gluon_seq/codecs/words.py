@@ -1,10 +1,9 @@
 """A prompt in, its continuation out: generation from a word language model.
 
-The model is fed the whole prompt once (batch 1, T = prompt length, zero
-begin states), then one word at a time with its own final states passed
-back, so generation never re-reads the prompt.  Prompt words are read the
-way PTB was written: lower case, numbers as ``N``, words outside the
-vocabulary as ``<unk>`` (the answer lists which ones were replaced).
+The model reads the whole prompt once (batch 1, zero begin states), then one
+word at a time from its own final states, never re-reading the prompt.  Prompts
+are read as PTB was written: lower case, numbers as ``N``, unknown words
+``<unk>`` (the answer lists them).
 """
 from __future__ import annotations
 
@@ -39,8 +38,7 @@ def normalize(text: str) -> List[str]:
 
 
 def sample(logits: np.ndarray, temperature: float, rng: np.random.RandomState) -> int:
-    """Argmax when ``temperature`` is 0, else a draw from softmax(logits / temperature).
-    logits: (V,)."""
+    """Argmax of (V,) ``logits`` at ``temperature`` 0, else a draw from softmax(logits / T)."""
     if temperature <= 0:
         return int(np.argmax(logits))
     scaled = logits.astype(np.float64) / temperature
@@ -50,12 +48,9 @@ def sample(logits: np.ndarray, temperature: float, rng: np.random.RandomState) -
 
 @register_codec("words")
 class WordCodec(Codec):
-    """``vocab`` lists the words by id and holds ``<eos>`` and ``<unk>``.
-
-    Inputs are prompt strings, or dicts ``{"prompt": str, "words": int,
-    "temperature": float, "seed": int}``.  The model maps (N, T) ids and
-    states to ``[logits (N, T, V), h, c]``.
-    """
+    """``vocab``: the words by id, ``<eos>`` and ``<unk>`` among them.  Inputs: prompt
+    strings, or ``{"prompt": str, "words": int, "temperature": float, "seed": int}``.
+    The model maps (N, T) ids and states to ``[logits (N, T, V), h, c]``."""
 
     def __init__(self, vocab: Sequence[str]):
         self.vocab = list(vocab)
@@ -113,8 +108,7 @@ class WordCodec(Codec):
 
     # -- batch encode / decode: one next word per prompt ------------------------------
     def encode(self, inputs: Sequence) -> List[np.ndarray]:
-        """(N, T) ids, shorter prompts left-padded with ``<eos>`` (a sentence boundary,
-        which is what precedes a fresh sentence in the training text)."""
+        """(N, T) ids, shorter prompts left-padded with ``<eos>``, as a fresh sentence starts."""
         token_lists = [self.request(item)["tokens"] for item in check_batch(inputs, "prompt")]
         length = max(len(tokens) for tokens in token_lists)
         return [left_pad([self.ids(tokens) for tokens in token_lists], length, self.eos_id)]

@@ -1,17 +1,7 @@
-"""Where data comes from.
-
-============  =====================================================
-``files``     where datasets live, and their known sha1 sums
-``ptb``       the Penn Treebank reader and its BPTT batching
-``babi``      the bAbI v1.2 reader
-``imdb``      the IMDB reviews reader
-``web_traffic``  generated HTTP request lines
-``generated`` arithmetic expressions, count-ones bits, stand-in corpora
-``vocab``     vocabularies, built with ``gluonnlp.Vocab``
-``batches``   the :class:`Batch` the loop takes, and minibatching
-============  =====================================================
-
-Nothing here downloads, and nothing here knows a model.
+"""Where data comes from: ``files`` (locations, sha1 sums), the readers ``ptb``
+(with BPTT batching), ``babi`` and ``imdb``, the generated ``web_traffic`` and
+``generated`` sets, ``vocab`` (gluonnlp order) and ``batches`` (:class:`Batch`,
+minibatching).  Nothing here downloads, and nothing here knows a model.
 """
 from .batches import Batch, epoch_seed, held_out, iterate_minibatches
 from .files import data_root, default_data_dir, locate

@@ -1,22 +1,13 @@
 """Reader for the bAbI v1.2 question-answering tasks (Weston et al., 2015).
 
-The official tarball ``tasks_1-20_v1-2.tar.gz`` holds
-``tasks_1-20_v1-2/{en,en-10k}/qa<N>_<name>_{train,test}.txt``.  Each line is
-``<id> <sentence>``; a question line is ``<id> <question>\\t<answer>\\t<ids>``
-where ``<ids>`` are the ids of the supporting facts.  Line id 1 starts a new
-story.  A question is asked of every statement seen so far in its story (as
-the Keras ``babi_memnn`` example does), or, with ``only_supporting``, of its
-supporting facts alone.
-
-Tokens are words and punctuation, case kept: ``"Where is Mary?"`` ->
-``["Where", "is", "Mary", "?"]``.  The answer is one token even when it is a
-list such as ``"apple,football"`` (tasks 8 and 19), so every task is a
-single-label classification over the vocabulary.
-
-Each sample keeps its story twice: flat (``story``, the Keras model's input)
-and as sentences (``sentences``, the memory network's memories).
-:func:`insert_blank_memories` is the memory network's random-noise time
-padding (training only).
+The tarball holds ``tasks_1-20_v1-2/{en,en-10k}/qa<N>_<name>_{train,test}.txt``:
+lines ``<id> <sentence>`` or ``<id> <question>\\t<answer>\\t<supporting ids>``;
+id 1 starts a story.  A question is asked of every statement so far in its
+story (as Keras' ``babi_memnn`` does), or of its supporting facts alone.
+Tokens are words and punctuation, case kept; an answer is one token even when
+it is a list (``"apple,football"``, tasks 8 and 19), so every task is one-label
+classification.  A sample keeps its story flat (``story``, the Keras model's
+input) and as ``sentences`` (the memory network's memories).
 """
 from __future__ import annotations
 
@@ -59,8 +50,7 @@ class Sample:
 
 
 def tokenize(text: str) -> List[str]:
-    """Words and punctuation marks, case kept.  Answers like ``n,w`` are not
-    tokenized (see :func:`parse_stories`)."""
+    """Words and punctuation marks, case kept (answers like ``n,w`` are not tokenized)."""
     return _TOKEN.findall(text)
 
 
@@ -130,12 +120,8 @@ def load_split(tarball: Path, task: int, subset: str, split: str,
 
 
 def build_vocab(samples: Sequence[Sample]) -> List[str]:
-    """Sorted tokens of stories, questions and answers; the codec gives them ids
-    1..V, as index 0 is reserved for padding.
-
-    Every word is counted once, so gluonnlp's frequency order is plain ``str``
-    order.  No padding token is passed: the codec's vocabulary leaves it out.
-    """
+    """Sorted tokens of stories, questions and answers (ids 1..V in the codec; 0 pads).
+    Every word counts once, so gluonnlp's frequency order is ``str`` order."""
     words = set()
     for sample in samples:
         words.update(sample.story)
@@ -168,13 +154,9 @@ def memory_shape(samples: Sequence[Sample]) -> Tuple[int, int]:
 def insert_blank_memories(stories: np.ndarray, fraction: float,
                           rng: np.random.RandomState) -> np.ndarray:
     """Random-noise time padding (Sukhbaatar et al., 2015): a copy of ``stories``
-    (N, M, J) ids, memories left-padded (the newest in the last slot), with
-    empty memories inserted at random among each story's n real ones.
-
-    As in the reference code, a story gets ``randint(ceil(n * fraction))``
-    blanks (so none below 1 / fraction statements), which shifts the older
-    memories to later time slots; here no real memory is pushed out, so the
-    blanks are limited to the free slots."""
+    (N, M, J) ids, memories left-padded (newest last), with ``randint(ceil(n *
+    fraction))`` empty memories among each story's n real ones, as the reference
+    code does, but only in free slots, so no real memory is pushed out."""
     out = np.zeros_like(stories)
     slots = stories.shape[1]
     for row, story in enumerate(stories):

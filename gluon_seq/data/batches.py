@@ -21,16 +21,14 @@ class Batch:
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
-    """The shuffle (or draw) seed of one training epoch: the run's seed and the
-    epoch decide it, so a resumed run sees the very epochs it would have."""
+    """One epoch's shuffle (or draw) seed, so a resumed run sees the epochs it would have."""
     return seed * 100003 + epoch
 
 
 def iterate_minibatches(arrays: Sequence[np.ndarray], label: np.ndarray, batch_size: int,
                         shuffle_seed: Optional[int] = None,
                         shard: Tuple[int, int] = (0, 1)) -> Iterator[Batch]:
-    """Batches over aligned arrays; shuffled when a seed is given.  The last
-    short batch is kept.  ``shard`` = (rank, workers) keeps every workers-th row."""
+    """Batches over aligned arrays, the last short one kept; ``shard`` = (rank, workers)."""
     count = label.shape[0]
     order = np.arange(count)
     if shuffle_seed is not None:
@@ -44,9 +42,8 @@ def iterate_minibatches(arrays: Sequence[np.ndarray], label: np.ndarray, batch_s
 
 
 def held_out(count: int, fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    """(training rows, held-out rows) of ``count`` examples: a fixed ``fraction`` of them,
-    chosen by ``seed`` (fixed per task, so every run validates on the same examples).
-    A UserError when either side would be empty."""
+    """(training rows, held-out rows): a ``fraction`` of ``count`` chosen by the task's
+    fixed ``seed``; a UserError when either side would be empty."""
     order = np.random.RandomState(seed).permutation(count)
     held = int(round(fraction * count))
     if not 0 < held < count:

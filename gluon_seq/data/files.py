@@ -64,11 +64,8 @@ def sha1_of(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def locate(relpath: str, data_dir: Optional[PathLike] = None, verify: bool = True) -> Path:
-    """Path of ``relpath`` under the data root, checked against its known sha1.
-
-    Raises a UserError naming the file, the expected sha1 and the official
-    source when the file is missing or differs.
-    """
+    """Path of ``relpath`` under the data root, checked against its known sha1; a
+    UserError naming the file, the sha1 and the official source otherwise."""
     path = data_root(data_dir) / relpath
     known = KNOWN_FILES.get(relpath)
     where = f"; get it from {known.source}" if known else ""

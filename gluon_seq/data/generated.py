@@ -1,13 +1,7 @@
-"""The data sets gluon_seq makes itself, deterministically from fixed seeds.
-
-* arithmetic: the 2,000 expressions of three numbers from 1..10 joined by one
-  operator, and the fixed share of them held out of training;
-* count-ones: the binary digits of integer ids;
-* stand-ins for the real files when they are not on the machine: a bAbI
-  task-1-like tarball in the official layout, and a PTB-shaped corpus.  The
-  notebooks fall back to them, and every task's tiny configuration uses them.
-
-(The web-traffic requests are generated too: :mod:`gluon_seq.data.web_traffic`.)
+"""The data sets gluon_seq makes itself, from fixed seeds: arithmetic
+expressions and their held-out share, count-ones bits, and stand-ins for the
+real files (a bAbI task-1-like tarball, a PTB-shaped corpus) that the notebooks
+fall back to and every tiny configuration uses.  Web traffic: :mod:`.web_traffic`.
 """
 from __future__ import annotations
 

@@ -39,10 +39,8 @@ def _collect(entries) -> Reviews:
 
 
 def read_imdb(path: Union[str, Path]) -> Reviews:
-    """``{"train": (texts, labels), "test": (texts, labels)}``, label 1 = positive.
-
-    ``path`` is the tarball, a folder holding ``aclImdb/``, or ``aclImdb/`` itself.
-    """
+    """``{"train": (texts, labels), "test": (texts, labels)}``, label 1 = positive, from
+    the tarball, a folder holding ``aclImdb/``, or ``aclImdb/`` itself."""
     path = Path(path)
     if path.is_dir():
         root = path if path.name == "aclImdb" else path / "aclImdb"

@@ -1,17 +1,11 @@
 """Penn Treebank (Mikolov's ``simple-examples``) reader and BPTT batching.
 
-The files hold one sentence per line, tokens separated by spaces, already
-lower-cased with rare words mapped to ``<unk>``.  The reader appends one
-``<eos>`` per line, so ``ptb.train.txt`` gives 929,589 tokens over exactly
-10,000 word types.  Ids are numpy arrays; only :func:`build_vocab` calls
-gluonnlp (its ``Vocab`` order), which imports mxnet when it is called.
-
-Batching stays ours.  gluonnlp's ``CorpusBPTTBatchify(last_batch="discard")``
-gives the very same windows (a test compares them on real PTB), but it
-looks tokens up through a ``Vocab`` while the task holds ids already capped
-and sharded, and it returns time-major float32 NDArrays, to be turned back
-into batch-first int32 numpy, which costs several times what this numpy
-batching does.
+One sentence per line, lower-cased, rare words ``<unk>``; the reader appends
+``<eos>`` per line, so ``ptb.train.txt`` gives 929,589 tokens over 10,000
+types.  Only :func:`build_vocab` calls gluonnlp.  Batching stays ours:
+gluonnlp's ``CorpusBPTTBatchify(last_batch="discard")`` gives the same windows
+(a test compares them), but looks tokens up through a ``Vocab`` and returns
+time-major float32 NDArrays, which costs several times this numpy batching.
 """
 from __future__ import annotations
 
@@ -30,7 +24,6 @@ SPLITS = ("train", "valid", "test")
 
 
 def split_file(split: str) -> str:
-    """File name of a split: ``ptb.train.txt`` and so on."""
     return f"ptb.{split}.txt"
 
 
@@ -51,12 +44,8 @@ def read_tokens(path: Path) -> List[str]:
 
 def build_vocab(tokens: Sequence[str]) -> List[str]:
     """Every distinct token, most frequent first (ties alphabetical): gluonnlp's order.
-
-    ``<unk>`` is not made a special token: that would move it to id 0, and PTB
-    counts it as a word (id 1 on PTB train).  A corpus without it gets one
-    appended, so unknown prompt words always have an id.  On PTB train this is
-    exactly the 10,000 words of the corpus and nothing else.
-    """
+    ``<unk>`` stays a counted word (id 1 on PTB train), not a special token at id 0;
+    a corpus without it gets one appended, so unknown prompt words have an id."""
     counts = Counter(tokens)
     vocab = ranked_tokens(counts)
     if UNK not in counts:
@@ -71,10 +60,7 @@ def to_ids(tokens: Sequence[str], index: Dict[str, int]) -> np.ndarray:
 
 
 def shard_stream(ids: np.ndarray, rank: int, workers: int) -> np.ndarray:
-    """The ``rank``-th of ``workers`` equal contiguous pieces of the stream.
-
-    Equal lengths give every worker the same number of steps, which dist_sync
-    needs (a worker with one step more would wait forever)."""
+    """The ``rank``-th of ``workers`` equal pieces of the stream (dist_sync needs equal)."""
     piece = len(ids) // workers
     return ids[rank * piece:(rank + 1) * piece]
 
@@ -90,11 +76,9 @@ def batchify(ids: np.ndarray, batch_size: int) -> np.ndarray:
         row 2:  m n o p q r
         row 3:  s t u v w x
 
-    Reading a row left to right is reading the text, so a hidden state carried
-    from one window of a row to the next window of the same row sees the text
-    continue.  Returns (batch_size, len(ids) // batch_size) int32, the
-    transpose of gluonnlp's ``CorpusBatchify`` without its ``Vocab`` lookup;
-    unlike it, too short a text is an error rather than zero windows.
+    so a hidden state carried along a row sees the text continue.  Returns
+    (batch_size, len(ids) // batch_size) int32, gluonnlp's ``CorpusBatchify``
+    transposed; too short a text is an error rather than zero windows.
     """
     columns = len(ids) // batch_size
     if columns < 2:
@@ -111,11 +95,9 @@ def bptt_windows(rows: np.ndarray, num_steps: int) -> Iterator[Tuple[np.ndarray,
         window 1:  data [c d]   label [d e]
         window 2:  data [e]     -> dropped: only full windows are kept
 
-    so window k+1's first column is window k's last label column.  A short
-    last window is dropped because an unrolled (unfused) graph has a fixed
-    length; at most num_steps tokens per row are lost.  Each array is
-    (batch, num_steps) int32: gluonnlp's ``CorpusBPTTBatchify`` windows with
-    ``last_batch="discard"``, transposed (its ``"keep"`` pads the last one).
+    A short last window is dropped because an unfused graph has a fixed length.
+    Each array is (batch, num_steps) int32: gluonnlp's ``CorpusBPTTBatchify``
+    windows with ``last_batch="discard"``, transposed.
     """
     usable = rows.shape[1] - 1  # the last column has no next token to predict
     for start in range(0, usable - num_steps + 1, num_steps):

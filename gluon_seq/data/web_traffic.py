@@ -1,16 +1,11 @@
 """A synthetic web-traffic dataset: HTTP request lines labelled benign (0) or
 malicious (1), for the web-traffic-style LSTM classifier.
 
-No public copy of the tutorial's request logs is available offline, so
-``gluon_seq`` generates its own, deterministically from a seed.  Benign lines
-are requests for a small site's pages, API calls, static files and searches
-(searches may contain quotes, ampersands and percent-encoding, so those
-characters alone do not give the answer away).  Malicious lines are the same
-kinds of request with an attack in a path segment or parameter: SQL
-injection, cross-site scripting, path traversal or command injection, with
-random letter case and percent-encoding.  Half the lines are malicious.
-
-Example::
+The tutorial's logs have no public copy, so lines are generated from a seed.
+Benign ones are a small site's pages, API calls, static files and searches
+(with quotes, ampersands and percent-encoding, so those alone give nothing
+away); malicious ones, half the lines, carry SQL injection, XSS, path
+traversal or command injection in a path segment or parameter::
 
     GET /api/v1/products?page=3&sort=price HTTP/1.1                       -> 0
     GET /search?q=rock+%26+roll HTTP/1.1                                  -> 0

@@ -1,10 +1,5 @@
 """Writing export folders: a trained model as graphs that serve with no model code.
 
-==========  ================================================================
-``writer``  writes the folder from a task and a trained model
-``onnx``    adds ``model.onnx`` for the onnxruntime serving runtime
-==========  ================================================================
-
-The folder's format is :mod:`gluon_seq.serving.format`: it is defined beside
-the runtimes that read it, and the writers here import it.
+``writer`` writes the folder; ``onnx`` adds ``model.onnx``.  The format is
+:mod:`gluon_seq.serving.format`, beside the runtimes that read it.
 """

@@ -1,23 +1,9 @@
 """ONNX export of an export folder: ``model.onnx`` for the ``onnxruntime`` serving runtime.
 
-``export_onnx(folder)`` converts ``model-symbol.json`` + ``model-0000.params``
-with MXNet's own converter (``mxnet.onnx.export_model``) and writes, beside
-them::
-
-    model.onnx   the graph, weights as initializers, batch axis dynamic
-    onnx.json    opset, input/output names, and the largest difference from
-                 MXNet on the export's example inputs
-
-Three fixes are applied to what mx2onnx (MXNet 1.9.1) writes: its converters emit opset-13 nodes (``Split`` with a ``split``
-attribute) while the file declares the installed onnx's newest opset, so the
-declared opset is set to 13; the weights are listed as graph inputs as well
-as initializers, which makes onnxruntime warn and lets a caller override
-them, so they are removed from the inputs; and the batch axis of every input
-is declared dynamic.
-
-The file is read by :class:`gluon_seq.serving.onnx_runtime.OnnxRuntimePredictor`
-(``load_predictor(folder, "onnxruntime")``); this module writes it and, to
-verify it, runs both serving runtimes.
+mx2onnx (MXNet 1.9.1) converts the portable graph; :func:`export_onnx` then
+declares the opset-13 its nodes are (not the installed onnx's newest), keeps
+the weights as initializers only (not also inputs, which a caller could
+override), and declares every input's batch axis dynamic.
 """
 from __future__ import annotations
 
@@ -63,8 +49,7 @@ def _onnx_output_name(mxnet_name: str) -> str:
 
 
 def _order_outputs(model, symbol_file: Path) -> None:
-    """Put the graph outputs in MXNet's order (mx2onnx lists them in node order,
-    so a language model's states came before its prediction)."""
+    """Put the graph outputs in MXNet's order (mx2onnx lists them in node order)."""
     import mxnet as mx
 
     wanted = [_onnx_output_name(n) for n in mx.sym.load(str(symbol_file)).list_outputs()]
@@ -89,9 +74,8 @@ def _fix_graph(model) -> None:
 
 
 def _dynamic_shape(spec: dict, meta: dict) -> tuple:
-    """The ONNX shape of one input: batch dynamic; for a model that carries
-    state (a language model fed prompts, then one word at a time) also every
-    other axis of its data inputs."""
+    """The ONNX shape of one input: batch dynamic, and every axis of a data input
+    of a model that carries state (a language model: prompts, then one word)."""
     if meta["carries_state"] and spec["role"] == "data":
         return tuple(None for _ in spec["shape"])
     return tuple(None if d == -1 else d for d in spec["shape"])
@@ -111,14 +95,11 @@ def _check_convertible(folder: Path, meta: dict) -> None:
 
 
 def export_onnx(export_folder: Path, verify: bool = True) -> Path:
-    """Write ``model.onnx`` (and ``onnx.json``) into ``export_folder``; return its path.
-
-    Inputs keep the names and order of ``meta.json["inputs"]``, all float32,
-    with the batch axis (data: axis 0, LSTM states: axis 1) dynamic.  Raises
-    UserError naming the task and the operators when mx2onnx cannot convert
-    the graph.  With ``verify``, onnxruntime runs the example inputs and the
-    largest absolute difference from MXNet is recorded in ``onnx.json``.
-    """
+    """Write ``model.onnx`` and ``onnx.json`` (opset, names, dynamic axes) into
+    ``export_folder``; return the model's path.  Inputs keep ``meta.json``'s names
+    and order, float32, batch axis dynamic (data: 0, states: 1); a UserError names
+    what mx2onnx cannot convert.  With ``verify``, ``onnx.json`` also records the
+    largest difference from MXNet on the example inputs."""
     onnx = require("onnx", "onnx")
     folder = Path(export_folder)
     meta = read_meta(folder)

@@ -1,13 +1,9 @@
 """Writing export folders: a run's model as a graph that serves with no model code.
 
-Every folder holds the portable graph (stock MXNet operators, for any MXNet 1.9
-and for ONNX conversion); where gluon_seq's compiled operators load, also the
-graph traced with them, which gluon_seq's own mxnet runtime prefers.  Each is
-traced from its own copy of the model, built by the task for export (the
-portable one from a ``LayerFactory(..., portable=True)``) and holding the
-trained model's weights, so what a graph is traced for is decided where it is
-built.  The folder's format is :mod:`gluon_seq.serving.format`; serving reads it
-with :mod:`gluon_seq.serving`, never importing a task.
+Each graph (docs/kernels.md, "What an export holds") is traced from its own
+copy of the model, built by the task for export with the trained weights (the
+portable one from ``LayerFactory(..., portable=True)``), so what a graph is
+traced for is decided where it is built.
 """
 from __future__ import annotations
 
@@ -44,13 +40,9 @@ def _input_spec(arrays: Sequence[mx.nd.NDArray], states: Sequence[mx.nd.NDArray]
 
 def export_model(task, model, folder: Path, kernel: Optional[str] = None) -> Path:
     """Trace ``model``'s weights as ``task``'s export graphs and write the folder
-    atomically (a half-written folder never replaces a good one).
-
-    ``kernel`` is baked into the graphs (default: the kernel ``model``'s layers
-    were made with; weights do not depend on it) and recorded in ``meta.json``.
-    The folder always holds the portable graph (:data:`SYMBOL_FILE`); where
-    gluon_seq's compiled operators load and the model uses them, also the graph
-    traced with them (:data:`COMPILED_SYMBOL_FILE`), on the same params."""
+    atomically.  ``kernel`` (default: the model's) is baked in and recorded in
+    ``meta.json``.  Always :data:`SYMBOL_FILE`; :data:`COMPILED_SYMBOL_FILE` too
+    where the compiled operators load and the model uses them."""
     kernel = kernel or kernel_of(model)
     cell = cell_of(model)
     refusal = kernels.refusal(kernel, fixed_length=task.fixed_length)
@@ -88,8 +80,7 @@ def export_model(task, model, folder: Path, kernel: Optional[str] = None) -> Pat
 
 
 def _copy(task, model, factory: LayerFactory):
-    """The task's model for export, built by ``factory`` on the CPU and holding
-    ``model``'s weights (matched by their place in the model, as a params file is)."""
+    """The task's model for export, built by ``factory`` on the CPU, with ``model``'s weights."""
     copy = task.build_model(factory, for_export=True)
     ours, theirs = copy._collect_params_with_prefix(), model._collect_params_with_prefix()
     copy.collect_params().load_dict(
@@ -99,8 +90,7 @@ def _copy(task, model, factory: LayerFactory):
 
 
 def _trace(model, arrays, states) -> list:
-    """Hybridize ``model`` and run it once, which traces the graph that
-    ``HybridBlock.export`` saves; the outputs as a list."""
+    """The outputs of one hybridized run, which traces what ``HybridBlock.export`` saves."""
     model.hybridize(static_alloc=True, static_shape=True)
     outputs = model(*arrays, *states)
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
@@ -109,9 +99,8 @@ def _trace(model, arrays, states) -> list:
 def _compiled_graph(task, model, kernel: str, cell: str, arrays, states,
                     portable: mx.sym.Symbol) -> Optional[mx.sym.Symbol]:
     """The model traced with gluon_seq's compiled operators; None when it would hold
-    none of them (they cannot be built here, or no layer of the model uses them), or
-    when it would not read exactly the ``portable`` graph's inputs and parameters and
-    give as many outputs."""
+    none, or would not read exactly the ``portable`` graph's inputs and parameters
+    and give as many outputs."""
     if not compiled_ops.available():
         return None
     compiled = _copy(task, model, LayerFactory(kernel, ctx=mx.cpu(), cell=cell))
@@ -128,14 +117,12 @@ def _compiled_graph(task, model, kernel: str, cell: str, arrays, states,
 
 
 def _parameters(symbol: mx.sym.Symbol) -> List[str]:
-    """What a graph reads, in order (its inputs data0, ..., its parameters' names),
-    and how many outputs it gives."""
+    """What a graph reads, in order (inputs, then parameters), and its output count."""
     return symbol.list_arguments() + symbol.list_auxiliary_states() + \
         [f"{len(symbol.list_outputs())} outputs"]
 
 
 def _write_atomically(folder: Path, write: Callable[[Path], None]) -> Path:
-    """Run ``write`` on a staging folder beside ``folder``, then put it in its place."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     # Made with the modes the user's umask gives (0755 under umask 022), so another account can
     # serve the export; tempfile.mkdtemp's would be 0700.

@@ -3,15 +3,9 @@ web-traffic tasks: they differ only in how ids become LSTM inputs.
 
     ids (N, T) -> inputs (T, N, C) -> LSTM -> last step (N, H) -> Dropout -> Dense (N, K)
 
-(or, with ``pooling="max"``, the maximum of each unit over the non-padding steps
-instead of the last step; a ``bidirectional`` LSTM, which needs max pooling,
-concatenates both directions' units).
-
-Inputs are an Embedding of the ids (sentiment, web traffic), the id itself
-as one scaled number per step, ``id / scale`` (the alphabet tutorial feeds
-``letter_index / 26``; count-ones feeds the bit), or the one-hot id.  The LSTM starts from
-Keras' initialisation (orthogonal recurrent weights, forget-gate bias 1),
-since every one of these sources is a Keras or TensorFlow tutorial.
+``pooling="max"`` takes each unit's maximum over the non-padding steps instead
+(needed by a ``bidirectional`` LSTM, whose units are then 2H).  The LSTM starts
+from Keras' initialisation, since every source is a Keras or TensorFlow tutorial.
 """
 from __future__ import annotations
 
@@ -25,12 +19,9 @@ INPUT_MODES = ("embed", "scaled", "onehot")
 
 
 class SequenceClassifier(gluon.HybridBlock):
-    """``classes`` output scores from the LSTM's last step.
-
-    ``inputs``: ``"embed"`` (Embedding(vocab_size, embed)), ``"scaled"`` (one
-    number per step, ``id / scale``) or ``"onehot"`` (vocab_size inputs per step).
-    ``rnn_layer`` makes the recurrent layer (see :class:`gluon_seq.rnn.LayerFactory`).
-    """
+    """``classes`` output scores.  ``inputs``: ``"embed"`` (Embedding(vocab_size, embed)),
+    ``"scaled"`` (one number per step, ``id / scale``: the alphabet's
+    ``letter_index / 26``, count-ones' bit) or ``"onehot"`` (vocab_size per step)."""
 
     def __init__(self, classes: int, hidden: int, length: int, rnn_layer: LayerFactory,
                  inputs: str = "embed", vocab_size: int = 0, embed: int = 0, scale: float = 1.0,

@@ -18,15 +18,9 @@ with J each sentence's own length, learned basic induction, QA16, far worse).
 Padding words count for nothing.  Empty memory slots are zero memories that
 still take part in the softmax (at logit 0), as in the reference code: a
 "nothing matches" choice that the yes/no tasks (QA6, QA18) need.  Linear start
-removes the attention softmax in the graph itself:
-``p = mix * softmax(s) + (1 - mix) * s`` with ``mix`` a non-trainable 0/1
-parameter, set by :meth:`MemN2N.use_softmax` (the bAbI task does it each
-epoch).  Random-noise time padding changes the training data only
-(:func:`gluon_seq.data.babi.insert_blank_memories`).
-
-The model holds no recurrent layer, so it is the same under either kernel.
-With ``attention_output`` (the model an export traces) it also outputs the
-attention, (N, K, M) per hop, after the scores.
+removes the softmax in the graph itself: ``p = mix * softmax(s) + (1 - mix) * s``
+with ``mix`` a non-trainable 0/1 parameter (:meth:`MemN2N.use_softmax`).
+No recurrent layer, so the model is the same under either kernel.
 """
 from __future__ import annotations
 
@@ -37,8 +31,7 @@ from mxnet import gluon
 
 
 def position_encoding(length: int, embed: int) -> np.ndarray:
-    """(J, d) weights l_kj for sentences ``length`` = J words wide (the first J
-    rows weigh a shorter sentence's words)."""
+    """(J, d) weights l_kj for sentences ``length`` = J words wide."""
     j = np.arange(1, length + 1, dtype=np.float64)[:, None]              # (J, 1)
     k = np.arange(1, embed + 1, dtype=np.float64)[None, :]               # (1, d)
     return 1 + 4 * (k - (embed + 1) / 2) * (j - (length + 1) / 2) / (embed * length)

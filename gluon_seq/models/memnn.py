@@ -11,11 +11,6 @@ Two embeddings of the story (``m``: E-d, ``c``: Q-d) and one of the question (E-
 source's Keras behaviour), ``"story"`` over story positions.  ``read="story"``
 runs the answer LSTM over the story's words instead, each word's response
 next to its embedding.
-
-With ``attention_output`` (the model an export traces) the graph also outputs
-the match weights, (N, S, Q), after the scores: the codec decodes the scores
-alone, and ``gluon-seq ask`` reads the weights.  Training and evaluation see
-the scores only.
 """
 from __future__ import annotations
 
@@ -31,8 +26,7 @@ from ..rnn import LayerFactory
 
 class MemNN(gluon.HybridBlock):
     """Inputs: story ids (N, S), question ids (N, Q), LSTM states (1, N, H) x2.
-    Output: (N, V) answer scores (logits); with ``attention_output``, also the match
-    weights (N, S, Q)."""
+    Output: (N, V) logits; with ``attention_output``, also the match weights (N, S, Q)."""
 
     def __init__(self, vocab_size: int, story_maxlen: int, query_maxlen: int, embed: int,
                  hidden: int, dropout: float, attention: str, rnn_layer: LayerFactory,
@@ -90,8 +84,7 @@ class MemNN(gluon.HybridBlock):
 
 def attention_weights(model: MemNN, codec: BabiCodec, story: str, question: str
                       ) -> Tuple[np.ndarray, List[str], List[str]]:
-    """Match weights over the real (unpadded) tokens: ((S_real, Q_real), story tokens,
-    question tokens), for a live or reloaded model."""
+    """((S_real, Q_real) match weights, story tokens, question tokens), padding dropped."""
     story_tokens, question_tokens = codec.check({"story": story, "question": question})
     stories, questions = codec.encode_tokens([(story_tokens, question_tokens)])
     weights = model.attention(mx.nd.array(stories), mx.nd.array(questions))[0]  # (S, Q)

@@ -11,9 +11,7 @@ from ..rnn import LayerFactory, zero_states
 
 
 class Seq2Seq(gluon.HybridBlock):
-    """Encoder LSTM -> final state broadcast over the output steps -> decoder LSTM -> Dense.
-
-    ``rnn_layer`` makes both recurrent layers (see :class:`gluon_seq.rnn.LayerFactory`)."""
+    """Encoder LSTM -> final state broadcast over the output steps -> decoder LSTM -> Dense."""
 
     def __init__(self, charset_size: int, hidden: int, input_length: int, output_length: int,
                  rnn_layer: LayerFactory, **kwargs):

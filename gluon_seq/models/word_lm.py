@@ -13,10 +13,7 @@ from ..rnn import LayerFactory
 
 class WordLM(gluon.HybridBlock):
     """Inputs: word ids (N, T), the recurrent layer's states (h0, c0 for an LSTM), each (L, N, H).
-    Outputs: next-word logits (N, T, V), then the final states.
-
-    ``opts`` holds embed, hidden, num_layers, num_steps, the three dropouts and
-    init_scale (the PTB task's options); ``rnn_layer`` makes the recurrent layer."""
+    Outputs: next-word logits (N, T, V), then the final states.  ``opts``: the PTB task's."""
 
     def __init__(self, vocab_size: int, opts, rnn_layer: LayerFactory, **kwargs):
         super().__init__(**kwargs)

@@ -1,22 +1,14 @@
 """The recurrent layer and everything that decides how it computes.
 
-==================  ==========================================================
-``cells``           the cell list (lstm, gru, rnn_tanh, rnn_relu), their
-                    equations and gate order (no MXNet at import)
-``kernels``         the kernel list, ``resolve``, which kernel can serve which
-                    graph, and the one auto-fast timing (no MXNet at import)
-``layer``           :class:`RecurrentLayer` and its cells :class:`LSTM`,
-                    :class:`GRU`, :class:`RNN` (one set of weights, two
-                    kernels), and the :class:`LayerFactory` that models receive
-``fused``           the fused kernel: MXNet's ``RNN`` operator
-``unfused``         the unfused kernel: per-step cells, input projection hoisted
-``compiled_ops``    gluon_seq's compiled CPU operators, built on first use
-``csrc/``           their C++ source
-``gates``           a numpy recomputation of one layer's gates, for plots
-==================  ==========================================================
+``cells``: the cells, their equations and gate order (no MXNet at import);
+``kernels``: which kernel a request means or can serve a graph (no MXNet);
+``layer``: :class:`RecurrentLayer`, :class:`LSTM`, :class:`GRU`, :class:`RNN`
+and :class:`LayerFactory`; ``fused``, ``unfused``: the two kernels;
+``compiled_ops`` (C++ in ``csrc/``): compiled CPU operators; ``gates``: a
+numpy recomputation of one layer's gates, for plots.
 
-Models are handed a :class:`LayerFactory` and never see a kernel or cell name;
-a new cell type or kernel is a change here and nowhere else.
+Models are handed a :class:`LayerFactory` and never see a kernel or cell name,
+so a new cell or kernel is a change here only (docs/kernels.md).
 """
 from .cells import CELLS
 from .kernels import CHOICES, EXPORT_DEFAULT, KERNELS, TIMED, resolve

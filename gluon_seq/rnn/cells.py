@@ -1,12 +1,10 @@
 """The recurrent cells: what one step of the layer computes.
 
-A *cell* is the recurrence (LSTM, GRU, plain RNN); a *kernel*
-(:mod:`gluon_seq.rnn.kernels`) is how it is computed.  Every cell runs under
-both kernels from the same weights, which are named, shaped and gate-ordered
-as ``gluon.rnn.LSTM`` / ``GRU`` / ``RNN`` (and MXNet's ``RNN`` operator) have
-them: ``{l|r}{layer}_{i2h|h2h}_{weight|bias}``, each weight (G*H, C) or
-(G*H, H), each bias (G*H,), for G gates stacked in the order below.  With
-x the step's input and h the previous hidden state:
+A *cell* is the recurrence; a *kernel* (:mod:`gluon_seq.rnn.kernels`) is how it
+is computed.  Both kernels read the weights ``gluon.rnn.LSTM`` / ``GRU`` /
+``RNN`` have: ``{l|r}{layer}_{i2h|h2h}_{weight|bias}``, each weight (G*H, C) or
+(G*H, H), each bias (G*H,), G gates stacked in the order below.  With x the
+step's input and h the previous hidden state:
 
 ``lstm`` (G=4: i, f, g, o; states h and c)::
 
@@ -20,11 +18,9 @@ x the step's input and h the previous hidden state:
     n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
     h' = (1 - z) * n + z * h
 
-  The reset gate r is applied *after* the recurrent matrix product, as cuDNN,
-  MXNet's ``RNN`` operator and ``gluon.rnn.GRUCell`` do (ONNX's GRU with
-  ``linear_before_reset=1``), not to h before it as in Cho et al. (2014).
-  So b_hn sits inside r * (...) and, unlike every other recurrent bias, cannot
-  be folded into the input projection.
+  The reset gate acts *after* the recurrent product, as in cuDNN, MXNet's
+  ``RNN`` operator and ONNX's ``linear_before_reset=1`` (not Cho et al. 2014),
+  so b_hn, unlike every other recurrent bias, cannot join the input projection.
 
 ``rnn_tanh`` / ``rnn_relu`` (G=1; state h)::
 
@@ -68,10 +64,7 @@ SPECS = {
 
 
 def one_of(value: str, choices, what: str) -> str:
-    """``value`` itself, or a ValueError naming the ``choices`` (of cells, kernels).
-
-    A user's choice is checked where it is read (:mod:`gluon_seq.util.settings`,
-    argparse); one that reaches this far unchecked is a bug in the caller."""
+    """``value``, or a ValueError naming the ``choices`` (a caller's bug: users are checked)."""
     if value not in choices:
         raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
     return value

@@ -1,27 +1,15 @@
-"""gluon_seq's compiled CPU operators for the recurrent layer.
+"""gluon_seq's compiled CPU operators for the recurrent layer (C++ in ``csrc/``).
 
-``csrc/`` holds three MXNet operators, each with a hand-written backward:
+Three MXNet operators with hand-written backwards: ``_gs_lstm_cell`` and
+``_gs_gru_cell``, the pointwise half of one LSTM or GRU step (otherwise a dozen
+small operators per step), and ``_gs_pack``, the fused kernel's flat weight
+vector by memcpy (``_rnn_param_concat`` copies element by element).
 
-* ``_gs_lstm_cell`` (``lstm_ops.cc``): the pointwise half of one LSTM step
-  (gate sums, three sigmoids, two tanh, the cell update), which the unfused
-  kernel otherwise runs as a dozen small operators per step;
-* ``_gs_gru_cell`` (``gru_ops.cc``): the same for one GRU step (two sigmoids,
-  the reset-after candidate, the update);
-* ``_gs_pack`` (``lstm_ops.cc``): the fused kernel's flat weight vector, as
-  memcpy calls, where MXNet's own ``_rnn_param_concat`` copies element by
-  element.
-
-``cell_math.h`` holds the activations both cell operators share.
-
-The library is compiled on first use with the C++ compiler MXNet's extension
-API needs (``$CXX``, else ``c++``) against the headers the mxnet wheel ships,
-and cached under ``$GLUON_SEQ_CACHE`` (default ``~/.cache/gluon_seq``), keyed by
-the sources and the CPU, so later processes only load it.  When there is no
-compiler, or ``GLUON_SEQ_COMPILED_OPS=0``, the layer falls back to stock
-operators: the same numbers, only slower.  An export's main graph always uses
-stock operators (a portable layer's graph), so serving needs neither;
-beside it the export keeps the graph traced with these operators, which
-gluon_seq's mxnet runtime runs where they load (:mod:`gluon_seq.exporting.writer`).
+Compiled on first use with ``$CXX`` (else ``c++``) against the mxnet wheel's
+headers, cached under ``$GLUON_SEQ_CACHE`` (default ``~/.cache/gluon_seq``)
+keyed by the sources and the CPU.  Without a compiler, or with
+``GLUON_SEQ_COMPILED_OPS=0``, the layer uses stock operators: the same numbers,
+only slower.  An export's main graph never needs them (docs/kernels.md).
 """
 from __future__ import annotations
 
@@ -115,8 +103,7 @@ def unavailable_reason() -> str:
 
 
 def available() -> bool:
-    """Build (first time) and load the library in this process; False if it
-    cannot be, with the reason logged once.  Never raises."""
+    """Build (once) and load the library; never raises: False, reason logged once, if it cannot."""
     if "loaded" not in _state:
         if os.environ.get("GLUON_SEQ_COMPILED_OPS", "1") == "0":
             _state.update(loaded=False, reason="GLUON_SEQ_COMPILED_OPS=0")

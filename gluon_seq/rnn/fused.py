@@ -1,22 +1,16 @@
 """The fused kernel: MXNet's ``RNN`` operator, in as few calls as pay.
 
-cuDNN (GPU) takes every layer in one call.  On the CPU the layer makes one
-call per layer: for a multi-layer call, MXNet's oneDNN path copies every
-layer's weights into one tensor and re-lays it out on each call (what oneDNN's
-reorders cost per call: BENCHMARKS.md, "Where the time goes (profiles)", from
-benchmarks/profiling/step_profile.py).  In a portable graph (an export's main one),
-a bidirectional GRU or plain RNN is also split into one call per direction,
-since mx2onnx converts those cells' ``RNN`` node one direction at a time.
+cuDNN (GPU) takes every layer in one call.  On the CPU each layer is its own
+call: for a multi-layer call oneDNN re-lays out every layer's weights each time
+(BENCHMARKS.md, "Where the time goes (profiles)").  In a portable graph a
+bidirectional GRU or RNN is one call per direction, which is what mx2onnx converts.
 
-oneDNN's GRU runs its fast elementwise code only when the hidden size is a
-multiple of 16 (BENCHMARKS.md's GRU speed table has the count-ones step with
-and without the padding).  So a GRU call on the CPU with fewer than :data:`GRU_PAD_BELOW`
-units runs with them padded to the next multiple of :data:`GRU_UNITS_MULTIPLE`,
-by zero weights, biases and begin states: a padded unit starts at 0 and stays
-exactly 0 (r = z = 1/2, n = tanh(0) = 0) and, with zero recurrent weights,
-never reaches a real one, whose numbers are unchanged.  Wider layers are not
-padded: there the GEMMs dominate, and copying the padded weights made PTB's
-500-unit step slower.
+oneDNN's GRU is fast only at hidden sizes that are multiples of 16
+(BENCHMARKS.md's GRU speed table), so a CPU GRU call with fewer than
+:data:`GRU_PAD_BELOW` units is padded to a multiple of :data:`GRU_UNITS_MULTIPLE`
+by zero weights, biases and begin states: a padded unit stays exactly 0
+(r = z = 1/2, n = tanh(0) = 0) and never reaches a real one.  Wider layers are
+not padded: there the GEMMs dominate and the padded copy costs more.
 
 Every function takes the layer (:class:`gluon_seq.rnn.layer.RecurrentLayer`)
 for its sizes and the decisions it made once; none imports it.
@@ -27,9 +21,7 @@ from typing import List, Sequence
 
 from . import compiled_ops as _ops
 
-# Pad a CPU GRU call's hidden units to a multiple of this (1: never pad), when
-# it has fewer than GRU_PAD_BELOW of them (measured: 24, 100 gain; 500 loses).
-GRU_UNITS_MULTIPLE = 16
+GRU_UNITS_MULTIPLE = 16  # 1: never pad
 GRU_PAD_BELOW = 256
 
 
@@ -61,8 +53,7 @@ def _rows(F, parts: List):
 
 
 def _directions_apart(layer, F, inputs, states, params, index):
-    """One layer as one ``RNN`` call per direction: the reverse one reads the
-    time-reversed inputs and its outputs are turned back."""
+    """One layer as one ``RNN`` call per direction, the reverse one on reversed time."""
     outputs, finals = [], [[] for _ in states]
     for row, d in enumerate(layer._directions):
         source = inputs if d == "l" else F.reverse(inputs, axis=0)
@@ -111,8 +102,7 @@ def call(layer, F, inputs, states, params, layers, directions):
 
 def _units(layer, hidden: int, layers: int) -> int:
     """The hidden size the RNN call runs at: padded for a one-layer GRU call on
-    the CPU (oneDNN), whose input is then the previous layer's real units; never
-    in a portable graph, which keeps the plain graph for ONNX and other runtimes."""
+    the CPU (its input is the previous layer's real units); never when portable."""
     if layer.cell != "gru" or layers != 1 or GRU_UNITS_MULTIPLE <= 1 \
             or hidden >= GRU_PAD_BELOW or not layer._weights_on_cpu() \
             or layer.portable:

@@ -1,10 +1,7 @@
-"""Look inside a recurrent layer: its gates and states at every step.
+"""A recurrent layer's gates and states at every step, for the notebooks' plots.
 
-The notebooks plot these (gate activations over the alphabet, the cell unit
-that counts ones).  The arithmetic is each textbook cell of
-:mod:`gluon_seq.rnn.cells` in numpy, read from the layer's own parameters, so
-it is also an independent check of both kernels: :func:`trace` reproduces the
-layer's outputs, for every cell.
+Each cell of :mod:`gluon_seq.rnn.cells` in numpy from the layer's own
+parameters, so :func:`trace` is also an independent check of both kernels.
 """
 from __future__ import annotations
 
@@ -46,14 +43,9 @@ STEPS = {"lstm": _lstm, "gru": _gru,
 
 def trace(layer: RecurrentLayer, inputs: np.ndarray, layer_index: int = 0
           ) -> Dict[str, np.ndarray]:
-    """Per-step values of one layer of ``layer`` for ``inputs`` (T, N, C), from zero states.
-
-    Returns ``hidden`` and, per cell (:data:`RECORDED`): for an LSTM
-    ``input_gate``, ``forget_gate``, ``candidate``, ``output_gate`` and ``cell``;
-    for a GRU ``reset_gate``, ``update_gate`` and ``candidate``; each (T, N, H).
-    Only the first layer reads ``inputs`` directly; for ``layer_index > 0``
-    pass the previous layer's ``hidden``.
-    """
+    """Per-step values of one layer of ``layer`` for ``inputs`` (T, N, C), from zero states:
+    ``hidden`` and the cell's :data:`RECORDED` names, each (T, N, H).  For
+    ``layer_index > 0`` pass the previous layer's ``hidden`` as ``inputs``."""
     read = lambda kind: getattr(layer, f"l{layer_index}_{kind}").data().asnumpy()
     w_x, w_h = read("i2h_weight"), read("h2h_weight")                # (G*H, C), (G*H, H)
     b_x, b_h = read("i2h_bias"), read("h2h_bias")                    # (G*H,)

@@ -1,20 +1,13 @@
 """The recurrent layer's kernels: which exist, which one a request means, which
 one can serve a graph, and the one timing that picks the faster.
 
-A *kernel* is how a recurrent layer (:class:`gluon_seq.rnn.RecurrentLayer`,
-any cell of :mod:`gluon_seq.rnn.cells`) computes; its weights are the same
-either way:
+A *kernel* is how a layer computes, on the same weights: ``fused`` (MXNet's
+``RNN`` operator: cuDNN on GPU, oneDNN on CPU) or ``unfused`` (per-step cells,
+unrolled for a fixed number of steps).  A user asks for one of :data:`CHOICES`:
+a kernel, ``auto`` (fused on GPU, unfused on CPU) or ``auto-fast`` (both timed
+on the model at hand by :func:`fastest`, for training and export alike).
 
-* ``fused``: MXNet's ``RNN`` operator (cuDNN on GPU, oneDNN on CPU);
-* ``unfused``: per-step cells, unrolled for a fixed number of steps.
-
-A user asks for one of :data:`CHOICES`: a kernel, ``auto`` (fused on GPU,
-unfused on CPU) or ``auto-fast`` (time both on the model at hand and keep the
-faster, with :func:`fastest`).  Training and export both time through
-:func:`fastest`; they differ only in what one timed step is.
-
-This module imports no MXNet at load time, so the CLI can list the choices
-without loading it.
+No MXNet at import, so the CLI can list the choices without loading it.
 """
 from __future__ import annotations
 
@@ -51,14 +44,10 @@ def resolve(choice: str, ctx=None) -> str:
 
 
 def refusal(kernel: str, *, onnx: bool = False, fixed_length: bool = True) -> Optional[str]:
-    """Why ``kernel`` cannot serve a graph, or None if it can.
-
-    ``onnx``: the graph is to be converted to ONNX, whose recurrent nodes map
-    from the ``RNN`` operator only (every cell has a mapping: ONNX LSTM, GRU with
-    ``linear_before_reset=1``, RNN; a GRU or RNN one direction at a time, which
-    is why a portable layer splits those directions).  ``fixed_length=False``:
-    the graph must take inputs of any length (a language model continuing a
-    prompt); the unfused kernel is unrolled for one length."""
+    """Why ``kernel`` cannot serve a graph, or None if it can.  ``onnx``: the
+    graph converts to ONNX, whose recurrent nodes map from the ``RNN`` operator
+    only.  ``fixed_length=False``: it must take inputs of any length (a language
+    model continuing a prompt), and the unfused kernel is unrolled for one."""
     if kernel == "unfused" and onnx:
         return ("ONNX export maps the fused kernel's RNN operator; re-export with "
                 "--rnn-backend fused")

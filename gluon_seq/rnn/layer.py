@@ -1,36 +1,14 @@
 """One recurrent layer, four cells, two kernels, one set of weights.
 
 :class:`RecurrentLayer` is the layer; :class:`LSTM`, :class:`GRU` and
-:class:`RNN` fix its cell (:mod:`gluon_seq.rnn.cells`: the equations, the GRU's
-reset-after convention, the gate order).  The weights live under the names
-and shapes that ``gluon.rnn.LSTM`` / ``GRU`` / ``RNN`` use (``l0_i2h_weight``
-(G*H, C), ``l0_h2h_weight`` (G*H, H), ``l0_i2h_bias`` (G*H,), ``l0_h2h_bias``
-(G*H,), then ``l1_...``; ``r0_...`` for the reverse direction of a
-bidirectional layer; G = 4, 3, 1 gates).  Because both kernels read exactly
-these parameters, a params file written while training with one kernel loads
-strictly into the other, and one saved from the stock Gluon layer loads into
-either.
+:class:`RNN` fix its cell.  Its weights are ``gluon.rnn``'s (names and shapes:
+:mod:`gluon_seq.rnn.cells`) and both kernels read exactly these, so a params
+file from one kernel, or from the stock layer, loads strictly into the other.
 
-* ``fused`` (:mod:`gluon_seq.rnn.fused`): the ``RNN`` operator, in the cell's
-  mode.  cuDNN on GPU, all layers in one call; oneDNN on CPU, one call per
-  layer.
-* ``unfused`` (:mod:`gluon_seq.rnn.unfused`): explicit per-step cell
-  arithmetic.  The input projection of every time step is one matrix
-  multiply hoisted out of the recurrence; only the recurrent projection runs
-  per step.
-
-On CPU both kernels use gluon_seq's compiled operators
-(:mod:`gluon_seq.rnn.compiled_ops`) when they can be built: the unfused kernel for
-the pointwise rest of each LSTM or GRU step, the fused one to pack its weights
-for ``RNN``.  Stock operators give the same numbers otherwise.  A layer made
-with ``portable=True`` traces the graph an export's ``model-symbol.json`` holds:
-stock operators only, unpadded, each direction of a bidirectional GRU or RNN
-its own ``RNN`` call, so any MXNet 1.9 and the ONNX converter read it.
-
-The kernel, the cell and portability are decided once, in the constructor.  A
-trace only looks at where the weights live, for the CPU-only choices above.
-Models never see any of them: they are handed a :class:`LayerFactory` and call
-it for each layer they need.
+The kernel, the cell, the compiled operators (CPU only) and portability are
+decided once, in the constructor; a trace only looks at where the weights
+live.  Models never see any of them: they call the :class:`LayerFactory` they
+are handed.  docs/kernels.md says what each kernel and an export's graphs hold.
 """
 from __future__ import annotations
 
@@ -52,31 +30,22 @@ _STOCK_KEY = re.compile(r"_unfused\.(\d+)\.(?:([lr])_cell\.)?((?:i2h|h2h)_(?:wei
 class RecurrentLayer(gluon.HybridBlock):
     """Multi-layer recurrent layer of one ``cell`` over a (T, N, C) or (N, T, C) sequence.
 
-    Call it as ``outputs, states = layer(inputs, states)`` where ``states`` is a
-    list of :attr:`state_count` arrays, each (num_layers x directions, N, H):
-    ``[h0, c0]`` for an LSTM, ``[h0]`` for a GRU or RNN.  They come from
-    :meth:`begin_state`, made outside ``hybrid_forward`` so the graph exports.
-    ``outputs`` has the input's layout with C replaced by H (2H bidirectional).
+    ``outputs, states = layer(inputs, states)``: ``states`` is :attr:`state_count`
+    arrays (``[h0, c0]`` LSTM, ``[h0]`` GRU or RNN), each (num_layers x
+    directions, N, H), from :meth:`begin_state` (outside ``hybrid_forward``, so
+    the graph exports); ``outputs`` has the input's layout with C replaced by H
+    (2H bidirectional).
 
-    ``length`` is the number of time steps.  The unfused kernel unrolls a
-    static graph, so it needs ``length`` once hybridized; imperatively it reads
-    the length from the input.  The fused kernel ignores it.
-
-    ``compiled_ops``: ``None`` uses gluon_seq's compiled CPU operators when
-    they can be built, ``False`` always uses stock operators, ``True`` insists
-    on the compiled ones.
-
-    ``portable``: trace the graph an export's ``model-symbol.json`` holds (stock
-    operators only, no padding, a bidirectional GRU's or RNN's directions as
-    separate ``RNN`` calls for the ONNX converter); the numbers are the same.
-
-    ``fused_calls``: how the fused kernel runs a multi-layer layer: ``auto``
-    (one ``RNN`` call per layer when the weights are on the CPU, one call for
-    all layers on a GPU), ``per-layer`` or ``one``, whatever the device.
-
-    ``i2h_bias_initializer=mx.init.LSTMBias(...)`` (the forget-gate bias the
-    Keras-style models ask for) means zeros for a cell without a forget gate,
-    which is how Keras' GRU and SimpleRNN start their biases.
+    ``length``: time steps, which the unfused kernel needs once hybridized (it
+    unrolls a static graph); the fused kernel ignores it.  ``compiled_ops``:
+    ``None`` uses the compiled CPU operators when they build, ``False`` never,
+    ``True`` insists.  ``portable``: trace an export's ``model-symbol.json``
+    (stock operators, no padding, a bidirectional GRU's or RNN's directions as
+    separate ``RNN`` calls for the ONNX converter); the same numbers.
+    ``fused_calls``: ``auto`` (one ``RNN`` call per layer on the CPU, one for
+    all layers on a GPU), ``per-layer`` or ``one``.
+    ``i2h_bias_initializer=mx.init.LSTMBias(...)`` means zeros for a cell
+    without a forget gate, as Keras' GRU and SimpleRNN start.
     """
 
     def __init__(self, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
@@ -157,9 +126,8 @@ class RecurrentLayer(gluon.HybridBlock):
 
     @property
     def state_count(self) -> int:
-        """How many state arrays the layer takes and returns: 2 (h, c) for an
-        LSTM, 1 (h) for a GRU or RNN.  Models split their states by this, so
-        they never assume a cell type."""
+        """State arrays taken and returned: 2 (h, c) LSTM, 1 (h) GRU or RNN;
+        models split their states by it, never by cell type."""
         return self._spec.state_count
 
     def state_shape(self, batch_size: int):
@@ -167,8 +135,7 @@ class RecurrentLayer(gluon.HybridBlock):
 
     def begin_state(self, batch_size: int, ctx: Optional[mx.Context] = None,
                     dtype: str = "float32") -> List[mx.nd.NDArray]:
-        """:attr:`state_count` zero states (``[h0, c0]`` or ``[h0]``), each
-        (num_layers x directions, N, H)."""
+        """:attr:`state_count` zero states, each (num_layers x directions, N, H)."""
         ctx = ctx or mx.current_context()
         return [mx.nd.zeros(self.state_shape(batch_size), ctx=ctx, dtype=dtype)
                 for _ in range(self.state_count)]
@@ -187,9 +154,8 @@ class RecurrentLayer(gluon.HybridBlock):
 
     def load_parameters(self, filename, ctx=None, allow_missing=False, ignore_extra=False,
                         cast_dtype=False, dtype_source="current"):
-        """Gluon's ``load_parameters``, which also reads a file that the stock
-        ``gluon.rnn.LSTM`` / ``GRU`` / ``RNN`` layer saved (its keys name the
-        unfused cells it would run as), as strictly."""
+        """Gluon's ``load_parameters``, which also reads, as strictly, a file the
+        stock ``gluon.rnn`` layer saved (its keys name its unfused cells)."""
         loaded = mx.nd.load(str(filename))
         if not any(_STOCK_KEY.fullmatch(key) for key in loaded):
             return super().load_parameters(filename, ctx, allow_missing, ignore_extra,
@@ -205,8 +171,7 @@ class RecurrentLayer(gluon.HybridBlock):
         return None
 
     def _weight_contexts(self) -> Optional[List[mx.Context]]:
-        """Where the weights live, as far as a trace can tell (a layer built without
-        a context may still be initialized on a GPU); None if not initialized yet."""
+        """Where the weights live (whatever the layer's ``ctx``); None before initialization."""
         try:
             return getattr(self, f"{self._directions[0]}0_h2h_weight").list_ctx()
         except RuntimeError:  # not initialized yet: the call fails on that anyway
@@ -276,26 +241,21 @@ class RecurrentLayer(gluon.HybridBlock):
 
 
 class LSTM(RecurrentLayer):
-    """:class:`RecurrentLayer` with the LSTM cell (gates i, f, c, o; states h, c);
-    the weights of ``gluon.rnn.LSTM``.  Takes every argument of
-    :class:`RecurrentLayer` but ``cell``."""
+    """:class:`RecurrentLayer` with the LSTM cell; the weights of ``gluon.rnn.LSTM``."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, cell="lstm", **kwargs)
 
 
 class GRU(RecurrentLayer):
-    """:class:`RecurrentLayer` with the GRU cell (gates r, z, n; state h; the reset
-    gate after the recurrent product, as cuDNN); the weights of ``gluon.rnn.GRU``."""
+    """:class:`RecurrentLayer` with the GRU cell; the weights of ``gluon.rnn.GRU``."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, cell="gru", **kwargs)
 
 
 class RNN(RecurrentLayer):
-    """:class:`RecurrentLayer` with the plain cell, h' = activation(W_ih x + b_ih +
-    W_hh h + b_hh); ``activation`` is ``"relu"`` (``gluon.rnn.RNN``'s default) or
-    ``"tanh"``.  The weights of ``gluon.rnn.RNN``."""
+    """:class:`RecurrentLayer` with the plain ``"relu"`` (default) or ``"tanh"`` cell."""
 
     def __init__(self, *args, activation: str = "relu", **kwargs):
         if activation not in ("tanh", "relu"):
@@ -318,14 +278,12 @@ def zero_states(layers: Sequence[RecurrentLayer], batch_size: int,
 
 
 def kernel_of(block: gluon.Block) -> str:
-    """The kernel of the recurrent layers inside ``block`` (one factory made them
-    all); :data:`kernels.EXPORT_DEFAULT` for a block without any."""
+    """The kernel of ``block``'s recurrent layers (:data:`kernels.EXPORT_DEFAULT` if none)."""
     return _one_of(block, "kernel", kernels.EXPORT_DEFAULT)
 
 
 def cell_of(block: gluon.Block) -> str:
-    """The cell of the recurrent layers inside ``block``; :data:`cells.DEFAULT`
-    for a block without any."""
+    """The cell of ``block``'s recurrent layers (:data:`cells.DEFAULT` if none)."""
     return _one_of(block, "cell", cells.DEFAULT)
 
 
@@ -347,14 +305,11 @@ def _blocks(block: gluon.Block):
 class LayerFactory:
     """Makes the recurrent layers of a model, all with one kernel and one cell.
 
-    Models take one of these (as gluon-cv models take ``norm_layer=``) and call
-    it for each layer: ``factory(hidden, input_size=C, length=T, prefix=...)``
-    takes :class:`RecurrentLayer`'s arguments, less the kernel and the cell,
-    which are decided here once.  ``kernel`` is any of
-    :data:`gluon_seq.rnn.kernels.CHOICES` but ``auto-fast`` (timing needs a
-    model: see :func:`gluon_seq.rnn.kernels.fastest`); ``cell`` any of
-    :data:`gluon_seq.rnn.cells.CELLS`; ``portable`` makes every layer trace an
-    export's portable graph (see :class:`RecurrentLayer`).
+    Models call it for each layer (as gluon-cv models take ``norm_layer=``):
+    ``factory(hidden, input_size=C, length=T, prefix=...)`` takes
+    :class:`RecurrentLayer`'s arguments but the kernel and cell, decided here
+    once.  ``kernel``: any of :data:`~gluon_seq.rnn.kernels.CHOICES` but
+    ``auto-fast`` (timing needs a model: :func:`~gluon_seq.rnn.kernels.fastest`).
     """
 
     def __init__(self, kernel: str = "auto", ctx: Optional[mx.Context] = None,

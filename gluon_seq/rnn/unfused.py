@@ -1,15 +1,10 @@
-"""The unfused kernel: per-step cells, unrolled for a fixed number of steps.
+"""The unfused kernel: per-step cells (:mod:`gluon_seq.rnn.cells`), unrolled.
 
 The input projection of every step is one matrix multiply hoisted out of the
-recurrence, with the biases (both of an LSTM's or RNN's; b_ih of a GRU's, whose
-step adds b_hh); only the recurrent projection (one GEMM) and the cell's
-pointwise rest run per step.  On the CPU that rest
-is one compiled operator for the LSTM and the GRU
-(:mod:`gluon_seq.rnn.compiled_ops`), else stock operators with the same
-numbers.  The cells' equations are in :mod:`gluon_seq.rnn.cells`.
-
-Every function takes the layer (:class:`gluon_seq.rnn.layer.RecurrentLayer`)
-for its sizes and the decisions it made once; none imports it.
+recurrence; only the recurrent GEMM and the cell's pointwise rest run per step
+(on the CPU one compiled operator for the LSTM and GRU,
+:mod:`gluon_seq.rnn.compiled_ops`).  Every function takes the layer
+(:class:`gluon_seq.rnn.layer.RecurrentLayer`) for its sizes and decisions.
 """
 from __future__ import annotations
 
@@ -43,8 +38,7 @@ def run(layer, F, inputs, states: Sequence, params, length: int):
 
 
 def _unroll(layer, F, inputs, states: List, length: int, params, name: str):
-    """One direction of one layer over (T, N, C) inputs from states (N, H) each:
-    outputs (T, N, H) and the final states."""
+    """One direction of one layer: (T, N, C) inputs, (N, H) states -> (T, N, H), states."""
     rows = layer.gate_count * layer.hidden_size
     input_bias, step_bias = _biases(layer.cell, params, name)
     projected = F.FullyConnected(inputs, params[f"{name}_i2h_weight"], input_bias,
@@ -63,13 +57,11 @@ def _unroll(layer, F, inputs, states: List, length: int, params, name: str):
 
 
 def _biases(cell: str, params, name: str):
-    """(the bias added once, in the hoisted input projection; the bias each
-    step adds itself, or None).  Adding the recurrent bias to the input
-    projection rather than in every step's GEMM saves T bias additions forward
-    and T bias-gradient sums backward.  The GRU's b_hn cannot move: it is
-    multiplied by the reset gate.  Its step adds the whole b_hh (inside its
-    compiled operator, nearly free) rather than the graph building a projection
-    bias out of b_ih, b_hr and b_hz (five more small operators, forward and back)."""
+    """(the bias of the hoisted input projection, the bias each step adds or None).
+    Hoisting b_hh saves T bias additions and T gradient sums.  The GRU's b_hn is
+    multiplied by the reset gate, so its step adds the whole b_hh (nearly free
+    in its compiled operator) rather than five more small operators building a
+    projection bias from b_ih, b_hr and b_hz."""
     i2h, h2h = params[f"{name}_i2h_bias"], params[f"{name}_h2h_bias"]
     return (i2h, h2h) if cell == "gru" else (i2h + h2h, None)
 

@@ -1,17 +1,12 @@
 """The batching core: one worker per model, and merged model runs.
 
 Each model owns one inference thread (MXNet must not run one block from two
-threads at once) and a queue.  Requests are encoded on arrival, so a bad one
-is answered alone; the thread then runs everything queued within
-``max_wait_ms`` (up to ``max_batch`` rows) as one batch and splits the
-answers back (:func:`run_merged`, which the MMS handler uses too).  Codecs
-that generate iteratively (they override ``Codec.predict``) are not batched:
-each request runs as one ``predict`` call on the model's thread.
-
-At most ``max_queue`` requests per model are admitted at a time (from before
-their body is read until they are answered); one more raises
-:class:`QueueFull`, which the HTTP app answers 503, so memory stays bounded
-whatever the load.
+threads at once) and a queue.  Requests are encoded on arrival, so a bad one is
+answered alone; the thread runs everything queued within ``max_wait_ms`` (up to
+``max_batch`` rows) as one batch (:func:`run_merged`).  Codecs that override
+``Codec.predict`` (iterative generation) run one request per call instead.
+At most ``max_queue`` requests per model are admitted at a time; one more
+raises :class:`QueueFull` (a 503), so memory stays bounded whatever the load.
 """
 from __future__ import annotations
 
@@ -41,19 +36,14 @@ class QueueFull(Exception):
 
 
 def batches_requests(codec: Codec) -> bool:
-    """Whether requests for this codec can share model runs (it keeps the stock
-    ``predict``: encode, one run, decode)."""
+    """Whether requests for this codec can share model runs (stock ``predict``)."""
     return type(codec).predict is Codec.predict
 
 
 def run_merged(model, requests: Sequence[List[np.ndarray]], max_rows: int) -> list:
-    """Answers for several encoded requests from as few model runs as possible.
-
-    ``requests[i]`` holds request i's batch-first arrays (as ``codec.encode``
-    returns them).  They are concatenated along the batch axis, run in slices
-    of at most ``max_rows`` rows, split back and decoded one request at a time;
-    a request whose decoding fails gets its exception in place of its answers.
-    """
+    """Answers for several encoded requests (``requests[i]``: request i's
+    batch-first arrays from ``codec.encode``), run in slices of at most
+    ``max_rows`` rows; a request whose decoding fails gets its exception instead."""
     arrays = [np.concatenate([r[i] for r in requests], axis=0) for i in range(len(requests[0]))]
     total = arrays[0].shape[0]
     pieces = [model.run([a[start:start + max_rows] for a in arrays])
@@ -149,8 +139,7 @@ class ModelWorker:
 
     @contextmanager
     def admitted(self) -> Iterator[None]:
-        """Hold one of the model's ``max_queue`` places for a request (on the event
-        loop's thread); QueueFull when none is free."""
+        """Hold one of the model's ``max_queue`` places for a request, or raise QueueFull."""
         refusal = self.refusal()
         if refusal:
             raise QueueFull(refusal)

@@ -1,8 +1,5 @@
-"""``gluon-seq serve``: the command line of the HTTP app (:mod:`.http`).
-
-The CLI imports this module when the command is called; it imports nothing
-of the CLI's, so serving stays free of ``gluon_seq.cli.commands``.
-"""
+"""``gluon-seq serve``: the command line of the HTTP app (:mod:`.http`).  The CLI
+imports it on use; it imports nothing of the CLI's, so serving stays free of it."""
 from __future__ import annotations
 
 import argparse

@@ -1,33 +1,21 @@
 """The export folder's format, shared by the writer (:mod:`gluon_seq.exporting.writer`)
 and every reader (:mod:`gluon_seq.serving`)::
 
-    model-symbol.json   the hybridized graph, stock MXNet operators only: any
-                        MXNet 1.9 imports it, and ONNX conversion reads it
+    model-symbol.json   the graph, stock MXNet operators only (any MXNet 1.9, ONNX)
     model-0000.params   its weights
     model-compiled-symbol.json
                         optional: the same model traced with gluon_seq's compiled
-                        operators, reading the same params; what the mxnet runtime
-                        runs when gluon_seq's operators load (written only when the
-                        trace holds one of them)
+                        operators, on the same params (docs/kernels.md)
     meta.json           inputs (names, shapes, which are zero begin states),
                         outputs, the kernel in the graph, and the codec
     model.onnx          optional: the same graph for onnxruntime
     onnx.json           optional: how model.onnx was made and checked
 
-``meta.json`` carries a ``format_version``; :func:`read_meta` turns every older
-layout into today's through :func:`upgrade_meta`, the one place that knows
-older export folders exist (exports are read, never rewritten):
-
-==========  ================================================================
-format      what changed
-==========  ================================================================
-1           ``cell`` absent in exports written before other cells existed
-            (all LSTM)
-2           ``cell``, ``rnn_backend``, ``carries_state``, ``example_inputs``
-            and ``input_description`` always present
-==========  ================================================================
-
-It imports no MXNet and no task code.
+:func:`read_meta` turns an older ``meta.json`` into today's through
+:func:`upgrade_meta`, the one place that knows older exports exist (they are
+read, never rewritten).  Format 1 may lack ``cell`` (all LSTM); format 2 always
+has ``cell``, ``rnn_backend``, ``carries_state``, ``example_inputs`` and
+``input_description``.  No MXNet and no task code here.
 """
 from __future__ import annotations
 
@@ -48,8 +36,7 @@ REQUIRED = ("task", "metric", "rnn_backend", "cell", "carries_state", "inputs", 
 
 
 def graph_operators(symbol_json: str) -> set:
-    """The operator names in an MXNet symbol file's text ("null" for inputs);
-    ValueError if the text is not such a graph."""
+    """The operator names in an MXNet symbol file's text ("null" for inputs), or ValueError."""
     try:
         return {node["op"] for node in json.loads(symbol_json)["nodes"]}
     except (KeyError, TypeError) as err:
@@ -57,8 +44,7 @@ def graph_operators(symbol_json: str) -> set:
 
 
 def upgrade_meta(meta: dict) -> dict:
-    """A parsed ``meta.json`` of any format in today's layout (a new dict);
-    ValueError for a format this version does not read."""
+    """A parsed ``meta.json`` of any format as a new dict in today's layout, or ValueError."""
     meta = dict(meta)
     if meta.get("format_version") == 1:
         meta.setdefault("cell", "lstm")
@@ -70,8 +56,7 @@ def upgrade_meta(meta: dict) -> dict:
 
 
 def read_meta(folder: Path) -> dict:
-    """``meta.json`` of an export folder, its structure checked; UserError naming
-    the file (or the missing ones) otherwise."""
+    """An export folder's checked ``meta.json``; a UserError naming what is missing or bad."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"export folder {folder} does not exist.")

@@ -1,23 +1,11 @@
 """The HTTP app: export folders behind FastAPI, with dynamic micro-batching.
 
-::
-
-    gluon-seq serve runs/arithmetic/export [more export folders] --port 8080
-    curl -s localhost:8080/predict/arithmetic -d '{"inputs": ["7*3*2"]}'
-    {"outputs":["42"]}
-
-Endpoints: ``GET /health`` (the process is up), ``GET /ready`` (200 once every
-model's worker runs, 503 before and from SIGTERM on), ``GET /models``, ``GET
-/metrics`` (Prometheus, :mod:`.metrics`), ``POST /predict/{model}`` with
-``{"inputs": [...]}`` -> ``{"outputs": [...]}`` (same order).  Bad requests get
-a 4xx with ``{"error": "one sentence"}``; they never reach the model.  A full
-model queue is a 503 with ``Retry-After``; with an API key, ``/predict`` wants
-``Authorization: Bearer KEY`` (401 otherwise).  The batching is
-:mod:`.batching`'s; request parsing is :mod:`.requests`'; early answers and
-tokens are :mod:`.limits`'.
-
-Needs the ``serve`` extra (fastapi, prometheus_client); :mod:`.command` checks
-for it first.
+``GET /health``, ``/ready``, ``/models``, ``/metrics`` and ``POST /predict/{model}``
+with ``{"inputs": [...]}`` -> ``{"outputs": [...]}`` (same order); a bad request
+gets a 4xx ``{"error": "one sentence"}`` and never reaches the model
+(docs/serving.md has each status).  Batching is :mod:`.batching`'s, parsing
+:mod:`.requests`', early answers and tokens :mod:`.limits`'.  Needs the ``serve``
+extra, which :mod:`.command` checks first.
 """
 # No `from __future__ import annotations` here: FastAPI reads the handlers'
 # annotations (Request) at runtime.
@@ -106,9 +94,8 @@ def _busy(response: JSONResponse) -> JSONResponse:
 
 class _ShedWhenFull:
     """ASGI middleware: ``POST /predict/NAME`` while NAME's queue is full gets its 503
-    here, before FastAPI routes and parses it, so under overload a refusal costs about
-    half of what an answer does.  Anything else (a 401 to give first, an unknown
-    model, a free place) goes on to the app, which checks the queue again."""
+    here, before FastAPI routes and parses it, so under overload a refusal is cheap.
+    Anything else (a 401 first, an unknown model) goes on to the app."""
 
     def __init__(self, app, workers: Dict[str, ModelWorker], metrics: ServerMetrics,
                  api_key: Optional[str]):

@@ -1,13 +1,11 @@
 """The HTTP app's edge: an early answer that the client can read, and bearer tokens.
 
-An answer that goes out before the request body was read in full (a 413 for
-a body over ``--max-body-bytes``, a 401, a 404, a 503 while the queue is full)
-would otherwise close on unread bytes, which the kernel turns into a TCP
-reset: a client still sending sees "connection reset", never the answer.
-:class:`DrainUnreadBody` reads and drops the rest of such a body first, up to
-:data:`DRAIN_BYTES` and :data:`DRAIN_SECONDS`, so the connection stays
-usable; past either bound, or for a client that waits for ``100 Continue``
-before sending, the answer goes out at once with ``Connection: close``.
+An answer that goes out before the body was read in full (a 413, 401, 404 or
+503) would close on unread bytes, which the kernel turns into a TCP reset: the
+client sees "connection reset", never the answer.  :class:`DrainUnreadBody`
+reads and drops the rest first, up to :data:`DRAIN_BYTES` and
+:data:`DRAIN_SECONDS`; past either, or for a client waiting for ``100 Continue``,
+the answer goes out at once with ``Connection: close``.
 """
 from __future__ import annotations
 
@@ -88,8 +86,7 @@ class DrainUnreadBody:
 
 
 def bearer_ok(authorization: Optional[str], api_key: str) -> bool:
-    """Whether an ``Authorization`` header carries ``Bearer <api_key>``, compared in
-    constant time (digests first, so not even the key's length shows)."""
+    """Whether ``authorization`` is ``Bearer <api_key>``, compared as digests in constant time."""
     scheme, _, token = (authorization or "").strip().partition(" ")
     digest = hashlib.sha256(token.strip().encode("utf-8", "replace")).digest()
     return hmac.compare_digest(digest, hashlib.sha256(api_key.encode()).digest()) \

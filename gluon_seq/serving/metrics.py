@@ -1,19 +1,8 @@
-"""``GET /metrics``: the HTTP app's Prometheus metrics, one registry per app.
+"""``GET /metrics``: the HTTP app's Prometheus metrics (docs/serving.md lists them).
 
-==========================================  ==========  =====================================
-``gluon_seq_requests_total``                counter     ``POST /predict`` answers, by ``model``
-                                                        and ``status`` (the HTTP code)
-``gluon_seq_request_duration_seconds``      histogram   time from request to answer, by ``model``
-``gluon_seq_batch_rows``                    histogram   inputs per model run, by ``model``
-``gluon_seq_model_runs_total``              counter     model runs, by ``model``
-``gluon_seq_queue_depth``                   gauge       requests admitted and not yet answered,
-                                                        by ``model`` (what ``--max-queue`` caps)
-==========================================  ==========  =====================================
-
-Each app has its own registry (never prometheus_client's global one), so
-several apps in one process do not collide.  A request for a model the server
-does not have is counted under ``model="(unknown)"``, so a client cannot
-grow the label set.
+Each app has its own registry, never prometheus_client's global one, so several
+apps in one process do not collide.  A request for a model the server does not
+have counts as ``model="(unknown)"``, so a client cannot grow the label set.
 """
 from __future__ import annotations
 
@@ -60,7 +49,6 @@ class ServerMetrics:
         return on_run
 
     def answered(self, model: str, status: int, seconds: float) -> None:
-        """Count one ``/predict`` answer."""
         label = model if model in self.models else UNKNOWN_MODEL
         self.requests.labels(model=label, status=str(status)).inc()
         self.latency.labels(model=label).observe(seconds)

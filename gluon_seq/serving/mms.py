@@ -1,21 +1,13 @@
 """Serve an export folder with Multi Model Server (MMS) through its custom-service contract.
 
-MMS loads ``handle`` from ``MAR-INF/MANIFEST.json`` ("gluon_seq.serving.mms:handle",
-or its second name "gluon_seq.mms_handler:handle"), calls ``handle(None, context)`` once when the model loads, then
-``handle(batch, context)`` with one entry per request that MMS batched
-together.  Each entry maps a parameter name to its value: ``"body"`` for a raw
-request body, ``"data"`` for a form field; MMS passes JSON bodies parsed,
-text as ``str`` and anything else as bytes.
-
-A request body is ``{"inputs": [...]}`` (as for ``gluon-seq serve``), a bare
-JSON list of inputs, or one plain-text input.  Each request is answered with
-``{"outputs": [...]}``, or ``{"error": "..."}`` and status 400 when its input is
-bad (or holds more than ``gluon-seq serve``'s default ``--max-inputs``); the
-other requests in the MMS batch still get their answers, computed in one model
-run (:func:`.batching.run_merged`, as the HTTP app does).
-
-To package an export folder: ``write_mar_manifest(folder)``, then point
-``multi-model-server --models name=FOLDER`` at it (or zip it into a ``.mar``).
+MMS loads ``handle`` from ``MAR-INF/MANIFEST.json`` (:func:`write_mar_manifest`),
+calls ``handle(None, context)`` once, then ``handle(batch, context)`` with one
+entry per request: ``"body"`` (a raw body) or ``"data"`` (a form field), JSON
+already parsed, text as ``str``, anything else as bytes.  A body is
+``{"inputs": [...]}``, a bare JSON list or one plain-text input; each request
+gets ``{"outputs": [...]}``, or ``{"error": "..."}`` and status 400 for bad
+input (past ``serve``'s default ``--max-inputs`` too), while the rest of the
+batch still shares one model run (:func:`.batching.run_merged`).
 """
 from __future__ import annotations
 
@@ -123,8 +115,7 @@ def handle(data, context):
 
 
 def write_mar_manifest(export_dir: Path, name: Optional[str] = None, version: str = "1.0") -> Path:
-    """Write ``EXPORT_DIR/MAR-INF/MANIFEST.json`` in model-archiver's format, so MMS
-    can load the folder (or a ``.mar`` zip of it) with :func:`handle`."""
+    """Write ``MAR-INF/MANIFEST.json`` (model-archiver's format) naming :func:`handle`."""
     folder = Path(export_dir)
     meta = read_meta(folder)  # refuses an incomplete folder now rather than in MMS
     manifest = {

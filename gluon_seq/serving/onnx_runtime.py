@@ -1,9 +1,7 @@
-"""The ``onnxruntime`` serving runtime: an export folder's ``model.onnx``
-(written by :func:`gluon_seq.exporting.onnx.export_onnx`), run on the CPU.
+"""The ``onnxruntime`` serving runtime: an export folder's ``model.onnx``, on the CPU.
 
-onnxruntime is imported when a predictor is made, so this module registers
-the runtime even where the ``onnx`` extra is missing; using it then is a
-one-sentence UserError naming the extra.
+onnxruntime is imported when a predictor is made, so the runtime registers even
+without the ``onnx`` extra; using it then is a UserError naming the extra.
 """
 from __future__ import annotations
 

@@ -1,14 +1,8 @@
 """Predictors: an export folder, run by one serving runtime.
 
-A runtime is one class registered under its name::
-
-    @register_runtime("mxnet")
-    class MXNetPredictor(Predictor):
-        def _execute(self, feed): ...
-
-and :func:`load_predictor` (``gluon-seq predict``, the HTTP app and the MMS
-handler all call it) picks it by name.  Predictors read the export folder
-alone: they never import a task or the training code.
+A runtime is one ``@register_runtime("name")`` :class:`Predictor` subclass;
+:func:`load_predictor`, which every front end calls, picks it by name.
+Predictors read the export folder alone, never a task or the training code.
 """
 from __future__ import annotations
 
@@ -34,21 +28,17 @@ register_runtime = RUNTIMES.register
 
 def load_predictor(folder: Path, runtime: str = "mxnet", **options) -> "Predictor":
     """The export folder ``folder``, ready to run with ``runtime``; ``options`` are
-    the runtime class's own (mxnet: ``ctx``, ``graph``).
-
-    Runtimes register when :mod:`gluon_seq.serving` is imported (its
-    ``__init__`` imports each runtime's module), which importing this module
-    always does first."""
+    the runtime class's own (mxnet: ``ctx``, ``graph``).  Runtimes register when
+    :mod:`gluon_seq.serving`, always imported first, imports their modules."""
     return RUNTIMES.get(runtime)(folder, **options)
 
 
 class Predictor:
     """What serving needs from an export folder, whichever runtime executes the graph.
 
-    ``run(arrays, states=None)`` maps batch-first numpy inputs to a list of
-    numpy outputs (zero begin states unless given); ``predict(inputs)`` goes
-    from user inputs to answers through the stored codec.  Subclasses load the
-    graph and implement ``_execute``.
+    ``run(arrays, states=None)``: batch-first numpy inputs -> numpy outputs (zero
+    begin states unless given); ``predict(inputs)``: user inputs -> answers
+    through the stored codec.  Subclasses load the graph and implement ``_execute``.
     """
 
     runtime = "base"
@@ -105,21 +95,14 @@ def _graph_operators(symbol: Path) -> set:
 class MXNetPredictor(Predictor):
     """An export folder's graph and params, run by MXNet (``SymbolBlock.imports``).
 
-    :attr:`graph` says which graph runs: ``"compiled"``, the folder's
-    ``model-compiled-symbol.json`` (traced with gluon_seq's compiled operators, faster:
-    BENCHMARKS.md's batch-1 table), when the folder has it, ``ctx`` is a CPU and the
-    operators load here (:func:`gluon_seq.rnn.compiled_ops.available`); else
-    ``"portable"``, ``model-symbol.json`` (stock operators).  The two give the same
-    numbers.
-    ``graph="portable"`` forces the portable graph (so does ``GLUON_SEQ_COMPILED_OPS=0``
-    in the environment, for ``serve`` and MMS too); ``graph="compiled"`` insists on the
-    compiled one, a UserError where it cannot run.
-
-    A damaged compiled graph is a one-sentence UserError naming the file, as any
-    other damaged file of the folder is, not a quiet fall back to the portable graph:
-    a damaged file means a damaged folder (a half-finished copy, a full disk), which
-    a user wants to hear about before serving from it, not to find as a halved speed.
-    ``graph="portable"`` serves the portable graph until the run is re-exported.
+    :attr:`graph` says which graph runs: ``"compiled"`` (``model-compiled-symbol.json``,
+    faster: BENCHMARKS.md's batch-1 table) when the folder has it, ``ctx`` is a CPU
+    and the operators load here; else ``"portable"`` (``model-symbol.json``).  The
+    same numbers either way.  ``graph="portable"`` (or ``GLUON_SEQ_COMPILED_OPS=0``)
+    forces the portable graph; ``graph="compiled"`` insists, a UserError where it
+    cannot run.  A damaged compiled graph is a UserError naming the file, never a
+    quiet fall back: a damaged file means a damaged folder, which a user wants to
+    hear about, not find as a halved speed.
     """
 
     def __init__(self, folder: Path, ctx: Optional[mx.Context] = None, graph: str = "auto"):

@@ -3,9 +3,8 @@
     with ServeProcess(["runs/arithmetic/export"], "--max-wait-ms", "0") as server:
         httpx.post(server.url + "/predict/arithmetic", json={"inputs": ["7*3*2"]})
 
-It binds 127.0.0.1 on a free port and returns once ``/ready`` answers 200.  The server's
-output goes to a temporary file (:meth:`ServeProcess.log_tail`), not a pipe: a pipe
-nobody reads stalls a server that logs under load.
+It returns once ``/ready`` answers 200.  The server logs to a temporary file
+(:meth:`ServeProcess.log_tail`): a pipe nobody reads stalls a server under load.
 """
 import os
 import signal
@@ -59,8 +58,7 @@ class ServeProcess:
         return self._log.read()[-chars:]
 
     def terminate(self) -> None:
-        """SIGTERM, once: the server drains (``--drain-seconds``), then shuts down
-        gracefully; a second signal would cut the drain short."""
+        """SIGTERM, once: a second signal would cut the server's drain short."""
         if self.alive() and not self._terminated:
             self._proc.send_signal(signal.SIGTERM)
         self._terminated = True

@@ -1,12 +1,8 @@
 """uvicorn as ``gluon-seq serve`` runs it: SIGTERM first turns ``/ready`` to 503.
 
-On the first SIGTERM (or SIGINT) the app's ``state.draining`` is set, so
-``GET /ready`` answers 503 while every other endpoint keeps serving for
-``drain_seconds`` (time for a load balancer to stop sending); then uvicorn's
-graceful shutdown starts: no new connections, in-flight requests finish.  A
-second signal skips the rest of the wait.
-
-Needs the ``serve`` extra (uvicorn); :mod:`.command` checks for it first.
+The first SIGTERM (or SIGINT) sets ``app.state.draining``: ``/ready`` answers 503
+while the rest serves on for ``drain_seconds`` (for a load balancer to stop
+sending); then uvicorn shuts down gracefully.  A second signal skips the wait.
 """
 from __future__ import annotations
 
@@ -46,8 +42,7 @@ class DrainingServer(uvicorn.Server):
 
 
 def serve(app, host: str, port: int, drain_seconds: float = 0.0, **config) -> bool:
-    """Run ``app`` until a signal has drained it; False when it never started
-    (the port was taken, say).  ``config``: more ``uvicorn.Config`` settings."""
+    """Run ``app`` until a signal has drained it; False when it never started."""
     server = DrainingServer(uvicorn.Config(app, host=host, port=port, **config), app,
                             drain_seconds)
     server.run()

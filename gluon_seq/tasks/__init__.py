@@ -1,8 +1,6 @@
-"""The tasks: each module here wires one tutorial's data, model, loss, metric and
-codec (:class:`base.Task` declares the hooks), registered by name with
-``@register("name")``.  Every module of this package is found on the first lookup,
-so adding a task is adding a file.
-"""
+"""The tasks: each module wires one tutorial's data, model, loss, metric and codec
+(:class:`base.Task`), registered with ``@register("name")``; every module here is
+found on the first lookup, so adding a task is adding a file."""
 from __future__ import annotations
 
 from typing import List, Type

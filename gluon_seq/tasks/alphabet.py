@@ -1,15 +1,8 @@
 """Alphabet: predict the next letter (the Keras "stateful LSTM" tutorial).
 
-``--seq-length L`` letters in, the next letter out: ``"ABC"`` -> ``"D"``.
-There are 26 - L such windows, and learning them *is* the task, so, as in
-the source, the score is accuracy on those same windows.  The source feeds
-each letter as one number, ``index / 26``, one letter per time step, into
-LSTM(32) and a softmax over 26 letters, trained for 500 epochs at batch 1.
-
-Source results: 84 % with one letter, 95.65 % with 3 letters as time steps,
-100 % with a stateful LSTM.  Defaults reproduce the 3-letter run; the
-``one-letter`` preset the first one.  ``--encoding onehot`` feeds one-hot
-letters instead of scaled numbers.
+``--seq-length L`` letters in, the next letter out: ``"ABC"`` -> ``"D"``.  The
+26 - L windows are the task, so, as in the source, it is scored on them (the
+source's figures: README.md's results table).
 """
 from __future__ import annotations
 

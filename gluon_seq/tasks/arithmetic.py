@@ -1,15 +1,10 @@
 """Seq2seq arithmetic: the twitch series' fused-RNN encoder-decoder.
 
-``"7*3*2"`` (left-padded to 8 characters) in, ``"  42"`` out.  The encoder
-LSTM reads the one-hot characters; its final hidden state is broadcast as the
-input to every decoder step; a Dense layer scores the 13 characters at each of
-the 4 output positions (:class:`gluon_seq.models.seq2seq.Seq2Seq`).
-
-Each expression is 3 numbers from 1..10 joined by one operator, ``+`` or
-``*``, so there are only 2,000 distinct expressions.  A fixed 10 % of them is
-held out of training, which lets us report exact match two ways: on fresh
-random draws from the training generator (the source's protocol) and on
-expressions the model has never seen.
+``"7*3*2"`` (left-padded to 8 characters) in, ``"  42"`` out, through
+:class:`gluon_seq.models.seq2seq.Seq2Seq`.  There are only 2,000 expressions
+(3 numbers from 1..10, one operator, ``+`` or ``*``); a fixed 10 % is held out
+of training, so exact match is reported on fresh draws from the training
+generator (the source's protocol) and on expressions never seen.
 """
 from __future__ import annotations
 

@@ -1,28 +1,13 @@
 """bAbI question answering: the Keras ``babi_memnn`` memory network
-(:class:`gluon_seq.models.memnn.MemNN`).
+(:class:`gluon_seq.models.memnn.MemNN`), or with ``--model memn2n`` the
+end-to-end memory network (:class:`gluon_seq.models.memn2n.MemN2N`).
 
-Story and question are word ids, left-padded to lengths measured on the
-task's train + test data (as the source does).  The source's answer LSTM runs
-over the question's few words, so it has to find "the latest sentence about
-Mary" with position-specific weights; it stalls below the source's figure
-here.  ``--read story`` (preset ``read-story``) runs the same LSTM over the
-story instead, one step per story word with that word's response (match + c)
-next to its embedding m, so it can overwrite a person's location as it reads.
-Everything else is unchanged.
-
-Defaults reproduce the source: QA1 of en-10k, rmsprop, batch 32, 120 epochs.
-Keras reports 98.6 % test accuracy there.  Unlike the source, which
-validates on the test set, 10 % of the training questions are held out for
-checkpoint selection (``--valid-fraction``).
-
-``--model memn2n`` swaps in the multi-hop end-to-end memory network
-(:class:`gluon_seq.models.memn2n.MemN2N`) on sentence-level memories
-(:class:`gluon_seq.codecs.babi_memory.MemoryCodec`); the ``memn2n`` preset adds
-the reference code's training: SGD at 0.01 on the batch's summed loss (0.32 on
-its mean here; half that for the 20 linear-start epochs), halved every 25
-epochs, gradient norm 40 (1.25 on the mean), d = 20, the 1k set.
-``--task all`` trains on the 20 tasks at once (preset ``memn2n-joint``) and
-reports each task's test accuracy as split ``test_qaN``.
+Defaults are the source's (QA1 of en-10k), but 10 % of the training questions,
+not the test set, pick the checkpoint.  The source's answer LSTM reads the
+question's few words, so it must find "the latest sentence about Mary" with
+position-specific weights; ``--read story`` runs it over the story instead, so
+it can overwrite a location as it reads (BENCHMARKS.md has both).  ``--task
+all`` trains the 20 tasks at once and reports each as split ``test_qaN``.
 
 Example, after training::
 
@@ -118,7 +103,6 @@ class BabiTask(Task):
     defaults = {"epochs": 120, "batch_size": 32, "lr": 1e-3, "optimizer": "rmsprop", "clip": None}
     presets = {
         "source": {},
-        # The answer LSTM reads the story instead of the question (see BENCHMARKS.md).
         "read-story": {"read": "story"},
         # MemN2N as the reference code trains it on one task: 20 linear-start + 100 epochs.
         # Its SGD step is 0.01 on the loss summed over a batch of 32 and it clips each
@@ -144,14 +128,12 @@ class BabiTask(Task):
 
     @classmethod
     def for_options(cls, options, data_dir: Optional[str] = None, seed: int = 0) -> "BabiTask":
-        """The task of ``--model``: this class for the source model, :class:`MemN2NTask`
-        for the memory network."""
+        """This class, or :class:`MemN2NTask` for ``--model memn2n``."""
         task_cls = MemN2NTask if options.model == "memn2n" else BabiTask
         return task_cls(options, data_dir, seed)
 
     @classmethod
     def tiny(cls, folder: Path, **options) -> "BabiTask":
-        """A tiny model on a generated en/qa1 tarball written into ``folder``."""
         tarball = write_qa1_tarball(Path(folder) / "babi_tiny.tar.gz")
         return super().tiny(folder, **dict(options, tarball=str(tarball)))
 
@@ -229,8 +211,7 @@ class BabiTask(Task):
 
 
 class MemN2NTask(BabiTask):
-    """``--model memn2n``: the end-to-end memory network on sentence memories, trained
-    as its reference code trains it (lower case, linear start, annealing, time noise)."""
+    """``--model memn2n``, read and trained as its reference code does."""
 
     def read(self, samples: List[babi_data.Sample]) -> List[babi_data.Sample]:
         return babi_data.lowercased(samples)  # the reference code reads lower case
@@ -267,8 +248,7 @@ class MemN2NTask(BabiTask):
         model.use_softmax(epoch >= self.options.linear_start)
 
     def lr_schedule(self, epoch: int) -> float:
-        """Half the rate during linear start, then halved every ``--anneal`` epochs (the
-        reference code's schedule)."""
+        """Half the rate during linear start, then halved every ``--anneal`` epochs."""
         opts = self.options
         if epoch < opts.linear_start:
             return 0.5

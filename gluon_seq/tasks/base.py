@@ -1,26 +1,11 @@
 """What a task supplies to the one training / evaluation / export path.
 
-A task only wires things together: its data (from :mod:`gluon_seq.data`), its
-model (from :mod:`gluon_seq.models`, built with the recurrent-layer factory it
-is handed), its loss, metric and codec, and an example input for export.  The
-loop (:mod:`gluon_seq.training.loop`) drives any task without knowing which one.
-
-Every hook the loop, the run folder and the tests use is declared here:
-
-==================  =========================================================
-``Options``         dataclass of task settings; each field is a CLI flag
-``defaults``        run settings that reproduce the source tutorial
-``presets``         other named settings (``preset_help``: a line on each)
-``metric_class``    the validation / test metric (its name is ``metric``)
-``loss_block``      the per-sample loss (override :meth:`loss` to adapt labels)
-``codec()``         how user inputs become arrays and outputs become answers
-``build_model``     the model, from a :class:`gluon_seq.rnn.LayerFactory`
-``lr_schedule``     learning-rate factor per epoch (1 unless overridden)
-``start_epoch``     called before each training epoch (nothing unless overridden)
-``fixed_length``    False when the model must take inputs of any length
-``carries_state``   True when each batch continues the previous one's state
-``tiny``            a tiny, data-free configuration for tests
-==================  =========================================================
+A task only wires things together: its data (:mod:`gluon_seq.data`), its model
+(:mod:`gluon_seq.models`, built with the layer factory it is handed), loss,
+metric, codec and example inputs, so the loop drives any task without knowing
+which one.  :class:`Task` declares every hook the loop, the run folder and the
+tests use: ``Options`` (a dataclass whose fields are CLI flags), ``defaults``
+(the source tutorial's run settings), ``presets`` and the rest below.
 """
 from __future__ import annotations
 
@@ -82,16 +67,13 @@ class Task:
 
     @classmethod
     def tiny(cls, folder: Path, **options) -> "Task":
-        """A tiny instance for tests, on generated data written into ``folder`` if
-        it needs files; ``options`` change the tiny configuration's."""
+        """A tiny instance for tests, on data generated into ``folder`` if it needs files."""
         return cls.for_options(cls.make_options(dict(cls.tiny_options, **options)))
 
     # -- data -----------------------------------------------------------------
     def prepare(self) -> None:
-        """Load or generate data and fill data-dependent sizes (vocabulary...).
-
-        Runs after :meth:`restore` when a saved run is reopened, so it must keep what
-        that restored (a vocabulary built at training time) rather than rebuild it."""
+        """Load or generate data and fill data-dependent sizes (vocabulary...); after
+        :meth:`restore` it keeps the restored codec rather than rebuild it."""
 
     def epoch_seed(self, epoch: int) -> int:
         return epoch_seed(self.seed, epoch)
@@ -120,17 +102,13 @@ class Task:
         return 1.0
 
     def start_epoch(self, model, epoch: int) -> None:
-        """Called by the loop before training 0-based ``epoch`` (also the first epoch of a
-        resumed run), e.g. to switch a training phase held in the model's graph."""
+        """Called before training 0-based ``epoch``, e.g. to switch a training phase."""
 
     # -- model ----------------------------------------------------------------
     def build_model(self, rnn_layer: LayerFactory, for_export: bool = False
                     ) -> mx.gluon.HybridBlock:
-        """A HybridBlock with ``begin_state(batch_size, ctx)`` and ``hybrid_forward(F, *data, *states)``.
-
-        ``for_export``: the model an export traces, which also returns what serving
-        reads besides the prediction (the memory networks' attention); the weights
-        are the same."""
+        """A HybridBlock with ``begin_state(batch_size, ctx)`` and ``hybrid_forward(F, *data, *states)``;
+        ``for_export``: it also returns what serving reads (the memory networks' attention)."""
         raise NotImplementedError
 
     def initializer(self):
@@ -155,8 +133,7 @@ class Task:
 
     # -- artifacts: what the task built from its data, saved beside the params ----
     def artifacts(self) -> Optional[Dict]:
-        """The codec built from the training data and the example inputs (JSON-able),
-        or None for a task whose codec is fixed; the run folder saves it."""
+        """The data-built codec and example inputs (JSON-able); None for a fixed codec."""
         if not self.codec_from_data:
             return None
         return dict(self.codec().to_meta(), example=self._example)
@@ -186,8 +163,7 @@ class Task:
 
     @classmethod
     def check_options(cls, options) -> None:
-        """Every declared range and choice of the options (one sentence per violation),
-        then what only the task can judge (:meth:`check_option_values`)."""
+        """Every declared range and choice, then :meth:`check_option_values`."""
         settings.validate(options)
         cls.check_option_values(options)
 

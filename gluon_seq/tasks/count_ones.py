@@ -1,19 +1,9 @@
 """Count the ones in a 20-bit string (the TensorFlow "noob's guide" LSTM).
 
-``"01101000000000000001"`` in, ``"4"`` out.  Every one of the 2^20 strings
-is used: shuffled with a fixed seed, the first 10,000 train the model and all
-the remaining 1,038,576 test it.  Each bit is one time step of one input;
-LSTM(24) reads them and a Dense layer scores the 21 possible counts from the
-last step.  Adam, batch 1000.
-
-The source reports 0.1 % test error after 5,000 epochs and 3-4 hours on a
-CPU.  The defaults reproduce that configuration; the ``fast`` preset trains
-with smaller batches and a higher learning rate.
-
-Strings are made from their integer ids batch by batch, so evaluating a
-million of them holds only one batch of bits in memory at a time.  The
-validation split that picks the best epoch is 10,000 strings of the test
-pool (the source has no separate one); the test figure covers the whole pool.
+``"01101000000000000001"`` in, ``"4"`` out, one bit per time step.  Of the 2^20
+strings, shuffled with a fixed seed, the first 10,000 train and the rest test;
+10,000 of those pick the best epoch (the source has no validation split).
+Strings are made from their ids batch by batch, so memory stays bounded.
 """
 from __future__ import annotations
 

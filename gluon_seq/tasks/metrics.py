@@ -1,5 +1,5 @@
-"""Streaming metrics.  ``update`` takes the model's prediction and the label as
-NDArrays on any device; reductions run there and only scalars come back."""
+"""Streaming metrics: ``update(pred, label)`` reduces on the NDArrays' device;
+only scalars come back."""
 from __future__ import annotations
 
 import math
@@ -58,8 +58,7 @@ class BinaryAccuracy(Metric):
 
 
 class Perplexity(Metric):
-    """exp(mean token cross-entropy), with next-token accuracy alongside.
-    pred (..., V) logits, label (...) token ids."""
+    """exp(mean cross-entropy) and next-token accuracy.  pred (..., V) logits, label (...) ids."""
     name = "perplexity"
     higher_is_better = False
 

@@ -1,23 +1,10 @@
 """Penn Treebank word language model: predict every next word.
 
-The source (a Keras tutorial) stacks Embedding(10000, 500) -> LSTM(500) x2 ->
-Dropout(0.5) -> Dense(10000) at every step, reads windows of 30 words in
-batches of 20 with Adam 1e-3 for 40 epochs, and reports about 40 % train and
-20-25 % validation next-word accuracy.  Two presets reproduce Zaremba et al.
-(2014), "Recurrent Neural Network Regularization":
-
-* ``small``:  2 x 200, 20 steps, SGD, no dropout, 13 epochs -> 114.5 test ppl;
-* ``medium``: 2 x 650, 35 steps, SGD, dropout 0.5, 39 epochs -> 82.7 test ppl.
-
-Zaremba's loss is the *sum* over the window's steps (mean over the batch),
-with lr 1 and the gradient norm clipped at 5.  Our loss is the *mean* over
-steps, a factor num_steps smaller, so lr num_steps and clip 5 / num_steps
-give exactly the same updates (the pytorch word_language_model's lr 20 and
-clip 0.25 for 20 steps is the same setting).
-
-The hidden state is carried from each batch to the next (``carries_state``):
-row r of batch k+1 continues the text of row r of batch k (see
-:func:`gluon_seq.data.ptb.batchify`), so training data is never shuffled.
+Defaults are the Keras tutorial's; presets ``small`` and ``medium`` are Zaremba
+et al. (2014), whose loss sums the window's steps with lr 1 and clip 5: ours
+is the mean, num_steps times smaller, so lr num_steps and clip 5 / num_steps
+give the same updates.  The hidden state carries from batch to batch: row r of
+batch k+1 continues row r of batch k (:func:`gluon_seq.data.ptb.batchify`).
 
 Example, after training::
 
@@ -112,7 +99,6 @@ class PtbTask(Task):
 
     @classmethod
     def tiny(cls, folder: Path, **options) -> "PtbTask":
-        """A tiny model on a generated corpus written into ``folder``."""
         corpus = write_synthetic_corpus(Path(folder) / "ptb_tiny")
         return super().tiny(folder, **dict(options, corpus=str(corpus)))
 

@@ -1,12 +1,10 @@
 """RunConfig: everything needed to rebuild a run, saved as the run folder's ``config.json``.
 
-Every field declares what it allows (:mod:`gluon_seq.util.settings`); a config
-that breaks one, from the CLI, a ``config.json`` or Python, is refused when it
-is made, in one sentence naming the flag.  ``rnn_backend`` is what the user
-asked for (a kernel, ``auto`` or ``auto-fast``); ``kernel`` is the kernel
-training decided on, recorded when training starts, so nothing times the
-kernels again.  Older ``config.json`` layouts are read by
-:func:`gluon_seq.training.upgrade.upgrade_config`, and by nothing else.
+Every field declares what it allows (:mod:`gluon_seq.util.settings`), so a bad
+config, from the CLI, a file or Python, is refused when made, naming the flag.
+``rnn_backend`` is what the user asked for; ``kernel`` the kernel training
+decided on, recorded when it starts, so nothing times the kernels again.
+Older layouts are read by :mod:`.upgrade` alone.
 """
 from __future__ import annotations
 

@@ -2,17 +2,9 @@
 
     gluon-seq launch -n 2 -s 1 -- gluon-seq train arithmetic --kvstore dist_sync --out runs/w{worker}
 
-Every role finds the others through the DMLC_* environment: the scheduler's
-address and port, and the number of servers and workers.  ``{worker}`` in the
-command becomes the worker's index (0..n-1), so workers can write to their own
-folders.  Worker output is streamed with a ``[worker i]`` prefix.  If any
-process fails, everything is stopped and the launcher exits with that code.
-
-Across machines the same variables do the job by hand: start one scheduler
-(``DMLC_ROLE=scheduler python -c 'import mxnet'``) on host A, and on each host
-the servers (``DMLC_ROLE=server``) and workers (``DMLC_ROLE=worker`` running the
-train command), all with ``DMLC_PS_ROOT_URI=<host A>``, the same
-``DMLC_PS_ROOT_PORT``, ``DMLC_NUM_SERVER`` and ``DMLC_NUM_WORKER``.
+The roles find each other through the DMLC_* environment; ``{worker}`` becomes
+each worker's index; output is prefixed ``[worker i]``; one failure stops all,
+with its exit status.  Across machines: docs/devices.md.
 """
 from __future__ import annotations
 
@@ -89,8 +81,7 @@ def launch(command: List[str], workers: int, servers: int = 1, port: Optional[in
 
 
 def _stop_all(processes, grace: float = 5.0) -> None:
-    """Workers are done or one failed: the scheduler and servers end on their own
-    after a clean finish, else they are terminated, then killed."""
+    """Wait for the rest to end on their own, else terminate, then kill them."""
     end = time.monotonic() + grace
     for process in processes:
         try:

@@ -1,11 +1,9 @@
 """The training loop: one ``Fitter`` and one ``evaluate`` for every task.
 
 The loop never branches on the task.  A task that carries its hidden state
-across batches (the PTB language model) says so with ``carries_state``; the
-loop then feeds each batch the previous batch's detached final states.  A
-batch is split over every device in ``contexts``; each device's gradients
-are clipped, and the Trainer reduces them.  The run folder's format lives in
-:mod:`.run_folder`; the entry points that tie a run together in :mod:`.workflow`.
+across batches (the PTB language model) says so with ``carries_state``, and
+each batch starts from the previous batch's detached final states.  A batch
+is split over every device in ``contexts``; the Trainer reduces the gradients.
 """
 from __future__ import annotations
 
@@ -32,8 +30,7 @@ from .run_folder import (BEST_PARAMS, LAST_PARAMS, LAST_TRAINER, LOG_FILE, PROGR
 
 
 def optimizer_name(name: str) -> str:
-    """``adam`` trains with :class:`gluon_seq.training.optim.GroupedAdam`: the same update,
-    fewer operator calls."""
+    """``adam`` is :class:`~gluon_seq.training.optim.GroupedAdam`: Adam in fewer calls."""
     from . import optim  # registers groupedadam
 
     return optim.GroupedAdam.__name__.lower() if name.lower() == "adam" else name
@@ -41,10 +38,9 @@ def optimizer_name(name: str) -> str:
 
 def step_seconds(task, layers: LayerFactory, batch: Batch, contexts, repeats: int = 3,
                  train: bool = True) -> float:
-    """Best-of-``repeats`` seconds for one step of the task's model, its recurrent
-    layers made by ``layers``, on ``batch``: forward and backward when ``train``, else
-    inference only.  A first, uncounted step builds the graph.  This is what auto-fast
-    times (:func:`gluon_seq.rnn.kernels.fastest`), for training and for export."""
+    """Best-of-``repeats`` seconds for one step (forward and backward when ``train``)
+    of the task's model made with ``layers``, on ``batch``, after an uncounted
+    first step; what auto-fast times (:func:`gluon_seq.rnn.kernels.fastest`)."""
     model = task.build_model(layers)
     model.initialize(task.initializer(), ctx=contexts[:1])
     model.hybridize(static_alloc=True, static_shape=True)
@@ -76,10 +72,9 @@ def _to_contexts(batch, contexts):
 
 
 def _forward(model, task, inputs, label, states: Dict, shard: int):
-    """Prediction for one device's shard.  Begin states are zeros, or, for a task
-    that carries state, the previous batch's detached final states when the
-    shard's batch size is unchanged; ``states`` is updated in place.  Zero states
-    are made once per batch size and reused: the graph only reads them."""
+    """Prediction for one device's shard, from zero states (made once per batch
+    size: the graph only reads them) or, for a task that carries state, the
+    previous batch's at an unchanged batch size; updates ``states`` in place."""
     size = label.shape[0]
     carried = states.get(shard)
     if carried is None or carried[0].shape[1] != size:
@@ -114,10 +109,9 @@ class Fitter:
         self.trainer = gluon.Trainer(model.collect_params(), optimizer_name(config.optimizer),
                                      {"learning_rate": config.lr},
                                      kvstore=kvstore if kvstore is not None else config.kvstore)
-        # A dist kvstore sums every worker's batch-mean gradient; dividing by the
-        # worker count makes the update the mean over workers.  The optimizer then
-        # runs on the server (MXNet 1.9's only race-free dist path), and MXNet
-        # cannot save its state, so a resumed dist run restarts optimizer moments.
+        # A dist kvstore sums every worker's batch-mean gradient, hence the scale.
+        # The optimizer runs on the server (MXNet 1.9's only race-free dist path),
+        # which cannot save its state: a resumed dist run restarts its moments.
         self.distributed = kvstore is not None
         self.grad_scale = kvstore.num_workers if self.distributed else 1
         if config.amp:
@@ -157,9 +151,7 @@ class Fitter:
     # -- the loop ---------------------------------------------------------------
     def train_epoch(self, epoch: int) -> float:
         seed_everything(self.config.seed * 1000 + epoch)  # resumable: epoch e always sees the same noise
-        # The epoch's loss stays on the device and is read once at the end (and
-        # for the progress bar now and then): a read per batch would stall the
-        # engine's queue of asynchronous work at every step.
+        # The loss stays on the device: a read per batch would stall the engine.
         total_loss, total_count = mx.nd.zeros((1,), ctx=self.contexts[0]), 0
         states: Dict[int, List] = {}
         batches = tqdm(self.task.train_batches(epoch, self.config.batch_size),
@@ -197,8 +189,7 @@ class Fitter:
             gluon.utils.clip_global_norm([p.grad(ctx) for p in params], max_norm)
 
     def _apply_lr_schedule(self, epoch: int) -> None:
-        """The task's ``lr_schedule(epoch) -> factor`` (0-based epoch), applied to
-        config.lr each time, so resuming is exact."""
+        """``config.lr`` times the task's factor, set afresh each epoch so resuming is exact."""
         factor = self.task.lr_schedule(epoch)
         if factor != 1 and self.distributed:
             # The dist optimizer lives on the server; a local change would be ignored.
@@ -207,8 +198,7 @@ class Fitter:
         self.trainer.set_learning_rate(self.config.lr * factor)
 
     def _log_rows(self) -> List[List[str]]:
-        """``log.csv``'s header and the rows of the epochs the run has committed (a row
-        written after the last checkpoint, by an epoch that then died, is dropped)."""
+        """``log.csv``'s header and the rows of the epochs the run has committed."""
         header = ["epoch", "train_loss", f"valid_{self.task.metric}", "seconds", "lr"]
         path = self.run_dir / LOG_FILE
         if not path.is_file() or not self.progress["epochs_done"]:

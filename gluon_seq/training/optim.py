@@ -1,14 +1,10 @@
 """Adam with one operator call per group of tensors.
 
-MXNet's ``Adam`` launches one ``adam_update`` per parameter per step, and on
-a small model that Python and engine overhead, not arithmetic, is most of
-the optimizer's time.  With no weight decay, AdamW's multi-tensor kernel computes exactly
-Adam's update, so :class:`GroupedAdam` sends up to 45 tensors through
-``multi_adamw_update`` at once.  With weight decay it falls back to Adam,
-whose L2 term differs from AdamW's decoupled decay.
-
-Training selects it for ``--optimizer adam``; the saved trainer state has the
-same (mean, variance) layout as MXNet's Adam.
+MXNet's ``Adam`` launches one ``adam_update`` per parameter per step, most of a
+small model's optimizer time.  Without weight decay ``multi_adamw_update``
+computes exactly Adam's update, so :class:`GroupedAdam` sends it up to 45
+tensors at once (with decay, plain Adam: its L2 term is not AdamW's decay).
+``--optimizer adam`` selects it; its state has Adam's (mean, variance) layout.
 """
 from __future__ import annotations
 
@@ -21,8 +17,7 @@ GROUP_SIZE = 45  # the multi-tensor kernel's limit
 
 @mx.optimizer.register
 class GroupedAdam(mx.optimizer.Adam):
-    """``mx.optimizer.Adam``'s update (bias-corrected step size, optional
-    gradient clipping and rescaling), applied to groups of tensors."""
+    """``mx.optimizer.Adam``'s update, applied to groups of tensors."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

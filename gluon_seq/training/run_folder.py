@@ -12,9 +12,8 @@
     codec.json         a codec built from the training data, if the task has one
     export/            symbol + params + meta.json
 
-Every file is written through a temporary file and renamed over the old one
-(:mod:`gluon_seq.util.files`), so an interrupted run never leaves a torn file
-behind.  Folders of older layouts are read through :mod:`.upgrade`.
+Every file is written atomically (:mod:`gluon_seq.util.files`), so an
+interrupted run leaves no torn file.  Older layouts are read through :mod:`.upgrade`.
 """
 from __future__ import annotations
 
@@ -48,8 +47,7 @@ PROGRESS_CHECKS = {"epochs_done": settings.whole(0),
 
 
 def read_progress(run_dir: Path) -> Dict:
-    """``progress.json``: what the last finished epoch committed; UserError naming
-    the file when it is missing or damaged."""
+    """``progress.json``, what the last epoch committed; a UserError if missing or damaged."""
     path = Path(run_dir) / PROGRESS_FILE
     if not path.is_file():
         raise UserError(f"nothing to resume: {path} is missing.")
@@ -102,8 +100,7 @@ def load_params(model, path: Path, contexts, task_name: str) -> None:
 
 
 class Run(NamedTuple):
-    """A reopened run: its config, its task (artifacts restored), its model holding the
-    best checkpoint, hybridized, and the devices it is on."""
+    """A reopened run: config, task, hybridized model at its best checkpoint, devices."""
     config: RunConfig
     task: tasks.Task
     model: mx.gluon.HybridBlock
@@ -113,10 +110,8 @@ class Run(NamedTuple):
 def load_run(run_dir: Path, rnn_backend: Optional[str] = None, ctx: Optional[str] = None,
              with_data: bool = False) -> Run:
     """The run in ``run_dir`` with its best checkpoint loaded, on ``ctx`` (default cpu).
-
-    ``rnn_backend`` (a kernel or ``auto``) overrides the kernel the run trained with;
-    weights do not depend on it.  ``with_data`` also loads the task's data (needed to
-    evaluate, not to export)."""
+    ``rnn_backend`` (a kernel or ``auto``) overrides the run's kernel; ``with_data``
+    also loads the task's data (to evaluate, not to export)."""
     run_dir = Path(run_dir)
     config = RunConfig.load(run_dir)
     contexts = parse_contexts(ctx or "cpu")

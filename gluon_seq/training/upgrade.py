@@ -1,20 +1,11 @@
 """The one place that reads run folders written by older gluon_seq versions.
 
-A run folder's ``config.json`` carries a ``format_version``; :func:`upgrade_config`
-turns every older layout into today's, and :func:`codec_file` /
-:func:`upgrade_codec` find and read a task's saved codec under the names and
-layouts older folders used.  Nothing else in gluon_seq knows that older folders
-exist; old folders are read, never rewritten (a resumed run saves today's
-format).  ``tests/fixtures/runs_448da8f`` holds folders of the oldest layout,
-and the tests check that they give the same numbers.
-
-==========  ================================================================
-format      what changed
-==========  ================================================================
-1           no ``format_version``; ``rnn_backend`` held the request until
-            training started, then the kernel training used
-2           ``rnn_backend`` is the request, ``kernel`` the kernel used
-==========  ================================================================
+:func:`upgrade_config` turns every older ``config.json`` into today's layout;
+:func:`codec_file` and :func:`upgrade_codec` find and read a saved codec under
+older names and layouts.  Old folders are read, never rewritten (a resumed run
+saves today's format); ``tests/fixtures/runs_448da8f`` holds the oldest.
+Format 1 has no ``format_version`` and its ``rnn_backend`` is the request until
+training starts, then the kernel used; in format 2 ``kernel`` is the kernel used.
 """
 from __future__ import annotations
 
@@ -47,8 +38,7 @@ def upgrade_config(values: Dict) -> Dict:
 
 
 def codec_file(folder: Path, task: str) -> Path:
-    """Where a run folder keeps ``task``'s data-built codec (``codec.json``, or the file
-    an older folder used); ``codec.json`` when there is neither."""
+    """``codec.json``, or the file an older run folder keeps ``task``'s codec in."""
     current = Path(folder) / CODEC_FILE
     older = Path(folder) / _OLDER_CODEC_FILES.get(task, CODEC_FILE)
     return older if not current.is_file() and older.is_file() else current

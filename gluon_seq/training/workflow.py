@@ -1,12 +1,9 @@
 """The Python entry points: train a run folder, evaluate it, export it.
 
-The CLI, the notebooks and the scripts call these (``gluon_seq.train``,
-``gluon_seq.evaluate``, ``gluon_seq.export``); each ties the run folder
-(:mod:`.run_folder`), the loop (:mod:`.loop`) and the writer
-(:mod:`gluon_seq.exporting.writer`) together.  Where the user asked for
-``auto-fast``, the kernel is picked here, once, by timing the task's own model
-with each kernel (:func:`gluon_seq.rnn.kernels.fastest`); training records the
-kernel it picked in ``config.json``.
+What ``gluon_seq.train``, ``evaluate`` and ``export`` are: each ties the run
+folder, the loop and the writer together.  ``auto-fast`` is decided here, once,
+by timing the task's own model with each kernel; training records the kernel
+in ``config.json``.
 """
 from __future__ import annotations
 
@@ -33,9 +30,8 @@ Log = Callable[[str], None]
 
 
 def training_kernel(task, config: RunConfig, contexts, log: Log = print) -> str:
-    """The kernel to train with.  For ``auto-fast``, time a few training steps
-    (forward and backward) of the task's own model on a real batch with each
-    kernel, and keep the faster; any other request resolves as usual."""
+    """The kernel to train with; ``auto-fast`` times a few training steps of the
+    task's own model on a real batch with each kernel."""
     if config.rnn_backend != kernels.TIMED:
         return kernels.resolve(config.rnn_backend, contexts[0])
     batch = next(iter(task.train_batches(0, config.batch_size)))
@@ -47,9 +43,9 @@ def training_kernel(task, config: RunConfig, contexts, log: Log = print) -> str:
 
 def export_kernel(task, requested: str, log: Log = print, repeats: int = 10,
                   cell: str = cells.DEFAULT) -> str:
-    """The kernel to bake into an export.  For ``auto-fast``, the one of those
-    that can serve the model that answers the task's first example input
-    (batch 1) faster on this CPU, timed as it would be exported (portable)."""
+    """The kernel to bake into an export; ``auto-fast`` times, on this CPU, the
+    portable model answering the task's first example input with each kernel
+    that can serve it."""
     if requested != kernels.TIMED:
         return kernels.resolve(requested, mx.cpu())
     arrays = task.codec().encode(task.example_inputs()[:1])
@@ -65,8 +61,7 @@ def export_kernel(task, requested: str, log: Log = print, repeats: int = 10,
 
 def export_run(run_dir: Path, rnn_backend: str = kernels.EXPORT_DEFAULT,
                folder: Optional[Path] = None, log: Log = print) -> Path:
-    """Export the run's best checkpoint to ``run_dir/export`` (or ``folder``) with
-    the chosen kernel baked in (``auto-fast``: timed here on one example)."""
+    """Export the run's best checkpoint to ``run_dir/export`` (or ``folder``)."""
     run = load_run(run_dir, ctx="cpu")
     kernel = export_kernel(run.task, rnn_backend, log, cell=run.config.cell)
     return export_model(run.task, run.model, folder or Path(run_dir) / EXPORT_DIR, kernel=kernel)
@@ -114,11 +109,9 @@ def _init_amp(config: RunConfig, contexts) -> None:
 
 def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = print,
           given: Optional[Sequence[str]] = None) -> Dict:
-    """Train, checkpoint, evaluate the best checkpoint, and export it.
-
-    With ``resume``, continue the run in ``run_dir``; ``given`` names the
-    settings the caller set on purpose (the CLI's flags), which must match the
-    saved run (see :func:`gluon_seq.training.config.resumed_config`)."""
+    """Train, checkpoint, evaluate the best checkpoint, and export it.  With
+    ``resume``, continue the run in ``run_dir``; ``given``: the settings the caller
+    set on purpose (:func:`gluon_seq.training.config.resumed_config`)."""
     run_dir = Path(run_dir)
     config = _open_run(config, run_dir, resume, given)
     contexts = parse_contexts(config.ctx)

@@ -1,9 +1,6 @@
-"""What the CPU is, read once from ``/proc/cpuinfo`` (and cpufreq for the clock).
-
-Threads (:mod:`.runtime`), the compiled operators' build key
-(:mod:`gluon_seq.rnn.compiled_ops`) and the benchmarks' machine stamps all read it
-here.  On a system without ``/proc/cpuinfo`` every field keeps its empty default.
-"""
+"""What the CPU is, read once from ``/proc/cpuinfo`` (and cpufreq for the clock), for
+threads, the compiled operators' build key and the benchmarks' machine stamps;
+without ``/proc/cpuinfo`` every field keeps its empty default."""
 from __future__ import annotations
 
 import functools
@@ -27,8 +24,7 @@ class CpuInfo:
 
     @property
     def physical_cores(self) -> int:
-        """Cores counted once each (hyper-threads share one); the logical count where
-        the file names no cores (some VMs and ARM kernels)."""
+        """Cores, hyper-threads counted once; the logical count where none are named."""
         return len(self.cores) or self.logical
 
 

@@ -1,9 +1,6 @@
-"""The one exception type that means "the user gave us something we cannot use",
-and the argument parser that raises it.
-
-The CLI prints its message as a single line and exits with status 2; the HTTP
-server turns it into a 4xx.  Anything else is a bug and keeps its traceback.
-"""
+"""The one exception type that means "the user gave us something we cannot use"
+(the CLI prints it as one line with status 2, the HTTP server answers 4xx; any
+other exception is a bug and keeps its traceback), and the parser that raises it."""
 import argparse
 
 
@@ -12,18 +9,15 @@ class UserError(ValueError):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser, but a bad flag is a UserError: one sentence and exit
-    status 2, where argparse would print its usage block too."""
+    """argparse's parser whose bad flag is a UserError (one sentence, no usage block)."""
 
     def error(self, message):
         raise UserError(f"{message}; see {self.prog} --help.")
 
 
 def reason(err: BaseException) -> str:
-    """The one line of an exception that says what went wrong, in words.
-
-    MXNet's errors start with "Traceback (most recent call last):" and C++ file
-    names; the reason is the ``MXNetError: Check failed: ...: <words>`` line."""
+    """The one line of an exception that says what went wrong, in words (for MXNet's,
+    under its C++ traceback, the ``MXNetError: Check failed: ...: <words>`` line)."""
     lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
     checks = [line for line in lines if "Check failed" in line or line.startswith("MXNetError")]
     if checks:

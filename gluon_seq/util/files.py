@@ -1,10 +1,8 @@
 """Files written whole or not at all, and JSON objects read with one-sentence errors.
 
-Every file gluon_seq writes into a run or export folder goes through
-:func:`atomic_save`: written to a temporary file in the same folder, then renamed
-over the old one, so a crash or a full disk never leaves a torn file behind.  The
-file gets the modes the user's umask gives (0644 under the usual 022), as a plain
-``open`` would, so another account can read what it serves.
+Every file of a run or export folder goes through :func:`atomic_save`, so a crash
+or a full disk never leaves a torn file, with the modes the user's umask gives
+(as a plain ``open`` would), so another account can read what it serves.
 """
 from __future__ import annotations
 
@@ -43,8 +41,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def read_json(path: Path) -> Dict:
-    """A file's JSON object, or {} when the file does not exist; a UserError naming
-    the file when it is not a JSON object."""
+    """A file's JSON object, {} if there is no file, a UserError if it is not an object."""
     path = Path(path)
     if not path.is_file():
         return {}

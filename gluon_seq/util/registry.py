@@ -1,19 +1,7 @@
-"""The one way gluon_seq keeps a table of classes by name: tasks, codecs, serving runtimes.
-
-::
-
-    TASKS = Registry("task", attribute="name", package="gluon_seq.tasks")
-
-    @TASKS.register("ptb")          # stores the class and sets PtbTask.name = "ptb"
-    class PtbTask(Task): ...
-
-    TASKS.get("ptb"), TASKS.names()
-
-With ``package``, the first lookup imports every module of that package, so a
-module's classes are found whichever module was imported first, and adding a
-class is adding a file.  Without it, the classes are those whose modules were
-imported (the serving runtimes: their package imports each one).
-"""
+"""The one way gluon_seq keeps a table of classes by name (tasks, codecs, serving
+runtimes): ``@TASKS.register("ptb")`` stores a class and sets its ``attribute``
+(``PtbTask.name = "ptb"``).  With ``package``, the first lookup imports every
+module of it, so adding a class is adding a file."""
 from __future__ import annotations
 
 import importlib

@@ -29,19 +29,15 @@ def physical_cores() -> int:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that no process listens on now (the launcher's
-    scheduler, a server started for a test or a benchmark)."""
+    """A TCP port on 127.0.0.1 that no process listens on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
 def configure_threads() -> None:
-    """Use one OpenMP thread per physical core unless the user chose a number.
-
-    MXNet's default thread count oversubscribes small machines (the two-thread
-    section of BENCHMARKS.md has what threads do to each task here).
-    """
+    """One OpenMP thread per physical core unless the user chose a number; MXNet's
+    default oversubscribes small machines (docs/devices.md)."""
     os.environ.setdefault("OMP_NUM_THREADS", str(physical_cores()))
 
 
@@ -78,9 +74,8 @@ def check_gpu_supported(name: str, capability: str, shipped=MXNET_CU112_SASS) ->
 
 
 def parse_contexts(spec: str):
-    """``'cpu'``, ``'cpu:0,cpu:1'`` or ``'gpu:0,gpu:1'`` to a list of mx.Context,
-    checked for usability.  Several CPU contexts share the machine's memory and
-    cores; they exercise the multi-device path (batch split, gradient reduction)."""
+    """``'cpu'``, ``'cpu:0,cpu:1'`` or ``'gpu:0,gpu:1'`` to a list of mx.Context, checked
+    for usability (several CPU contexts exercise the multi-device path)."""
     contexts = parse_device_list(spec)
     gpus = [c for c in contexts if c.device_type == "gpu"]
     if gpus:

@@ -1,20 +1,12 @@
-"""What every run setting and task option may be, declared on its field, and
-the one check that reads those declarations.
+"""What every run setting and task option may be, declared on its field (and its
+flag, when not ``--field-name``), and the one check that reads them::
 
-A field says what it allows in its metadata, and the flag users know it by
-when that is not ``--field-name`` (:func:`flag_of`)::
-
-    epochs: int = field(metadata={"check": whole(1)})
-    dropout: float = field(default=0.0, metadata={"check": dropout_rate()})
     pooling: str = field(default="last", metadata={"choices": ["last", "max"]})
     qa: int = field(default=1, metadata={"check": whole(1, 20), "flag": "--task"})
 
-:func:`validate` checks a dataclass instance (a
-:class:`~gluon_seq.training.config.RunConfig` or a task's options) against them
-all and raises one :class:`UserError` that names the flag, the value and what
-is allowed.  It runs before any work
-starts: when the CLI builds a config, when ``config.json`` is read on
-``--resume``, and when Python code makes a RunConfig or task options.
+:func:`validate` checks a RunConfig or a task's options whenever one is made
+(CLI, ``config.json``, Python), before any work starts, and raises one
+:class:`UserError` naming the flag, the value and what is allowed.
 """
 from __future__ import annotations
 
@@ -45,7 +37,6 @@ def _is_real(value) -> bool:
 
 
 def whole(low: int = 1, high: Optional[int] = None) -> Check:
-    """A whole number from ``low`` (to ``high``, both included)."""
     allowed = (f"a whole number from {low} to {high}" if high is not None
                else f"a whole number of at least {low}")
     return Check(allowed, lambda v: _is_whole(v) and v >= low and (high is None or v <= high))
@@ -77,7 +68,6 @@ def fraction() -> Check:
 
 
 def dropout_rate() -> Check:
-    """A dropout probability: 0 (off) up to, not including, 1."""
     return number(0, 1, high_open=True)
 
 
@@ -94,7 +84,6 @@ def flag() -> Check:
 
 
 def optional(check: Check) -> Check:
-    """``check``, or not given at all (None)."""
     return Check(f"{check.allowed}, or not given", lambda v: v is None or check.test(v))
 
 
@@ -112,8 +101,7 @@ def optimizer() -> Check:
 
 
 def devices() -> Check:
-    """``cpu``, ``cpu:N`` or ``gpu:N``, comma-separated, each once (the syntax; whether
-    a GPU can run is checked when training starts)."""
+    """The syntax of ``--ctx``; whether a GPU can run is checked when training starts."""
     def parses(value) -> bool:
         from .runtime import parse_device_list
 
@@ -126,8 +114,7 @@ def devices() -> Check:
 
 
 def flag_of(field) -> str:
-    """The command-line flag of a dataclass field (or of a field name):
-    ``batch_size`` -> ``--batch-size``, unless the field names its own ``flag``."""
+    """A field's (or name's) flag: its own ``flag``, else ``batch_size`` -> ``--batch-size``."""
     if isinstance(field, str):
         return "--" + field.replace("_", "-")
     return field.metadata.get("flag") or flag_of(field.name)
@@ -142,8 +129,7 @@ def check_of(field: dataclasses.Field) -> Optional[Check]:
 
 
 def validate(values) -> None:
-    """Check every declared field of the dataclass instance ``values``; a UserError
-    naming the first field's flag whose value breaks its check."""
+    """A UserError naming the first field of dataclass ``values`` that breaks its check."""
     for field in dataclasses.fields(values):
         rule = check_of(field)
         value = getattr(values, field.name)
@@ -158,8 +144,7 @@ def _shown(value) -> str:
 
 
 def option(default, check: Optional[Check] = None, help: str = "", **metadata):
-    """A task option's dataclass field: its default, what it allows, its help text
-    (and any other metadata: ``flag``, ``choices``)."""
+    """A task option's dataclass field: default, check, help, other metadata (``flag``...)."""
     if check is not None:
         metadata["check"] = check
     if help:

@@ -20,6 +20,7 @@ from ..util.registry import Registry
 from .format import COMPILED_SYMBOL_FILE, META_FILE, PARAMS_FILE, SYMBOL_FILE, \
     graph_operators, read_meta
 from ..rnn import compiled_ops
+from .folding import fold
 
 # @register_runtime("name"): serve export folders with this class under that name.
 RUNTIMES = Registry("serving runtime", attribute="runtime")
@@ -93,7 +94,8 @@ def _graph_operators(symbol: Path) -> set:
 
 @register_runtime("mxnet")
 class MXNetPredictor(Predictor):
-    """An export folder's graph and params, run by MXNet (``SymbolBlock.imports``).
+    """An export folder's graph and params, run by MXNet (a ``SymbolBlock``), with the
+    parts of the graph that read only weights computed once, at load (:mod:`.folding`).
 
     :attr:`graph` says which graph runs: ``"compiled"`` (``model-compiled-symbol.json``,
     faster: BENCHMARKS.md's batch-1 table) when the folder has it, ``ctx`` is a CPU
@@ -119,17 +121,19 @@ class MXNetPredictor(Predictor):
         if operators & set(compiled_ops.OPS):
             compiled_ops.available()
         try:
-            mx.nd.load(str(params))
+            weights = {k.split(":", 1)[-1]: v for k, v in mx.nd.load(str(params)).items()}
         except (mx.base.MXNetError, OSError) as err:
             raise UserError(f"{params} is corrupt: not a readable params file ({reason(err)}); "
                             "re-export the run.") from None
+        names = [s["name"] for s in self.meta["inputs"]]
         try:
+            # What the graph derives from the weights alone is computed once, here.
+            graph, weights = fold(mx.sym.load(str(symbol)), weights, names)
             with warnings.catch_warnings():
                 # Index inputs carry no dtype in the graph; MXNet warns about it on every load.
                 warnings.filterwarnings("ignore", message="Cannot decide type")
-                self.block = mx.gluon.SymbolBlock.imports(
-                    str(symbol), [s["name"] for s in self.meta["inputs"]], str(params),
-                    ctx=self.ctx)
+                self.block = mx.gluon.SymbolBlock(graph, [mx.sym.var(n) for n in names])
+                self.block.collect_params().load_dict(weights, ctx=self.ctx)
         except (mx.base.MXNetError, ValueError, AssertionError, OSError, KeyError) as err:
             raise UserError(f"export folder {self.folder} is corrupt: {symbol.name} and "
                             f"{PARAMS_FILE} do not make one model ({reason(err)}); re-export the "

@@ -24,11 +24,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
 import gluon_seq  # noqa: F401  (sets OMP_NUM_THREADS before mxnet loads)
-import mxnet as mx
+from gluon_seq.util.runtime import configure_serving_engine
+
+configure_serving_engine()  # what `gluon-seq serve` runs with; before mxnet loads
+import mxnet as mx  # noqa: E402
 import numpy as np
 
 from harness import (Bench, check_equal_cpu, mxnet_operators, percentiles, race,
@@ -40,7 +42,7 @@ from gluon_seq.rnn import compiled_ops
 from gluon_seq.serving.format import COMPILED_SYMBOL_FILE, ONNX_FILE, SYMBOL_FILE
 from gluon_seq.serving.onnx_runtime import OnnxRuntimePredictor
 from gluon_seq.serving.predictors import MXNetPredictor
-from gluon_seq.util.ndarrays import to_device
+from gluon_seq.serving.predict_api import PredictGraph, params_bytes
 
 CONTENDERS = ("mxnet compiled", "mxnet portable", "onnxruntime")
 GOAL = 1.5        # MXNet within this factor of onnxruntime
@@ -145,43 +147,25 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
-def _trivial_calls(symbol, inputs: int, seconds: float = 1.0) -> dict:
+def _trivial_call(symbol, inputs: int, seconds: float = 1.0) -> float:
     """p50 ms of calling ``symbol`` on (1, 1) inputs the way MXNetPredictor calls its
-    graph ("whole": numpy to NDArray per input as the predictor makes them, the hybridized
-    SymbolBlock, asnumpy per output), and of each of those three steps alone ("inputs",
-    "call", "outputs")."""
-    names = [f"data{i}" for i in range(inputs)]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Cannot decide type")
-        block = mx.gluon.SymbolBlock(symbol, [mx.sym.var(n) for n in names])
-    block.hybridize(static_alloc=True)
-    feed = [np.zeros((1, 1), dtype=np.float32) for _ in names]
-    cpu = mx.cpu()
-    arrays = [to_device(a, cpu) for a in feed]
-
-    def listed(outputs):
-        return outputs if isinstance(outputs, (list, tuple)) else [outputs]
-
-    done = listed(block(*arrays))
-    runs = {"whole": lambda: [o.asnumpy() for o in listed(block(*[to_device(a, cpu)
-                                                                  for a in feed]))],
-            "inputs": lambda: mx.nd.waitall() or [to_device(a, cpu) for a in feed],
-            "call": lambda: (listed(block(*arrays)), mx.nd.waitall()),
-            "outputs": lambda: [o.asnumpy() for o in done]}
-    return {name: p50(stats) for name, stats in race(runs, ROUNDS, seconds / ROUNDS, 20).items()}
+    graph: float32 numpy in, through the C predict API, numpy out."""
+    graph = PredictGraph(symbol.tojson(), params_bytes({}, {}),
+                         [f"data{i}" for i in range(inputs)], mx.cpu())
+    feed = [np.zeros((1, 1), dtype=np.float32) for _ in range(inputs)]
+    return p50(race({"whole": lambda: graph.forward(feed)}, ROUNDS, seconds / ROUNDS, 20)["whole"])
 
 
 def framework_cost(inputs: int, outputs: int) -> tuple:
     """(ms per call of a graph with this many inputs and outputs and one trivial operator
-    per output, by step (see _trivial_calls); ms per further operator, from a 201- against
-    a 1-operator chain)."""
+    per output; ms per further operator, from a 201- against a 1-operator chain)."""
     data = [mx.sym.var(f"data{i}") for i in range(inputs)]
     first = mx.sym.add_n(*data) if inputs > 1 else data[0] * 1  # reads every input
-    fixed = _trivial_calls(mx.sym.Group([first] + [data[0] * 1] * (outputs - 1)), inputs)
+    fixed = _trivial_call(mx.sym.Group([first] + [data[0] * 1] * (outputs - 1)), inputs)
     chain = data[0]
     for _ in range(201):
         chain = chain + 1
-    per_op = (_trivial_calls(chain, 1)["whole"] - _trivial_calls(data[0] + 1, 1)["whole"]) / 200
+    per_op = (_trivial_call(chain, 1) - _trivial_call(data[0] + 1, 1)) / 200
     return fixed, per_op
 
 
@@ -236,14 +220,13 @@ def causes(rows) -> list:
             continue
         nodes = row["nodes"][mxnet_of(row)]
         fixed, per_op = framework_cost(row["inputs"], row["outputs"])
-        floor = fixed["whole"] + max(0, nodes - row["outputs"]) * per_op
+        floor = fixed + max(0, nodes - row["outputs"]) * per_op
         lines.append(
             f"- {row['task']}, {row['input']}: MXNet {mxnet:.3f} ms against onnxruntime "
             f"{ort:.3f} ms. Its graph has {nodes} operators; a graph with the same "
             f"{row['inputs']} inputs and {row['outputs']} output(s) and one trivial operator "
-            f"per output takes {fixed['whole']:.3f} ms a call here ({fixed['inputs']:.3f} ms "
-            f"making the input NDArrays, {fixed['call']:.3f} ms the SymbolBlock call to its "
-            f"end, {fixed['outputs']:.3f} ms reading the outputs), and each further operator "
+            f"per output takes {fixed:.3f} ms a call here (numpy in, the C predict API, numpy "
+            "out), and each further operator "
             f"{per_op * 1e3:.1f} us (a 201-operator chain against a 1-operator one, (1, 1) "
             f"arrays), so about {floor:.3f} ms ({min(1.0, floor / mxnet):.0%}) of the call is "
             "MXNet's per-call and per-operator cost, before any arithmetic. Operator time "

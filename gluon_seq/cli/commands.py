@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from ..util import settings
+from ..util import runtime, settings
 from ..util.errors import ArgumentParser, UserError
 from ..rnn import cells, kernels  # the lists only: no MXNet is loaded for --help or launch
 
@@ -211,6 +211,8 @@ COMMANDS = {
     "launch": ("gluon_seq.training.launch:cmd_launch",
                "run a dist_sync training job's roles on this machine"),
 }
+# Commands that only run exported graphs: they get the serving engine (util.runtime).
+INFERENCE_ONLY = ("predict", "serve", "ask")
 USAGE = ("usage: gluon-seq COMMAND [options]   (gluon-seq COMMAND --help for its options)\n\n"
          "commands:\n" + "\n".join(f"  {name:<9} {line}" for name, (_, line) in COMMANDS.items()))
 
@@ -233,6 +235,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if argv:
             print(f"gluon-seq: error: unknown command {argv[0]!r}", file=sys.stderr)
         return EXIT_USER_ERROR
+    if argv[0] in INFERENCE_ONLY:
+        runtime.configure_serving_engine()  # before the handler's module loads mxnet
     try:
         return _handler(argv[0])(argv[1:])
     except UserError as err:

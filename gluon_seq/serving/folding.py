@@ -55,7 +55,7 @@ def fold(symbol: mx.sym.Symbol, params: Dict[str, mx.nd.NDArray],
     constant = _constant_nodes(nodes, set(params) - set(data_names))
     wanted = _frontier(graph, constant)
     if not wanted:
-        return symbol, params
+        return _pruned(_with_shapes(graph, params)), params
     values = _pruned(dict(graph, heads=[[n, o, 0] for n, o in wanted]))
     computed = _evaluate(values, params)
     new_params = dict(params)
@@ -70,9 +70,20 @@ def fold(symbol: mx.sym.Symbol, params: Dict[str, mx.nd.NDArray],
                           for s, o, v in node["inputs"]]
     graph["heads"] = [[replaced[(s, o)], 0, 0] if (s, o) in replaced else [s, o, v]
                       for s, o, v in graph["heads"]]
-    folded = _pruned(graph)
+    folded = _pruned(_with_shapes(graph, new_params))
     used = set(folded.list_arguments()) | set(folded.list_auxiliary_states())
     return folded, {k: v for k, v in new_params.items() if k in used}
+
+
+def _with_shapes(graph: dict, params: Dict[str, mx.nd.NDArray]) -> dict:
+    """``graph`` with each weight's shape written on its node, as ``mx.sym.var(shape=)``
+    does: a folded value's shape cannot be inferred from the operators that read it, and
+    MXNet's C predict API infers every shape from the graph and the input shapes alone."""
+    for node in graph["nodes"]:
+        if node["op"] == "null" and node["name"] in params:
+            shape = tuple(params[node["name"]].shape)
+            node["attrs"] = dict(node.get("attrs", {}), __shape__=str(shape))
+    return graph
 
 
 def _evaluate(symbol: mx.sym.Symbol, params: Dict[str, mx.nd.NDArray]) -> list:

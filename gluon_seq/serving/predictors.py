@@ -6,7 +6,6 @@ Predictors read the export folder alone, never a task or the training code.
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Type
 
@@ -15,12 +14,12 @@ import numpy as np
 
 from ..codecs import codec_from_meta
 from ..util.errors import UserError, reason
-from ..util.ndarrays import to_device
 from ..util.registry import Registry
 from .format import COMPILED_SYMBOL_FILE, META_FILE, PARAMS_FILE, SYMBOL_FILE, \
     graph_operators, read_meta
 from ..rnn import compiled_ops
 from .folding import fold
+from .predict_api import PredictGraph, params_bytes
 
 # @register_runtime("name"): serve export folders with this class under that name.
 RUNTIMES = Registry("serving runtime", attribute="runtime")
@@ -62,8 +61,11 @@ class Predictor:
         return self.meta["task"]
 
     def zero_states(self, batch_size: int) -> List[np.ndarray]:
-        return [np.zeros([batch_size if d == -1 else d for d in s["shape"]], dtype=np.float32)
-                for s in self.state_specs]
+        return _zeros(self.state_specs, batch_size)
+
+    def zero_inputs(self, batch_size: int) -> List[np.ndarray]:
+        """Zeros of every input's shape at ``batch_size``: data, then states."""
+        return _zeros(self.meta["inputs"], batch_size)
 
     def run(self, arrays: Sequence[np.ndarray], states: Optional[Sequence[np.ndarray]] = None
             ) -> List[np.ndarray]:
@@ -81,6 +83,12 @@ class Predictor:
         return self.codec.predict(self.run, inputs)
 
 
+def _zeros(specs: Sequence[dict], batch_size: int) -> List[np.ndarray]:
+    """float32 zeros of each spec's shape, its batch dimension (-1) at ``batch_size``."""
+    return [np.zeros([batch_size if d == -1 else d for d in s["shape"]], dtype=np.float32)
+            for s in specs]
+
+
 GRAPHS = ("auto", "compiled", "portable")
 
 
@@ -94,8 +102,9 @@ def _graph_operators(symbol: Path) -> set:
 
 @register_runtime("mxnet")
 class MXNetPredictor(Predictor):
-    """An export folder's graph and params, run by MXNet (a ``SymbolBlock``), with the
-    parts of the graph that read only weights computed once, at load (:mod:`.folding`).
+    """An export folder's graph and params, run by MXNet through its C predict API
+    (:mod:`.predict_api`), with the parts of the graph that read only weights computed
+    once, at load (:mod:`.folding`).
 
     :attr:`graph` says which graph runs: ``"compiled"`` (``model-compiled-symbol.json``,
     faster: BENCHMARKS.md's batch-1 table) when the folder has it, ``ctx`` is a CPU
@@ -129,16 +138,16 @@ class MXNetPredictor(Predictor):
         try:
             # What the graph derives from the weights alone is computed once, here.
             graph, weights = fold(mx.sym.load(str(symbol)), weights, names)
-            with warnings.catch_warnings():
-                # Index inputs carry no dtype in the graph; MXNet warns about it on every load.
-                warnings.filterwarnings("ignore", message="Cannot decide type")
-                self.block = mx.gluon.SymbolBlock(graph, [mx.sym.var(n) for n in names])
-                self.block.collect_params().load_dict(weights, ctx=self.ctx)
+            arguments = {k: weights[k] for k in graph.list_arguments() if k not in names}
+            auxiliary = {k: weights[k] for k in graph.list_auxiliary_states()}
+            self._graph = PredictGraph(graph.tojson(), params_bytes(arguments, auxiliary), names,
+                                       self.ctx)
+            # Bound now, at batch 1, so a graph and params that do not fit fail at load.
+            self._graph.forward(self.zero_inputs(1))
         except (mx.base.MXNetError, ValueError, AssertionError, OSError, KeyError) as err:
             raise UserError(f"export folder {self.folder} is corrupt: {symbol.name} and "
                             f"{PARAMS_FILE} do not make one model ({reason(err)}); re-export the "
                             "run.") from None
-        self.block.hybridize(static_alloc=True)
 
     def _choose_graph(self, wanted: str) -> str:
         """"compiled" or "portable", for ``graph=wanted`` (see the class)."""
@@ -161,6 +170,4 @@ class MXNetPredictor(Predictor):
         return "portable"
 
     def _execute(self, feed: List[np.ndarray]) -> List[np.ndarray]:
-        outputs = self.block(*[to_device(a, self.ctx) for a in feed])
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        return [o.asnumpy() for o in outputs]
+        return self._graph.forward(feed)

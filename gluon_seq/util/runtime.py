@@ -10,6 +10,7 @@ import random
 import shutil
 import socket
 import subprocess
+import sys
 from typing import List, Optional
 
 from .errors import UserError
@@ -39,6 +40,34 @@ def configure_threads() -> None:
     """One OpenMP thread per physical core unless the user chose a number; MXNet's
     default oversubscribes small machines (docs/devices.md)."""
     os.environ.setdefault("OMP_NUM_THREADS", str(physical_cores()))
+
+
+def configure_serving_engine() -> None:
+    """MXNet's synchronous engine for a process that only runs exported graphs, unless
+    the user chose one: a batch-1 call of a small model then does its work in the
+    calling thread, with no hand-off to engine threads (docs/serving.md).  Loads
+    mxnet; does nothing once it is loaded (its engine is chosen then).  Training
+    keeps the threaded engine."""
+    if "mxnet" in sys.modules:
+        return
+    chosen = "MXNET_ENGINE_TYPE" in os.environ
+    os.environ.setdefault("MXNET_ENGINE_TYPE", "NaiveEngine")
+    if chosen:
+        import mxnet  # noqa: F401
+        return
+    # MXNet logs the engine it starts to stderr, which would make every one-sentence
+    # error two lines; it starts it on first use, so start it here, unheard.
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            import mxnet as mx
+
+            mx.nd.waitall()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def seed_everything(seed: int) -> None:

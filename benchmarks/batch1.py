@@ -45,7 +45,12 @@ from gluon_seq.serving.predictors import MXNetPredictor
 from gluon_seq.serving.predict_api import PredictGraph, params_bytes
 
 CONTENDERS = ("mxnet compiled", "mxnet portable", "onnxruntime")
-GOAL = 1.5        # MXNet within this factor of onnxruntime
+GOAL = 1.5        # MXNet within this factor of onnxruntime ...
+GOALS = {"ptb": 1.0}  # ... or of this one, for a task named here
+
+
+def goal(row) -> float:
+    return GOALS.get(row["task"], GOAL)
 ROUNDS = 5
 
 
@@ -130,13 +135,14 @@ def table(rows) -> str:
     lines = ["| task (default model), input | operators: compiled / portable graph | "
              "MXNet compiled graph p50 / p99 ms | MXNet portable graph p50 / p99 ms | "
              "onnxruntime p50 / p99 ms | MXNet (compiled where written) / onnxruntime, p50 | "
-             f"within {GOAL}x | CPU-s per wall-s (compiled / portable / onnxruntime) |",
+             f"within goal ({GOALS['ptb']}x PTB, {GOAL}x others) | "
+             "CPU-s per wall-s (compiled / portable / onnxruntime) |",
              "|---|---:|---:|---:|---:|---:|---|---|"]
     for row in rows:
         nodes = f"{row['nodes'].get('mxnet compiled', '-')} / {row['nodes']['mxnet portable']}"
         if "onnxruntime" in row["stats"]:
             ratio = p50(row["stats"][mxnet_of(row)]) / p50(row["stats"]["onnxruntime"])
-            ratio_text, within = f"{ratio:.2f}x", "yes" if ratio <= GOAL else "**no**"
+            ratio_text, within = f"{ratio:.2f}x", "yes" if ratio <= goal(row) else "**no**"
         else:
             ratio_text, within = "-", "-"
         shares = " / ".join(f"{row['stats'][c]['cpu']:.2f}" if c in row["stats"] else "-"
@@ -170,10 +176,17 @@ def framework_cost(inputs: int, outputs: int) -> tuple:
 
 
 def mxnet_profile(predictor, arrays, calls: int = 30) -> dict:
-    """Operator -> ms per call, from MXNet's profiler over ``calls`` calls after 5."""
+    """Operator -> ms per call, from MXNet's profiler over ``calls`` calls after 5, of a
+    fresh copy of ``predictor`` bound with bulk execution off (bulked, the profiler
+    names a whole run of operators as one)."""
+    os.environ["MXNET_EXEC_BULK_EXEC_INFERENCE"] = "0"
+    try:
+        copy = MXNetPredictor(predictor.folder, graph=predictor.graph)
+    finally:
+        del os.environ["MXNET_EXEC_BULK_EXEC_INFERENCE"]
     for _ in range(5):
-        predictor.run(arrays)
-    ops = mxnet_operators(lambda: predictor.run(arrays), calls)["ops"]
+        copy.run(arrays)
+    ops = mxnet_operators(lambda: copy.run(arrays), calls)["ops"]
     return {name: ms for name, (ms, _) in ops.items()}
 
 
@@ -209,14 +222,14 @@ def _top(times: dict, count: int = 4) -> str:
 
 
 def causes(rows) -> list:
-    """One measured sentence per row where MXNet is beyond GOAL times onnxruntime."""
+    """One measured sentence per row where MXNet is beyond its goal times onnxruntime."""
     lines = []
     for row in rows:
         stats = row["stats"]
         if "onnxruntime" not in stats:
             continue
         mxnet, ort = p50(stats[mxnet_of(row)]), p50(stats["onnxruntime"])
-        if mxnet <= GOAL * ort:
+        if mxnet <= goal(row) * ort:
             continue
         nodes = row["nodes"][mxnet_of(row)]
         fixed, per_op = framework_cost(row["inputs"], row["outputs"])
@@ -260,7 +273,7 @@ def main(argv=None) -> None:
          "weights).",
          "", table(rows), ""] + skipped
         + (["", "Where MXNet is beyond the goal:", ""] + found if found else
-           ["", f"MXNet is within {GOAL}x of onnxruntime on every row."])))
+           ["", "MXNet is within its goal of onnxruntime on every row."])))
 
 
 if __name__ == "__main__":

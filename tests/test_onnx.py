@@ -1,8 +1,10 @@
 """ONNX export: the onnxruntime predictor answers like the MXNet export, and
 graphs mx2onnx cannot convert fail with one sentence naming task and operator."""
 import json
+import shutil
 import subprocess
 import sys
+import time
 
 import mxnet as mx
 import numpy as np
@@ -136,3 +138,28 @@ def test_cli_export_onnx_flag_writes_model_onnx(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (out / "export" / "model.onnx").is_file()
     assert _onnxruntime(out / "export").predict(["1+2+3"]) == load_predictor(out / "export").predict(["1+2+3"])
+
+
+def test_auto_serves_with_the_faster_runtime_and_says_so(arith, tmp_path, monkeypatch):
+    """auto times both runtimes at load and keeps the one with the lower median; a folder
+    without model.onnx is served by mxnet alone."""
+    from gluon_seq.serving import predictors
+
+    chosen = load_predictor(arith, "auto")
+    assert set(chosen.timings) == {"mxnet", "onnxruntime"}
+    assert chosen.timings[chosen.runtime] == min(chosen.timings.values())
+    # Make onnxruntime's call slow: auto must then pick mxnet.
+    ort_class = predictors.RUNTIMES.get("onnxruntime")
+    fast = ort_class._execute
+
+    def slow(self, feed):
+        time.sleep(0.005)
+        return fast(self, feed)
+
+    monkeypatch.setattr(ort_class, "_execute", slow)
+    assert load_predictor(arith, "auto", seconds=0.02).runtime == "mxnet"
+    plain = tmp_path / "export"
+    shutil.copytree(arith, plain)
+    (plain / "model.onnx").unlink()
+    alone = load_predictor(plain, "auto")
+    assert alone.runtime == "mxnet" and list(alone.timings) == ["mxnet"]

@@ -138,7 +138,8 @@ def cmd_ask(argv: List[str]) -> int:
                             description="Ask a bAbI export questions about your own stories.")
     parser.add_argument("export_dir")
     parser.add_argument("--backend", default="mxnet",
-                        help="serving runtime: mxnet (default) or onnxruntime (needs model.onnx)")
+                        help="serving runtime: mxnet (default), onnxruntime (needs model.onnx) or "
+                             "auto (the faster here, timed at load)")
     args = parser.parse_args(argv)
     model = load_predictor(Path(args.export_dir), args.backend)
     if not isinstance(model.codec, BabiCodec):  # the memory network's codec is one too

@@ -178,7 +178,8 @@ def cmd_predict(argv: List[str]) -> int:
     parser.add_argument("--temperature", type=_real,
                         help="sampling temperature, 0 = greedy (default: 0)")
     parser.add_argument("--backend", default="mxnet",
-                        help="serving runtime: mxnet (default) or onnxruntime (needs model.onnx)")
+                        help="serving runtime: mxnet (default), onnxruntime (needs model.onnx) or "
+                             "auto (the faster here, timed at load)")
     parser.add_argument("--graph", choices=("auto", "compiled", "portable"),
                         help="mxnet backend: the graph with gluon_seq's compiled operators, or "
                              "the portable one (default auto: compiled when the folder has it "

@@ -76,12 +76,12 @@ class ModelWorker:
                  max_queue: int = DEFAULT_MAX_QUEUE):
         self.name = name
         self.folder = Path(folder)
-        self.runtime = runtime
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{name}")
         # Loaded on the thread that will run it, so MXNet only ever sees that one thread.
         self.model = self.thread.submit(load_predictor, self.folder, runtime).result()
+        self.runtime = self.model.runtime  # the one chosen, when runtime is "auto"
         self.codec: Codec = self.model.codec
         self.batched = batches_requests(self.codec)
         self.batches = 0  # model runs, and the rows they took: shown by /models
@@ -99,6 +99,7 @@ class ModelWorker:
         return {"name": self.name, "task": self.model.meta["task"],
                 "input_description": self.model.meta["input_description"],
                 "backend": self.runtime, "graph": getattr(self.model, "graph", None),
+                "backend_ms_at_batch_1": self.model.timings,
                 "batched": self.batched,
                 "example_inputs": self.model.meta["example_inputs"],
                 "model_runs": self.batches, "rows_run": self.rows, "queued": len(self._pending),

@@ -12,7 +12,7 @@ from typing import List
 
 from .batching import DEFAULT_MAX_QUEUE
 from .extras import require
-from .predictors import RUNTIMES
+from .predictors import AUTO, runtime_names
 from .requests import DEFAULT_MAX_BODY, DEFAULT_MAX_INPUTS
 
 API_KEY_VARIABLE = "GLUON_SEQ_API_KEY"
@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     # Called --backend for users; inside the code it is the serving runtime.
-    parser.add_argument("--backend", choices=RUNTIMES.names(), default="mxnet")
+    parser.add_argument("--backend", choices=runtime_names(), default=AUTO,
+                        help="serving runtime; auto times each runtime that can run a model "
+                             "at load and serves it with the faster")
     parser.add_argument("--max-batch", type=int, default=64, help="rows per model run")
     parser.add_argument("--max-wait-ms", type=float, default=5.0,
                         help="how long a request waits for others to share its batch")
@@ -73,7 +75,9 @@ def cmd_serve(argv: List[str]) -> int:
               f"port can use the models; set {API_KEY_VARIABLE} or --api-key.", file=sys.stderr,
               flush=True)
     for worker in app.state.workers.values():
-        print(f"serving {worker.name} ({worker.model.meta['task']}, {worker.runtime}) at "
+        timed = ", ".join(f"{name} {ms:.3f} ms" for name, ms in worker.model.timings.items())
+        print(f"serving {worker.name} ({worker.model.meta['task']}, {worker.runtime}"
+              + (f"; batch 1: {timed}" if len(worker.model.timings) > 1 else "") + ") at "
               f"http://{args.host}:{args.port}/predict/{worker.name}", flush=True)
     # uvicorn re-raises the signal that stopped it once it has drained; a no-op
     # handler turns a graceful SIGTERM/SIGINT into exit status 0.

@@ -6,6 +6,7 @@ Predictors read the export folder alone, never a task or the training code.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Type
 
@@ -26,11 +27,51 @@ RUNTIMES = Registry("serving runtime", attribute="runtime")
 register_runtime = RUNTIMES.register
 
 
+AUTO = "auto"  # not a runtime: the faster of those that can run the folder, timed at load
+
+
+def runtime_names() -> List[str]:
+    """What ``--backend`` takes: every registered runtime, and ``auto``."""
+    return [AUTO] + RUNTIMES.names()
+
+
 def load_predictor(folder: Path, runtime: str = "mxnet", **options) -> "Predictor":
     """The export folder ``folder``, ready to run with ``runtime``; ``options`` are
-    the runtime class's own (mxnet: ``ctx``, ``graph``).  Runtimes register when
-    :mod:`gluon_seq.serving`, always imported first, imports their modules."""
+    the runtime class's own (mxnet: ``ctx``, ``graph``).  ``runtime="auto"`` loads every
+    runtime that can run the folder and keeps the fastest (:func:`fastest`).  Runtimes
+    register when :mod:`gluon_seq.serving`, always imported first, imports their modules."""
+    if runtime == AUTO:
+        return fastest(folder, **options)
     return RUNTIMES.get(runtime)(folder, **options)
+
+
+def fastest(folder: Path, seconds: float = 0.2, **options) -> "Predictor":
+    """The predictor, of those every registered runtime can make for ``folder``, with the
+    lowest median time of a batch-1 call of zeros; each spends about ``seconds``.  Its
+    :attr:`Predictor.timings` holds every candidate's median ms.  ``options`` go to
+    the mxnet runtime, whose predictor is always made (a folder it cannot load is a
+    UserError); a runtime that refuses the folder (no ``model.onnx``, no onnxruntime
+    installed) is left out."""
+    candidates = [load_predictor(folder, "mxnet", **options)]
+    for name in RUNTIMES.names():
+        if name != "mxnet":
+            try:
+                candidates.append(load_predictor(folder, name))
+            except UserError:
+                continue
+    timings = {}
+    for candidate in candidates:
+        feed = _zeros(candidate.data_specs, 1)
+        times, spent = [], 0.0
+        while spent < seconds or len(times) < 5:  # the first 2 calls are warm-up
+            start = time.perf_counter()
+            candidate.run(feed)
+            times.append(time.perf_counter() - start)
+            spent += times[-1]
+        timings[candidate.runtime] = float(np.median(times[2:])) * 1e3
+    chosen = min(candidates, key=lambda c: timings[c.runtime])
+    chosen.timings = timings
+    return chosen
 
 
 class Predictor:
@@ -45,6 +86,7 @@ class Predictor:
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
+        self.timings: Dict[str, float] = {}  # runtime -> ms a batch-1 call, if chosen by time
         self.meta = read_meta(self.folder)
         try:
             self.codec = codec_from_meta(self.meta["codec"])

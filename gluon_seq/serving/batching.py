@@ -89,6 +89,7 @@ class ModelWorker:
         self.max_queue = max_queue
         self.in_flight = 0  # admitted requests not answered yet (see admitted)
         self.on_run: Optional[Callable[[int], None]] = None  # called with each run's rows
+        self.on_depth: Optional[Callable[[int], None]] = None  # called when in_flight changes
         self._pending: Deque[_Pending] = collections.deque()
         self._arrived: Optional[asyncio.Event] = None
         self._loop_task: Optional[asyncio.Task] = None
@@ -144,11 +145,16 @@ class ModelWorker:
         refusal = self.refusal()
         if refusal:
             raise QueueFull(refusal)
-        self.in_flight += 1
+        self._set_in_flight(self.in_flight + 1)
         try:
             yield
         finally:
-            self.in_flight -= 1
+            self._set_in_flight(self.in_flight - 1)
+
+    def _set_in_flight(self, count: int) -> None:
+        self.in_flight = count
+        if self.on_depth is not None:
+            self.on_depth(count)
 
     async def predict(self, inputs: list) -> list:
         """Answers for one request's inputs; UserError for bad input."""

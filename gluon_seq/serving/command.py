@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import List
 
 from .batching import DEFAULT_MAX_QUEUE
+from ..util.errors import UserError
 from .extras import require
 from .predictors import AUTO, runtime_names
+from .format import read_meta
 from .requests import DEFAULT_MAX_BODY, DEFAULT_MAX_INPUTS
+from .supervisor import Peers, Supervisor
 
 API_KEY_VARIABLE = "GLUON_SEQ_API_KEY"
 STARTUP_FAILURE = 3  # uvicorn's exit status when it cannot start
@@ -46,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--drain-seconds", type=float, default=0.0,
                         help="after SIGTERM, keep serving this long with /ready answering 503")
     parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes on the port, each with its own models and "
+                             "queues; one that dies is replaced")
+    parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)  # a worker's socket
     return parser
 
 
@@ -63,13 +70,20 @@ def cmd_serve(argv: List[str]) -> int:
     args = _parser().parse_args(argv)
     for module in ("fastapi", "uvicorn", "prometheus_client"):
         require(module, "serve")
+    if args.workers < 1:
+        raise UserError("--workers must be at least 1.")
+    if args.workers > 1 and args.listen_fd is None:
+        for folder in args.export_dirs:
+            read_meta(Path(folder))  # a missing or damaged folder: one sentence, from here
+        return Supervisor(argv + ["--workers", "1"], args.workers, args.host, args.port).run()
     from .http import create_app  # needs the serve extra, checked just above
     from .server import serve
 
     app = create_app([Path(d) for d in args.export_dirs], runtime=args.backend,
                      max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                      max_body_bytes=args.max_body_bytes, max_queue=args.max_queue,
-                     max_inputs=args.max_inputs, api_key=args.api_key or None)
+                     max_inputs=args.max_inputs, api_key=args.api_key or None,
+                    peers=Peers.from_environment() if args.listen_fd is not None else None)
     if not args.api_key and not is_loopback(args.host):
         print(f"warning: serving on {args.host} without an API key: anyone who can reach this "
               f"port can use the models; set {API_KEY_VARIABLE} or --api-key.", file=sys.stderr,
@@ -84,6 +98,7 @@ def cmd_serve(argv: List[str]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     started = serve(app, args.host, args.port, drain_seconds=args.drain_seconds,
+                    listen_fd=args.listen_fd,
                     log_level="info", access_log=args.access_log,
                     timeout_graceful_shutdown=args.graceful_timeout)
     return 0 if started else STARTUP_FAILURE

@@ -24,6 +24,7 @@ from ..util.errors import UserError
 from .batching import DEFAULT_MAX_QUEUE, ModelWorker, QueueFull, load_workers
 from .limits import DRAIN_BYTES, DrainUnreadBody, bearer_ok
 from .metrics import ServerMetrics
+from .supervisor import Peers
 from .requests import DEFAULT_MAX_BODY, DEFAULT_MAX_INPUTS, parse_body, read_body
 
 log = logging.getLogger("gluon_seq.serve")
@@ -55,10 +56,12 @@ def _error(status: int, message: str) -> JSONResponse:
 def create_app(folders: Sequence[Path], runtime: str = "mxnet", max_batch: int = 64,
                max_wait_ms: float = 5.0, max_body_bytes: int = DEFAULT_MAX_BODY,
                max_queue: int = DEFAULT_MAX_QUEUE, max_inputs: int = DEFAULT_MAX_INPUTS,
-               api_key: Optional[str] = None, drain_bytes: int = DRAIN_BYTES) -> FastAPI:
+               api_key: Optional[str] = None, drain_bytes: int = DRAIN_BYTES,
+               peers: Optional[Peers] = None) -> FastAPI:
     """A FastAPI app serving ``folders`` with ``runtime``; models load now,
     batching starts with the app.  ``api_key`` (when given) guards ``/predict``;
-    ``app.state.draining = True`` turns ``/ready`` to 503 (the server does it on SIGTERM)."""
+    ``app.state.draining = True`` turns ``/ready`` to 503 (the server does it on SIGTERM);
+    so does a process of ``peers`` (``serve --workers N``) that is not ready."""
     if max_inputs < 1 or max_body_bytes < 1:
         raise UserError("--max-inputs and --max-body-bytes must be at least 1.")
     workers = load_workers(folders, runtime, max_batch, max_wait_ms, max_queue)
@@ -68,6 +71,8 @@ def create_app(folders: Sequence[Path], runtime: str = "mxnet", max_batch: int =
         for worker in workers.values():
             worker.start()
         app.state.started = True
+        if peers is not None:
+            peers.mark_ready()
         yield
         app.state.started = False
         for worker in workers.values():
@@ -77,6 +82,7 @@ def create_app(folders: Sequence[Path], runtime: str = "mxnet", max_batch: int =
     app.state.workers = workers
     app.state.metrics = ServerMetrics(workers)
     app.state.started = app.state.draining = False
+    app.state.peers = peers
     _describe_models_in_openapi(app, workers)
     _answer_errors_as_json(app)
     _add_routes(app, workers)
@@ -165,6 +171,9 @@ def _add_routes(app: FastAPI, workers: Dict[str, ModelWorker]) -> None:
             return JSONResponse({"ready": False, "reason": "draining"}, status_code=503)
         if not app.state.started or not all(w.started for w in workers.values()):
             return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
+        waiting = app.state.peers.not_ready() if app.state.peers else None
+        if waiting:
+            return JSONResponse({"ready": False, "reason": waiting}, status_code=503)
         return {"ready": True, "models": sorted(workers)}
 
     @app.get("/models")

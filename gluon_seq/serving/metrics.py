@@ -1,17 +1,22 @@
 """``GET /metrics``: the HTTP app's Prometheus metrics (docs/serving.md lists them).
 
 Each app has its own registry, never prometheus_client's global one, so several
-apps in one process do not collide.  A request for a model the server does not
+apps in one process do not collide.  Under ``serve --workers N`` every process's
+metrics are kept in files (prometheus_client's multiprocess mode) and any process
+answers with their sum.  A request for a model the server does not
 have counts as ``model="(unknown)"``, so a client cannot grow the label set.
 """
 from __future__ import annotations
 
+import os
 from typing import Dict, Optional, Tuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from .batching import ModelWorker
+from .supervisor import METRICS_VARIABLE
 
 UNKNOWN_MODEL = "(unknown)"
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -35,9 +40,10 @@ class ServerMetrics:
         self.runs = Counter("gluon_seq_model_runs", "model runs, by model", ["model"],
                             registry=self.registry)
         depth = Gauge("gluon_seq_queue_depth", "requests admitted and not yet answered, by model",
-                      ["model"], registry=self.registry)
+                      ["model"], registry=self.registry, multiprocess_mode="livesum")
         for name, worker in workers.items():
-            depth.labels(model=name).set_function(lambda w=worker: w.in_flight)
+            depth.labels(model=name).set(worker.in_flight)
+            worker.on_depth = depth.labels(model=name).set
             worker.on_run = self._run_hook(name)
 
     def _run_hook(self, name: str):
@@ -56,4 +62,8 @@ class ServerMetrics:
     def render(self, accept: Optional[str] = None) -> Tuple[bytes, str]:
         """(body, content type) in the format the scraper's ``Accept`` header asks for."""
         encoder, content_type = choose_encoder(accept)
+        if os.environ.get(METRICS_VARIABLE):  # one of several processes: add up them all
+            everyone = CollectorRegistry()
+            MultiProcessCollector(everyone)
+            return encoder(everyone), content_type
         return encoder(self.registry), content_type

@@ -7,6 +7,7 @@ sending); then uvicorn shuts down gracefully.  A second signal skips the wait.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from typing import Optional
 
@@ -41,9 +42,11 @@ class DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve(app, host: str, port: int, drain_seconds: float = 0.0, **config) -> bool:
-    """Run ``app`` until a signal has drained it; False when it never started."""
+def serve(app, host: str, port: int, drain_seconds: float = 0.0,
+          listen_fd: Optional[int] = None, **config) -> bool:
+    """Run ``app`` until a signal has drained it; False when it never started.  With
+    ``listen_fd``, it accepts on that inherited listening socket instead of binding."""
     server = DrainingServer(uvicorn.Config(app, host=host, port=port, **config), app,
                             drain_seconds)
-    server.run()
+    server.run(sockets=None if listen_fd is None else [socket.socket(fileno=listen_fd)])
     return server.started

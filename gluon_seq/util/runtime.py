@@ -50,13 +50,9 @@ def configure_serving_engine() -> None:
     keeps the threaded engine."""
     if "mxnet" in sys.modules:
         return
-    chosen = "MXNET_ENGINE_TYPE" in os.environ
     os.environ.setdefault("MXNET_ENGINE_TYPE", "NaiveEngine")
-    if chosen:
-        import mxnet  # noqa: F401
-        return
-    # MXNet logs the engine it starts to stderr, which would make every one-sentence
-    # error two lines; it starts it on first use, so start it here, unheard.
+    # MXNet logs the engine it starts to stderr when the variable is set, which would make
+    # every one-sentence error two lines; it starts it on first use, so start it here, unheard.
     sys.stderr.flush()
     saved = os.dup(2)
     try:

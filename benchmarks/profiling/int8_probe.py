@@ -1,15 +1,17 @@
 """Does MXNet 1.9.1's int8 quantization run here?  A probe for ``export --quantize int8``.
 
     taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.profiling.int8_probe \
-        [--task ptb] [--keep-rnn-fp32]
+        [--task ptb] [--export RUN_DIR/export] [--keep-rnn-fp32]
     DNNL_MAX_CPU_ISA=AVX512_CORE ... (the same)     # oneDNN without its VNNI code paths
 
-The task's default model, untrained, exported and folded as the mxnet runtime folds it,
-is quantized with ``quantize_model_mkldnn`` (naive calibration on one training batch;
+The task's default model, untrained (or ``--export``'s trained one), exported and folded
+as the mxnet runtime folds it, is quantized with ``quantize_model_mkldnn`` (naive calibration on one training batch;
 ``--keep-rnn-fp32`` leaves the ``RNN`` operators out), then the fp32 and int8 graphs run
 through the C predict API as the runtime runs them.  Prints the operators of the int8
-graph, each input's ms per call for both, and the largest difference of the first output
-against its largest value (untrained weights: a check that int8 computes, not its quality).
+graph, each input's ms per call for both, the largest difference of the first output
+against its largest value, and the share of outputs whose top answer (argmax over the
+last axis) int8 keeps: with untrained weights a check that int8 computes, with a trained
+export one of its quality.
 """
 from __future__ import annotations
 
@@ -68,11 +70,14 @@ def ms_per_call(call, seconds: float = 1.0) -> float:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="ptb")
+    parser.add_argument("--export", type=Path,
+                        help="a trained export of the task at its default options")
     parser.add_argument("--keep-rnn-fp32", action="store_true")
     args = parser.parse_args(argv)
     task_cls = tasks.get(args.task)
     task = task_cls()
-    folder = untrained_export(task, Path(tempfile.mkdtemp()) / "export")
+    folder = args.export or untrained_export(task, Path(tempfile.mkdtemp()) / "export")
+    task.prepare()
     specs = read_meta(folder)["inputs"]
     names = [s["name"] for s in specs]
     weights = {k.split(":", 1)[-1]: v for k, v in mx.nd.load(str(folder / PARAMS_FILE)).items()}
@@ -108,7 +113,8 @@ def main(argv=None) -> None:
         print(f"{feed[0].shape}: fp32 {ms_per_call(lambda: fp32.forward(feed)):.3f} ms, int8 "
               f"{ms_per_call(lambda: int8.forward(feed)):.3f} ms; largest difference "
               f"{np.abs(expected - got).max():.2e} against largest value "
-              f"{np.abs(expected).max():.2e}")
+              f"{np.abs(expected).max():.2e}; top answer kept on "
+              f"{np.mean(expected.argmax(-1) == got.argmax(-1)):.1%}")
 
 
 if __name__ == "__main__":

@@ -159,8 +159,13 @@ def cmd_export(argv: List[str]) -> int:
     parser.add_argument("--onnx", action="store_true",
                         help="also write model.onnx for 'gluon-seq serve --backend onnxruntime' "
                              "(default: off)")
+    parser.add_argument("--quantize", choices=("int8",),
+                        help="also write an int8 graph, calibrated on the run's validation "
+                             "data, which the mxnet backend then serves; logs the test metric "
+                             "in fp32 and int8 (default: off)")
     args = parser.parse_args(argv)
-    print(export(Path(args.run_dir), rnn_backend=args.rnn_backend, onnx=args.onnx))
+    print(export(Path(args.run_dir), rnn_backend=args.rnn_backend, onnx=args.onnx,
+                 quantize=args.quantize))
     return 0
 
 
@@ -212,8 +217,8 @@ COMMANDS = {
     "launch": ("gluon_seq.training.launch:cmd_launch",
                "run a dist_sync training job's roles on this machine"),
 }
-# Commands that only run exported graphs: they get the serving engine (util.runtime).
-INFERENCE_ONLY = ("predict", "serve", "ask")
+# Commands that train nothing: they get the serving engine and oneDNN settings (util.runtime).
+INFERENCE_ONLY = ("export", "predict", "serve", "ask")
 USAGE = ("usage: gluon-seq COMMAND [options]   (gluon-seq COMMAND --help for its options)\n\n"
          "commands:\n" + "\n".join(f"  {name:<9} {line}" for name, (_, line) in COMMANDS.items()))
 

@@ -62,20 +62,32 @@ def export_kernel(task, requested: str, log: Log = print, repeats: int = 10,
 def export_run(run_dir: Path, rnn_backend: str = kernels.EXPORT_DEFAULT,
                folder: Optional[Path] = None, log: Log = print) -> Path:
     """Export the run's best checkpoint to ``run_dir/export`` (or ``folder``)."""
-    run = load_run(run_dir, ctx="cpu")
+    return _export_loaded(load_run(run_dir, ctx="cpu"), run_dir, rnn_backend, folder, log)
+
+
+def _export_loaded(run, run_dir: Path, rnn_backend: str, folder: Optional[Path], log: Log) -> Path:
     kernel = export_kernel(run.task, rnn_backend, log, cell=run.config.cell)
     return export_model(run.task, run.model, folder or Path(run_dir) / EXPORT_DIR, kernel=kernel)
 
 
 def export(run_dir: Path, rnn_backend: str = kernels.EXPORT_DEFAULT, onnx: bool = False,
-           log: Log = print) -> Path:
+           quantize: Optional[str] = None, log: Log = print) -> Path:
     """(Re)write ``run_dir/export`` from the run's best checkpoint (``gluon-seq export``);
-    with ``onnx``, also ``model.onnx`` for the onnxruntime runtime.  Returns the folder."""
-    folder = export_run(Path(run_dir), rnn_backend=rnn_backend, log=log)
+    with ``onnx``, also ``model.onnx`` for the onnxruntime runtime; with ``quantize="int8"``,
+    also an int8 graph calibrated on the run's validation split, which the mxnet runtime
+    then serves (:mod:`gluon_seq.exporting.quantize`).  Returns the folder."""
+    if quantize not in (None, "int8"):
+        raise UserError(f"--quantize takes int8, not {quantize!r}.")
+    run = load_run(Path(run_dir), ctx="cpu")
+    folder = _export_loaded(run, Path(run_dir), rnn_backend, None, log)
     if onnx:
         from ..exporting.onnx import export_onnx
 
         export_onnx(folder)
+    if quantize is not None:
+        from ..exporting.quantize import quantize as to_int8
+
+        to_int8(folder, run.task, run.config.batch_size, log)
     return folder
 
 

@@ -24,7 +24,6 @@ as 3x forward (forward, input gradient, weight gradient).
 """
 from __future__ import annotations
 
-import os
 import statistics
 
 import gluon_seq  # noqa: F401  (sets OMP_NUM_THREADS before mxnet loads)
@@ -33,7 +32,7 @@ import mxnet as mx
 import limit as machine_limit
 from contenders import (GATES, NAMES, SHAPES, kinds_for, layer_flops, mxnet_contender,
                         torch_contender)
-from harness import Bench, check_equal_cpu, race
+from harness import Bench, check_equal_cpu, profile_file, race
 
 
 
@@ -127,7 +126,7 @@ def main() -> None:
     limit = machine_limit.measure()
     print(limit.describe(), flush=True)
     if args.only and args.profile:
-        mx.profiler.set_config(profile_all=True, aggregate_stats=True, filename=os.devnull)
+        mx.profiler.set_config(profile_all=True, aggregate_stats=True, filename=profile_file())
         mx.profiler.set_state("run")
     seconds = {}
     lines = [line for name in args.shapes for line in

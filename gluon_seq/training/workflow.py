@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, NamedTuple, Optional, Sequence
 
 import mxnet as mx
 import numpy as np
@@ -18,6 +18,7 @@ import numpy as np
 from ..data import Batch
 from ..exporting.writer import export_model
 from ..rnn import LayerFactory, cells, kernels
+from ..tasks import Task
 from ..util.errors import UserError
 from ..util.files import atomic_write_text, read_json
 from ..util.runtime import parse_contexts, seed_everything
@@ -146,6 +147,33 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = pri
     atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2))
     export_model(task, best, run_dir / EXPORT_DIR, kernel=kernels.EXPORT_DEFAULT)
     return metrics
+
+
+class Workbench(NamedTuple):
+    """What :func:`build` returns: the task with its data loaded, its model, the kernel."""
+    task: Task
+    model: mx.gluon.HybridBlock
+    kernel: str
+
+    @property
+    def parameter_count(self) -> int:
+        """Trainable numbers in the model (every parameter's size, added)."""
+        return sum(p.data().size for p in self.model.collect_params().values())
+
+
+def build(config: RunConfig) -> Workbench:
+    """The task of ``config`` with its data loaded and its model built, seeded and
+    initialised as :func:`train` builds them, but neither trained nor hybridized: a
+    model to print, to call on a batch and to step by hand (the notebooks do)."""
+    contexts = parse_contexts(config.ctx)
+    seed_everything(config.seed)
+    task = make_task(config)
+    task.prepare()
+    kernel = config.kernel or training_kernel(task, config, contexts, log=lambda line: None)
+    seed_everything(config.seed)  # timing the kernels (auto-fast) drew random numbers
+    model = task.build_model(LayerFactory(kernel, ctx=contexts[0], cell=config.cell))
+    model.initialize(task.initializer(), ctx=contexts)
+    return Workbench(task, model, kernel)
 
 
 def reevaluate(run_dir: Path, rnn_backend: Optional[str] = None, ctx: Optional[str] = None) -> Dict:

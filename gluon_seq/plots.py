@@ -133,3 +133,14 @@ def plot_run_attention(run_dir: Path, story: str, question: str, path: Path) -> 
     answer = codec.decode([scores.asnumpy()])[0]
     return save_attention_heatmap(weights, story_tokens, question_tokens, path,
                                   title=f"{question} -> {answer['answer']}")
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """A Markdown table (what a notebook shows with ``IPython.display.Markdown``);
+    ``|`` inside a cell is escaped, so any text fits."""
+    if any(len(row) != len(header) for row in rows):
+        raise ValueError(f"every row needs {len(header)} cells, one per column of {list(header)}")
+    cell = lambda value: str(value).replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
+    return "\n".join(lines)

@@ -174,7 +174,7 @@ def plot_hops(predictor, story: str, question: str, path: Path) -> Path:
     axes.set_yticklabels([" ".join(s) for s in sentences], fontsize=8)
     axes.set_xticks(range(weights.shape[1]))
     axes.set_xticklabels([f"hop {k + 1}" for k in range(weights.shape[1])])
-    axes.set_ylabel("story sentence (oldest at the top)")
+    axes.set_xlabel("hop (one row per story sentence, the oldest at the top)")
     for (row, hop), weight in np.ndenumerate(weights):
         axes.text(hop, row, f"{weight:.2f}", ha="center", va="center", fontsize=7,
                   color="w" if weight < 0.5 else "k")

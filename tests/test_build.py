@@ -1,6 +1,7 @@
 """gluon_seq.build: the task with its data and an untrained model, as train() builds them."""
 import mxnet as mx
 import numpy as np
+import pytest
 from mxnet import autograd, gluon
 
 import gluon_seq
@@ -43,3 +44,21 @@ def test_build_is_seeded_and_one_hand_step_changes_the_weights():
     moved = [n for n, p in first.model.collect_params().items()
              if not np.array_equal(weights[n], p.data().asnumpy())]
     assert len(moved) == len(weights)
+
+
+def test_build_starts_from_the_weights_train_starts_from(tmp_path, monkeypatch):
+    from gluon_seq.training import workflow
+
+    seen = {}
+
+    class Recording(workflow.Fitter):
+        def __init__(self, task, model, *args, **kwargs):
+            seen.update({n: p.data().asnumpy() for n, p in model.collect_params().items()})
+            raise RuntimeError("stop before training")
+
+    monkeypatch.setattr(workflow, "Fitter", Recording)
+    with pytest.raises(RuntimeError, match="stop before training"):
+        gluon_seq.train(_config(), tmp_path, log=lambda line: None)
+    params = gluon_seq.build(_config()).model.collect_params()
+    assert sorted(seen) == sorted(params)
+    assert all(np.array_equal(seen[n], p.data().asnumpy()) for n, p in params.items())

@@ -108,6 +108,23 @@ def _init_amp(config: RunConfig, contexts) -> None:
     amp.init()  # before the model is built, so its operators are cast lists-wise
 
 
+def _with_kernel(config: RunConfig, task, contexts, log: Log) -> RunConfig:
+    """``config`` with its kernel decided, once, when a run starts (auto-fast times both)."""
+    if config.kernel is not None:
+        return config
+    return dataclasses.replace(config, kernel=training_kernel(task, config, contexts, log))
+
+
+def _initialised_model(task, config: RunConfig, contexts):
+    """(model, its layer factory): the task's model with the config's kernel and cell,
+    initialised from the config's seed, as every run starts it."""
+    seed_everything(config.seed)  # timing the kernels drew random numbers
+    layers = LayerFactory(config.kernel, ctx=contexts[0], cell=config.cell)
+    model = task.build_model(layers)
+    model.initialize(task.initializer(), ctx=contexts)
+    return model, layers
+
+
 def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = print,
           given: Optional[Sequence[str]] = None) -> Dict:
     """Train, checkpoint, evaluate the best checkpoint, and export it.  With
@@ -126,12 +143,8 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = pri
         save_artifacts(task, run_dir)
     store = _distributed(config, task)
     _init_amp(config, contexts)
-    if config.kernel is None:  # decided once, when the run starts
-        config = dataclasses.replace(config, kernel=training_kernel(task, config, contexts, log))
-    seed_everything(config.seed)  # timing the kernels drew random numbers
-    layers = LayerFactory(config.kernel, ctx=contexts[0], cell=config.cell)
-    model = task.build_model(layers)
-    model.initialize(task.initializer(), ctx=contexts)
+    config = _with_kernel(config, task, contexts, log)
+    model, layers = _initialised_model(task, config, contexts)
     model.hybridize(static_alloc=True, static_shape=True)
     config.save(run_dir)
     fitter = Fitter(task, model, config, run_dir, contexts, log=log, kvstore=store)
@@ -157,7 +170,7 @@ class Workbench(NamedTuple):
 
     @property
     def parameter_count(self) -> int:
-        """Trainable numbers in the model (every parameter's size, added)."""
+        """Numbers in the model's parameters (every parameter's size, added)."""
         return sum(p.data().size for p in self.model.collect_params().values())
 
 
@@ -169,11 +182,9 @@ def build(config: RunConfig) -> Workbench:
     seed_everything(config.seed)
     task = make_task(config)
     task.prepare()
-    kernel = config.kernel or training_kernel(task, config, contexts, log=lambda line: None)
-    seed_everything(config.seed)  # timing the kernels (auto-fast) drew random numbers
-    model = task.build_model(LayerFactory(kernel, ctx=contexts[0], cell=config.cell))
-    model.initialize(task.initializer(), ctx=contexts)
-    return Workbench(task, model, kernel)
+    config = _with_kernel(config, task, contexts, log=lambda line: None)
+    model, _ = _initialised_model(task, config, contexts)
+    return Workbench(task, model, config.kernel)
 
 
 def reevaluate(run_dir: Path, rnn_backend: Optional[str] = None, ctx: Optional[str] = None) -> Dict:

@@ -185,10 +185,10 @@ def cmd_predict(argv: List[str]) -> int:
     parser.add_argument("--backend", default="mxnet",
                         help="serving runtime: mxnet (default), onnxruntime (needs model.onnx) or "
                              "auto (the faster here, timed at load)")
-    parser.add_argument("--graph", choices=("auto", "compiled", "portable"),
-                        help="mxnet backend: the graph with gluon_seq's compiled operators, or "
-                             "the portable one (default auto: compiled when the folder has it "
-                             "and the operators load)")
+    parser.add_argument("--graph", choices=("auto", "int8", "compiled", "portable"),
+                        help="mxnet backend: the int8 graph (export --quantize int8), the one "
+                             "with gluon_seq's compiled operators, or the portable one (default "
+                             "auto: the first of these the folder has and this machine runs)")
     args = parser.parse_intermixed_args(argv)  # options may come before the inputs
     if args.graph and args.backend != "mxnet":
         raise UserError(f"--graph chooses between the mxnet backend's graphs; the {args.backend} "

@@ -123,9 +123,10 @@ def save_probabilities(probabilities: Sequence[float], labels: Sequence[str], pa
     return _save(figure, path)
 
 
-def plot_runs(runs: dict, path: Path, as_error: bool = False, log_scale: bool = False) -> Path:
+def plot_runs(runs: dict, path: Path, as_error: bool = False, log_scale: bool = False,
+              label: Optional[str] = None) -> Path:
     """The validation metric per epoch of several runs on one chart; ``runs`` maps a legend
-    label to a run folder, ``as_error`` plots 1 - metric."""
+    label to a run folder, ``as_error`` plots 1 - metric, ``label`` names the y axis."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6.5, 3.4))
     for label, run_dir in runs.items():
@@ -133,7 +134,7 @@ def plot_runs(runs: dict, path: Path, as_error: bool = False, log_scale: bool = 
         values = [1 - v for v in values] if as_error else values
         axis.plot(epochs, [100 * v for v in values], marker=".", label=label)
     name = metric.replace("_", " ").replace("accuracy", "error" if as_error else "accuracy")
-    axis.set(xlabel="epoch", ylabel=f"{name} (%)")
+    axis.set(xlabel="epoch", ylabel=label or f"{name} (%)")
     if log_scale:
         axis.set_yscale("log")
     axis.legend()
@@ -166,15 +167,17 @@ def _read_log(run_dir: Path):
             [float(r[metric]) for r in rows], metric)
 
 
-def plot_log(run_dir: Path, png: Path = None) -> Path:
-    """Plot train loss and the validation metric per epoch; returns the PNG path."""
+def plot_log(run_dir: Path, png: Path = None, label: Optional[str] = None) -> Path:
+    """Plot train loss and the validation metric per epoch (``label`` names it, if the
+    log's column name would mislead); returns the PNG path."""
     plt = _pyplot()
     epochs, losses, values, metric = _read_log(run_dir)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
     left.plot(epochs, losses, marker=".")
     left.set(xlabel="epoch", ylabel="train loss", title="loss")
     right.plot(epochs, values, marker=".", color="tab:green")
-    right.set(xlabel="epoch", ylabel=metric.replace("_", " "), title=metric.replace("_", " "))
+    label = label or metric.replace("_", " ")
+    right.set(xlabel="epoch", ylabel=label, title=label)
     return _save(fig, png or Path(run_dir) / "curves.png")
 
 

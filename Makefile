@@ -30,8 +30,12 @@ $(STAMP): setup.cfg pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# Executes the notebooks at their defaults into notebooks/executed/ (committed, outputs
+# and plots kept, so a reader sees them without running anything); the sources stay
+# output-free.  NOTEBOOKS picks some by name: make notebooks NOTEBOOKS="04 05 06".
+NOTEBOOKS ?=
 notebooks: $(STAMP)
-	$(PY) scripts/render_notebooks.py
+	$(PY) scripts/render_notebooks.py $(NOTEBOOKS)
 
 # Every benchmark, each rewriting its own table in BENCHMARKS.md (hours here: the seed
 # models' full profile takes about eight, bAbI trains MemN2N on all 20 tasks).  The bench

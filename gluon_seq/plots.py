@@ -129,10 +129,10 @@ def plot_runs(runs: dict, path: Path, as_error: bool = False, log_scale: bool = 
     label to a run folder, ``as_error`` plots 1 - metric, ``label`` names the y axis."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6.5, 3.4))
-    for label, run_dir in runs.items():
+    for legend, run_dir in runs.items():
         epochs, _, values, metric = _read_log(run_dir)
         values = [1 - v for v in values] if as_error else values
-        axis.plot(epochs, [100 * v for v in values], marker=".", label=label)
+        axis.plot(epochs, [100 * v for v in values], marker=".", label=legend)
     name = metric.replace("_", " ").replace("accuracy", "error" if as_error else "accuracy")
     axis.set(xlabel="epoch", ylabel=label or f"{name} (%)")
     if log_scale:

@@ -54,7 +54,7 @@ def test_gate_plot_labels_every_window_and_refuses_a_mismatch(alphabet_run, tmp_
         plots.save_gate_plot(traced, names[:-1], tmp_path / "bad.png")
 
 
-def test_probability_chart_and_run_comparison(alphabet_run, tmp_path):
+def test_probability_chart_and_run_comparison(alphabet_run, tmp_path, monkeypatch):
     png = plots.save_probabilities([0.1, 0.7, 0.2], ["0", "1", "2"], tmp_path / "p.png")
     assert png.is_file()
     with pytest.raises(ValueError, match="2 probabilities for 3 labels"):
@@ -63,3 +63,9 @@ def test_probability_chart_and_run_comparison(alphabet_run, tmp_path):
                           as_error=True)
     assert png.stat().st_size > 5_000
     assert plots.save_lstm_cell_diagram(tmp_path / "cell.png").stat().st_size > 10_000
+    saved = []
+    monkeypatch.setattr(plots, "_save", lambda figure, path: saved.append(figure) or path)
+    plots.plot_runs({"first": alphabet_run}, tmp_path / "r.png", label="my axis")
+    plots.plot_runs({"first": alphabet_run}, tmp_path / "r.png", as_error=True)
+    assert [f.axes[0].get_ylabel() for f in saved] == ["my axis", "valid error (%)"]
+    assert saved[0].axes[0].get_legend().get_texts()[0].get_text() == "first"

@@ -30,8 +30,16 @@ $(STAMP): setup.cfg pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# Executes the notebooks at their defaults into notebooks/executed/ (committed, outputs
+# and plots kept, so a reader sees them without running anything); the sources stay
+# output-free.  NOTEBOOKS picks some by name: make notebooks NOTEBOOKS="04 05 06".
+# One OpenMP thread unless you set one, as for `make run`: the notebooks' models are small,
+# and two threads per process oversubscribe a shared 2-core machine (count-ones' fast
+# preset, measured by hand on 2026-12-06 at a load average of 3-5: a median 9.5 s per
+# epoch with two threads, 1.2 s with one).
+NOTEBOOKS ?=
 notebooks: $(STAMP)
-	$(PY) scripts/render_notebooks.py
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) scripts/render_notebooks.py $(NOTEBOOKS)
 
 # Every benchmark, each rewriting its own table in BENCHMARKS.md (hours here: the seed
 # models' full profile takes about eight, bAbI trains MemN2N on all 20 tasks).  The bench

@@ -2,7 +2,7 @@
 
 The public API, what the notebooks and scripts use::
 
-    from gluon_seq import RunConfig, train, evaluate, export, load_predictor, build
+    from gluon_seq import RunConfig, train, evaluate, export, load_predictor, load_model, build
 
     config = RunConfig.for_task("arithmetic", epochs=5)   # task defaults, preset, overrides
     metrics = train(config, "runs/arithmetic")             # trains, evaluates, exports
@@ -11,6 +11,7 @@ The public API, what the notebooks and scripts use::
     model = load_predictor(folder)                         # serves with no task code
     model.predict(["7*3*2"])                               # ['42']
     bench = build(config)                                  # task, data and untrained model
+    net = load_model("runs/arithmetic")                    # the trained HybridBlock itself
 
 A user's mistake raises :class:`UserError` (one sentence); anything else is a bug.
 The names load MXNet on first use, so ``import gluon_seq`` stays cheap.
@@ -28,6 +29,7 @@ _API = {"RunConfig": "gluon_seq.training.config:RunConfig",
         "build": "gluon_seq.training.workflow:build",
         "evaluate": "gluon_seq.training.workflow:reevaluate",
         "export": "gluon_seq.training.workflow:export",
+        "load_model": "gluon_seq.training.workflow:load_model",
         "load_predictor": "gluon_seq.serving:load_predictor"}
 
 
@@ -40,4 +42,5 @@ def __getattr__(name):
     return getattr(importlib.import_module(module), attribute)
 
 
-__all__ = ["RunConfig", "UserError", "build", "evaluate", "export", "load_predictor", "train"]
+__all__ = ["RunConfig", "UserError", "build", "evaluate", "export", "load_model",
+           "load_predictor", "train"]

@@ -9,11 +9,14 @@ from Keras' initialisation, since every source is a Keras or TensorFlow tutorial
 """
 from __future__ import annotations
 
+from typing import Dict
+
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
 from ..rnn import LayerFactory
+from ..rnn.gates import trace
 
 INPUT_MODES = ("embed", "scaled", "onehot")
 
@@ -41,6 +44,7 @@ class SequenceClassifier(gluon.HybridBlock):
         if bidirectional and pooling != "max":
             # The reverse direction's last step has read only the last token.
             raise ValueError("a bidirectional LSTM needs pooling='max'")
+        self._bidirectional = bidirectional
         self._embed_dropout = embed_dropout
         self._word_dropout = word_dropout
         self._pad_id = pad_id
@@ -76,6 +80,15 @@ class SequenceClassifier(gluon.HybridBlock):
     def lstm_inputs(self, ids) -> np.ndarray:
         """What the LSTM reads for ``ids`` (N, T): (T, N, C) numpy, for :func:`gluon_seq.rnn.gates.trace`."""
         return self._features(mx.nd, mx.nd.array(ids)).asnumpy()
+
+    def trace_gates(self, ids) -> Dict[str, np.ndarray]:
+        """The recurrent layer's gates and states at every step for ``ids`` (N, T), from
+        zero states: ``{"input_gate": (T, N, H), ..., "cell": ..., "hidden": ...}`` (the
+        names of :data:`gluon_seq.rnn.gates.RECORDED` for the model's cell)."""
+        if self._bidirectional:
+            raise ValueError("trace_gates reads one direction; trace a model that is not "
+                             "bidirectional.")
+        return trace(self.lstm, self.lstm_inputs(ids))
 
     def hybrid_forward(self, F, ids, *states):
         inputs = self._features(F, ids)                                   # (T, N, C)

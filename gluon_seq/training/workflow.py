@@ -199,6 +199,12 @@ def build(config: RunConfig) -> Workbench:
     return Workbench(task, model, config.kernel)
 
 
+def load_model(run_dir: Path, ctx: Optional[str] = None) -> mx.gluon.HybridBlock:
+    """The run's model at its best checkpoint, hybridized, on ``ctx`` (default cpu): call it
+    as in training, ``model(*inputs, *model.begin_state(batch_size))``."""
+    return load_run(Path(run_dir), ctx=ctx).model
+
+
 def reevaluate(run_dir: Path, rnn_backend: Optional[str] = None, ctx: Optional[str] = None) -> Dict:
     """The run's best checkpoint, evaluated on every test split again."""
     run = load_run(run_dir, rnn_backend, ctx, with_data=True)

@@ -241,6 +241,7 @@ def plot_hops(predictor, story: str, question: str, path: Path) -> Path:
         axes.text(hop, row, f"{weight:.2f}", ha="center", va="center", fontsize=7,
                   color="w" if weight < 0.5 else "k")
     axes.set_title(f"{question} -> {answer['answer']} (p = {answer['probability']:.2f})")
+    return _save(figure, path)
 
 
 def _box(axis, x, y, text, color, width=0.9, height=0.6):

@@ -4,28 +4,17 @@
         [--cases fused-lstm-ptb:train+infer unfused-lstm-arithmetic ...] [--calls 10] [--top 8]
         [--no-write]
 
-A case is ``WHO-CELL-SHAPE[:MODES]``: WHO ``fused`` or ``unfused`` (our layer, as
-benchmarks/contenders.py builds it for speed.py; ``fused_stock``, ``unfused_stock``: without
-gluon_seq's compiled operators) or ``torch`` (PyTorch's layer), CELL ``lstm`` or ``gru``,
-SHAPE one of contenders.py's SHAPES, MODES ``train``, ``infer`` or ``train+infer``.  Each case
-and mode runs in fresh subprocesses, one per pass, every call ending in ``mx.nd.waitall()``
-so that its work is all inside it:
-
-1. **plain**: the contender's calls alternating with its reference's (PyTorch's layer for
-   ``fused``, ours fused for ``unfused``): wall time per call, median.  The ratio against
-   the goal (fused >= 1.0x PyTorch, unfused >= 0.8x fused) comes from this pass.
-2. **DNNL_VERBOSE=1**: oneDNN's log of every primitive it ran (``dnnl_verbose.py``),
-   summed per kind and call, median.  The log slows the call, so this pass's own wall time
-   is the denominator of its shares, and the table gives both wall times.
-3. **MXNet profiler** (``aggregate_stats``) with bulk execution off
-   (``MXNET_EXEC_BULK_EXEC_TRAIN=0``, ``..._INFERENCE=0``), so that each operator is its own
-   entry: time and calls per step of the top operators and of all of them, mean of the
-   calls; the reference's operator count too when it is MXNet's.
-
-For ``torch`` cases one pass times the calls and then runs them under torch.profiler (top
-ops by self CPU time).  The section ends with one generated line per case: the ratio, and,
-when the goal is not met, the measured cause (the oneDNN RNN primitive against PyTorch's
-whole call for the fused kernel; operator calls per step for the unfused one).
+A case is ``WHO-CELL-SHAPE[:MODES]``: WHO ``fused`` or ``unfused`` (our layer as
+contenders.py builds it; ``_stock``: without the compiled operators) or ``torch``, CELL
+``lstm`` or ``gru``, SHAPE one of contenders.py's SHAPES, MODES ``train``, ``infer`` or
+``train+infer``.  Each pass runs in a fresh subprocess, every call ending in
+``mx.nd.waitall()``: **plain** times the contender against its reference (PyTorch for
+``fused``, ours fused for ``unfused``; the goal ratio comes from here); **DNNL_VERBOSE=1**
+sums oneDNN's log per primitive kind (``dnnl_verbose.py``; the log slows the call, so its
+shares are of this pass's own wall time); **MXNet profiler** with bulk execution off, so
+each operator is its own entry.  A ``torch`` case is timed, then run under torch.profiler.
+The section ends with one generated line per case: the ratio and, when the goal is not
+met, the measured cause.
 """
 from __future__ import annotations
 

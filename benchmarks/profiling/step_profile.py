@@ -192,12 +192,16 @@ def _row(source, what, ms, of=None, count="") -> str:
     return f"| {source} | {what} | {ms:.2f} | {share} | {count} |"
 
 
+def _totals(ops: dict) -> tuple:
+    """(ms, calls) per step, added over every operator of ``ops``."""
+    return sum(ms for ms, _ in ops.values()), sum(n for _, n in ops.values())
+
+
 def _op_rows(source: str, ops: dict, wall: float, top: int) -> list:
     ranked = sorted(ops.items(), key=lambda item: -item[1][0])
     rows = [_row(source, f"`{name}`", ms, wall, count) for name, (ms, count) in ranked[:top]]
-    total = sum(ms for ms, _ in ops.values())
-    return rows + [_row(source, f"all {len(ops)} kinds", total, wall,
-                        sum(n for _, n in ops.values()))]
+    total, count = _totals(ops)
+    return rows + [_row(source, f"all {len(ops)} kinds", total, wall, count)]
 
 
 def case_table(result: dict, top: int) -> list:
@@ -214,12 +218,11 @@ def case_table(result: dict, top: int) -> list:
                        t["profiled_wall"], t["profiled_wall"])]
         return lines + _op_rows("torch op, self time", t["ops"], t["profiled_wall"], top)
     plain, onednn, prof = result["plain"], result["onednn"], result["mxprof"]
-    lines += [_row("wall", "DNNL_VERBOSE off, median", plain["wall"]),
-              _row("CPU", "DNNL_VERBOSE off, median", plain["wall_cpu"])]
+    passes = [("wall", "DNNL_VERBOSE off, median")]
     if "ref_wall" in plain:
-        name = contender_name(reference(who), cell)
-        lines += [_row("wall", f"{name}, the same pass", plain["ref_wall"]),
-                  _row("CPU", f"{name}, the same pass", plain["ref_wall_cpu"])]
+        passes.append(("ref_wall", f"{contender_name(reference(who), cell)}, the same pass"))
+    for key, what in passes:
+        lines += [_row("wall", what, plain[key]), _row("CPU", what, plain[f"{key}_cpu"])]
     wall = onednn["wall"][0]
     lines += [_row("wall", "DNNL_VERBOSE=1, median (the oneDNN shares are of this)", wall,
                    wall),
@@ -232,10 +235,9 @@ def case_table(result: dict, top: int) -> list:
                       "shares are of this)", own["wall"], own["wall"]))
     lines += _op_rows("MXNet operator", own["ops"], own["wall"], top)
     if "ref" in prof:
-        ref = prof["ref"]
+        ms, count = _totals(prof["ref"]["ops"])
         lines.append(_row("MXNet operator", f"{contender_name(reference(who), cell)}: all",
-                          sum(ms for ms, _ in ref["ops"].values()), None,
-                          sum(n for _, n in ref["ops"].values())))
+                          ms, None, count))
     return lines
 
 
@@ -284,14 +286,12 @@ def _largest_other(ops: dict) -> str:
 
 
 def _unfused_cause(prof: dict) -> str:
-    ops = prof["own"]["ops"]
-    count, total = sum(n for _, n in ops.values()), sum(ms for ms, _ in ops.values())
+    total, count = _totals(prof["own"]["ops"])
     text = (f"{count:,.0f} operator calls per step (MXNet profiler, bulk execution off), "
             f"mean {total / count * 1e3:.0f} µs each ({_ms(total)} in all)")
     if "ref" in prof:
-        ref = prof["ref"]["ops"]
-        text += (f", against {sum(n for _, n in ref.values()):,.0f} calls "
-                 f"({_ms(sum(ms for ms, _ in ref.values()))}) in the fused kernel's step")
+        ref_ms, ref_count = _totals(prof["ref"]["ops"])
+        text += f", against {ref_count:,.0f} calls ({_ms(ref_ms)}) in the fused kernel's step"
     return text
 
 

@@ -155,9 +155,8 @@ def table_row(label: str, subset: str, found: Dict[int, List[dict]], pick=None) 
 
 def reference_row() -> str:
     cells = [f"{100 - e:.1f}" for e in REFERENCE]
-    mean = sum(REFERENCE) / len(REFERENCE)
     return "| " + " | ".join(["MemN2N reference code, en (1k), best of 10 runs", *cells,
-                              f"{mean:.1f}", str(sum(e > FAILED for e in REFERENCE)), "-"]) + " |"
+                              *_summary(REFERENCE, 0)]) + " |"
 
 
 def build_table(out: Path, epochs: Optional[int], guess: Dict[tuple, tuple]):

@@ -22,8 +22,8 @@ import gluon_seq  # noqa: F401  (sets OMP_NUM_THREADS before mxnet loads)
 import mxnet as mx
 
 import limit as machine_limit
-from contenders import (GATES, NAMES, SHAPES, kinds_for, layer_flops, mxnet_contender,
-                        torch_contender)
+from contenders import (GATES, HAVE_TORCH, NAMES, SHAPES, kinds_for, layer_flops,
+                        mxnet_contender, torch_contender)
 from harness import Bench, check_equal_cpu, race
 
 
@@ -109,11 +109,7 @@ def main() -> None:
     args = bench.parse()
     args.section = args.section or ("speed" if args.cell == "lstm" else f"speed-{args.cell}")
     args.no_write = args.no_write or bool(args.only)
-    try:
-        import torch  # noqa: F401
-        have_torch = True
-    except ImportError:
-        have_torch = False
+    if not HAVE_TORCH:
         print("torch not installed: PyTorch column skipped (pip install torch==2.13.0)")
     limit = machine_limit.measure()
     print(limit.describe(), flush=True)
@@ -122,7 +118,7 @@ def main() -> None:
         mx.profiler.set_state("run")
     seconds = {}
     lines = [line for name in args.shapes for line in
-             shape_rows(name, args.cell, args.reps, have_torch, limit, args.only, seconds)]
+             shape_rows(name, args.cell, args.reps, HAVE_TORCH, limit, args.only, seconds)]
     if args.only and args.profile:
         mx.profiler.set_state("stop")
         print(mx.profiler.dumps(format="table", sort_by="total"))

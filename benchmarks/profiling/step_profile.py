@@ -19,7 +19,6 @@ met, the measured cause.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -28,7 +27,7 @@ import sys
 import time
 
 from . import dnnl_verbose
-from ..contenders import NAMES, SHAPES, mxnet_contender, torch_contender
+from ..contenders import HAVE_TORCH, NAMES, SHAPES, mxnet_contender, torch_contender
 from ..harness import ROOT, Bench, mxnet_operators
 
 import mxnet as mx  # after contenders, which imports gluon_seq first (it sets the threads)
@@ -43,7 +42,6 @@ VERBOSE = ("DNNL_VERBOSE", "MKLDNN_VERBOSE")
 CONTENDERS = {"fused": "ours fused", "unfused": "ours unfused",
               "fused_stock": "ours fused, stock ops", "unfused_stock": "ours unfused, stock ops"}
 GOALS = {"fused": (1.0, "PyTorch"), "unfused": (0.8, "ours fused")}  # by kernel
-HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
 
 def parse_case(text: str) -> list:

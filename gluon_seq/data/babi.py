@@ -166,8 +166,3 @@ def insert_blank_memories(stories: np.ndarray, fraction: float,
 def sample_text(sample: Sample) -> Dict[str, str]:
     """A sample as the user-level ``{"story", "question"}`` dict ``predict`` takes."""
     return {"story": detokenize(sample.story), "question": detokenize(sample.question)}
-
-
-def unknown_words(tokens: Iterable[str], vocab: Iterable[str]) -> List[str]:
-    known = set(vocab)
-    return sorted({t for t in tokens if t not in known})

@@ -22,6 +22,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -113,13 +114,20 @@ def untrained_export(task, folder: Path) -> Path:
     return export_model(task, model, folder)
 
 
+def profile_file() -> str:
+    """Where MXNet's profiler may write: a file of this process's own.  Never os.devnull:
+    MXNet replaces the file it is given, and as root that turned /dev/null into a
+    regular file, which broke every later shell redirect on the machine."""
+    return os.path.join(tempfile.gettempdir(), f"gluon-seq-mxnet-profile-{os.getpid()}.json")
+
+
 def mxnet_operators(call, calls: int) -> dict:
     """{"wall": ms per call, "ops": {operator: (ms per call, runs per call)}} over ``calls``
     calls of ``call``, from MXNet's aggregate profiler (the engine's bookkeeping left out)."""
     import mxnet as mx
 
     mx.profiler.set_config(profile_symbolic=True, profile_imperative=True,
-                           aggregate_stats=True, filename=os.devnull)
+                           aggregate_stats=True, filename=profile_file())
     mx.profiler.set_state("run")
     _, _, wall = timed_calls(lambda: (call(), mx.nd.waitall()), calls)
     mx.profiler.set_state("stop")

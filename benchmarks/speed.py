@@ -15,7 +15,6 @@ contenders and their FLOPs are in ``contenders.py``; a training step counts as 3
 """
 from __future__ import annotations
 
-import os
 import statistics
 
 import gluon_seq  # noqa: F401  (sets OMP_NUM_THREADS before mxnet loads)
@@ -24,7 +23,7 @@ import mxnet as mx
 import limit as machine_limit
 from contenders import (GATES, HAVE_TORCH, NAMES, SHAPES, kinds_for, layer_flops,
                         mxnet_contender, torch_contender)
-from harness import Bench, check_equal_cpu, race
+from harness import Bench, check_equal_cpu, profile_file, race
 
 
 
@@ -114,7 +113,7 @@ def main() -> None:
     limit = machine_limit.measure()
     print(limit.describe(), flush=True)
     if args.only and args.profile:
-        mx.profiler.set_config(profile_all=True, aggregate_stats=True, filename=os.devnull)
+        mx.profiler.set_config(profile_all=True, aggregate_stats=True, filename=profile_file())
         mx.profiler.set_state("run")
     seconds = {}
     lines = [line for name in args.shapes for line in

@@ -2,7 +2,7 @@
 
 The public API, what the notebooks and scripts use::
 
-    from gluon_seq import RunConfig, train, evaluate, export, load_predictor
+    from gluon_seq import RunConfig, train, evaluate, export, load_predictor, build
 
     config = RunConfig.for_task("arithmetic", epochs=5)   # task defaults, preset, overrides
     metrics = train(config, "runs/arithmetic")             # trains, evaluates, exports
@@ -10,6 +10,7 @@ The public API, what the notebooks and scripts use::
     folder = export("runs/arithmetic", onnx=True)          # (re)writes runs/arithmetic/export
     model = load_predictor(folder)                         # serves with no task code
     model.predict(["7*3*2"])                               # ['42']
+    bench = build(config)                                  # task, data and untrained model
 
 A user's mistake raises :class:`UserError` (one sentence); anything else is a bug.
 The names load MXNet on first use, so ``import gluon_seq`` stays cheap.
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 
 _API = {"RunConfig": "gluon_seq.training.config:RunConfig",
         "train": "gluon_seq.training.workflow:train",
+        "build": "gluon_seq.training.workflow:build",
         "evaluate": "gluon_seq.training.workflow:reevaluate",
         "export": "gluon_seq.training.workflow:export",
         "load_predictor": "gluon_seq.serving:load_predictor"}
@@ -38,4 +40,4 @@ def __getattr__(name):
     return getattr(importlib.import_module(module), attribute)
 
 
-__all__ = ["RunConfig", "UserError", "evaluate", "export", "load_predictor", "train"]
+__all__ = ["RunConfig", "UserError", "build", "evaluate", "export", "load_predictor", "train"]

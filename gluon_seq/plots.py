@@ -133,3 +133,50 @@ def plot_run_attention(run_dir: Path, story: str, question: str, path: Path) -> 
     answer = codec.decode([scores.asnumpy()])[0]
     return save_attention_heatmap(weights, story_tokens, question_tokens, path,
                                   title=f"{question} -> {answer['answer']}")
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """A Markdown table (what a notebook shows with ``IPython.display.Markdown``);
+    ``|`` inside a cell is escaped, so any text fits."""
+    if any(len(row) != len(header) for row in rows):
+        raise ValueError(f"every row needs {len(header)} cells, one per column of {list(header)}")
+    cell = lambda value: str(value).replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def hop_weights(predictor, story: str, question: str):
+    """(weights (sentences, hops), the story's sentences as token lists, the answer dict)
+    of a MemN2N export folder's predictor: its second output, (1, hops, slots), cut to
+    the slots that hold the story's sentences."""
+    from .codecs.babi import tokenize
+    from .codecs.babi_memory import MemoryCodec, split_sentences
+
+    codec = predictor.codec
+    if not isinstance(codec, MemoryCodec):
+        raise ValueError("this export has no sentence memory; hops need a MemN2N export "
+                         "(train babi with --preset memn2n)")
+    scores, attention = predictor.run(codec.encode([{"story": story, "question": question}]))
+    sentences = split_sentences(tokenize(story))[-codec.memory_size:]
+    weights = attention[0][:, -len(sentences):].T                  # (sentences, hops)
+    return weights, sentences, codec.decode([scores])[0]
+
+
+def plot_hops(predictor, story: str, question: str, path: Path) -> Path:
+    """Heat map of :func:`hop_weights`: a row per story sentence, a column per hop,
+    the answer and its probability as the title; returns the PNG's path."""
+    weights, sentences, answer = hop_weights(predictor, story, question)
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7, 0.35 * len(sentences) + 1.4))
+    axes.imshow(weights, cmap="viridis", aspect="auto", vmin=0, vmax=1)
+    axes.set_yticks(range(len(sentences)))
+    axes.set_yticklabels([" ".join(s) for s in sentences], fontsize=8)
+    axes.set_xticks(range(weights.shape[1]))
+    axes.set_xticklabels([f"hop {k + 1}" for k in range(weights.shape[1])])
+    axes.set_xlabel("hop (one row per story sentence, the oldest at the top)")
+    for (row, hop), weight in np.ndenumerate(weights):
+        axes.text(hop, row, f"{weight:.2f}", ha="center", va="center", fontsize=7,
+                  color="w" if weight < 0.5 else "k")
+    axes.set_title(f"{question} -> {answer['answer']} (p = {answer['probability']:.2f})")
+    return _save(figure, path)

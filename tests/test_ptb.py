@@ -237,3 +237,15 @@ def test_predict_cli_generates_and_rejects_an_empty_prompt(trained):
     assert options_first.stdout == good.stdout, options_first.stderr
     bad = _cli("predict", export, "")
     assert bad.returncode == 2 and "empty" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_split_ids_are_the_streams_the_batches_read_cut_to_the_token_options(tmp_path):
+    task = PtbTask.tiny(tmp_path, train_tokens=60, eval_tokens=40)
+    with pytest.raises(ValueError, match="prepare"):
+        task.split_ids("train")
+    task.prepare()
+    assert [len(task.split_ids(s)) for s in ("train", "valid", "test")] == [60, 40, 40]
+    batch = next(task.train_batches(0, 4))
+    np.testing.assert_array_equal(batch.inputs[0][1], task.split_ids("train")[15:20])  # row 1
+    with pytest.raises(ValueError, match="one of train, valid, test"):
+        task.eval_batches("dev", 4)

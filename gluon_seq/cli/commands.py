@@ -156,8 +156,13 @@ def cmd_export(argv: List[str]) -> int:
     parser.add_argument("--onnx", action="store_true",
                         help="also write model.onnx for 'gluon-seq serve --backend onnxruntime' "
                              "(default: off)")
+    parser.add_argument("--quantize", choices=("int8",),
+                        help="also write an int8 graph, calibrated on the run's validation "
+                             "data, which the mxnet backend then serves; logs the test metric "
+                             "in fp32 and int8 (default: off)")
     args = parser.parse_args(argv)
-    print(export(Path(args.run_dir), rnn_backend=args.rnn_backend, onnx=args.onnx))
+    print(export(Path(args.run_dir), rnn_backend=args.rnn_backend, onnx=args.onnx,
+                 quantize=args.quantize))
     return 0
 
 
@@ -177,10 +182,10 @@ def cmd_predict(argv: List[str]) -> int:
     parser.add_argument("--backend", default="mxnet",
                         help="serving runtime: mxnet (default), onnxruntime (needs model.onnx) or "
                              "auto (the faster here, timed at load)")
-    parser.add_argument("--graph", choices=("auto", "compiled", "portable"),
-                        help="mxnet backend: the graph with gluon_seq's compiled operators, or "
-                             "the portable one (default auto: compiled when the folder has it "
-                             "and the operators load)")
+    parser.add_argument("--graph", choices=("auto", "int8", "compiled", "portable"),
+                        help="mxnet backend: the int8 graph (export --quantize int8), the one "
+                             "with gluon_seq's compiled operators, or the portable one (default "
+                             "auto: the first of these the folder has and this machine runs)")
     args = parser.parse_intermixed_args(argv)  # options may come before the inputs
     if args.graph and args.backend != "mxnet":
         raise UserError(f"--graph chooses between the mxnet backend's graphs; the {args.backend} "
@@ -209,8 +214,8 @@ COMMANDS = {
     "launch": ("gluon_seq.training.launch:cmd_launch",
                "run a dist_sync training job's roles on this machine"),
 }
-# Commands that only run exported graphs: they get the serving engine (util.runtime).
-INFERENCE_ONLY = ("predict", "serve", "ask")
+# Commands that train nothing: they get the serving engine and oneDNN settings (util.runtime).
+INFERENCE_ONLY = ("export", "predict", "serve", "ask")
 USAGE = ("usage: gluon-seq COMMAND [options]   (gluon-seq COMMAND --help for its options)\n\n"
          "commands:\n" + "\n".join(f"  {name:<9} {line}" for name, (_, line) in COMMANDS.items()))
 

@@ -27,6 +27,8 @@ from ..util.errors import UserError
 SYMBOL_FILE = "model-symbol.json"
 COMPILED_SYMBOL_FILE = "model-compiled-symbol.json"
 PARAMS_FILE = "model-0000.params"
+INT8_SYMBOL_FILE = "model-int8-symbol.json"  # written by export --quantize int8
+INT8_PARAMS_FILE = "model-int8-0000.params"
 META_FILE = "meta.json"
 ONNX_FILE = "model.onnx"
 ONNX_META_FILE = "onnx.json"

@@ -16,8 +16,8 @@ import numpy as np
 from ..codecs import codec_from_meta
 from ..util.errors import UserError, reason
 from ..util.registry import Registry
-from .format import COMPILED_SYMBOL_FILE, META_FILE, PARAMS_FILE, SYMBOL_FILE, \
-    graph_operators, read_meta
+from .format import COMPILED_SYMBOL_FILE, INT8_PARAMS_FILE, INT8_SYMBOL_FILE, META_FILE, \
+    PARAMS_FILE, SYMBOL_FILE, graph_operators, read_meta
 from ..rnn import compiled_ops
 from .folding import fold
 from .predict_api import PredictGraph, params_bytes
@@ -131,7 +131,10 @@ def _zeros(specs: Sequence[dict], batch_size: int) -> List[np.ndarray]:
             for s in specs]
 
 
-GRAPHS = ("auto", "compiled", "portable")
+GRAPHS = ("auto", "int8", "compiled", "portable")
+GRAPH_FILES = {"int8": (INT8_SYMBOL_FILE, INT8_PARAMS_FILE),
+               "compiled": (COMPILED_SYMBOL_FILE, PARAMS_FILE),
+               "portable": (SYMBOL_FILE, PARAMS_FILE)}
 
 
 def _graph_operators(symbol: Path) -> set:
@@ -148,12 +151,13 @@ class MXNetPredictor(Predictor):
     (:mod:`.predict_api`), with the parts of the graph that read only weights computed
     once, at load (:mod:`.folding`).
 
-    :attr:`graph` says which graph runs: ``"compiled"`` (``model-compiled-symbol.json``,
-    faster: BENCHMARKS.md's batch-1 table) when the folder has it, ``ctx`` is a CPU
-    and the operators load here; else ``"portable"`` (``model-symbol.json``).  The
-    same numbers either way.  ``graph="portable"`` (or ``GLUON_SEQ_COMPILED_OPS=0``)
-    forces the portable graph; ``graph="compiled"`` insists, a UserError where it
-    cannot run.  A damaged compiled graph is a UserError naming the file, never a
+    :attr:`graph` says which graph runs: ``"int8"`` (``model-int8-symbol.json``, which
+    ``export --quantize int8`` writes) when the folder has it and ``ctx`` is a CPU; else
+    ``"compiled"`` (``model-compiled-symbol.json``, faster: BENCHMARKS.md's batch-1
+    table) when the folder has it, ``ctx`` is a CPU and the operators load here; else
+    ``"portable"`` (``model-symbol.json``).  The last two give the same numbers.  ``graph="portable"`` (or ``GLUON_SEQ_COMPILED_OPS=0``)
+    forces the portable graph; ``graph="compiled"`` or ``"int8"`` insists, a UserError
+    where it cannot run.  A damaged compiled graph is a UserError naming the file, never a
     quiet fall back: a damaged file means a damaged folder, which a user wants to
     hear about, not find as a halved speed.
     """
@@ -162,9 +166,8 @@ class MXNetPredictor(Predictor):
         super().__init__(folder)
         self.ctx = ctx or mx.cpu()
         self.graph = self._choose_graph(graph)
-        symbol = self.folder / (COMPILED_SYMBOL_FILE if self.graph == "compiled" else SYMBOL_FILE)
-        params = self.folder / PARAMS_FILE
-        if self.graph == "compiled":  # a damaged portable graph is a damaged folder too
+        symbol, params = (self.folder / name for name in GRAPH_FILES[self.graph])
+        if self.graph != "portable":  # a damaged portable graph is a damaged folder too
             _graph_operators(self.folder / SYMBOL_FILE)
         operators = _graph_operators(symbol)
         # A compiled graph, or one saved straight from a block that used gluon_seq's
@@ -192,11 +195,17 @@ class MXNetPredictor(Predictor):
                             "run.") from None
 
     def _choose_graph(self, wanted: str) -> str:
-        """"compiled" or "portable", for ``graph=wanted`` (see the class)."""
+        """"int8", "compiled" or "portable", for ``graph=wanted`` (see the class)."""
         if wanted not in GRAPHS:
             raise UserError(f"graph must be one of {', '.join(GRAPHS)}, not {wanted!r}.")
         if wanted == "portable":
             return wanted
+        if wanted in ("auto", "int8") and self.ctx.device_type == "cpu" and \
+                (self.folder / INT8_SYMBOL_FILE).is_file():
+            return "int8"
+        if wanted == "int8":
+            raise UserError(f"cannot run an int8 graph: {self.folder} has none on the CPU (write "
+                            "it with 'gluon-seq export RUN_DIR --quantize int8').")
         # The file first: a folder without it never builds the compiled operators.
         if not (self.folder / COMPILED_SYMBOL_FILE).is_file():
             why = f"{self.folder} has no {COMPILED_SYMBOL_FILE} (re-export the run to write it)"

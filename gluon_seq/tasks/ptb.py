@@ -123,6 +123,14 @@ class PtbTask(Task):
         self._ids = {split: ids[:caps[split]] if caps[split] else ids
                      for split, ids in self._ids.items()}
 
+    def split_ids(self, split: str) -> np.ndarray:
+        """(tokens,) int32 word ids of ``split`` (train, valid or test) as training and
+        evaluation read them: one stream, cut to --train-tokens / --eval-tokens."""
+        if split not in self._ids:
+            raise ValueError(f"no split {split!r} loaded; call prepare() first, and ask for "
+                             f"one of {', '.join(ptb_data.SPLITS)}")
+        return self._ids[split]
+
     def _windows(self, ids: np.ndarray, batch_size: int) -> Iterator[Batch]:
         rows = ptb_data.batchify(ids, batch_size)
         for data, label in ptb_data.bptt_windows(rows, self.options.num_steps):
@@ -133,9 +141,7 @@ class PtbTask(Task):
         return self._windows(ptb_data.shard_stream(self._ids["train"], *self._shard), batch_size)
 
     def eval_batches(self, split: str, batch_size: int) -> Iterator[Batch]:
-        if split not in self._ids:
-            raise ValueError(f"unknown split {split!r}")
-        return self._windows(self._ids[split], self.options.eval_batch_size)
+        return self._windows(self.split_ids(split), self.options.eval_batch_size)
 
     def lr_schedule(self, epoch: int) -> float:
         """Learning-rate factor for 0-based ``epoch`` (Zaremba: lr_decay ** max(epoch + 1 - decay_after, 0))."""

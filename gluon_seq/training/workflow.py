@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, NamedTuple, Optional, Sequence
 
 import mxnet as mx
 import numpy as np
@@ -18,6 +18,7 @@ import numpy as np
 from ..data import Batch
 from ..exporting.writer import export_model
 from ..rnn import LayerFactory, cells, kernels
+from ..tasks import Task
 from ..util.errors import UserError
 from ..util.files import atomic_write_text, read_json
 from ..util.runtime import parse_contexts, seed_everything
@@ -62,20 +63,32 @@ def export_kernel(task, requested: str, log: Log = print, repeats: int = 10,
 def export_run(run_dir: Path, rnn_backend: str = kernels.EXPORT_DEFAULT,
                folder: Optional[Path] = None, log: Log = print) -> Path:
     """Export the run's best checkpoint to ``run_dir/export`` (or ``folder``)."""
-    run = load_run(run_dir, ctx="cpu")
+    return _export_loaded(load_run(run_dir, ctx="cpu"), run_dir, rnn_backend, folder, log)
+
+
+def _export_loaded(run, run_dir: Path, rnn_backend: str, folder: Optional[Path], log: Log) -> Path:
     kernel = export_kernel(run.task, rnn_backend, log, cell=run.config.cell)
     return export_model(run.task, run.model, folder or Path(run_dir) / EXPORT_DIR, kernel=kernel)
 
 
 def export(run_dir: Path, rnn_backend: str = kernels.EXPORT_DEFAULT, onnx: bool = False,
-           log: Log = print) -> Path:
+           quantize: Optional[str] = None, log: Log = print) -> Path:
     """(Re)write ``run_dir/export`` from the run's best checkpoint (``gluon-seq export``);
-    with ``onnx``, also ``model.onnx`` for the onnxruntime runtime.  Returns the folder."""
-    folder = export_run(Path(run_dir), rnn_backend=rnn_backend, log=log)
+    with ``onnx``, also ``model.onnx`` for the onnxruntime runtime; with ``quantize="int8"``,
+    also an int8 graph calibrated on the run's validation split, which the mxnet runtime
+    then serves (:mod:`gluon_seq.exporting.quantize`).  Returns the folder."""
+    if quantize not in (None, "int8"):
+        raise UserError(f"--quantize takes int8, not {quantize!r}.")
+    run = load_run(Path(run_dir), ctx="cpu")
+    folder = _export_loaded(run, Path(run_dir), rnn_backend, None, log)
     if onnx:
         from ..exporting.onnx import export_onnx
 
         export_onnx(folder)
+    if quantize is not None:
+        from ..exporting.quantize import quantize as to_int8
+
+        to_int8(folder, run.task, run.config.batch_size, log)
     return folder
 
 
@@ -107,6 +120,23 @@ def _init_amp(config: RunConfig, contexts) -> None:
     amp.init()  # before the model is built, so its operators are cast lists-wise
 
 
+def _with_kernel(config: RunConfig, task, contexts, log: Log) -> RunConfig:
+    """``config`` with its kernel decided, once, when a run starts (auto-fast times both)."""
+    if config.kernel is not None:
+        return config
+    return dataclasses.replace(config, kernel=training_kernel(task, config, contexts, log))
+
+
+def _initialised_model(task, config: RunConfig, contexts):
+    """(model, its layer factory): the task's model with the config's kernel and cell,
+    initialised from the config's seed, as every run starts it."""
+    seed_everything(config.seed)  # timing the kernels drew random numbers
+    layers = LayerFactory(config.kernel, ctx=contexts[0], cell=config.cell)
+    model = task.build_model(layers)
+    model.initialize(task.initializer(), ctx=contexts)
+    return model, layers
+
+
 def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = print,
           given: Optional[Sequence[str]] = None) -> Dict:
     """Train, checkpoint, evaluate the best checkpoint, and export it.  With
@@ -125,12 +155,8 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = pri
         save_artifacts(task, run_dir)
     store = _distributed(config, task)
     _init_amp(config, contexts)
-    if config.kernel is None:  # decided once, when the run starts
-        config = dataclasses.replace(config, kernel=training_kernel(task, config, contexts, log))
-    seed_everything(config.seed)  # timing the kernels drew random numbers
-    layers = LayerFactory(config.kernel, ctx=contexts[0], cell=config.cell)
-    model = task.build_model(layers)
-    model.initialize(task.initializer(), ctx=contexts)
+    config = _with_kernel(config, task, contexts, log)
+    model, layers = _initialised_model(task, config, contexts)
     model.hybridize(static_alloc=True, static_shape=True)
     config.save(run_dir)
     fitter = Fitter(task, model, config, run_dir, contexts, log=log, kvstore=store)
@@ -146,6 +172,31 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = pri
     atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2))
     export_model(task, best, run_dir / EXPORT_DIR, kernel=kernels.EXPORT_DEFAULT)
     return metrics
+
+
+class Workbench(NamedTuple):
+    """What :func:`build` returns: the task with its data loaded, its model, the kernel."""
+    task: Task
+    model: mx.gluon.HybridBlock
+    kernel: str
+
+    @property
+    def parameter_count(self) -> int:
+        """Numbers in the model's parameters (every parameter's size, added)."""
+        return sum(p.data().size for p in self.model.collect_params().values())
+
+
+def build(config: RunConfig) -> Workbench:
+    """The task of ``config`` with its data loaded and its model built, seeded and
+    initialised as :func:`train` builds them, but neither trained nor hybridized: a
+    model to print, to call on a batch and to step by hand (the notebooks do)."""
+    contexts = parse_contexts(config.ctx)
+    seed_everything(config.seed)
+    task = make_task(config)
+    task.prepare()
+    config = _with_kernel(config, task, contexts, log=lambda line: None)
+    model, _ = _initialised_model(task, config, contexts)
+    return Workbench(task, model, config.kernel)
 
 
 def reevaluate(run_dir: Path, rnn_backend: Optional[str] = None, ctx: Optional[str] = None) -> Dict:

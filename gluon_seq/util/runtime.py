@@ -5,13 +5,14 @@ package's ``__init__`` calls it first and this module imports mxnet lazily.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
 import socket
 import subprocess
 import sys
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 from .errors import UserError
 
@@ -43,24 +44,33 @@ def configure_threads() -> None:
 
 
 def configure_serving_engine() -> None:
-    """MXNet's synchronous engine for a process that only runs exported graphs, unless
-    the user chose one: a batch-1 call of a small model then does its work in the
-    calling thread, with no hand-off to engine threads (docs/serving.md).  Loads
+    """MXNet's synchronous engine for a process that trains nothing, unless the user
+    chose one: a batch-1 call of a small model then does its work in the calling
+    thread, with no hand-off to engine threads (docs/serving.md).  Loads
     mxnet; does nothing once it is loaded (its engine is chosen then).  Training
     keeps the threaded engine."""
     if "mxnet" in sys.modules:
         return
     os.environ.setdefault("MXNET_ENGINE_TYPE", "NaiveEngine")
+    os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")  # else a line per graph bound
     # MXNet logs the engine it starts to stderr when the variable is set, which would make
     # every one-sentence error two lines; it starts it on first use, so start it here, unheard.
+    with native_stderr_silenced():
+        import mxnet as mx
+
+        mx.nd.waitall()
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 pointed at /dev/null, for MXNet's C++ log lines (which Python
+    cannot filter) inside the block; Python's own errors still raise."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 2)
-            import mxnet as mx
-
-            mx.nd.waitall()
+            yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -1,0 +1,65 @@
+"""export --quantize int8: an int8 graph calibrated on the run's validation split, served
+by the mxnet runtime by default, its output layer int8 and its recurrent layer fp32, with
+the test metric reported for both."""
+import json
+import shutil
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+import gluon_seq
+from gluon_seq import RunConfig, UserError
+from gluon_seq.exporting import quantize
+from gluon_seq.serving.format import INT8_SYMBOL_FILE
+from gluon_seq.serving.predictors import MXNetPredictor
+
+TINY = {"train_samples": 256, "valid_samples": 64, "test_samples": 64}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("int8")
+    config = RunConfig.for_task("arithmetic", epochs=2, batch_size=32, options=dict(TINY))
+    gluon_seq.train(config, folder, log=lambda line: None)
+    return folder
+
+
+def test_int8_export_reports_both_metrics_and_serves_int8_by_default(run):
+    lines = []
+    folder = gluon_seq.export(run, quantize="int8", log=lines.append)
+    assert any("recurrent layer stays fp32" in line for line in lines)
+    [reported] = [line for line in lines if " in int8" in line]
+    operators = {n["op"] for n in json.loads((folder / INT8_SYMBOL_FILE).read_text())["nodes"]}
+    assert "RNN" in operators and "_contrib_quantized_rnn" not in operators
+    assert any("quantize" in op for op in operators)  # the output layer reads int8
+    int8, fp32 = MXNetPredictor(folder), MXNetPredictor(folder, graph="portable")
+    assert int8.graph == "int8"
+    batch = np.random.RandomState(0).randint(1, 12, size=(16, 8)).astype(np.float32)
+    got, expected = int8.run([batch])[0], fp32.run([batch])[0]
+    assert not np.array_equal(got, expected)  # it is another graph ...
+    assert np.mean(got.argmax(-1) == expected.argmax(-1)) > 0.95  # ... with the same answers
+    scores = [float(word) for word in reported.replace(",", " ").split() if word[0].isdigit()]
+    assert abs(scores[0] - scores[1]) <= 0.05, reported
+
+
+def test_a_new_export_drops_an_old_int8_graph(run):
+    gluon_seq.export(run, quantize="int8", log=lambda line: None)
+    folder = gluon_seq.export(run, log=lambda line: None)
+    assert not (folder / INT8_SYMBOL_FILE).exists()  # never int8 of older weights
+    with pytest.raises(UserError, match="--quantize int8"):
+        MXNetPredictor(folder, graph="int8")
+
+
+def test_only_int8_is_offered(run):
+    with pytest.raises(UserError, match="int8"):
+        gluon_seq.export(run, quantize="int4")
+
+
+def test_a_graph_without_an_output_layer_is_refused(tmp_path, monkeypatch, run):
+    folder = tmp_path / "export"
+    shutil.copytree(run / "export", folder)
+    data = mx.sym.var("data0")
+    monkeypatch.setattr(mx.sym, "load", lambda path: data * 2)
+    with pytest.raises(UserError, match="no FullyConnected layer"):
+        quantize.quantize(folder, None, 32)

@@ -1,19 +1,14 @@
-"""bAbI task by task: the source model, ``read-story`` and the MemN2N memory network
-(per task, and jointly over the 20) on the 1k (``en``) and 10k (``en-10k``) sets,
-beside the MemN2N reference code's per-task errors.
+"""bAbI task by task: the source model, ``read-story`` and MemN2N (per task, and jointly
+over the 20) on the 1k (``en``) and 10k (``en-10k``) sets, beside the MemN2N reference
+code's per-task errors.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/babi_tasks.py --configs memn2n --sets en \\
         --tasks 1-20 [--seeds 0,1,2] [--out runs/bench-babi] [--epochs N] [--no-write] [--no-train]
 
-Each (configuration, set, task, seed) trains, one after another in this process, into
-``OUT/CONFIG/SET/qaN/seedS`` with the configuration's preset (``gluon-seq train babi
---preset ...``).  A folder that already holds ``metrics.json`` is read, not trained again,
-so one table collects every run made with the same ``--out``; the rows and tasks nobody
-ran say "not run".  ``--epochs`` shortens every run (a smoke test: its rows say so).
-Test accuracy is the best-validation checkpoint's; training time is the loop's sum of
-epoch times (evaluation excluded), added over the row's tasks.  The shared data lacks
-``en-10k/qa3_three-supporting-facts_train.txt``: that cell says so, and nothing stands in.
-The table goes into BENCHMARKS.md between the ``babi-tasks`` markers.
+Each (configuration, set, task, seed) trains in this process into
+``OUT/CONFIG/SET/qaN/seedS`` with the configuration's preset.  A folder that already
+holds ``metrics.json`` is read, not trained again, so one table collects every run made
+with the same ``--out``.  ``--epochs`` shortens every run (a smoke test: its rows say so).
 """
 import csv
 import functools
@@ -160,9 +155,8 @@ def table_row(label: str, subset: str, found: Dict[int, List[dict]], pick=None) 
 
 def reference_row() -> str:
     cells = [f"{100 - e:.1f}" for e in REFERENCE]
-    mean = sum(REFERENCE) / len(REFERENCE)
     return "| " + " | ".join(["MemN2N reference code, en (1k), best of 10 runs", *cells,
-                              f"{mean:.1f}", str(sum(e > FAILED for e in REFERENCE)), "-"]) + " |"
+                              *_summary(REFERENCE, 0)]) + " |"
 
 
 def build_table(out: Path, epochs: Optional[int], guess: Dict[tuple, tuple]):

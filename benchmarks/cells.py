@@ -4,20 +4,12 @@
                                                            [--cells lstm gru rnn_tanh]
                                                            [--kernel fused] [--no-write]
 
-Each task trains once per cell, one run after another, in this process, with
-the task's own configuration and only the cell changed: count-ones with the
-``fast`` preset (LSTM/GRU/RNN of 24 units, batch 50, Adam 1e-2, clip 5, 60
-epochs), tested on all 1,038,576 strings it never trained on; the arithmetic
-seq2seq with its defaults (32 units, 60 epochs), tested on 10,000 fresh
-expressions.  Training goes through the public API (``gluon_seq.train`` with
-``RunConfig.for_task(task, cell=...)``) into a temporary run folder.  The epochs and
-train seconds to the target come from the run's ``log.csv`` (validation metric each
-epoch, cumulative epoch times, evaluation excluded); the parameter counts from its best
-checkpoint.
-
-The table goes into BENCHMARKS.md between the ``cells`` markers, stamped with
-the machine it ran on; the numbers also go to ``benchmarks/results/cells.json``,
-which notebook 02 plots.
+Each task trains once per cell through ``gluon_seq.train`` with its own configuration and
+only the cell changed: count-ones with the ``fast`` preset, tested on all 1,038,576
+strings it never trained on; the arithmetic seq2seq with its defaults, tested on 10,000
+fresh expressions.  Epochs and train seconds to the target come from the run's
+``log.csv``, parameter counts from its best checkpoint.  The numbers also go to
+``benchmarks/results/cells.json``, which notebook 02 plots.
 """
 import json
 import re

@@ -8,6 +8,7 @@ multiply-adds forward, i.e. 2GH(C+H) floating-point operations.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import gluon_seq  # noqa: F401  (sets OMP_NUM_THREADS before mxnet loads)
@@ -25,6 +26,7 @@ SHAPES = {
 }
 GATES = {"lstm": 4, "gru": 3}
 NAMES = {"lstm": "LSTM", "gru": "GRU"}  # gluon.rnn.LSTM, LSTMCell, torch.nn.LSTM, ...
+HAVE_TORCH = importlib.util.find_spec("torch") is not None  # optional: pip install torch==2.13.0
 
 
 def layer_flops(T, B, C, H, L, gates: int = 4) -> float:

@@ -2,24 +2,18 @@
 
     .venv/bin/python benchmarks/limit.py [--threads N]      # prints the candidates
 
-Three candidates, the best of them is the limit:
+The best of three candidates:
 
-- **numpy's sgemm** on a 2048 x 2048 square, best of several calls, in a subprocess with
-  ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` removed from its environment (some of
-  these machines set them, and they slow OpenBLAS down).  threadpoolctl reports which
-  OpenBLAS kernel ran.  An OpenBLAS too old to know the CPU falls back to a generic kernel
-  (0.3.20 runs "Prescott", SSE3, on Emerald Rapids), so a second subprocess forces the
-  kernel the CPU's vector flags allow (SkylakeX, Haswell or Zen) and the better counts.
-- **PyTorch's matmul** on the same square (its own oneDNN/MKL GEMM), when torch is installed.
-- **The theoretical FMA peak**: lanes per vector x 2 flops per FMA x FMA units x clock x
-  threads.  Lanes come from the CPU flags (avx512f 16, avx2 8, else 4; AMD Zen 1 runs
-  256-bit FMAs as two 128-bit halves: 4), FMA units are taken as 2 (the most any x86 core
-  has, so the figure is an upper bound for the core it names), the clock is the highest
-  the kernel reports (``cpu MHz`` or cpufreq's maximum).  A turbo clock above that is not
-  visible from inside a VM; then a measured GEMM can beat this figure, and the measured
-  one is the limit.
-
-Nothing here changes the calling process's environment.
+- **numpy's sgemm** on a 2048 x 2048 square, best of several calls, in a subprocess
+  without ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (some of these machines set
+  them, and they slow OpenBLAS down).  An OpenBLAS too old to know the CPU falls back to
+  a generic kernel (0.3.20 runs "Prescott" on Emerald Rapids), so a second subprocess
+  forces the kernel the CPU's vector flags allow (SkylakeX, Haswell or Zen).
+- **PyTorch's matmul** on the same square, when torch is installed.
+- **The theoretical FMA peak**: lanes x 2 flops per FMA x 2 FMA units (the most any x86
+  core has: an upper bound) x the highest clock the kernel reports x threads.  A turbo
+  clock above that is not visible from inside a VM; then a measured GEMM can beat this
+  figure, and the measured one is the limit.
 """
 from __future__ import annotations
 
@@ -127,16 +121,11 @@ def torch_matmul(threads: int, calls: int = 8) -> Optional[float]:
         import torch
     except ImportError:
         return None
-    import time
+    from harness import timed_calls
 
     torch.set_num_threads(threads)
     a, b = torch.rand(SIZE, SIZE), torch.rand(SIZE, SIZE)
-    a @ b
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
+    times, _, _ = timed_calls(lambda: a @ b, calls, warm_up=1)
     return 2 * SIZE ** 3 / min(times) / 1e9
 
 

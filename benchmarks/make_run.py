@@ -2,16 +2,11 @@
 
     .venv/bin/python benchmarks/make_run.py [--keep] [--no-write]
 
-Clones the repository's HEAD (uncommitted changes are not in it; the stamp says
-whether there were any) into a temporary folder and runs ``make run`` there twice:
-the first builds ``.venv`` (every install from the package registry), trains the
-arithmetic model with ``--rnn-backend auto-fast``, evaluates, exports and predicts;
-the second finds the finished run, resumes it, and only re-evaluates.  Reported: the
-wall time of each, the time the venv build took (the first run's time up to the
-training's first log line), the kernel auto-fast chose, the exact match on fresh
-samples and held-out expressions from ``metrics.json``, and the four predictions.
-``OMP_NUM_THREADS`` is passed through as set (``make run`` uses 1 when unset).
-The table goes into BENCHMARKS.md between the ``make-run`` markers.
+Clones HEAD (uncommitted changes are not in it) into a temporary folder and runs
+``make run`` there twice: the first builds ``.venv``, trains the arithmetic model with
+``--rnn-backend auto-fast``, evaluates, exports and predicts; the second resumes the
+finished run and only re-evaluates.  The venv build's time is the first run's time up
+to the training's first log line.  ``OMP_NUM_THREADS`` is passed through as set.
 """
 import json
 import re

@@ -2,14 +2,10 @@
 
     .venv/bin/python benchmarks/model_steps.py [--tasks ...] [--reps 3] [--no-write]
 
-Each task's default model and batch size on one real training batch: a
-training step (forward + backward) and an inference step, plus inference on
-the batch's first example alone (the kind of call ``gluon-seq export
---rnn-backend auto-fast`` times to pick the kernel it exports; it times the
-task's example input, and keeps PTB fused), best of ``--reps`` after one
-warm-up, measured in one process with the kernels alternating.
-Tasks whose data is not on the machine are skipped and say so.  The table goes
-into BENCHMARKS.md between the ``model-steps`` markers.
+Each task's default model and batch size on one real training batch: a training step,
+an inference step, and inference on the batch's first example alone (the kind of call
+``gluon-seq export --rnn-backend auto-fast`` times), best of ``--reps`` with the kernels
+alternating.  Tasks whose data is not on the machine are skipped and say so.
 """
 import gluon_seq  # noqa: F401  (sets OMP_NUM_THREADS before mxnet loads)
 import mxnet as mx

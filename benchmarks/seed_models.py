@@ -4,23 +4,14 @@ result, its time and the peak memory of the whole process tree.
     taskset -c 0 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/seed_models.py
         [--quick] [--only alphabet babi ...] [--runs runs/seed-models] [--no-write]
 
-One row per seed configuration (a task's source settings or one of its presets).
-Each row runs ``python -m gluon_seq train TASK ... --out DIR`` in a fresh process,
-on the task's real data (``../shared/data``, the package's normal lookup), then
-reads DIR's ``metrics.json`` (the task's own metric on its test split, best epoch,
-train seconds without evaluation).  Wall time, CPU time and the peak resident memory
-of the child's whole process tree are measured here (``harness.train_cli``).
-
-Two profiles.  The full one (the default) trains each preset for its own epochs on
-all its data: hours, most of them PTB's (BENCHMARKS.md has the epoch times).
-``--quick`` trains each row for a few epochs on a share of its data, in minutes: its
-figures show that every configuration runs end to end and what it costs, not the
-quality the presets reach, so its rows say "quick" with their epochs and carry no
-source's figure.
-
-Run folders stay in ``--runs`` (PROFILE/ROW, replaced at each run).  The table goes
-into BENCHMARKS.md between the ``seed-models`` markers with the command and the
-machine stamp; a failed row is reported and nothing is written.
+One row per seed configuration (a task's source settings or one of its presets), each
+``gluon-seq train`` in a fresh process on the task's real data (``harness.train_cli``),
+its result read from ``metrics.json``.  The full profile (the default) trains each preset
+for its own epochs on all its data: hours, most of them PTB's.  ``--quick`` trains a few
+epochs on a share of the data, in minutes: its rows show that every configuration runs
+end to end and what it costs, not the quality the presets reach, so they carry no
+source's figure.  Run folders stay in ``--runs`` (PROFILE/ROW); a failed row is reported
+and nothing is written.
 """
 import json
 import sys

@@ -4,23 +4,14 @@
     .venv/bin/python benchmarks/speed.py [--cell lstm|gru] [--shapes arithmetic ptb] [--reps 5]
                                          [--only "ours fused" ... [--profile]] [--no-write]
 
-Every contender is timed in the same process, repetitions alternating between
-contenders (each repetition starting with the next one) so that load on a
-shared machine hits them alike; the median of the repetitions is reported.
-Ratios against PyTorch (``nn.LSTM`` or ``nn.GRU``, the same threads) are the
-headline.  The machine's limit is measured at the start of the run
-(``benchmarks/limit.py``: the best of a clean-environment numpy sgemm, PyTorch's
-matmul and the theoretical FMA peak) and achieved GFLOP/s are given as a share
-of it; a share above 100 % stops the run.  Each contender's CPU-seconds per
-wall-second are measured over its timed calls: contenders of one shape and mode
-run the same threads, so if those figures differ by more than 10 % (one was
-starved, or spun extra threads) the run stops and writes nothing.  ``--cell gru``
-writes its own section (``speed-gru``); its "ours fused, unpadded" row is the
-fused GRU without the padding of its units to a multiple of 16
-(gluon_seq/rnn/fused.py), to show what that buys.
-
-The contenders and the FLOPs they count are in ``contenders.py``; a training step counts
-as 3x forward (forward, input gradient, weight gradient).
+The contenders race in one process (``harness.race``); the median of the repetitions
+is reported, and ratios against PyTorch (same threads) are the headline.  GFLOP/s are
+a share of the machine's limit, measured at the start (``limit.py``); a share above
+100 % stops the run, as do contenders whose CPU-seconds per wall-second differ by more
+than 10 % (one was starved, or spun extra threads).  ``--cell gru`` writes its own
+section; its "ours fused, unpadded" row is the fused GRU without the padding of its
+units to a multiple of 16 (gluon_seq/rnn/fused.py), to show what that buys.  The
+contenders and their FLOPs are in ``contenders.py``; a training step counts as 3x forward.
 """
 from __future__ import annotations
 
@@ -30,8 +21,8 @@ import gluon_seq  # noqa: F401  (sets OMP_NUM_THREADS before mxnet loads)
 import mxnet as mx
 
 import limit as machine_limit
-from contenders import (GATES, NAMES, SHAPES, kinds_for, layer_flops, mxnet_contender,
-                        torch_contender)
+from contenders import (GATES, HAVE_TORCH, NAMES, SHAPES, kinds_for, layer_flops,
+                        mxnet_contender, torch_contender)
 from harness import Bench, check_equal_cpu, profile_file, race
 
 
@@ -117,11 +108,7 @@ def main() -> None:
     args = bench.parse()
     args.section = args.section or ("speed" if args.cell == "lstm" else f"speed-{args.cell}")
     args.no_write = args.no_write or bool(args.only)
-    try:
-        import torch  # noqa: F401
-        have_torch = True
-    except ImportError:
-        have_torch = False
+    if not HAVE_TORCH:
         print("torch not installed: PyTorch column skipped (pip install torch==2.13.0)")
     limit = machine_limit.measure()
     print(limit.describe(), flush=True)
@@ -130,7 +117,7 @@ def main() -> None:
         mx.profiler.set_state("run")
     seconds = {}
     lines = [line for name in args.shapes for line in
-             shape_rows(name, args.cell, args.reps, have_torch, limit, args.only, seconds)]
+             shape_rows(name, args.cell, args.reps, HAVE_TORCH, limit, args.only, seconds)]
     if args.only and args.profile:
         mx.profiler.set_state("stop")
         print(mx.profiler.dumps(format="table", sort_by="total"))

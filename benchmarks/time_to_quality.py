@@ -5,12 +5,9 @@ and peak resident memory.
     .venv/bin/python benchmarks/time_to_quality.py [--tasks alphabet count-ones ...]
                                                    [--backends fused unfused] [--no-write]
 
-The default runs every task with both kernels, most of the time going to bAbI (120
-epochs) and IMDB; ``--tasks alphabet count-ones arithmetic`` is the short check.
-Every run is the real CLI (``gluon-seq train TASK ...``) in a fresh process; peak
-memory is that of its whole process tree (``harness.train_cli``).  Train seconds to
-target come from the run's ``log.csv`` (cumulative epoch times, evaluation excluded).
-The table goes into BENCHMARKS.md between the ``time-to-quality`` markers.
+Every run is the real CLI in a fresh process (``harness.train_cli``); most of the
+default's time goes to bAbI and IMDB, ``--tasks alphabet count-ones arithmetic`` is the
+short check.  Train seconds to target come from the run's ``log.csv``.
 """
 import json
 import tempfile

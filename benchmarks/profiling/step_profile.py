@@ -4,33 +4,21 @@
         [--cases fused-lstm-ptb:train+infer unfused-lstm-arithmetic ...] [--calls 10] [--top 8]
         [--no-write]
 
-A case is ``WHO-CELL-SHAPE[:MODES]``: WHO ``fused`` or ``unfused`` (our layer, as
-benchmarks/contenders.py builds it for speed.py; ``fused_stock``, ``unfused_stock``: without
-gluon_seq's compiled operators) or ``torch`` (PyTorch's layer), CELL ``lstm`` or ``gru``,
-SHAPE one of contenders.py's SHAPES, MODES ``train``, ``infer`` or ``train+infer``.  Each case
-and mode runs in fresh subprocesses, one per pass, every call ending in ``mx.nd.waitall()``
-so that its work is all inside it:
-
-1. **plain**: the contender's calls alternating with its reference's (PyTorch's layer for
-   ``fused``, ours fused for ``unfused``): wall time per call, median.  The ratio against
-   the goal (fused >= 1.0x PyTorch, unfused >= 0.8x fused) comes from this pass.
-2. **DNNL_VERBOSE=1**: oneDNN's log of every primitive it ran (``dnnl_verbose.py``),
-   summed per kind and call, median.  The log slows the call, so this pass's own wall time
-   is the denominator of its shares, and the table gives both wall times.
-3. **MXNet profiler** (``aggregate_stats``) with bulk execution off
-   (``MXNET_EXEC_BULK_EXEC_TRAIN=0``, ``..._INFERENCE=0``), so that each operator is its own
-   entry: time and calls per step of the top operators and of all of them, mean of the
-   calls; the reference's operator count too when it is MXNet's.
-
-For ``torch`` cases one pass times the calls and then runs them under torch.profiler (top
-ops by self CPU time).  The section ends with one generated line per case: the ratio, and,
-when the goal is not met, the measured cause (the oneDNN RNN primitive against PyTorch's
-whole call for the fused kernel; operator calls per step for the unfused one).
+A case is ``WHO-CELL-SHAPE[:MODES]``: WHO ``fused`` or ``unfused`` (our layer as
+contenders.py builds it; ``_stock``: without the compiled operators) or ``torch``, CELL
+``lstm`` or ``gru``, SHAPE one of contenders.py's SHAPES, MODES ``train``, ``infer`` or
+``train+infer``.  Each pass runs in a fresh subprocess, every call ending in
+``mx.nd.waitall()``: **plain** times the contender against its reference (PyTorch for
+``fused``, ours fused for ``unfused``; the goal ratio comes from here); **DNNL_VERBOSE=1**
+sums oneDNN's log per primitive kind (``dnnl_verbose.py``; the log slows the call, so its
+shares are of this pass's own wall time); **MXNet profiler** with bulk execution off, so
+each operator is its own entry.  A ``torch`` case is timed, then run under torch.profiler.
+The section ends with one generated line per case: the ratio and, when the goal is not
+met, the measured cause.
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -39,7 +27,7 @@ import sys
 import time
 
 from . import dnnl_verbose
-from ..contenders import NAMES, SHAPES, mxnet_contender, torch_contender
+from ..contenders import HAVE_TORCH, NAMES, SHAPES, mxnet_contender, torch_contender
 from ..harness import ROOT, Bench, mxnet_operators
 
 import mxnet as mx  # after contenders, which imports gluon_seq first (it sets the threads)
@@ -54,7 +42,6 @@ VERBOSE = ("DNNL_VERBOSE", "MKLDNN_VERBOSE")
 CONTENDERS = {"fused": "ours fused", "unfused": "ours unfused",
               "fused_stock": "ours fused, stock ops", "unfused_stock": "ours unfused, stock ops"}
 GOALS = {"fused": (1.0, "PyTorch"), "unfused": (0.8, "ours fused")}  # by kernel
-HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
 
 def parse_case(text: str) -> list:
@@ -203,12 +190,16 @@ def _row(source, what, ms, of=None, count="") -> str:
     return f"| {source} | {what} | {ms:.2f} | {share} | {count} |"
 
 
+def _totals(ops: dict) -> tuple:
+    """(ms, calls) per step, added over every operator of ``ops``."""
+    return sum(ms for ms, _ in ops.values()), sum(n for _, n in ops.values())
+
+
 def _op_rows(source: str, ops: dict, wall: float, top: int) -> list:
     ranked = sorted(ops.items(), key=lambda item: -item[1][0])
     rows = [_row(source, f"`{name}`", ms, wall, count) for name, (ms, count) in ranked[:top]]
-    total = sum(ms for ms, _ in ops.values())
-    return rows + [_row(source, f"all {len(ops)} kinds", total, wall,
-                        sum(n for _, n in ops.values()))]
+    total, count = _totals(ops)
+    return rows + [_row(source, f"all {len(ops)} kinds", total, wall, count)]
 
 
 def case_table(result: dict, top: int) -> list:
@@ -225,12 +216,11 @@ def case_table(result: dict, top: int) -> list:
                        t["profiled_wall"], t["profiled_wall"])]
         return lines + _op_rows("torch op, self time", t["ops"], t["profiled_wall"], top)
     plain, onednn, prof = result["plain"], result["onednn"], result["mxprof"]
-    lines += [_row("wall", "DNNL_VERBOSE off, median", plain["wall"]),
-              _row("CPU", "DNNL_VERBOSE off, median", plain["wall_cpu"])]
+    passes = [("wall", "DNNL_VERBOSE off, median")]
     if "ref_wall" in plain:
-        name = contender_name(reference(who), cell)
-        lines += [_row("wall", f"{name}, the same pass", plain["ref_wall"]),
-                  _row("CPU", f"{name}, the same pass", plain["ref_wall_cpu"])]
+        passes.append(("ref_wall", f"{contender_name(reference(who), cell)}, the same pass"))
+    for key, what in passes:
+        lines += [_row("wall", what, plain[key]), _row("CPU", what, plain[f"{key}_cpu"])]
     wall = onednn["wall"][0]
     lines += [_row("wall", "DNNL_VERBOSE=1, median (the oneDNN shares are of this)", wall,
                    wall),
@@ -243,10 +233,9 @@ def case_table(result: dict, top: int) -> list:
                       "shares are of this)", own["wall"], own["wall"]))
     lines += _op_rows("MXNet operator", own["ops"], own["wall"], top)
     if "ref" in prof:
-        ref = prof["ref"]
+        ms, count = _totals(prof["ref"]["ops"])
         lines.append(_row("MXNet operator", f"{contender_name(reference(who), cell)}: all",
-                          sum(ms for ms, _ in ref["ops"].values()), None,
-                          sum(n for _, n in ref["ops"].values())))
+                          ms, None, count))
     return lines
 
 
@@ -295,14 +284,12 @@ def _largest_other(ops: dict) -> str:
 
 
 def _unfused_cause(prof: dict) -> str:
-    ops = prof["own"]["ops"]
-    count, total = sum(n for _, n in ops.values()), sum(ms for ms, _ in ops.values())
+    total, count = _totals(prof["own"]["ops"])
     text = (f"{count:,.0f} operator calls per step (MXNet profiler, bulk execution off), "
             f"mean {total / count * 1e3:.0f} µs each ({_ms(total)} in all)")
     if "ref" in prof:
-        ref = prof["ref"]["ops"]
-        text += (f", against {sum(n for _, n in ref.values()):,.0f} calls "
-                 f"({_ms(sum(ms for ms, _ in ref.values()))}) in the fused kernel's step")
+        ref_ms, ref_count = _totals(prof["ref"]["ops"])
+        text += f", against {ref_count:,.0f} calls ({_ms(ref_ms)}) in the fused kernel's step"
     return text
 
 

@@ -19,20 +19,17 @@ RUN_SETTINGS = ("preset", "epochs", "batch_size", "lr", "optimizer", "clip", "rn
                 "ctx", "kvstore", "data_dir", "seed", "amp")
 
 
-def _whole(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+def _number(convert, what: str):
+    """An argparse type: ``convert(text)``, or one sentence saying the text is not ``what``."""
+    def parse(text: str):
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    return parse
 
 
-def _real(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-
-
+_whole, _real = _number(int, "a whole number"), _number(float, "a number")
 _TYPES = {int: _whole, float: _real}
 
 

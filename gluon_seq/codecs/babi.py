@@ -3,7 +3,8 @@
 An input is ``{"story": "Mary moved to the bathroom. ...", "question": "Where is Mary?"}``:
 words and punctuation as ids (0 pads), left-padded to the model's lengths.  The
 model returns (N, V) scores; the answer is the best word and its softmax
-probability.  The tokenizer repeats the reader's, so serving needs only this.
+probability.  The bAbI reader tokenizes with this module's :func:`tokenize`, so
+training and serving read a text alike.
 """
 from __future__ import annotations
 
@@ -20,7 +21,13 @@ PAD = "<pad>"
 
 
 def tokenize(text: str) -> List[str]:
+    """Words and punctuation marks, case kept (the reader's and the server's alike)."""
     return _TOKEN.findall(text)
+
+
+def detokenize(tokens: Sequence[str]) -> str:
+    """Tokens as text: no space before punctuation."""
+    return re.sub(r" ([^\w\s])", r"\1", " ".join(tokens))
 
 
 @register_codec("babi")

@@ -10,7 +10,6 @@ lower-cased too: QA15 asks "What is gertrude afraid of?" of Gertrude.
 """
 from __future__ import annotations
 
-import re
 import sys
 from typing import List, Sequence, Tuple
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from ..util.errors import UserError
 from . import register_codec
-from .babi import BabiCodec, tokenize
+from .babi import BabiCodec, detokenize, tokenize
 
 ENDS = {".", "?", "!"}
 TEXTS = ("story", "question")
@@ -101,7 +100,7 @@ def attended_sentence(codec: BabiCodec, item, attention: np.ndarray) -> dict:
         weights = attention[:, -count:]                             # (K, n): the story's slots
         hop, index = np.unravel_index(int(weights.argmax()), weights.shape)
         shown = split_sentences(tokenize(item["story"]))[-count:]   # as the user wrote them
-        return {"sentence": _text(shown[index]), "weight": float(weights[hop, index]),
+        return {"sentence": detokenize(shown[index]), "weight": float(weights[hop, index]),
                 "hop": int(hop) + 1}
     story, question = codec.check(item)
     weights = attention[-len(story):, -len(question):]              # (S, Q): real tokens only
@@ -111,10 +110,5 @@ def attended_sentence(codec: BabiCodec, item, attention: np.ndarray) -> dict:
         if position < start + len(sentence):
             break
         start += len(sentence)
-    return {"sentence": _text(sentence), "weight": float(weights[position, word]),
+    return {"sentence": detokenize(sentence), "weight": float(weights[position, word]),
             "story_word": story[position], "question_word": question[word]}
-
-
-def _text(tokens: Sequence[str]) -> str:
-    """Tokens as text: no space before punctuation."""
-    return re.sub(r" ([^\w\s])", r"\1", " ".join(tokens))

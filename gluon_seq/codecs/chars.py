@@ -6,7 +6,7 @@ from typing import List, Sequence
 import numpy as np
 
 from ..util.errors import UserError
-from . import Codec, check_batch, register_codec
+from . import Codec, check_batch, left_pad, register_codec
 
 
 @register_codec("chars")
@@ -51,12 +51,8 @@ class CharCodec(Codec):
         return stripped
 
     def encode_strings(self, texts: Sequence[str], length: int) -> np.ndarray:
-        """(N, length) int32 indices, left-padded (Keras ``pad_sequences`` style)."""
-        out = np.full((len(texts), length), self.index[self.pad], dtype=np.int32)
-        for row, text in enumerate(texts):
-            if text:
-                out[row, length - len(text):] = [self.index[ch] for ch in text]
-        return out
+        """(N, length) int32 indices, left-padded (:func:`~gluon_seq.codecs.left_pad`)."""
+        return left_pad(texts, length, self.index[self.pad], self.index.__getitem__)
 
     def encode(self, inputs: Sequence) -> List[np.ndarray]:
         texts = [self.check(text) for text in check_batch(inputs, "string")]

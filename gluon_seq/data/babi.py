@@ -12,7 +12,6 @@ input) and as ``sentences`` (the memory network's memories).
 from __future__ import annotations
 
 import dataclasses
-import re
 import tarfile
 from collections import Counter
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
+from ..codecs.babi import detokenize, tokenize
 from ..util.errors import UserError
 from .files import ARCHIVE_ERRORS, unreadable
 from .vocab import ranked_tokens
@@ -36,7 +36,6 @@ TASK_NAMES: Dict[int, str] = {
     17: "positional-reasoning", 18: "size-reasoning", 19: "path-finding",
     20: "agents-motivations",
 }
-_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 @dataclass
@@ -47,11 +46,6 @@ class Sample:
     answer: str
     supporting: Tuple[int, ...] = ()
     sentences: Tuple[Tuple[str, ...], ...] = ()  # the story, one token tuple per statement
-
-
-def tokenize(text: str) -> List[str]:
-    """Words and punctuation marks, case kept (answers like ``n,w`` are not tokenized)."""
-    return _TOKEN.findall(text)
 
 
 def parse_stories(lines: Iterable[str], only_supporting: bool = False) -> List[Sample]:
@@ -171,14 +165,4 @@ def insert_blank_memories(stories: np.ndarray, fraction: float,
 
 def sample_text(sample: Sample) -> Dict[str, str]:
     """A sample as the user-level ``{"story", "question"}`` dict ``predict`` takes."""
-    return {"story": _detokenize(sample.story), "question": _detokenize(sample.question)}
-
-
-def _detokenize(tokens: Sequence[str]) -> str:
-    text = " ".join(tokens)
-    return re.sub(r" ([^\w\s])", r"\1", text)
-
-
-def unknown_words(tokens: Iterable[str], vocab: Iterable[str]) -> List[str]:
-    known = set(vocab)
-    return sorted({t for t in tokens if t not in known})
+    return {"story": detokenize(sample.story), "question": detokenize(sample.question)}

@@ -3,21 +3,10 @@
 found on the first lookup, so adding a task is adding a file."""
 from __future__ import annotations
 
-from typing import List, Type
-
 from ..util.registry import Registry
 from .base import Task
 
 TASKS = Registry("task", attribute="name", package=__name__)
-register = TASKS.register
-
-
-def names() -> List[str]:
-    return TASKS.names()
-
-
-def get(name: str) -> Type[Task]:
-    return TASKS.get(name)
-
+register, names, get = TASKS.register, TASKS.names, TASKS.get
 
 __all__ = ["Task", "register", "names", "get"]

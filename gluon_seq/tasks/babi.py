@@ -190,8 +190,8 @@ class BabiTask(Task):
     def _encode(self, samples: Sequence[babi_data.Sample]):
         """(stories, questions, answers (N,)) ids, in the codec's shapes."""
         codec = self._codec
-        unknown = babi_data.unknown_words(
-            (t for s in samples for t in s.story + s.question + [s.answer]), codec.vocab)
+        unknown = sorted({t for s in samples for t in s.story + s.question + [s.answer]}
+                         - set(codec.vocab))
         if unknown:
             raise UserError(f"the data has words the saved vocabulary lacks: {', '.join(unknown)}.")
         too_long, limits = self.too_long(samples)

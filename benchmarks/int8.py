@@ -40,7 +40,7 @@ def rows_of(task, count: int) -> list:
 
 def measure(run_dir: Path, root: Path, seconds: float) -> tuple:
     """(the table row, {row count: {graph: CPU-seconds per wall-second}})."""
-    run = load_run(run_dir, ctx="cpu")
+    run = load_run(run_dir, ctx="cpu", with_data=True)
     folder = export_run(run_dir, folder=root / run_dir.name / "export", log=lambda line: None)
     scores = quantize(folder, run.task, run.config.batch_size, log=lambda line: None)
     fp32, int8 = MXNetPredictor(folder, graph="compiled" if (

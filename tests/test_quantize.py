@@ -63,3 +63,19 @@ def test_a_graph_without_an_output_layer_is_refused(tmp_path, monkeypatch, run):
     monkeypatch.setattr(mx.sym, "load", lambda path: data * 2)
     with pytest.raises(UserError, match="no FullyConnected layer"):
         quantize.quantize(folder, None, 32)
+
+
+def test_a_language_model_is_calibrated_on_its_corpus_and_keeps_its_perplexity(tmp_path):
+    """PTB reads its corpus in prepare(), which the export must run to calibrate; its
+    state is carried from batch to batch in the int8 evaluation as in fp32."""
+    from gluon_seq.data.generated import write_synthetic_corpus
+
+    corpus = write_synthetic_corpus(tmp_path / "corpus")
+    options = {"embed": 16, "hidden": 32, "num_steps": 5, "dropout": 0.0, "corpus": str(corpus)}
+    config = RunConfig.for_task("ptb", epochs=2, batch_size=4, options=options)
+    gluon_seq.train(config, tmp_path / "run", log=lambda line: None)
+    lines = []
+    gluon_seq.export(tmp_path / "run", quantize="int8", log=lines.append)
+    [reported] = [line for line in lines if " in int8" in line]
+    fp32, int8 = (float(w) for w in reported.replace(",", " ").split() if w[0].isdigit())
+    assert abs(int8 - fp32) / fp32 < 0.05, reported

@@ -79,7 +79,7 @@ def export(run_dir: Path, rnn_backend: str = kernels.EXPORT_DEFAULT, onnx: bool 
     then serves (:mod:`gluon_seq.exporting.quantize`).  Returns the folder."""
     if quantize not in (None, "int8"):
         raise UserError(f"--quantize takes int8, not {quantize!r}.")
-    run = load_run(Path(run_dir), ctx="cpu")
+    run = load_run(Path(run_dir), ctx="cpu", with_data=quantize is not None)  # calibration
     folder = _export_loaded(run, Path(run_dir), rnn_backend, None, log)
     if onnx:
         from ..exporting.onnx import export_onnx

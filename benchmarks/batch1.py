@@ -177,15 +177,15 @@ def framework_cost(inputs: int, outputs: int) -> tuple:
 
 def mxnet_profile(predictor, arrays, calls: int = 30) -> dict:
     """Operator -> ms per call, from MXNet's profiler over ``calls`` calls after 5, of a
-    fresh copy of ``predictor`` bound with bulk execution off (bulked, the profiler
-    names a whole run of operators as one)."""
+    fresh copy of ``predictor`` whose graphs are bound with bulk execution off (bulked,
+    the profiler names a whole run of operators as one; a graph is bound per shape)."""
     os.environ["MXNET_EXEC_BULK_EXEC_INFERENCE"] = "0"
     try:
         copy = MXNetPredictor(predictor.folder, graph=predictor.graph)
+        for _ in range(5):
+            copy.run(arrays)
     finally:
         del os.environ["MXNET_EXEC_BULK_EXEC_INFERENCE"]
-    for _ in range(5):
-        copy.run(arrays)
     ops = mxnet_operators(lambda: copy.run(arrays), calls)["ops"]
     return {name: ms for name, (ms, _) in ops.items()}
 

@@ -5,7 +5,7 @@ link to its table and the date of its measurement.
 
 It measures nothing: it reads the sections the other scripts wrote (quality from the
 arithmetic, seed-model and bAbI tables; speed from the goal lines of the speed tables;
-serving from the batch-1 table's ratio column), so it runs last in ``make bench`` and
+serving from the batch-1 table's ratio column and the int8 table), so it runs last in ``make bench`` and
 ``make bench-quick``.  A section not yet measured on the current machine says so.
 """
 from __future__ import annotations
@@ -97,6 +97,15 @@ def serving(found: dict) -> list:
     return [cite(found, "batch1", "Batch 1, MXNet's time over onnxruntime's: " + "; ".join(parts))]
 
 
+def int8(found: dict) -> list:
+    if not measured(found, "int8"):
+        return []
+    return [cite(found, "int8", f"int8 export of `{row['run'].split('`')[1]}`: {row['metric']} "
+                 f"{row['fp32']} in fp32, {row['int8']} in int8; 20 rows "
+                 f"{row['20 rows, ms'].split('(')[-1].rstrip(')')} the fp32 speed")
+            for row in table(found["int8"])]
+
+
 def main(argv=None) -> None:
     bench = Bench(__doc__, __file__, "glance")
     bench.parse(argv)
@@ -109,7 +118,7 @@ def main(argv=None) -> None:
              goal_lines(found, "speed", "one thread") +
              goal_lines(found, "speed-2threads", "two threads") +
              goal_lines(found, "speed-gru", "GRU"), ("speed", "speed-2threads", "speed-gru")),
-            ("Serving against onnxruntime", serving(found), ("batch1",))):
+            ("Serving against onnxruntime", serving(found) + int8(found), ("batch1", "int8"))):
         missing = [f"[{HEADINGS.get(s) or s}]({anchor(s)})" for s in sources
                    if not measured(found, s)]
         out += [f"**{topic}**", ""] + [f"- {line}" for line in lines]

@@ -62,7 +62,10 @@ bench:
 bench-quick:
 	$(MAKE) venv EXTRAS=$(EXTRAS),bench
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) benchmarks/arithmetic.py
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) benchmarks/speed.py --reps 3
+	@# speed.py refuses to write while a contender measures above its limit (the limit is
+	@# still computed from the nominal clock); the summary then lists the speed tables as
+	@# not measured on this machine, and is written either way.
+	-OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) benchmarks/speed.py --reps 3
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) benchmarks/batch1.py --seconds 2
 	$(PY) benchmarks/glance.py
 

@@ -13,11 +13,35 @@ def limit(load_script):
 
 
 def test_a_share_above_the_limit_stops_the_benchmark(limit):
-    measured = limit.Limit({"numpy sgemm": 50.0, "theoretical FMA peak": 100.0}, {})
-    assert measured.gflops == 100.0 and measured.source == "theoretical FMA peak"
+    measured = limit.Limit({"numpy sgemm": 50.0, "FMA loop": 100.0}, {})
+    assert measured.gflops == 100.0 and measured.source == "FMA loop"
     assert measured.share(99.0, "x") == "99 %"
     with pytest.raises(SystemExit, match="above 100 %"):
         measured.share(101.0, "ptb train ours fused")
+
+
+def test_the_fma_loop_measures_the_vector_width_it_was_built_for(limit):
+    """Built as the compiled operators are, then forced to SSE (4 lanes, no FMA): the
+    native build must run well ahead wherever the CPU has AVX."""
+    from gluon_seq.util.cpu import cpu_info
+
+    if "avx" not in cpu_info().flags:
+        pytest.skip("no vector unit wider than SSE to compare with")
+    native = limit.fma_loop(1)
+    sse = limit.fma_loop(1, ["-mno-avx", "-mno-avx2", "-mno-fma", "-mno-avx512f"])
+    assert native > 1.5 * sse > 0, (native, sse)
+
+
+def test_the_limit_is_the_best_measured_candidate(limit, monkeypatch):
+    """The nominal clock's peak is a note, never a candidate: a turbo clock beats it."""
+    monkeypatch.setattr(limit, "sgemm", lambda threads, coretype=None, calls=8: {
+        "gflops": 90.0, "kernel": "Zen", "library": "openblas", "threads": threads})
+    monkeypatch.setattr(limit, "torch_matmul", lambda threads: 95.0)
+    monkeypatch.setattr(limit, "fma_loop", lambda threads: 110.0)
+    measured = limit.measure(1)
+    assert measured.gflops == 110.0 and measured.source == "FMA loop"
+    assert "nominal clock" in measured.notes["FMA loop"]
+    assert not any("theoretical" in name for name in measured.candidates)
 
 
 @pytest.mark.parametrize("vendor,family,model,flags,lanes", [

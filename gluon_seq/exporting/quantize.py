@@ -62,10 +62,10 @@ def _zero_states(specs: List[dict], rows: int) -> List[np.ndarray]:
 
 
 def _calibration_batches(task, specs: List[dict], batch_size: int) -> List[List[np.ndarray]]:
-    """Full batches of the validation split, up to CALIBRATION_EXAMPLES examples."""
+    """Full batches of the split the task validates on, up to CALIBRATION_EXAMPLES examples."""
     count = max(1, CALIBRATION_EXAMPLES // batch_size)
     batches = [[np.asarray(a, np.float32) for a in b.inputs] + _zero_states(specs, b.size)
-               for b in itertools.islice(task.eval_batches("valid", batch_size), count)]
+               for b in itertools.islice(task.eval_batches(task.valid_split, batch_size), count)]
     return [b for b in batches if b[0].shape[0] == batches[0][0].shape[0]]
 
 

@@ -11,10 +11,12 @@ STAMP  := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
 run: $(STAMP)
 	@# A finished or interrupted run is resumed with its saved settings, so a second
 	@# `make run` only re-evaluates.  One OpenMP thread unless you set one: at this model's
-	@# 32x32 shapes, per-op thread hand-offs cost more than they save (BENCHMARKS.md).
+	@# small shapes, per-op thread hand-offs cost more than they save (BENCHMARKS.md).
+	@# The generalise preset (128 units, 30 epochs) answers the held-out expressions too;
 	@# auto-fast times both LSTM kernels on this model and trains with the faster one.
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m gluon_seq train arithmetic --out runs/arithmetic \
-	    $$(test -f runs/arithmetic/progress.json && echo --resume || echo --rnn-backend auto-fast)
+	    $$(test -f runs/arithmetic/progress.json && echo --resume || \
+	       echo --preset generalise --rnn-backend auto-fast)
 	$(PY) -m gluon_seq predict runs/arithmetic/export '7*3*2' '10+10+10' '3+4+5' '9*9*9'
 
 test: $(STAMP)

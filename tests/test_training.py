@@ -241,6 +241,18 @@ def test_resume_compares_only_the_settings_given(tmp_path):
             resumed_config(saved, _config(lr=0.01, rnn_backend=request))
 
 
+def test_resume_keeps_a_presets_epochs_unless_epochs_is_given():
+    """`make run` trains arithmetic with the generalise preset's 30 epochs; a second
+    `make run` passes only --resume and must not train on to the default 60."""
+    from gluon_seq.training.config import resumed_config
+
+    saved = RunConfig.for_task("arithmetic", preset="generalise")
+    assert saved.epochs == 30
+    assert resumed_config(saved, RunConfig.for_task("arithmetic"), given=[]).epochs == 30
+    asked = RunConfig.for_task("arithmetic", epochs=45)
+    assert resumed_config(saved, asked, given=["epochs"]).epochs == 45
+
+
 @pytest.mark.parametrize("cell,gates", [("gru", 3), ("rnn_tanh", 1)])
 def test_a_run_trains_exports_and_reloads_with_another_cell(tmp_path, cell, gates):
     from gluon_seq.serving import load_predictor

@@ -126,4 +126,7 @@ def resumed_config(saved: RunConfig, requested: RunConfig,
         raise UserError(f"{settings.flag_of(spec)} {now} differs from the saved run's {was}; "
                         f"resuming may change only {', '.join(map(settings.flag_of, RESUMABLE))}, "
                         "so drop the flag or start a new run with another --out.")
-    return dataclasses.replace(saved, **{k: getattr(requested, k) for k in RESUMABLE})
+    # A resumable setting the user did not give keeps the saved run's value: a run started
+    # with a preset's epochs must not run on to the task's default epochs when resumed.
+    return dataclasses.replace(saved, **{k: getattr(requested, k) for k in RESUMABLE
+                                         if given is None or k in given})

@@ -61,6 +61,12 @@ class Task:
         self._arrays: Dict[str, Tuple[np.ndarray, ...]] = {}
 
     @classmethod
+    def defaults_for(cls, options: Dict) -> Dict:
+        """The run settings (epochs, batch size, optimizer...) a run with these options
+        trains with when it names none: the task's, unless a model brings its own."""
+        return cls.defaults
+
+    @classmethod
     def for_options(cls, options, data_dir: Optional[str] = None, seed: int = 0) -> "Task":
         """The task these options ask for (a task with several models picks the class)."""
         return cls(options, data_dir, seed)

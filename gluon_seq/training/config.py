@@ -64,14 +64,15 @@ class RunConfig:
 
     @classmethod
     def for_task(cls, task: str, preset: Optional[str] = None, **overrides) -> "RunConfig":
-        """Task defaults, then the preset, then explicit overrides (None = not given)."""
+        """Task defaults (its model's, :meth:`Task.defaults_for`), then the preset, then
+        explicit overrides (None = not given)."""
         task_cls = tasks.get(task)
-        values = dict(task_cls.defaults)
-        options = {}
+        values, options = {}, {}
         option_names = {f.name for f in task_cls.option_fields()}
         for key, value in preset_values(task_cls, preset).items():
             (options if key in option_names else values)[key] = value
         options.update(overrides.pop("options", None) or {})
+        values = {**task_cls.defaults_for(options), **values}  # the model may bring its own
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(task=task, preset=preset, options=options, **values)  # checked as it is made
 

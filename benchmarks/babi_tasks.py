@@ -67,8 +67,9 @@ def train_one(config: str, subset: str, task, seed: int, folder: Path,
     from gluon_seq import RunConfig, train
 
     extra = {"epochs": epochs} if epochs else {}
+    # One seed per folder: this script compares the seeds itself (restarts=1).
     run = RunConfig.for_task("babi", preset=CONFIGS[config][0], seed=seed, rnn_backend="fused",
-                             options={"qa": task, "subset": subset}, **extra)
+                             options={"qa": task, "subset": subset}, restarts=1, **extra)
     start = time.perf_counter()
     metrics = train(run, folder, log=lambda line: None)
     wall = time.perf_counter() - start

@@ -16,7 +16,7 @@ from ..rnn import cells, kernels  # the lists only: no MXNet is loaded for --hel
 
 EXIT_USER_ERROR = 2
 RUN_SETTINGS = ("preset", "epochs", "batch_size", "lr", "optimizer", "clip", "rnn_backend", "cell",
-                "ctx", "kvstore", "data_dir", "seed", "amp")
+                "ctx", "kvstore", "data_dir", "seed", "amp", "restarts")
 
 
 def _number(convert, what: str):
@@ -98,6 +98,10 @@ def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="dataset root (default: ../shared/data or ~/.gluon_seq/data)")
     parser.add_argument("--out", help="run folder (default: runs/TASK)")
     parser.add_argument("--seed", type=_whole, help="random seed (default: 0)")
+    parser.add_argument("--restarts", type=_whole,
+                        help="train this many seeds (--seed, --seed + 1, ...) in the run folder "
+                             "and keep the best by validation, as the references report (default: "
+                             "1, or the preset's)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out with its saved settings (default: off)")
     parser.add_argument("--amp", action="store_true", help="mixed precision, GPU only "

@@ -48,6 +48,8 @@ class RunConfig:
     data_dir: Optional[str] = _checked(settings.optional(settings.text()), default=None)
     preset: Optional[str] = _checked(settings.optional(settings.text()), default=None)
     amp: bool = _checked(settings.flag(), default=False)  # mixed precision, GPU only
+    # Seeds seed, seed + 1, ... trained in one run folder; the best by validation is kept.
+    restarts: int = _checked(settings.whole(1), default=1)
     options: Dict = field(default_factory=dict)
     # Not a request: the kernel training decided on (None until training starts).
     kernel: Optional[str] = _checked(settings.optional(settings.one_of(kernels.KERNELS)),

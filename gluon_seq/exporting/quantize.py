@@ -105,10 +105,12 @@ def _write(folder: Path, symbol, weights, names, calibration) -> None:
             symbol, arguments, auxiliary, data_names=names, label_names=[], ctx=mx.cpu(),
             excluded_op_names=["RNN"], calib_mode="naive", calib_data=calibration,
             num_calib_examples=CALIBRATION_EXAMPLES, logger=quiet)
-    atomic_write_text(folder / INT8_SYMBOL_FILE, q_symbol.tojson())
     saved = {**{f"arg:{k}": v for k, v in q_arguments.items()},
              **{f"aux:{k}": v for k, v in q_auxiliary.items()}}
     atomic_save(folder / INT8_PARAMS_FILE, lambda path: mx.nd.save(path, saved))
+    # The symbol last: the runtime serves int8 when it exists, so a stop between the
+    # two files leaves the fp32 graphs served, never a symbol without its params.
+    atomic_write_text(folder / INT8_SYMBOL_FILE, q_symbol.tojson())
 
 
 def evaluate_export(folder: Path, task, graph: str, batch_size: int) -> float:

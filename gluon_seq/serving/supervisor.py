@@ -97,7 +97,7 @@ class Supervisor:
 
     def _write_pids(self) -> None:
         atomic_write_text(self.folder / PROCESSES_FILE,
-                   json.dumps({"pids": [child.pid for child in self.children]}))
+                          json.dumps({"pids": [child.pid for child in self.children]}))
 
     def _stop(self, sig, frame) -> None:
         self.stopping = True
@@ -131,8 +131,8 @@ class Supervisor:
             status = child.poll()
             if status is None or self.stopping:
                 continue
-            if not (self.folder / f"ready-{child.pid}").exists():
-                raise _StartFailed(status)  # it could not load: another would not either
+            if not any(self.folder.glob("ready-*")):
+                raise _StartFailed(status)  # none ever loaded the models: none would now
             print(f"server process {child.pid} exited with status {status}; starting another",
                   file=sys.stderr, flush=True)
             multiprocess.mark_process_dead(child.pid, str(self.folder / "metrics"))

@@ -13,6 +13,7 @@ from harness import Bench
 
 from gluon_seq import UserError, tasks
 from gluon_seq.data import Batch
+from gluon_seq.rnn import LayerFactory
 from gluon_seq.training.loop import step_seconds
 
 
@@ -27,8 +28,9 @@ def measure(name: str, reps: int) -> dict:
     for rep in range(reps):  # alternate the kernels, so drifting load hits both alike
         for backend in ("fused", "unfused"):
             for mode in ("train", "infer", "one"):
-                seconds = step_seconds(task, backend, single if mode == "one" else batch,
-                                       [mx.cpu()], repeats=5, train=mode == "train")
+                seconds = step_seconds(task, LayerFactory(backend),
+                                       single if mode == "one" else batch, [mx.cpu()],
+                                       repeats=5, train=mode == "train")
                 key = f"{backend}_{mode}"
                 row[key] = min(row.get(key, float("inf")), seconds)
     return row

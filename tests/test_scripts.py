@@ -125,3 +125,11 @@ def test_seed_models_reports_a_failed_row_and_writes_nothing(load_script, tmp_pa
     monkeypatch.setattr(harness, "write_section", lambda *args: written.append(args))
     assert seed_models.main(["--only", "babi", "--runs", str(tmp_path)]) == 1
     assert written == []
+
+
+def test_model_steps_times_both_kernels_of_a_task(load_script):
+    """benchmarks/model_steps.py hands step_seconds a layer factory per kernel (it once
+    passed the kernel's name, and every task failed)."""
+    row = load_script("benchmarks/model_steps.py").measure("alphabet", 1)
+    assert all(row[f"{kernel}_{mode}"] > 0 for kernel in ("fused", "unfused")
+               for mode in ("train", "infer", "one"))

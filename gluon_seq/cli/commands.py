@@ -191,7 +191,7 @@ def cmd_predict(argv: List[str]) -> int:
                              "with gluon_seq's compiled operators, or the portable one (default "
                              "auto: the first of these the folder has and this machine runs)")
     args = parser.parse_intermixed_args(argv)  # options may come before the inputs
-    if args.graph and args.backend != "mxnet":
+    if args.graph and args.backend not in ("mxnet", "auto"):  # auto passes it to mxnet
         raise UserError(f"--graph chooses between the mxnet backend's graphs; the {args.backend} "
                         "backend has one.")
     model = load_predictor(Path(args.export_dir), args.backend,

@@ -136,6 +136,9 @@ def main():
     add("--overload", type=int, default=5000, help="concurrent overload clients")
     add("--overload-seconds", type=float, default=20)
     add("--max-queue", type=int, help="the load server's --max-queue (default: gluon-seq serve's)")
+    add("--workers", type=int, nargs="+", default=[1],
+        help="the load runs' serve --workers counts: burst and overload rows for each, "
+             "capacity and the soak for the first")
     add("--soak-seconds", type=float, default=60,
         help="soak length at 80%% of capacity (the issue asks 600)")
     args = bench.parse()

@@ -35,9 +35,10 @@ JSON = {"Content-Type": "application/json"}
 
 
 def start_server(folders, *flags) -> ServeProcess:
-    """``gluon-seq serve`` as every serving row runs it: no access log, and one OpenMP
-    thread unless OMP_NUM_THREADS says otherwise."""
-    return ServeProcess(folders, "--no-access-log", *flags,
+    """``gluon-seq serve`` as every serving row runs it: no access log, the mxnet backend
+    unless the flags name one, and one OpenMP thread unless OMP_NUM_THREADS says otherwise."""
+    backend = [] if "--backend" in flags else ["--backend", "mxnet"]
+    return ServeProcess(folders, "--no-access-log", *backend, *flags,
                         env={"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
 
 
@@ -236,19 +237,24 @@ def _soak(server: ServeProcess, body, seconds):
 
 
 def run_load(folder, inputs, args) -> list:
-    """The load tables (markdown lines) for the arithmetic export ``folder``."""
+    """The load tables (markdown lines) for the arithmetic export ``folder``: the burst and
+    overload rows for each ``args.workers`` count, capacity and the soak for the first."""
     body = one_input_bodies(inputs)
     queue = ["--max-queue", args.max_queue] if args.max_queue else []
-    with start_server([folder], *queue) as server:
-        rows = _closed_rows(server, body, [
-            ("burst: one request per connection, all opened at once", args.burst, 60, 1, False),
-            ("overload: clients send back to back, a 503 retried at once", args.overload,
-             args.overload_seconds, 50, False),
-            ("overload: clients wait a 503's Retry-After", args.overload, args.overload_seconds,
-             50, True)])
-        soak = _soak(server, body, args.soak_seconds)
-        alive = server.alive()
-        code = server.stop()
+    rows, first = [], args.workers[0]
+    for workers in args.workers:
+        label = f" ({workers} server processes)" if args.workers != [1] else ""
+        with start_server([folder], *queue, "--workers", workers) as server:
+            rows += _closed_rows(server, body, [
+                ("burst: one request per connection, all opened at once" + label, args.burst,
+                 60, 1, False),
+                ("overload: clients send back to back, a 503 retried at once" + label,
+                 args.overload, args.overload_seconds, 50, False),
+                ("overload: clients wait a 503's Retry-After" + label, args.overload,
+                 args.overload_seconds, 50, True)])
+            if workers == first:
+                soak = _soak(server, body, args.soak_seconds)
+                alive, code = server.alive(), server.stop()
     if not args.max_queue:
         with start_server([folder], "--max-queue", DEEP_QUEUE) as deep:
             rows[1:1] = _closed_rows(deep, body, [(f"the burst with --max-queue {DEEP_QUEUE}",

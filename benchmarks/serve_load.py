@@ -243,7 +243,8 @@ def run_load(folder, inputs, args) -> list:
     queue = ["--max-queue", args.max_queue] if args.max_queue else []
     rows, first = [], args.workers[0]
     for workers in args.workers:
-        label = f" ({workers} server processes)" if args.workers != [1] else ""
+        label = (f" ({workers} server process{'es' * (workers > 1)})" if args.workers != [1]
+                 else "")
         with start_server([folder], *queue, "--workers", workers) as server:
             rows += _closed_rows(server, body, [
                 ("burst: one request per connection, all opened at once" + label, args.burst,

@@ -32,30 +32,11 @@ from mxnet.contrib import quantization  # noqa: E402
 
 from benchmarks.harness import untrained_export  # noqa: E402
 from gluon_seq import tasks  # noqa: E402
-from gluon_seq.serving.folding import fold  # noqa: E402
-from gluon_seq.serving.format import PARAMS_FILE, SYMBOL_FILE, read_meta  # noqa: E402
+from gluon_seq.exporting.quantize import Calibration  # noqa: E402
+from gluon_seq.serving.folding import fold, graph_params  # noqa: E402
+from gluon_seq.serving.format import PARAMS_FILE, SYMBOL_FILE, read_meta, read_params, \
+    zeros  # noqa: E402
 from gluon_seq.serving.predict_api import PredictGraph, params_bytes  # noqa: E402
-
-
-class OneBatch(mx.io.DataIter):
-    """One calibration batch; states keep their batch on axis 1 (layout TNC)."""
-
-    def __init__(self, specs, arrays):
-        super().__init__(arrays[0].shape[0])
-        self.arrays = [mx.nd.array(a) for a in arrays]
-        self.provide_data = [mx.io.DataDesc(s["name"], a.shape, layout="TNC" if s["role"] ==
-                                            "state" else "NTC"[:a.ndim])
-                             for s, a in zip(specs, arrays)]
-        self.provide_label, self.done = [], False
-
-    def reset(self):
-        self.done = False
-
-    def next(self):
-        if self.done:
-            raise StopIteration
-        self.done = True
-        return mx.io.DataBatch(self.arrays, [])
 
 
 def ms_per_call(call, seconds: float = 1.0) -> float:
@@ -80,22 +61,21 @@ def main(argv=None) -> None:
     task.prepare()
     specs = read_meta(folder)["inputs"]
     names = [s["name"] for s in specs]
-    weights = {k.split(":", 1)[-1]: v for k, v in mx.nd.load(str(folder / PARAMS_FILE)).items()}
-    symbol, weights = fold(mx.sym.load(str(folder / SYMBOL_FILE)), weights, names)
-    arguments = {k: weights[k] for k in symbol.list_arguments() if k not in names}
-    auxiliary = {k: weights[k] for k in symbol.list_auxiliary_states()}
+    symbol, weights = fold(mx.sym.load(str(folder / SYMBOL_FILE)),
+                           read_params(folder / PARAMS_FILE), names)
+    arguments, auxiliary = graph_params(symbol, weights, names)
     batch = next(iter(task.train_batches(0, task_cls.defaults["batch_size"])))
     data = [np.asarray(a, np.float32) for a in batch.inputs]
 
     def states(rows):
-        return [np.zeros([rows if d == -1 else d for d in s["shape"]], np.float32)
-                for s in specs if s["role"] == "state"]
+        return zeros([s for s in specs if s["role"] == "state"], rows)
 
     logging.getLogger().setLevel(logging.WARNING)
     q_symbol, q_arguments, q_auxiliary = quantization.quantize_model_mkldnn(
         symbol, arguments, auxiliary, data_names=names, label_names=[], ctx=mx.cpu(),
         excluded_op_names=["RNN"] if args.keep_rnn_fp32 else None, calib_mode="naive",
-        calib_data=OneBatch(specs, data + states(len(data[0]))), num_calib_examples=len(data[0]))
+        calib_data=Calibration(specs, [data + states(len(data[0]))]),
+        num_calib_examples=len(data[0]))
     print("int8 graph:", sorted({n["op"] for n in json.loads(q_symbol.tojson())["nodes"]}))
     print("DNNL_MAX_CPU_ISA:", os.environ.get("DNNL_MAX_CPU_ISA", "(unset: the CPU's best)"))
     fp32 = PredictGraph(symbol.tojson(), params_bytes(arguments, auxiliary), names, mx.cpu())

@@ -18,9 +18,10 @@ from typing import Callable, Dict, List
 import mxnet as mx
 import numpy as np
 
-from ..serving.folding import fold
+from ..serving.folding import fold, graph_params
 from ..serving.format import INT8_PARAMS_FILE, INT8_SYMBOL_FILE, PARAMS_FILE, SYMBOL_FILE, \
-    read_meta
+    read_meta, read_params, zeros
+from ..serving.predict_api import params_file
 from ..serving.predictors import MXNetPredictor
 from ..util.errors import UserError
 from ..util.files import atomic_save, atomic_write_text
@@ -34,7 +35,7 @@ RNN_STAYS_FP32 = (
     "25-34 % of its outputs (benchmarks/profiling/int8_probe.py --export).")
 
 
-class _Calibration(mx.io.DataIter):
+class Calibration(mx.io.DataIter):
     """Batches of (data, zero states) in the graph's input order; states keep their
     batch on axis 1, which the layout says."""
 
@@ -56,15 +57,11 @@ class _Calibration(mx.io.DataIter):
         return mx.io.DataBatch(self.batches[self.index - 1], [])
 
 
-def _zero_states(specs: List[dict], rows: int) -> List[np.ndarray]:
-    return [np.zeros([rows if d == -1 else d for d in s["shape"]], dtype=np.float32)
-            for s in specs if s["role"] == "state"]
-
-
 def _calibration_batches(task, specs: List[dict], batch_size: int) -> List[List[np.ndarray]]:
     """Full batches of the split the task validates on, up to CALIBRATION_EXAMPLES examples."""
     count = max(1, CALIBRATION_EXAMPLES // batch_size)
-    batches = [[np.asarray(a, np.float32) for a in b.inputs] + _zero_states(specs, b.size)
+    states = [s for s in specs if s["role"] == "state"]
+    batches = [[np.asarray(a, np.float32) for a in b.inputs] + zeros(states, b.size)
                for b in itertools.islice(task.eval_batches(task.valid_split, batch_size), count)]
     return [b for b in batches if b[0].shape[0] == batches[0][0].shape[0]]
 
@@ -75,8 +72,8 @@ def quantize(folder: Path, task, batch_size: int, log: Callable[[str], None] = p
     metric, {"fp32": ..., "int8": ...}."""
     specs = read_meta(folder)["inputs"]
     names = [s["name"] for s in specs]
-    weights = {k.split(":", 1)[-1]: v for k, v in mx.nd.load(str(folder / PARAMS_FILE)).items()}
-    symbol, weights = fold(mx.sym.load(str(folder / SYMBOL_FILE)), weights, names)
+    symbol, weights = fold(mx.sym.load(str(folder / SYMBOL_FILE)),
+                           read_params(folder / PARAMS_FILE), names)
     graph = json.loads(symbol.tojson())
     if not any(node["op"] == "FullyConnected" for node in graph["nodes"]):
         raise UserError(f"{folder} has no FullyConnected layer, the only kind quantized here "
@@ -84,7 +81,7 @@ def quantize(folder: Path, task, batch_size: int, log: Callable[[str], None] = p
     if any(node["op"] == "RNN" for node in graph["nodes"]):
         log("int8: " + RNN_STAYS_FP32)
     calibration = _calibration_batches(task, specs, batch_size)
-    _write(folder, symbol, weights, names, _Calibration(specs, calibration))
+    _write(folder, symbol, weights, names, Calibration(specs, calibration))
     scores = {graph_name: evaluate_export(folder, task, graph_name, batch_size)
               for graph_name in ("portable", "int8")}
     result = {"fp32": scores["portable"], "int8": scores["int8"]}
@@ -94,8 +91,7 @@ def quantize(folder: Path, task, batch_size: int, log: Callable[[str], None] = p
 
 
 def _write(folder: Path, symbol, weights, names, calibration) -> None:
-    arguments = {k: weights[k] for k in symbol.list_arguments() if k not in names}
-    auxiliary = {k: weights[k] for k in symbol.list_auxiliary_states()}
+    arguments, auxiliary = graph_params(symbol, weights, names)
     quiet = logging.getLogger("gluon_seq.quantize")
     quiet.setLevel(logging.WARNING)  # MXNet's quantizer logs a line per node at INFO
     from mxnet.contrib.quantization import quantize_model_mkldnn
@@ -105,8 +101,7 @@ def _write(folder: Path, symbol, weights, names, calibration) -> None:
             symbol, arguments, auxiliary, data_names=names, label_names=[], ctx=mx.cpu(),
             excluded_op_names=["RNN"], calib_mode="naive", calib_data=calibration,
             num_calib_examples=CALIBRATION_EXAMPLES, logger=quiet)
-    saved = {**{f"arg:{k}": v for k, v in q_arguments.items()},
-             **{f"aux:{k}": v for k, v in q_auxiliary.items()}}
+    saved = params_file(q_arguments, q_auxiliary)
     atomic_save(folder / INT8_PARAMS_FILE, lambda path: mx.nd.save(path, saved))
     # The symbol last: the runtime serves int8 when it exists, so a stop between the
     # two files leaves the fp32 graphs served, never a symbol without its params.

@@ -75,6 +75,14 @@ def fold(symbol: mx.sym.Symbol, params: Dict[str, mx.nd.NDArray],
     return folded, {k: v for k, v in new_params.items() if k in used}
 
 
+def graph_params(symbol: mx.sym.Symbol, params: Dict[str, mx.nd.NDArray],
+                 data_names: Sequence[str]) -> Tuple[Dict, Dict]:
+    """(arguments, auxiliary states) of ``symbol`` taken from ``params``; its data inputs
+    are not among them."""
+    arguments = {k: params[k] for k in symbol.list_arguments() if k not in data_names}
+    return arguments, {k: params[k] for k in symbol.list_auxiliary_states()}
+
+
 def _with_shapes(graph: dict, params: Dict[str, mx.nd.NDArray]) -> dict:
     """``graph`` with each weight's shape written on its node, as ``mx.sym.var(shape=)``
     does: a folded value's shape cannot be inferred from the operators that read it, and

@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Dict, List
 
-from ..util.errors import UserError
+import numpy as np
+
+from ..util.errors import UserError, reason
 
 SYMBOL_FILE = "model-symbol.json"
 COMPILED_SYMBOL_FILE = "model-compiled-symbol.json"
@@ -55,6 +58,24 @@ def upgrade_meta(meta: dict) -> dict:
         raise ValueError(f"format_version {meta.get('format_version')!r} is not one this "
                          f"gluon_seq reads (1 to {FORMAT_VERSION})")
     return meta
+
+
+def zeros(specs: List[dict], batch_size: int) -> List[np.ndarray]:
+    """float32 zeros of each input spec's shape, its batch dimension (-1) at ``batch_size``."""
+    return [np.zeros([batch_size if d == -1 else d for d in s["shape"]], dtype=np.float32)
+            for s in specs]
+
+
+def read_params(path: Path) -> Dict:
+    """A params file's arrays by name (MXNet's "arg:"/"aux:" prefixes dropped); a
+    UserError naming the file if it cannot be read."""
+    import mxnet as mx
+
+    try:
+        return {k.split(":", 1)[-1]: v for k, v in mx.nd.load(str(path)).items()}
+    except (mx.base.MXNetError, OSError) as err:
+        raise UserError(f"{path} is corrupt: not a readable params file ({reason(err)}); "
+                        "re-export the run.") from None
 
 
 def read_meta(folder: Path) -> dict:

@@ -44,12 +44,18 @@ def _shape_arrays(shapes: Sequence[Tuple[int, ...]]):
     return (_U32 * len(pointers))(*pointers), (_U32 * len(dims))(*dims)
 
 
+def params_file(arguments: Dict[str, mx.nd.NDArray], auxiliary: Dict[str, mx.nd.NDArray]
+                ) -> Dict[str, mx.nd.NDArray]:
+    """What a params file holds for them: names prefixed "arg:" or "aux:", for mx.nd.save."""
+    return {**{f"arg:{k}": v for k, v in arguments.items()},
+            **{f"aux:{k}": v for k, v in auxiliary.items()}}
+
+
 def params_bytes(arguments: Dict[str, mx.nd.NDArray], auxiliary: Dict[str, mx.nd.NDArray]) -> bytes:
     """``arguments`` and ``auxiliary`` in the params-file format the API reads."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.params")
-        mx.nd.save(path, {**{f"arg:{k}": v for k, v in arguments.items()},
-                          **{f"aux:{k}": v for k, v in auxiliary.items()}})
+        mx.nd.save(path, params_file(arguments, auxiliary))
         with open(path, "rb") as stream:
             return stream.read()
 

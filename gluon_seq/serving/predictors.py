@@ -17,9 +17,9 @@ from ..codecs import codec_from_meta
 from ..util.errors import UserError, reason
 from ..util.registry import Registry
 from .format import COMPILED_SYMBOL_FILE, INT8_PARAMS_FILE, INT8_SYMBOL_FILE, META_FILE, \
-    PARAMS_FILE, SYMBOL_FILE, graph_operators, read_meta
+    PARAMS_FILE, SYMBOL_FILE, graph_operators, read_meta, read_params, zeros
 from ..rnn import compiled_ops
-from .folding import fold
+from .folding import fold, graph_params
 from .predict_api import PredictGraph, params_bytes
 
 # @register_runtime("name"): serve export folders with this class under that name.
@@ -61,7 +61,7 @@ def fastest(folder: Path, seconds: float = 0.2, **options) -> "Predictor":
                 continue
     timings = {}
     for candidate in candidates:
-        feed = _zeros(candidate.data_specs, 1)
+        feed = zeros(candidate.data_specs, 1)
         times, spent = [], 0.0
         while spent < seconds or len(times) < 5:  # the first 2 calls are warm-up
             start = time.perf_counter()
@@ -103,11 +103,11 @@ class Predictor:
         return self.meta["task"]
 
     def zero_states(self, batch_size: int) -> List[np.ndarray]:
-        return _zeros(self.state_specs, batch_size)
+        return zeros(self.state_specs, batch_size)
 
     def zero_inputs(self, batch_size: int) -> List[np.ndarray]:
         """Zeros of every input's shape at ``batch_size``: data, then states."""
-        return _zeros(self.meta["inputs"], batch_size)
+        return zeros(self.meta["inputs"], batch_size)
 
     def run(self, arrays: Sequence[np.ndarray], states: Optional[Sequence[np.ndarray]] = None
             ) -> List[np.ndarray]:
@@ -123,12 +123,6 @@ class Predictor:
 
     def predict(self, inputs: Sequence) -> list:
         return self.codec.predict(self.run, inputs)
-
-
-def _zeros(specs: Sequence[dict], batch_size: int) -> List[np.ndarray]:
-    """float32 zeros of each spec's shape, its batch dimension (-1) at ``batch_size``."""
-    return [np.zeros([batch_size if d == -1 else d for d in s["shape"]], dtype=np.float32)
-            for s in specs]
 
 
 GRAPHS = ("auto", "int8", "compiled", "portable")
@@ -155,9 +149,9 @@ class MXNetPredictor(Predictor):
     ``export --quantize int8`` writes) when the folder has it and ``ctx`` is a CPU; else
     ``"compiled"`` (``model-compiled-symbol.json``, faster: BENCHMARKS.md's batch-1
     table) when the folder has it, ``ctx`` is a CPU and the operators load here; else
-    ``"portable"`` (``model-symbol.json``).  The last two give the same numbers.  ``graph="portable"`` (or ``GLUON_SEQ_COMPILED_OPS=0``)
-    forces the portable graph; ``graph="compiled"`` or ``"int8"`` insists, a UserError
-    where it cannot run.  A damaged compiled graph is a UserError naming the file, never a
+    ``"portable"`` (``model-symbol.json``).  The last two give the same numbers.
+    ``graph="portable"`` (or ``GLUON_SEQ_COMPILED_OPS=0``) forces the portable graph;
+    ``graph="compiled"`` or ``"int8"`` insists, a UserError where it cannot run.  A damaged compiled graph is a UserError naming the file, never a
     quiet fall back: a damaged file means a damaged folder, which a user wants to
     hear about, not find as a halved speed.
     """
@@ -174,17 +168,12 @@ class MXNetPredictor(Predictor):
         # compiled operators, needs them registered first.
         if operators & set(compiled_ops.OPS):
             compiled_ops.available()
-        try:
-            weights = {k.split(":", 1)[-1]: v for k, v in mx.nd.load(str(params)).items()}
-        except (mx.base.MXNetError, OSError) as err:
-            raise UserError(f"{params} is corrupt: not a readable params file ({reason(err)}); "
-                            "re-export the run.") from None
+        weights = read_params(params)
         names = [s["name"] for s in self.meta["inputs"]]
         try:
             # What the graph derives from the weights alone is computed once, here.
             graph, weights = fold(mx.sym.load(str(symbol)), weights, names)
-            arguments = {k: weights[k] for k in graph.list_arguments() if k not in names}
-            auxiliary = {k: weights[k] for k in graph.list_auxiliary_states()}
+            arguments, auxiliary = graph_params(graph, weights, names)
             self._graph = PredictGraph(graph.tojson(), params_bytes(arguments, auxiliary), names,
                                        self.ctx)
             # Bound now, at batch 1, so a graph and params that do not fit fail at load.

@@ -35,7 +35,8 @@ def restart_folder(run_dir: Path, seed: int) -> Path:
 def run_restarts(config: RunConfig, run_dir: Path, train_one: Callable, log: Callable,
                  given: Optional[Sequence[str]]) -> Dict:
     """Train ``config.restarts`` restarts with ``train_one(config, folder, resume, log,
-    given)``, keep the best; its metrics, with every restart's under "restarts"."""
+    given)`` (the workflow's ``train``, each config with restarts=1), keep the best; its
+    metrics, with every restart's under "restarts"."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / CONFIG_FILE).is_file():

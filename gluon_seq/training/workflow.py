@@ -145,17 +145,8 @@ def train(config: RunConfig, run_dir: Path, resume: bool = False, log: Log = pri
     set on purpose (:func:`gluon_seq.training.config.resumed_config`)."""
     run_dir = Path(run_dir)
     config = _open_run(config, run_dir, resume, given)
-    if config.restarts > 1:
-        return run_restarts(config, run_dir, _train_one, log, given)
-    return _train_one(config, run_dir, resume, log, given, opened=True)
-
-
-def _train_one(config: RunConfig, run_dir: Path, resume: bool, log: Log,
-               given: Optional[Sequence[str]], opened: bool = False) -> Dict:
-    """One seed's run (:func:`train`); ``opened``: the resume check is done."""
-    run_dir = Path(run_dir)
-    if not opened:
-        config = _open_run(config, run_dir, resume, given)
+    if config.restarts > 1:  # each restart comes back here as a run of one seed
+        return run_restarts(config, run_dir, train, log, given)
     contexts = parse_contexts(config.ctx)
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed)

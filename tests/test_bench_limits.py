@@ -94,3 +94,17 @@ def test_goal_lines_read_the_measured_rows(load_script):
     assert lines[0].startswith("- fused training >= 1.0x PyTorch: **not met**") and "0.90x" in lines[0]
     assert "**met** (ptb 0.80x)" in lines[1]
     assert "**met** (ptb 0.91x)" in lines[2]
+
+
+def test_a_ratio_is_a_claim_only_when_two_runs_agree(load_script):
+    speed = load_script("benchmarks/speed.py")
+    first = {("ptb", "B=20", "train", "ours fused"): 1.0,
+             ("ptb", "B=20", "train", "PyTorch nn.LSTM"): 1.0}
+    close = {**first, ("ptb", "B=20", "train", "PyTorch nn.LSTM"): 1.08}
+    far = {**first, ("ptb", "B=20", "train", "PyTorch nn.LSTM"): 1.25}
+    assert speed.disagreements(first, close, "lstm") == []
+    assert speed.disagreements(first, far, "lstm") == [
+        "ours fused vs PyTorch nn.LSTM, train, B=20: 1.00x then 1.25x"]
+    # A shape whose runs disagree meets no goal, even where its last ratio would.
+    assert "**not met** (ptb 1.25x (runs disagree))" in speed.goals(far, "lstm", {"ptb"})[0]
+    assert "**met** (ptb 1.25x)" in speed.goals(far, "lstm")[0]

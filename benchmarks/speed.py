@@ -33,7 +33,7 @@ from harness import Bench, check_equal_cpu, profile_file, race
 
 def shape_rows(name, cell, reps, have_torch, limit, only=None, ratios=None):
     """The table rows of one shape: train and inference at its batch, inference at 1
-    (``only``: just these contenders, for a profile; no ratio columns then).  Each
+    (``only``: just these contenders; a ratio column without its reference says n/a).  Each
     measured seconds go into ``ratios[(name, batch label, mode, contender)]``."""
     T, B, C, H, L = shape = SHAPES[name]
     reference, lines = f"PyTorch nn.{NAMES[cell]}", []
@@ -112,7 +112,7 @@ def measure(args, limit) -> tuple:
             if len(runs[name]) > 1:
                 differ[name] = disagreements(runs[name][-2][1], seconds, args.cell)
         pending = [n for n in pending if len(runs[n]) < 2 or differ[n]]
-        if not pending or args.only:
+        if not pending or args.profile:
             break
     last = {k: v for name in args.shapes for k, v in runs[name][-1][1].items()}
     lines = [line for name in args.shapes for line in runs[name][-1][0]]
@@ -167,18 +167,18 @@ def main() -> None:
     bench.parser.add_argument("--max-runs", type=int, default=4,
                               help="runs of a shape at most, until its last two agree")
     bench.parser.add_argument("--only", nargs="+", default=None, metavar="CONTENDER",
-                              help="time only these contenders (e.g. under DNNL_VERBOSE=1); "
-                                   "implies --no-write")
+                              help="time only these contenders (e.g. under DNNL_VERBOSE=1, or "
+                                   "the headline three with two threads)")
     bench.parser.add_argument("--profile", action="store_true",
                               help="with --only: print MXNet's per-operator profile of the "
-                                   "timed calls")
+                                   "timed calls (implies --no-write)")
     bench.parser.add_argument("--section", default=None,
                               help="BENCHMARKS.md section to write (default: speed, or speed-gru "
                                    "for --cell gru; speed-2threads: the LSTM run with "
                                    "OMP_NUM_THREADS=2)")
     args = bench.parse()
     args.section = args.section or ("speed" if args.cell == "lstm" else f"speed-{args.cell}")
-    args.no_write = args.no_write or bool(args.only)
+    args.no_write = args.no_write or args.profile
     if not HAVE_TORCH:
         print("torch not installed: PyTorch column skipped (pip install torch==2.13.0)")
     limit = machine_limit.measure()

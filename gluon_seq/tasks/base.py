@@ -45,6 +45,9 @@ class Task:
     fixed_length: ClassVar[bool] = True
     tiny_options: ClassVar[Dict] = {}
     codec_from_data: ClassVar[bool] = False  # its codec is built from the training data
+    # What --clip bounds: "global", the norm of all gradients together; or "each matrix",
+    # every parameter's gradient on its own, by its largest singular value.
+    clip_norm: ClassVar[str] = "global"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -99,6 +99,16 @@ def evaluate(model, task, split: str, contexts, batch_size: int) -> Dict[str, fl
     return metric.result()
 
 
+def spectral_norm(grad: mx.nd.NDArray) -> mx.nd.NDArray:
+    """(1,) the largest singular value of a 2-D ``grad`` (the L2 norm of a 1-D one), as
+    MATLAB's ``norm`` gives it: the square root of the top eigenvalue of grad^T grad."""
+    if grad.ndim == 1:
+        return mx.nd.norm(grad).reshape((1,))
+    gram = mx.nd.linalg.syrk(grad.reshape((grad.shape[0], -1)), transpose=True)  # (d, d)
+    eigenvalues = mx.nd.linalg.syevd(gram)[1]                                     # ascending
+    return mx.nd.sqrt(mx.nd.relu(eigenvalues[-1:]))
+
+
 class Fitter:
     """Trains ``model`` on ``task`` into ``run_dir``.  See the module docstring."""
 
@@ -184,9 +194,15 @@ class Fitter:
         return float(total_loss.asscalar()) / max(total_count, 1)
 
     def _clip_gradients(self, max_norm: float) -> None:
+        """Scale the gradients to norm ``max_norm`` at most, as the task's ``clip_norm`` says."""
         params = [p for p in self.model.collect_params().values() if p.grad_req != "null"]
         for ctx in self.contexts:
-            gluon.utils.clip_global_norm([p.grad(ctx) for p in params], max_norm)
+            grads = [p.grad(ctx) for p in params]
+            if self.task.clip_norm == "global":
+                gluon.utils.clip_global_norm(grads, max_norm)
+                continue
+            for grad in grads:  # "each matrix"
+                grad *= mx.nd.minimum(max_norm / (spectral_norm(grad) + 1e-12), 1.0)
 
     def _apply_lr_schedule(self, epoch: int) -> None:
         """``config.lr`` times the task's factor, set afresh each epoch so resuming is exact."""

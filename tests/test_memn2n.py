@@ -154,7 +154,7 @@ def test_linear_start_switches_the_softmax_off_then_on_in_one_graph(tmp_path):
     # The softmax back on: every hop a distribution over all slots, empty ones included.
     assert (seen[2] > 0).all() and (seen[2][empty] > 0).all()
     np.testing.assert_allclose(seen[2].sum(axis=2), 1.0, rtol=1e-5)
-    assert [task.lr_schedule(e) for e in range(7)] == [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5]
+    assert [task.lr_schedule(e) for e in range(7)] == [0.5, 0.5, 1.0, 1.0, 0.5, 0.5, 0.5]
 
 
 def test_random_noise_pads_training_stories_only(tmp_path):
@@ -223,18 +223,18 @@ def test_the_model_brings_its_own_training_and_presets_add_only_sizes():
     from gluon_seq import RunConfig
 
     alone = RunConfig.for_task("babi", options={"model": "memn2n"})
-    assert (alone.optimizer, alone.lr, alone.clip, alone.epochs) == ("sgd", 0.16, 1.25, 120)
+    assert (alone.optimizer, alone.lr, alone.clip, alone.epochs) == ("sgd", 0.32, 1.25, 120)
     preset = RunConfig.for_task("babi", preset="memn2n")
-    assert (preset.optimizer, preset.lr, preset.clip, preset.epochs) == ("sgd", 0.16, 1.25, 120)
+    assert (preset.optimizer, preset.lr, preset.clip, preset.epochs) == ("sgd", 0.32, 1.25, 120)
     assert preset.options == {"model": "memn2n", "subset": "en", "embed": 20}
     assert RunConfig.for_task("babi", options={"model": "memn2n"}, lr=0.1).lr == 0.1
     source = RunConfig.for_task("babi")
     assert (source.optimizer, source.lr) == ("rmsprop", 0.001)
 
 
-def test_clip_bounds_each_weight_matrix_by_its_largest_singular_value():
-    """MemN2N clips as its reference's Weight.m does: every matrix on its own, by MATLAB's
-    norm of a matrix (the largest singular value); other tasks clip the global norm."""
+def test_clip_bounds_each_weight_matrix_by_its_largest_singular_value(tmp_path):
+    """--clip-norm each-matrix clips as MemN2N's reference (Weight.m) does: every matrix on
+    its own, by MATLAB's norm of a matrix (the largest singular value); global by default."""
     from gluon_seq.training.loop import spectral_norm
 
     rng = np.random.RandomState(0)
@@ -244,8 +244,8 @@ def test_clip_bounds_each_weight_matrix_by_its_largest_singular_value():
                                    np.linalg.norm(array, 2), rtol=1e-4)
     np.testing.assert_allclose(spectral_norm(mx.nd.array(big[0])).asscalar(),
                                np.linalg.norm(big[0]), rtol=1e-5)
-    assert babi_task.MemN2NTask.clip_norm == "each matrix"
-    assert babi_task.BabiTask.clip_norm == "global"
+    assert babi_task.BabiTask.make_options({}).clip_norm == "global"
+    assert _task(tmp_path, clip_norm="each-matrix").clip_norm == "each-matrix"
 
     from gluon_seq.training.loop import Fitter
 
@@ -260,7 +260,8 @@ def test_clip_bounds_each_weight_matrix_by_its_largest_singular_value():
     fitter = Fitter.__new__(Fitter)
     params = Params()
     fitter.model = type("M", (), {"collect_params": lambda s: params})()
-    fitter.contexts, fitter.task = [mx.cpu()], babi_task.MemN2NTask
+    fitter.contexts = [mx.cpu()]
+    fitter.task = type("T", (), {"clip_norm": "each-matrix"})()
     fitter._clip_gradients(1.25)
     np.testing.assert_allclose(np.linalg.norm(params.grads[0].asnumpy(), 2), 1.25, rtol=1e-4)
     np.testing.assert_array_equal(params.grads[1].asnumpy(), small)  # under the bound: as it was

@@ -45,9 +45,6 @@ class Task:
     fixed_length: ClassVar[bool] = True
     tiny_options: ClassVar[Dict] = {}
     codec_from_data: ClassVar[bool] = False  # its codec is built from the training data
-    # What --clip bounds: "global", the norm of all gradients together; or "each matrix",
-    # every parameter's gradient on its own, by its largest singular value.
-    clip_norm: ClassVar[str] = "global"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -109,6 +106,12 @@ class Task:
     def lr_schedule(self, epoch: int) -> float:
         """Learning-rate factor for 0-based ``epoch``; the loop multiplies the run's lr by it."""
         return 1.0
+
+    @property
+    def clip_norm(self) -> str:
+        """What --clip bounds: "global", the norm of all gradients together; or
+        "each-matrix", every parameter's gradient on its own, by its largest singular value."""
+        return "global"
 
     def start_epoch(self, model, epoch: int) -> None:
         """Called before training 0-based ``epoch``, e.g. to switch a training phase."""

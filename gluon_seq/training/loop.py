@@ -201,7 +201,7 @@ class Fitter:
             if self.task.clip_norm == "global":
                 gluon.utils.clip_global_norm(grads, max_norm)
                 continue
-            for grad in grads:  # "each matrix"
+            for grad in grads:  # "each-matrix"
                 grad *= mx.nd.minimum(max_norm / (spectral_norm(grad) + 1e-12), 1.0)
 
     def _apply_lr_schedule(self, epoch: int) -> None:

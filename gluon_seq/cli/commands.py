@@ -83,8 +83,8 @@ def _train_parser(task_name: Optional[str]) -> argparse.ArgumentParser:
                                   ("--batch-size", _whole, "batch_size", "examples per step"),
                                   ("--lr", _real, "lr", "learning rate"),
                                   ("--optimizer", str, "optimizer", "any MXNet optimizer"),
-                                  ("--clip", _real, "clip", "bound on the gradient norm: all "
-                                   "gradients' together, or each weight matrix's for MemN2N")):
+                                  ("--clip", _real, "clip", "bound on the global gradient norm "
+                                   "(bAbI: or on each matrix's, --clip-norm)")):
         parser.add_argument(flag, type=kind, metavar=key.split("_")[0].upper(),
                             help=f"{what} (default: {_task_default(task_cls, key)})")
     # Run settings default to None ("not given"): RunConfig fills the defaults, and

@@ -232,9 +232,8 @@ class MemN2NTask(BabiTask):
     # 40 / 32 on the batch mean the loop takes.  Two of its details are not the default
     # here: its config sets the rate to 0.005 in both phases (init_lrate = 0.01 / 2 under
     # linear start), and it clips each weight matrix by its largest singular value
-    # (--clip-norm each-matrix).  Both together left the 20 tasks worse: 16.8 % mean error
-    # one task at a time (best of 3 seeds) against 15.1 %, and 18.5 % jointly (seed 0)
-    # against 12.6 %, though the matrix clip ends QA15's collapses (BENCHMARKS.md).
+    # (--clip-norm each-matrix).  Together they left the 20 tasks worse, though the matrix
+    # clip ends QA15's collapses: benchmarks/history/2026-12-06-memn2n-reference-training.md.
     defaults = {"epochs": 120, "batch_size": 32, "lr": 0.32, "optimizer": "sgd", "clip": 1.25}
 
     def read(self, samples: List[babi_data.Sample]) -> List[babi_data.Sample]:

@@ -9,7 +9,7 @@ untrained one in a temporary folder; the table says which), served by ``gluon-se
 split among the processes).  Clients: ``--clients`` keep-alive bare asyncio
 streams sending one input per request back to back, in this process (they share the
 CPUs with the server, as on a one-machine deployment).  Inputs: arithmetic's eight
-expressions, a microsecond's model work each, so the clients and the server's HTTP
+expressions, tens of microseconds of model work each, so the clients and the server's HTTP
 handling use most of the CPU; or 30-word windows of PTB's validation text, each a
 request for the codec's default 10 generated words (one window call and nine one-word
 calls, milliseconds of model work), which is what more processes can spread over cores.

@@ -63,17 +63,21 @@ def folder_of(out: Path, config: str, subset: str, task, seed: int) -> Path:
 
 
 def train_one(config: str, subset: str, task, seed: int, folder: Path,
-              epochs: Optional[int]) -> dict:
+              epochs: Optional[int], options: Optional[dict] = None) -> dict:
+    """One run of ``config`` into ``folder``; ``options``: further task options."""
     from gluon_seq import RunConfig, train
+    from gluon_seq.util.settings import flag_of
 
     extra = {"epochs": epochs} if epochs else {}
     # One seed per folder: this script compares the seeds itself (restarts=1).
     run = RunConfig.for_task("babi", preset=CONFIGS[config][0], seed=seed, rnn_backend="fused",
-                             options={"qa": task, "subset": subset}, restarts=1, **extra)
+                             options={"qa": task, "subset": subset, **(options or {})},
+                             restarts=1, **extra)
     start = time.perf_counter()
     metrics = train(run, folder, log=lambda line: None)
     wall = time.perf_counter() - start
-    print(f"{config} {subset} qa{task} seed {seed}: {metrics['value']:.2%} test, "
+    given = "".join(f" {flag_of(k)} {v}" for k, v in (options or {}).items())
+    print(f"{config}{given} {subset} qa{task} seed {seed}: {metrics['value']:.2%} test, "
           f"{metrics['train_seconds']:.0f} s training, {wall:.0f} s in all", flush=True)
     return metrics
 

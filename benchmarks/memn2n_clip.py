@@ -14,27 +14,18 @@ below the best run of its task.
 import json
 from pathlib import Path
 
+from babi_tasks import train_one
 from harness import ROOT, Bench
 
 CLIPS = ("global", "each-matrix")
 COLLAPSE = 0.20  # this far below the task's best run
 
 
-def train_one(clip: str, task: int, seed: int, folder: Path) -> float:
-    from gluon_seq import RunConfig, train
-
-    run = RunConfig.for_task("babi", preset="memn2n", seed=seed, restarts=1,
-                             options={"qa": task, "subset": "en", "clip_norm": clip})
-    metrics = train(run, folder, log=lambda line: None)
-    print(f"{clip} qa{task} seed {seed}: {metrics['value']:.1%}", flush=True)
-    return metrics["value"]
-
-
 def accuracy(clip: str, task: int, seed: int, out: Path) -> float:
     folder = out / clip / f"qa{task}" / f"seed{seed}"
     if (folder / "metrics.json").is_file():
         return json.loads((folder / "metrics.json").read_text())["value"]
-    return train_one(clip, task, seed, folder)
+    return train_one("memn2n", "en", task, seed, folder, None, {"clip_norm": clip})["value"]
 
 
 def seeds(text: str) -> list:

@@ -12,9 +12,10 @@ give our kernels' ratios (to PyTorch, and unfused to fused) within 10 % of each 
 The table shows the last run; a shape whose runs never agreed is said to, and counts
 for no goal.  GFLOP/s are a share of the machine's limit, measured at the start
 (``limit.py``); a share above 100 % stops the run, as do contenders whose CPU-seconds
-per wall-second differ by more than 10 % (one was starved, or spun extra threads).  ``--cell gru`` writes its own
-section; its "ours fused, unpadded" row is the fused GRU without the padding of its
-units to a multiple of 16 (gluon_seq/rnn/fused.py), to show what that buys.  The
+per wall-second differ by more than 10 % (one was starved, or spun extra threads).
+``--cell gru`` writes its own section; its "ours fused, unpadded" row is the fused GRU
+without the padding of its units to a multiple of 16 (gluon_seq/rnn/fused.py), to show
+what that buys.  The
 contenders and their FLOPs are in ``contenders.py``; a training step counts as 3x forward.
 """
 from __future__ import annotations
@@ -71,8 +72,6 @@ def shape_rows(name, cell, reps, have_torch, limit, only=None, ratios=None):
 
 
 AGREE = 0.10  # two runs' ratios within this share of each other
-
-
 CLAIMED = ("ours fused", "ours unfused")  # the kernels whose ratios the goals judge
 
 
@@ -139,12 +138,10 @@ def goals(seconds, cell: str, unsettled=()) -> list:
     checks = [("fused training >= 1.0x PyTorch", "train", "ours fused", reference, 1.0),
               ("unfused training >= 0.8x fused", "train", "ours unfused", "ours fused", 0.8),
               ("unfused inference >= 0.8x fused", "infer", "ours unfused", "ours fused", 0.8)]
+    speeds = ratios(seconds, cell)
     for what, mode, ours, against, target in checks:
-        found = []
-        for (shape, label, m, k), sec in seconds.items():
-            other = seconds.get((shape, label, mode, against))
-            if (m, k) == (mode, ours) and not label.startswith("B=1 ") and other:
-                found.append((shape, other / sec))  # speed ratio: their time / ours
+        found = [(shape, ratio) for (shape, label, m, k, a), ratio in speeds.items()
+                 if (m, k, a) == (mode, ours, against) and not label.startswith("B=1 ")]
         if found:
             parts = ", ".join(
                 f"{shape} {ratio:.2f}x" + (" (runs disagree)" if shape in unsettled else

@@ -125,7 +125,7 @@ def test_kernels_agree_on_outputs_states_and_every_gradient(cell, T, N, C, H, la
 @pytest.mark.parametrize("kernel", ["fused", "unfused"])
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_compiled_and_stock_operators_agree(cell, kernel):
-    """The compiled cell step (unfused) and weight packing (fused) against stock
+    """The compiled LSTM layer and GRU cell step (unfused) and weight packing (fused) against stock
     operators, layer by layer: the same numbers, and the compiled op is in the graph."""
     compiled, stock = (_layer(cell, kernel, 6, 4, 7, 2, bidirectional=True, ops=ops)
                        for ops in (True, False))
@@ -133,7 +133,7 @@ def test_compiled_and_stock_operators_agree(cell, kernel):
     x, states = _inputs(compiled, 6, 5, 4, "TNC")
     _assert_same(_run(compiled, x, states), _run(stock, x, states))
     symbols = [mx.sym.var(f"s{i}") for i in range(compiled.state_count)]
-    want = {"unfused": {"lstm": compiled_ops.CELL_OP, "gru": compiled_ops.GRU_CELL_OP},
+    want = {"unfused": {"lstm": compiled_ops.LAYER_OP, "gru": compiled_ops.GRU_CELL_OP},
             "fused": {"lstm": compiled_ops.PACK_OP, "gru": compiled_ops.PACK_OP}}[kernel][cell]
     for layer, present in ((compiled, True), (stock, False)):
         out, _ = layer(mx.sym.var("x"), symbols)

@@ -72,6 +72,35 @@ def test_op_matches_the_textbook_cell_including_saturated_gates(scale):
         np.testing.assert_allclose(ours.grad.asnumpy(), theirs.grad.asnumpy(), atol=1e-5)
 
 
+@needs_op
+@pytest.mark.parametrize("scale", [0.1, 100.0, 1e4])
+def test_layer_op_step_is_the_cell_op_step_including_saturated_gates(scale):
+    """One step of the layer operator: its GEMM h0 w^T, then the same cell as the
+    cell operator, whose gradient it must give for the gates."""
+    rng = np.random.RandomState(5)
+    N, H = 7, 19  # rows past a block of 6, H past a panel's vectors
+    x_gates = (rng.randn(1, N, 4 * H) * scale).astype("float32")
+    h0, c0 = rng.randn(N, H).astype("float32"), (rng.randn(N, H) * 2).astype("float32")
+    w = (rng.randn(4 * H, H) * scale / H).astype("float32")
+    want_h, want_c = _reference(x_gates[0], h0.astype(np.float64) @ w.T, c0)
+    inputs = [mx.nd.array(a) for a in (x_gates, h0, c0, w)]
+    cell_inputs = [mx.nd.array(x_gates[0]), mx.nd.array(h0 @ w.T), mx.nd.array(c0)]
+    for a in inputs + cell_inputs:
+        a.attach_grad()
+    with autograd.record():
+        h, c, _ = getattr(mx.nd._internal, compiled_ops.LAYER_OP)(*inputs)
+        ((h * 0.3).sum() + (c * 1.7).sum()).backward()
+        h1, c1 = getattr(mx.nd._internal, compiled_ops.CELL_OP)(*cell_inputs)
+        ((h1 * 0.3).sum() + (c1 * 1.7).sum()).backward()
+    np.testing.assert_allclose(h.asnumpy()[0], want_h, atol=1e-5)
+    np.testing.assert_allclose(c.asnumpy()[0], want_c, atol=1e-4, rtol=1e-5)
+    assert all(np.isfinite(a.grad.asnumpy()).all() for a in inputs)
+    np.testing.assert_allclose(inputs[0].grad.asnumpy()[0], cell_inputs[0].grad.asnumpy(),
+                               atol=1e-5)
+    np.testing.assert_allclose(inputs[2].grad.asnumpy(), cell_inputs[2].grad.asnumpy(),
+                               atol=1e-5)
+
+
 def _gru_reference(x_gates, h_gates, h_prev, b_hh):
     """The reset-after GRU step (gluon_seq/rnn/cells.py) in float64 numpy."""
     sig = lambda v: np.exp(-np.logaddexp(0, -v))
@@ -129,6 +158,13 @@ def test_op_refuses_mismatched_shapes_with_a_message():
     with pytest.raises(mx.base.MXNetError, match=r"gates \(N, 4H\)"):
         getattr(mx.nd._internal, compiled_ops.CELL_OP)(mx.nd.ones((2, 8)), mx.nd.ones((2, 8)),
                                                   mx.nd.ones((2, 3)))
+
+
+@needs_op
+def test_layer_op_refuses_mismatched_shapes_with_a_message():
+    with pytest.raises(mx.base.MXNetError, match=r"gates \(T, N, 4H\).*weights \(4H, H\)"):
+        getattr(mx.nd._internal, compiled_ops.LAYER_OP)(
+            mx.nd.ones((3, 2, 8)), mx.nd.ones((2, 2)), mx.nd.ones((2, 2)), mx.nd.ones((8, 3)))
 
 
 @needs_op
@@ -308,8 +344,10 @@ def test_weights_on_a_gpu_get_stock_operators_even_from_a_cpu_built_layer(monkey
 @needs_op
 @pytest.mark.parametrize("op", compiled_ops.OPS)
 def test_ops_refuse_other_dtypes_naming_themselves(op):
-    # Shapes each op accepts: gates (2, 8) for H=2 (LSTM) or, with a (6,) bias, 3H=6 (GRU).
-    shapes = {compiled_ops.GRU_CELL_OP: [(2, 6), (2, 6), (2, 2), (6,)]}.get(
+    # Shapes each op accepts: gates (2, 8) for H=2 (LSTM) or, with a (6,) bias, 3H=6 (GRU);
+    # the layer takes 3 steps of gates, two states and the recurrent weight.
+    shapes = {compiled_ops.GRU_CELL_OP: [(2, 6), (2, 6), (2, 2), (6,)],
+              compiled_ops.LAYER_OP: [(3, 2, 8), (2, 2), (2, 2), (8, 2)]}.get(
         op, [(2, 8), (2, 8), (2, 2)])
     inputs = [mx.nd.ones(shape, dtype="float64") for shape in shapes]
     kwargs = {"num_args": 3} if op == compiled_ops.PACK_OP else {}

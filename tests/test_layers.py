@@ -17,6 +17,8 @@ CASES = [
     (4, 6, 9, 8, 1, "NTC"),
     (9, 4, 5, 7, 2, "NTC"),
     (3, 17, 13, 32, 2, "TNC"),
+    (6, 13, 10, 70, 1, "TNC"),  # several GEMM panels, the last part-filled; row tails
+    (3, 32, 5, 200, 1, "TNC"),  # a GEMM large enough to be shared among OpenMP threads
 ]
 
 
@@ -53,7 +55,8 @@ def _run(layer, x, states):
             + (h * 0.7).sum() + (c * 1.3).sum()
     loss.backward()
     grads = {name[len(layer.prefix):]: p.grad().asnumpy() for name, p in layer.collect_params().items()}
-    return out.asnumpy(), h.asnumpy(), c.asnumpy(), x.grad.asnumpy(), grads
+    return (out.asnumpy(), h.asnumpy(), c.asnumpy(), x.grad.asnumpy(),
+            *(s.grad.asnumpy() for s in states), grads)
 
 
 @pytest.mark.parametrize("ops", OPS)
@@ -71,11 +74,11 @@ def test_kernels_agree_on_outputs_states_and_gradients(T, N, C, H, layers, layou
     states = [mx.nd.random.normal(shape=(layers, N, H)) for _ in range(2)]
     got_f = _run(fused, x, states)
     got_u = _run(unfused, x, states)
-    for a, b in zip(got_f[:4], got_u[:4]):
+    for a, b in zip(got_f[:6], got_u[:6]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    assert set(got_f[4]) == set(got_u[4]) and len(got_f[4]) == 4 * layers
-    for name in got_f[4]:
-        np.testing.assert_allclose(got_f[4][name], got_u[4][name], rtol=1e-5, atol=1e-5, err_msg=name)
+    assert set(got_f[6]) == set(got_u[6]) and len(got_f[6]) == 4 * layers
+    for name in got_f[6]:
+        np.testing.assert_allclose(got_f[6][name], got_u[6][name], rtol=1e-5, atol=1e-5, err_msg=name)
     out_shape = (T, N, H) if layout == "TNC" else (N, T, H)
     assert got_f[0].shape == out_shape
 
@@ -93,11 +96,11 @@ def test_bidirectional_kernels_agree(T, N, C, H, layers, hybridize, ops):
     assert states[0].shape == (2 * layers, N, H) and fused.output_size == 2 * H
     got_f = _run(fused, x, states)
     got_u = _run(unfused, x, states)
-    for a, b in zip(got_f[:4], got_u[:4]):
+    for a, b in zip(got_f[:6], got_u[:6]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    assert got_f[0].shape == (T, N, 2 * H) and len(got_f[4]) == 8 * layers
-    for name in got_f[4]:
-        np.testing.assert_allclose(got_f[4][name], got_u[4][name], rtol=1e-5, atol=1e-5, err_msg=name)
+    assert got_f[0].shape == (T, N, 2 * H) and len(got_f[6]) == 8 * layers
+    for name in got_f[6]:
+        np.testing.assert_allclose(got_f[6][name], got_u[6][name], rtol=1e-5, atol=1e-5, err_msg=name)
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
@@ -240,10 +243,10 @@ def test_all_layers_in_one_rnn_call_the_gpu_path_agrees_on_the_cpu(T, N, C, H, l
     x = mx.nd.random.uniform(-1, 1, shape=shape)
     states = [mx.nd.random.uniform(-1, 1, shape=(layers, N, H)) for _ in range(2)]
     got, want = _run(together, x, states), _run(unfused, x, states)
-    for a, b in zip(got[:4], want[:4]):
+    for a, b in zip(got[:6], want[:6]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    for name in want[4]:
-        np.testing.assert_allclose(got[4][name], want[4][name], rtol=1e-5, atol=1e-5,
+    for name in want[6]:
+        np.testing.assert_allclose(got[6][name], want[6][name], rtol=1e-5, atol=1e-5,
                                    err_msg=name)
     out, _ = together(mx.sym.var("x"), [mx.sym.var("h"), mx.sym.var("c")])
     assert [node["op"] for node in __import__("json").loads(out.tojson())["nodes"]].count(

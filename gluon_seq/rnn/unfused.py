@@ -2,8 +2,8 @@
 
 The input projection of every step is one matrix multiply hoisted out of the
 recurrence; only the recurrent GEMM and the cell's pointwise rest run per step
-(on the CPU one compiled operator for the LSTM and GRU,
-:mod:`gluon_seq.rnn.compiled_ops`).  Every function takes the layer
+(on the CPU one compiled operator per step for the GRU, and one for all of an
+LSTM layer's steps: :mod:`gluon_seq.rnn.compiled_ops`).  Every function takes the layer
 (:class:`gluon_seq.rnn.layer.RecurrentLayer`) for its sizes and decisions.
 """
 from __future__ import annotations
@@ -43,10 +43,14 @@ def _unroll(layer, F, inputs, states: List, length: int, params, name: str):
     input_bias, step_bias = _biases(layer.cell, params, name)
     projected = F.FullyConnected(inputs, params[f"{name}_i2h_weight"], input_bias,
                                  num_hidden=rows, flatten=False)  # (T, N, G*H)
+    compiled = layer._use_compiled()
+    if compiled and layer.cell == "lstm":  # every step in one operator
+        outs, cells, _ = getattr(F._internal, _ops.LAYER_OP)(
+            projected, states[0], states[1], params[f"{name}_h2h_weight"])  # (T, N, H) x2
+        return outs, [_last(F, outs), _last(F, cells)]
     steps = F.split(projected, num_outputs=length, axis=0, squeeze_axis=True) \
         if length > 1 else [F.reshape(projected, (-3, -2))]  # (N, G*H) each
     step = STEPS[layer.cell]
-    compiled = layer._use_compiled()
     outs = []
     for t in range(length):
         recurrent = F.FullyConnected(states[0], params[f"{name}_h2h_weight"], no_bias=True,
@@ -54,6 +58,11 @@ def _unroll(layer, F, inputs, states: List, length: int, params, name: str):
         states = step(F, steps[t], recurrent, states, step_bias, compiled)
         outs.append(states[0])
     return F.stack(*outs, axis=0), states
+
+
+def _last(F, steps):
+    """The last step of (T, N, H) ``steps``: (N, H)."""
+    return F.squeeze(F.slice_axis(steps, axis=0, begin=-1, end=None), axis=0)
 
 
 def _biases(cell: str, params, name: str):
@@ -66,12 +75,10 @@ def _biases(cell: str, params, name: str):
     return (i2h, h2h) if cell == "gru" else (i2h + h2h, None)
 
 
-def _lstm_step(F, x_gates, h_gates, states, _bias, compiled):
-    """x_gates, h_gates (N, 4H); states [h, c] (N, H) -> [h', c']."""
+def _lstm_step(F, x_gates, h_gates, states, _bias, _compiled):
+    """x_gates, h_gates (N, 4H); states [h, c] (N, H) -> [h', c'] with stock operators
+    (compiled, the whole layer is one operator: :func:`_unroll`)."""
     c = states[1]
-    if compiled:
-        h, c = getattr(F._internal, _ops.CELL_OP)(x_gates, h_gates, c)
-        return [h, c]
     i, f, g, o = F.split(x_gates + h_gates, num_outputs=4, axis=1)
     c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
     return [F.sigmoid(o) * F.tanh(c), c]

@@ -1,7 +1,7 @@
 // gluon_seq's compiled CPU operators for its LSTM layer (gluon_seq/rnn/unfused.py,
 // gluon_seq/rnn/fused.py), loaded with mx.library.load by gluon_seq/rnn/compiled_ops.py,
 // which builds this file with gru_ops.cc and -O3 -fno-trapping-math -march=native.
-// The activations (exp_, sigmoid, tanh_) are in cell_math.h.
+// The activations (exp_, sigmoid, tanh_) are in cell_math.h, the row passes in lstm_rows.h.
 //
 // _gs_lstm_cell(x_gates (N,4H), h_gates (N,4H), c_prev (N,H)) -> h, c (N,H)
 //   The pointwise half of one LSTM step.  The unfused kernel does one GEMM per
@@ -16,57 +16,11 @@
 //   The fused kernel's weights as the one flat vector the RNN operator takes
 //   (defined further down).
 
-#include "cell_math.h"
+#include "lstm_rows.h"
 
 using namespace gluon_seq;  // NOLINT: the shared activations and MXNet's extension types
 
 namespace {
-
-// One row of the step.  Every pointer is a separate H-long run (restrict
-// parameters are what lets gcc vectorise the loops): gates i, f, g, o of the
-// input and the recurrent projections, the previous cell, and the outputs.
-void row_forward(int64_t hidden, const float* __restrict__ xi, const float* __restrict__ xf,
-                 const float* __restrict__ xg, const float* __restrict__ xo,
-                 const float* __restrict__ ri, const float* __restrict__ rf,
-                 const float* __restrict__ rg, const float* __restrict__ ro,
-                 const float* __restrict__ c_prev, float* __restrict__ h,
-                 float* __restrict__ c) {
-  for (int64_t j = 0; j < hidden; ++j) {
-    const float i = sigmoid(xi[j] + ri[j]);
-    const float f = sigmoid(xf[j] + rf[j]);
-    const float g = tanh_(xg[j] + rg[j]);
-    const float o = sigmoid(xo[j] + ro[j]);
-    const float cell = f * c_prev[j] + i * g;
-    c[j] = cell;
-    h[j] = o * tanh_(cell);
-  }
-}
-
-// The backward pass recomputes the activations from the forward inputs rather
-// than having the forward store them: five vectorised exps per element cost
-// less than writing and re-reading 5H floats per row through memory.
-void row_backward(int64_t hidden, const float* __restrict__ xi, const float* __restrict__ xf,
-                  const float* __restrict__ xg, const float* __restrict__ xo,
-                  const float* __restrict__ ri, const float* __restrict__ rf,
-                  const float* __restrict__ rg, const float* __restrict__ ro,
-                  const float* __restrict__ c_prev, const float* __restrict__ c,
-                  const float* __restrict__ dh, const float* __restrict__ dc,
-                  float* __restrict__ di, float* __restrict__ df, float* __restrict__ dg,
-                  float* __restrict__ d_o, float* __restrict__ dc_prev) {
-  for (int64_t j = 0; j < hidden; ++j) {
-    const float i = sigmoid(xi[j] + ri[j]);
-    const float f = sigmoid(xf[j] + rf[j]);
-    const float g = tanh_(xg[j] + rg[j]);
-    const float o = sigmoid(xo[j] + ro[j]);
-    const float tc = tanh_(c[j]);
-    const float dcell = dc[j] + dh[j] * o * (1.0f - tc * tc);
-    di[j] = dcell * g * i * (1.0f - i);
-    df[j] = dcell * c_prev[j] * f * (1.0f - f);
-    dg[j] = dcell * i * (1.0f - g * g);
-    d_o[j] = dh[j] * tc * o * (1.0f - o);
-    dc_prev[j] = dcell * f;
-  }
-}
 
 // Inputs: x_gates, h_gates (N, 4H), c_prev (N, H).  Outputs: h, c (N, H).
 MXReturnValue cell_forward(const Attrs&, std::vector<MXTensor>* in,
@@ -77,12 +31,7 @@ MXReturnValue cell_forward(const Attrs&, std::vector<MXTensor>* in,
   const float* c_prev = (*in)[2].data<float>();
   float* h = (*out)[0].data<float>();
   float* c = (*out)[1].data<float>();
-  for (int64_t row = 0; row < n; ++row) {
-    const float* xr = x + row * 4 * H;
-    const float* rr = r + row * 4 * H;
-    row_forward(H, xr, xr + H, xr + 2 * H, xr + 3 * H, rr, rr + H, rr + 2 * H, rr + 3 * H,
-                c_prev + row * H, h + row * H, c + row * H);
-  }
+  step_forward(n, H, x, r, c_prev, h, c);
   return MX_SUCCESS;
 }
 
@@ -101,14 +50,7 @@ MXReturnValue cell_backward(const Attrs&, std::vector<MXTensor>* in,
   float* dx = (*out)[0].data<float>();
   float* dr = (*out)[1].data<float>();
   float* dc_prev = (*out)[2].data<float>();
-  for (int64_t row = 0; row < n; ++row) {
-    const float* xr = x + row * 4 * H;
-    const float* rr = r + row * 4 * H;
-    float* d = dx + row * 4 * H;
-    row_backward(H, xr, xr + H, xr + 2 * H, xr + 3 * H, rr, rr + H, rr + 2 * H, rr + 3 * H,
-                 c_prev + row * H, c + row * H, dh + row * H, dc + row * H, d, d + H,
-                 d + 2 * H, d + 3 * H, dc_prev + row * H);
-  }
+  step_backward(n, H, x, r, c_prev, c, dh, dc, dx, dc_prev);
   std::memcpy(dr, dx, sizeof(float) * n * 4 * H);  // the sum's two addends get one gradient
   return MX_SUCCESS;
 }

@@ -40,7 +40,7 @@ def _operators(path):
 
 def _arguments(path):
     symbol = mx.sym.load(str(path))
-    return symbol.list_arguments() + symbol.list_auxiliary_states()
+    return sorted(symbol.list_arguments() + symbol.list_auxiliary_states())  # fed by name
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ def test_loading_an_export_never_imports_task_code(tmp_path):
 
 
 @pytest.mark.usefixtures("needs_compiled_ops")
-@pytest.mark.parametrize("backend,op", [("unfused", compiled_ops.CELL_OP),
+@pytest.mark.parametrize("backend,op", [("unfused", compiled_ops.LAYER_OP),
                                         ("fused", compiled_ops.PACK_OP)])
 def test_a_graph_saved_with_the_compiled_ops_still_loads_in_a_fresh_process(tmp_path, backend,
                                                                              op):

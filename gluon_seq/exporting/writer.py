@@ -117,8 +117,9 @@ def _compiled_graph(task, model, kernel: str, cell: str, arrays, states,
 
 
 def _parameters(symbol: mx.sym.Symbol) -> List[str]:
-    """What a graph reads, in order (inputs, then parameters), and its output count."""
-    return symbol.list_arguments() + symbol.list_auxiliary_states() + \
+    """What a graph reads (inputs and parameters, sorted: each is fed by its name) and its
+    output count."""
+    return sorted(symbol.list_arguments() + symbol.list_auxiliary_states()) + \
         [f"{len(symbol.list_outputs())} outputs"]
 
 

@@ -161,10 +161,13 @@ def test_op_refuses_mismatched_shapes_with_a_message():
 
 
 @needs_op
-def test_layer_op_refuses_mismatched_shapes_with_a_message():
+def test_layer_ops_refuse_mismatched_shapes_with_a_message():
     with pytest.raises(mx.base.MXNetError, match=r"gates \(T, N, 4H\).*weights \(4H, H\)"):
         getattr(mx.nd._internal, compiled_ops.LAYER_OP)(
             mx.nd.ones((3, 2, 8)), mx.nd.ones((2, 2)), mx.nd.ones((2, 2)), mx.nd.ones((8, 3)))
+    with pytest.raises(mx.base.MXNetError, match=r"gates \(T, N, 3H\).*bias \(3H\)"):
+        getattr(mx.nd._internal, compiled_ops.GRU_LAYER_OP)(
+            mx.nd.ones((3, 2, 6)), mx.nd.ones((2, 2)), mx.nd.ones((6, 2)), mx.nd.ones((5,)))
 
 
 @needs_op
@@ -347,7 +350,8 @@ def test_ops_refuse_other_dtypes_naming_themselves(op):
     # Shapes each op accepts: gates (2, 8) for H=2 (LSTM) or, with a (6,) bias, 3H=6 (GRU);
     # the layer takes 3 steps of gates, two states and the recurrent weight.
     shapes = {compiled_ops.GRU_CELL_OP: [(2, 6), (2, 6), (2, 2), (6,)],
-              compiled_ops.LAYER_OP: [(3, 2, 8), (2, 2), (2, 2), (8, 2)]}.get(
+              compiled_ops.LAYER_OP: [(3, 2, 8), (2, 2), (2, 2), (8, 2)],
+              compiled_ops.GRU_LAYER_OP: [(3, 2, 6), (2, 2), (6, 2), (6,)]}.get(
         op, [(2, 8), (2, 8), (2, 2)])
     inputs = [mx.nd.ones(shape, dtype="float64") for shape in shapes]
     kwargs = {"num_args": 3} if op == compiled_ops.PACK_OP else {}

@@ -17,8 +17,6 @@ CASES = [
     (4, 6, 9, 8, 1, "NTC"),
     (9, 4, 5, 7, 2, "NTC"),
     (3, 17, 13, 32, 2, "TNC"),
-    (6, 13, 10, 70, 1, "TNC"),  # several GEMM panels, the last part-filled; row tails
-    (3, 32, 5, 200, 1, "TNC"),  # a GEMM large enough to be shared among OpenMP threads
 ]
 
 

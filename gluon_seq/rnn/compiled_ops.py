@@ -1,12 +1,11 @@
 """gluon_seq's compiled CPU operators for the recurrent layer (C++ in ``csrc/``).
 
-MXNet operators with hand-written backwards: ``_gs_lstm_layer``, every step of
-one LSTM layer (the recurrent GEMMs and the cell); ``_gs_gru_cell``, the
-pointwise half of one GRU step (otherwise a dozen small operators per step);
-``_gs_pack``, the fused kernel's flat weight vector by memcpy
-(``_rnn_param_concat`` copies element by element); and ``_gs_lstm_cell``, the
-LSTM's per-step cell before ``_gs_lstm_layer``, which no layer uses now but a
-graph traced with it may hold.
+MXNet operators with hand-written backwards: ``_gs_lstm_layer`` and
+``_gs_gru_layer``, every step of one LSTM or GRU layer (the recurrent GEMMs and
+the cell); ``_gs_pack``, the fused kernel's flat weight vector by memcpy
+(``_rnn_param_concat`` copies element by element); and ``_gs_lstm_cell`` and
+``_gs_gru_cell``, one step's cell, which the layers used before the layer
+operators and which a graph traced then may hold.
 
 Compiled on first use with ``$CXX`` (else ``c++``) against the mxnet wheel's
 headers, cached under ``$GLUON_SEQ_CACHE`` (default ``~/.cache/gluon_seq``)
@@ -30,13 +29,14 @@ import mxnet as mx
 from ..util.cpu import cpu_info
 
 LAYER_OP = "_gs_lstm_layer"
+GRU_LAYER_OP = "_gs_gru_layer"
 CELL_OP = "_gs_lstm_cell"
 GRU_CELL_OP = "_gs_gru_cell"
 PACK_OP = "_gs_pack"
-OPS = (LAYER_OP, CELL_OP, GRU_CELL_OP, PACK_OP)
+OPS = (LAYER_OP, GRU_LAYER_OP, CELL_OP, GRU_CELL_OP, PACK_OP)
 CSRC = Path(__file__).resolve().parent / "csrc"
-SOURCES = (CSRC / "lstm_ops.cc", CSRC / "lstm_layer.cc", CSRC / "gru_ops.cc")
-HEADERS = (CSRC / "cell_math.h", CSRC / "lstm_rows.h", CSRC / "small_gemm.h")
+SOURCES = (CSRC / "lstm_ops.cc", CSRC / "gru_ops.cc", CSRC / "layer_ops.cc")
+HEADERS = (CSRC / "cell_math.h", CSRC / "lstm_rows.h", CSRC / "gru_rows.h", CSRC / "small_gemm.h")
 # -fno-trapping-math (IEEE results kept; only FP exception flags may differ) is
 # what lets gcc vectorise the gate loops; -march=native gives them the widest
 # vectors this CPU has; -fopenmp shares the layer's GEMM among OMP_NUM_THREADS.

@@ -1,9 +1,10 @@
 """The unfused kernel: per-step cells (:mod:`gluon_seq.rnn.cells`), unrolled.
 
 The input projection of every step is one matrix multiply hoisted out of the
-recurrence; only the recurrent GEMM and the cell's pointwise rest run per step
-(on the CPU one compiled operator per step for the GRU, and one for all of an
-LSTM layer's steps: :mod:`gluon_seq.rnn.compiled_ops`).  Every function takes the layer
+recurrence; only the recurrent GEMM and the cell's pointwise rest run per step.
+On the CPU, an LSTM or GRU layer walks all its steps in one compiled operator
+(:mod:`gluon_seq.rnn.compiled_ops`); with stock operators, or for the plain
+RNN cell, the steps are unrolled for ``length``.  Every function takes the layer
 (:class:`gluon_seq.rnn.layer.RecurrentLayer`) for its sizes and decisions.
 """
 from __future__ import annotations
@@ -43,11 +44,8 @@ def _unroll(layer, F, inputs, states: List, length: int, params, name: str):
     input_bias, step_bias = _biases(layer.cell, params, name)
     projected = F.FullyConnected(inputs, params[f"{name}_i2h_weight"], input_bias,
                                  num_hidden=rows, flatten=False)  # (T, N, G*H)
-    compiled = layer._use_compiled()
-    if compiled and layer.cell == "lstm":  # every step in one operator
-        outs, cells, _ = getattr(F._internal, _ops.LAYER_OP)(
-            projected, states[0], states[1], params[f"{name}_h2h_weight"])  # (T, N, H) x2
-        return outs, [_last(F, outs), _last(F, cells)]
+    if layer._use_compiled() and layer.cell in ("lstm", "gru"):
+        return _walk(F, layer.cell, projected, states, params[f"{name}_h2h_weight"], step_bias)
     steps = F.split(projected, num_outputs=length, axis=0, squeeze_axis=True) \
         if length > 1 else [F.reshape(projected, (-3, -2))]  # (N, G*H) each
     step = STEPS[layer.cell]
@@ -55,9 +53,20 @@ def _unroll(layer, F, inputs, states: List, length: int, params, name: str):
     for t in range(length):
         recurrent = F.FullyConnected(states[0], params[f"{name}_h2h_weight"], no_bias=True,
                                      num_hidden=rows)  # (N, G*H)
-        states = step(F, steps[t], recurrent, states, step_bias, compiled)
+        states = step(F, steps[t], recurrent, states, step_bias)
         outs.append(states[0])
     return F.stack(*outs, axis=0), states
+
+
+def _walk(F, cell: str, projected, states: List, w_hh, b_hh):
+    """Every step of one direction in one compiled operator: (T, N, G*H) ``projected``,
+    (N, H) states -> (T, N, H), the final states."""
+    if cell == "lstm":
+        outs, cells, _ = getattr(F._internal, _ops.LAYER_OP)(
+            projected, states[0], states[1], w_hh)  # (T, N, H) each
+        return outs, [_last(F, outs), _last(F, cells)]
+    outs, _ = getattr(F._internal, _ops.GRU_LAYER_OP)(projected, states[0], w_hh, b_hh)
+    return outs, [_last(F, outs)]
 
 
 def _last(F, steps):
@@ -69,28 +78,25 @@ def _biases(cell: str, params, name: str):
     """(the bias of the hoisted input projection, the bias each step adds or None).
     Hoisting b_hh saves T bias additions and T gradient sums.  The GRU's b_hn is
     multiplied by the reset gate, so its step adds the whole b_hh (nearly free
-    in its compiled operator) rather than five more small operators building a
+    in the compiled operator) rather than five more small operators building a
     projection bias from b_ih, b_hr and b_hz."""
     i2h, h2h = params[f"{name}_i2h_bias"], params[f"{name}_h2h_bias"]
     return (i2h, h2h) if cell == "gru" else (i2h + h2h, None)
 
 
-def _lstm_step(F, x_gates, h_gates, states, _bias, _compiled):
-    """x_gates, h_gates (N, 4H); states [h, c] (N, H) -> [h', c'] with stock operators
-    (compiled, the whole layer is one operator: :func:`_unroll`)."""
+def _lstm_step(F, x_gates, h_gates, states, _bias):
+    """x_gates, h_gates (N, 4H); states [h, c] (N, H) -> [h', c']."""
     c = states[1]
     i, f, g, o = F.split(x_gates + h_gates, num_outputs=4, axis=1)
     c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(g)
     return [F.sigmoid(o) * F.tanh(c), c]
 
 
-def _gru_step(F, x_gates, h_gates, states, b_hh, compiled):
+def _gru_step(F, x_gates, h_gates, states, b_hh):
     """x_gates (N, 3H) with b_ih, h_gates (N, 3H) without bias, states [h]
     (N, H), b_hh (3H,) -> [h']; the reset gate acts after the recurrent
     product and its bias (cells.py)."""
     h = states[0]
-    if compiled:
-        return [getattr(F._internal, _ops.GRU_CELL_OP)(x_gates, h_gates, h, b_hh)]
     x_r, x_z, x_n = F.split(x_gates, num_outputs=3, axis=1)   # (N, H) each
     h_r, h_z, h_n = F.split(F.broadcast_add(h_gates, F.reshape(b_hh, (1, -1))),
                             num_outputs=3, axis=1)
@@ -101,7 +107,7 @@ def _gru_step(F, x_gates, h_gates, states, b_hh, compiled):
 
 
 def _simple_step(activation: str):
-    def step(F, x_gates, h_gates, states, _bias, _compiled):
+    def step(F, x_gates, h_gates, states, _bias):
         """x_gates, h_gates (N, H) -> [activation(x_gates + h_gates)]."""
         return [F.Activation(x_gates + h_gates, act_type=activation)]
 

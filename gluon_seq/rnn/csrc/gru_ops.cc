@@ -17,64 +17,11 @@
 //   One vectorised pass forward and one backward, instead of a dozen small
 //   operators per step.
 
-#include "cell_math.h"
+#include "gru_rows.h"
 
 using namespace gluon_seq;  // NOLINT: the shared activations and MXNet's extension types
 
 namespace {
-
-// One row.  Every pointer is a separate H-long run (restrict parameters are
-// what lets gcc vectorise the loop): gates r, z, n of the input and the
-// recurrent projections, the recurrent biases, h_prev, the output.
-void row_forward(int64_t hidden, const float* __restrict__ xr, const float* __restrict__ xz,
-                 const float* __restrict__ xn, const float* __restrict__ rr,
-                 const float* __restrict__ rz, const float* __restrict__ rn,
-                 const float* __restrict__ br, const float* __restrict__ bz,
-                 const float* __restrict__ bn, const float* __restrict__ h_prev,
-                 float* __restrict__ h) {
-  for (int64_t j = 0; j < hidden; ++j) {
-    const float r = sigmoid(xr[j] + rr[j] + br[j]);
-    const float z = sigmoid(xz[j] + rz[j] + bz[j]);
-    const float n = tanh_(xn[j] + r * (rn[j] + bn[j]));
-    h[j] = n + z * (h_prev[j] - n);
-  }
-}
-
-// The gradients of one row.  Activations are recomputed from the forward
-// inputs (three vectorised exps) rather than stored by the forward pass.  The
-// r and z gates get the same gradient in x_gates, h_gates and b_hh (they are
-// sums); the candidate's h_gates and b_hn parts differ from its x_gates part
-// by the reset gate.  b_hh's gradient is summed over the rows into db.
-void row_backward(int64_t hidden, const float* __restrict__ xr, const float* __restrict__ xz,
-                  const float* __restrict__ xn, const float* __restrict__ rr,
-                  const float* __restrict__ rz, const float* __restrict__ rn,
-                  const float* __restrict__ br, const float* __restrict__ bz,
-                  const float* __restrict__ bn, const float* __restrict__ h_prev,
-                  const float* __restrict__ dh, float* __restrict__ dxr,
-                  float* __restrict__ dxz, float* __restrict__ dxn, float* __restrict__ drr,
-                  float* __restrict__ drz, float* __restrict__ drn,
-                  float* __restrict__ dh_prev, float* __restrict__ dbr,
-                  float* __restrict__ dbz, float* __restrict__ dbn) {
-  for (int64_t j = 0; j < hidden; ++j) {
-    const float r = sigmoid(xr[j] + rr[j] + br[j]);
-    const float z = sigmoid(xz[j] + rz[j] + bz[j]);
-    const float m = rn[j] + bn[j];
-    const float n = tanh_(xn[j] + r * m);
-    const float dn = dh[j] * (1.0f - z) * (1.0f - n * n);  // d pre-activation of n
-    const float dr = dn * m * r * (1.0f - r);
-    const float dz = dh[j] * (h_prev[j] - n) * z * (1.0f - z);
-    dxr[j] = dr;
-    drr[j] = dr;
-    dxz[j] = dz;
-    drz[j] = dz;
-    dxn[j] = dn;
-    drn[j] = dn * r;
-    dbr[j] += dr;
-    dbz[j] += dz;
-    dbn[j] += dn * r;
-    dh_prev[j] = dh[j] * z;
-  }
-}
 
 // Inputs: x_gates, h_gates (N, 3H), h_prev (N, H), b_hh (3H).  Output: h (N, H).
 MXReturnValue gru_forward(const Attrs&, std::vector<MXTensor>* in, std::vector<MXTensor>* out,
@@ -85,12 +32,7 @@ MXReturnValue gru_forward(const Attrs&, std::vector<MXTensor>* in, std::vector<M
   const float* h_prev = (*in)[2].data<float>();
   const float* b = (*in)[3].data<float>();
   float* h = (*out)[0].data<float>();
-  for (int64_t row = 0; row < n; ++row) {
-    const float* xr = x + row * 3 * H;
-    const float* rr = r + row * 3 * H;
-    row_forward(H, xr, xr + H, xr + 2 * H, rr, rr + H, rr + 2 * H, b, b + H, b + 2 * H,
-                h_prev + row * H, h + row * H);
-  }
+  gru::step_forward(n, H, x, r, b, h_prev, h);
   return MX_SUCCESS;
 }
 
@@ -109,15 +51,7 @@ MXReturnValue gru_backward(const Attrs&, std::vector<MXTensor>* in,
   float* dh_prev = (*out)[2].data<float>();
   float* db = (*out)[3].data<float>();
   std::memset(db, 0, sizeof(float) * 3 * H);
-  for (int64_t row = 0; row < n; ++row) {
-    const float* xr = x + row * 3 * H;
-    const float* rr = r + row * 3 * H;
-    float* dxr = dx + row * 3 * H;
-    float* drr = dr + row * 3 * H;
-    row_backward(H, xr, xr + H, xr + 2 * H, rr, rr + H, rr + 2 * H, b, b + H, b + 2 * H,
-                 h_prev + row * H, dh + row * H, dxr, dxr + H, dxr + 2 * H, drr, drr + H,
-                 drr + 2 * H, dh_prev + row * H, db, db + H, db + 2 * H);
-  }
+  gru::step_backward(n, H, x, r, b, h_prev, dh, dx, dr, dh_prev, db);
   return MX_SUCCESS;
 }
 

@@ -31,7 +31,7 @@ MXReturnValue cell_forward(const Attrs&, std::vector<MXTensor>* in,
   const float* c_prev = (*in)[2].data<float>();
   float* h = (*out)[0].data<float>();
   float* c = (*out)[1].data<float>();
-  step_forward(n, H, x, r, c_prev, h, c);
+  lstm::step_forward(n, H, x, r, c_prev, h, c);
   return MX_SUCCESS;
 }
 
@@ -50,7 +50,7 @@ MXReturnValue cell_backward(const Attrs&, std::vector<MXTensor>* in,
   float* dx = (*out)[0].data<float>();
   float* dr = (*out)[1].data<float>();
   float* dc_prev = (*out)[2].data<float>();
-  step_backward(n, H, x, r, c_prev, c, dh, dc, dx, dc_prev);
+  lstm::step_backward(n, H, x, r, c_prev, c, dh, dc, dx, dc_prev);
   std::memcpy(dr, dx, sizeof(float) * n * 4 * H);  // the sum's two addends get one gradient
   return MX_SUCCESS;
 }

@@ -1,11 +1,12 @@
 // The pointwise LSTM step for one row, forward and backward, shared by the
-// per-step cell (lstm_ops.cc) and the per-layer operator (lstm_layer.cc).
+// per-step cell (lstm_ops.cc) and the per-layer operator (layer_ops.cc).
 #ifndef GLUON_SEQ_LSTM_ROWS_H_
 #define GLUON_SEQ_LSTM_ROWS_H_
 
 #include "cell_math.h"
 
 namespace gluon_seq {
+namespace lstm {
 
 // One row of the step.  Every pointer is a separate H-long run (restrict
 // parameters are what lets gcc vectorise the loops): gates i, f, g, o of the
@@ -81,6 +82,7 @@ inline void step_backward(int64_t n, int64_t H, const float* x, const float* r,
   }
 }
 
+}  // namespace lstm
 }  // namespace gluon_seq
 
 #endif  // GLUON_SEQ_LSTM_ROWS_H_

@@ -33,7 +33,8 @@ inline void pack_panels(const float* b, int64_t K, int64_t n, int64_t k_step, in
     const int64_t width = n - p * kPanel < kPanel ? n - p * kPanel : kPanel;
     // k outside: the 64 source columns are read in step, each cache line used whole
     for (int64_t k = 0; k < K; ++k) {
-      for (int64_t jj = 0; jj < width; ++jj) panel[k * kPanel + jj] = first[k * k_step + jj * j_step];
+      for (int64_t jj = 0; jj < width; ++jj)
+        panel[k * kPanel + jj] = first[k * k_step + jj * j_step];
       for (int64_t jj = width; jj < kPanel; ++jj) panel[k * kPanel + jj] = 0.0f;
     }
   }

@@ -168,6 +168,25 @@ def test_layer_ops_refuse_mismatched_shapes_with_a_message():
     with pytest.raises(mx.base.MXNetError, match=r"gates \(T, N, 3H\).*bias \(3H\)"):
         getattr(mx.nd._internal, compiled_ops.GRU_LAYER_OP)(
             mx.nd.ones((3, 2, 6)), mx.nd.ones((2, 2)), mx.nd.ones((6, 2)), mx.nd.ones((5,)))
+    with pytest.raises(mx.base.MXNetError, match=r"panels of a \(num_hidden, K\) weight"):
+        getattr(mx.nd._internal, compiled_ops.DENSE_OP)(  # panels of K=2, inputs of K=3
+            mx.nd.ones((5, 3)), mx.nd.ones((128,)), mx.nd.ones((4,)), num_hidden=4, flatten=1)
+
+
+@needs_op
+def test_a_layer_with_packed_weights_is_for_inference_only():
+    w = mx.nd.random.uniform(-0.5, 0.5, shape=(8, 2))
+    inputs = [mx.nd.ones((3, 2, 8)), mx.nd.ones((2, 2)), mx.nd.ones((2, 2))]
+    layer = getattr(mx.nd._internal, compiled_ops.LAYER_OP)
+    panels = getattr(mx.nd._internal, compiled_ops.PANELS_OP)(w)
+    np.testing.assert_allclose(layer(*inputs, panels, packed=1)[0].asnumpy(),
+                               layer(*inputs, w)[0].asnumpy(), rtol=1e-6)
+    inputs[0].attach_grad()
+    with pytest.raises(mx.base.MXNetError, match="packed weights is for inference"):
+        with autograd.record():
+            out = layer(*inputs, panels, packed=1)[0]
+        out.backward()
+        inputs[0].grad.asnumpy()
 
 
 @needs_op
@@ -351,9 +370,12 @@ def test_ops_refuse_other_dtypes_naming_themselves(op):
     # the layer takes 3 steps of gates, two states and the recurrent weight.
     shapes = {compiled_ops.GRU_CELL_OP: [(2, 6), (2, 6), (2, 2), (6,)],
               compiled_ops.LAYER_OP: [(3, 2, 8), (2, 2), (2, 2), (8, 2)],
-              compiled_ops.GRU_LAYER_OP: [(3, 2, 6), (2, 2), (6, 2), (6,)]}.get(
+              compiled_ops.GRU_LAYER_OP: [(3, 2, 6), (2, 2), (6, 2), (6,)],
+              compiled_ops.PANELS_OP: [(4, 2)],
+              compiled_ops.DENSE_OP: [(3, 2), (128,), (4,)]}.get(  # panels of a (4, 2) weight
         op, [(2, 8), (2, 8), (2, 2)])
     inputs = [mx.nd.ones(shape, dtype="float64") for shape in shapes]
-    kwargs = {"num_args": 3} if op == compiled_ops.PACK_OP else {}
+    kwargs = {compiled_ops.PACK_OP: {"num_args": 3},
+              compiled_ops.DENSE_OP: {"num_hidden": 4, "flatten": 1}}.get(op, {})
     with pytest.raises(mx.base.MXNetError, match=f"{op} supports float32 only"):
         getattr(mx.nd._internal, op)(*inputs, **kwargs)

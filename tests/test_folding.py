@@ -8,7 +8,8 @@ import pytest
 
 from gluon_seq import tasks
 from gluon_seq.serving import load_predictor
-from gluon_seq.serving.folding import FOLDED, fold
+from gluon_seq.rnn import compiled_ops
+from gluon_seq.serving.folding import FOLDED, fold, prepack
 from gluon_seq.serving.format import PARAMS_FILE, SYMBOL_FILE
 
 PER_CALL = {"_rnn_param_concat", "_gs_pack"}
@@ -48,3 +49,33 @@ def test_random_operators_are_never_folded():
     folded, kept = fold(noisy, {"w": mx.nd.ones((2,))}, ["data"])
     assert "Dropout" in _ops(folded) and "_mul_scalar" not in _ops(folded)  # w * 2 went
     assert [k for k in kept if k.startswith(FOLDED)] and "w" not in kept
+
+
+@pytest.mark.usefixtures("needs_compiled_ops")
+@pytest.mark.parametrize("flatten", [False, True])
+def test_prepack_reads_large_weights_packed_once_with_the_same_answers(flatten):
+    """A compiled graph's layer operator and large FullyConnected read their weights
+    through _gs_panels, which folding computes once; a small FullyConnected stays."""
+    rng = np.random.RandomState(0)
+    H, V = 70, 1000  # an output weight of V x H = 70,000 elements, past DENSE_MIN
+    data, h0, c0 = mx.sym.var("data"), mx.sym.var("h0"), mx.sym.var("c0")
+    gates = mx.sym.FullyConnected(data, mx.sym.var("wx"), mx.sym.var("bx"), num_hidden=4 * H,
+                                  flatten=False)
+    steps = getattr(mx.sym._internal, compiled_ops.LAYER_OP)(gates, h0, c0, mx.sym.var("wh"))[0]
+    out = mx.sym.FullyConnected(steps, mx.sym.var("wo"), mx.sym.var("bo"), num_hidden=V,
+                                flatten=flatten)
+    # flatten: each of the 5 steps' (2, H) states is one row of 2H
+    weights = {"wx": (4 * H, 3), "bx": (4 * H,), "wh": (4 * H, H),
+               "wo": (V, 2 * H if flatten else H), "bo": (V,)}
+    weights = {k: mx.nd.array(rng.uniform(-0.3, 0.3, shape)) for k, shape in weights.items()}
+    feed = {"data": mx.nd.array(rng.randn(5, 2, 3)), "h0": mx.nd.array(rng.randn(2, H)),
+            "c0": mx.nd.array(rng.randn(2, H))}
+    packed, kept = fold(prepack(out, weights), weights, list(feed))
+    ops = _ops(packed)
+    assert compiled_ops.DENSE_OP in ops and ops.count("FullyConnected") == 1  # the small one
+    assert compiled_ops.PANELS_OP not in ops and "wh" not in kept and "wo" not in kept
+    node = [n for n in json.loads(packed.tojson())["nodes"] if n["op"] == compiled_ops.LAYER_OP]
+    assert node[0]["attrs"]["packed"] == "1"
+    got = packed.bind(mx.cpu(), dict(feed, **kept)).forward()[0]
+    want = out.bind(mx.cpu(), dict(feed, **weights)).forward()[0]
+    np.testing.assert_allclose(got.asnumpy(), want.asnumpy(), rtol=1e-5, atol=1e-5)

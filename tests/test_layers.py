@@ -174,12 +174,28 @@ def test_both_kernels_hybridize_and_export(tmp_path, backend):
     assert ("RNN" in ops) == (backend == "fused")
 
 
-def test_unfused_needs_a_static_length_to_hybridize():
-    layer = LSTM(4, input_size=3, kernel="unfused")
+def test_unfused_needs_a_static_length_to_hybridize_with_stock_operators():
+    layer = LSTM(4, input_size=3, kernel="unfused", compiled_ops=False)
     layer.initialize()
     layer.hybridize()
     with pytest.raises(ValueError, match="length"):
         layer(mx.nd.ones((2, 1, 3)), layer.begin_state(1))
+
+
+@pytest.mark.skipif(not native.available(), reason="needs gluon_seq's compiled operators")
+def test_unfused_walking_layers_take_any_length_once_hybridized():
+    """The layer operator walks however many steps it is given: a language model's
+    unfused graph continues a prompt of any length, as the fused one does."""
+    layer, fused = (LSTM(4, input_size=3, kernel=k, prefix="any_") for k in ("unfused", "fused"))
+    layer.initialize(mx.init.Uniform(0.5))
+    fused.initialize()
+    fused.collect_params().load_dict({k: v.data() for k, v in layer.collect_params().items()})
+    layer.hybridize()
+    for steps in (2, 7, 1):
+        x = mx.nd.random.normal(shape=(steps, 2, 3))
+        got, want = layer(x, layer.begin_state(2)), fused(x, fused.begin_state(2))
+        np.testing.assert_allclose(got[0].asnumpy(), want[0].asnumpy(), atol=1e-5)
+        assert got[0].shape == (steps, 2, 4)
 
 
 def test_auto_backend_is_fused_on_gpu_and_unfused_on_cpu():

@@ -103,7 +103,11 @@ def _compiled_graph(task, model, kernel: str, cell: str, arrays, states,
     and give as many outputs."""
     if not compiled_ops.available():
         return None
-    compiled = _copy(task, model, LayerFactory(kernel, ctx=mx.cpu(), cell=cell))
+    # LSTM and GRU layers walk their steps in the unfused kernel's layer operators
+    # whichever kernel trained the run (the same weights and numbers): they take any
+    # length, and a predictor packs their weights once, at load (serving/folding.py).
+    walk = "unfused" if cell in ("lstm", "gru") else kernel
+    compiled = _copy(task, model, LayerFactory(walk, ctx=mx.cpu(), cell=cell))
     _trace(compiled, arrays, states)
     graph = compiled._cached_graph[1]  # (inputs, symbol): the symbol HybridBlock.export saves
     if not graph_operators(graph.tojson()) & set(compiled_ops.OPS):

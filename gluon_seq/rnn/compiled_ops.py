@@ -5,7 +5,10 @@ MXNet operators with hand-written backwards: ``_gs_lstm_layer`` and
 the cell); ``_gs_pack``, the fused kernel's flat weight vector by memcpy
 (``_rnn_param_concat`` copies element by element); and ``_gs_lstm_cell`` and
 ``_gs_gru_cell``, one step's cell, which the layers used before the layer
-operators and which a graph traced then may hold.
+operators and which a graph traced then may hold.  For predictors,
+``_gs_panels`` packs a constant weight once, at load, for the layer operators
+(``packed=1``) and ``_gs_dense``, FullyConnected's product over such a weight
+(:func:`gluon_seq.serving.folding.prepack` rewrites a graph to use them).
 
 Compiled on first use with ``$CXX`` (else ``c++``) against the mxnet wheel's
 headers, cached under ``$GLUON_SEQ_CACHE`` (default ``~/.cache/gluon_seq``)
@@ -33,9 +36,12 @@ GRU_LAYER_OP = "_gs_gru_layer"
 CELL_OP = "_gs_lstm_cell"
 GRU_CELL_OP = "_gs_gru_cell"
 PACK_OP = "_gs_pack"
-OPS = (LAYER_OP, GRU_LAYER_OP, CELL_OP, GRU_CELL_OP, PACK_OP)
+PANELS_OP = "_gs_panels"
+DENSE_OP = "_gs_dense"
+OPS = (LAYER_OP, GRU_LAYER_OP, CELL_OP, GRU_CELL_OP, PACK_OP, PANELS_OP, DENSE_OP)
 CSRC = Path(__file__).resolve().parent / "csrc"
-SOURCES = (CSRC / "lstm_ops.cc", CSRC / "gru_ops.cc", CSRC / "layer_ops.cc")
+SOURCES = (CSRC / "lstm_ops.cc", CSRC / "gru_ops.cc", CSRC / "layer_ops.cc",
+           CSRC / "dense_ops.cc")
 HEADERS = (CSRC / "cell_math.h", CSRC / "lstm_rows.h", CSRC / "gru_rows.h", CSRC / "small_gemm.h")
 # -fno-trapping-math (IEEE results kept; only FP exception flags may differ) is
 # what lets gcc vectorise the gate loops; -march=native gives them the widest

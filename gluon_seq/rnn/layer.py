@@ -205,10 +205,16 @@ class RecurrentLayer(gluon.HybridBlock):
                              "run on the CPU only")
         return False
 
+    def _walks(self) -> bool:
+        """Whether the unfused kernel runs each layer as one compiled operator, which
+        takes any number of steps, rather than unrolling it (unfused.py)."""
+        return self.kernel == "unfused" and self.cell in ("lstm", "gru") and self._use_compiled()
+
     def forward(self, inputs, states):
         # An unfused graph is unrolled for `length` steps; say so plainly rather
         # than let MXNet fail on a split deep inside the graph.
-        if self.kernel == "unfused" and self._active and isinstance(inputs, mx.nd.NDArray):
+        if self.kernel == "unfused" and self._active and isinstance(inputs, mx.nd.NDArray) \
+                and not self._walks():
             steps = inputs.shape[0 if self._layout == "TNC" else 1]
             if self._length is not None and steps != self._length:
                 raise ValueError(f"this model's unfused graph is unrolled for exactly "
@@ -231,10 +237,10 @@ class RecurrentLayer(gluon.HybridBlock):
             outputs = F.swapaxes(outputs, 0, 1)
         return outputs, states
 
-    def _unrolled_length(self, F, inputs) -> int:
+    def _unrolled_length(self, F, inputs) -> Optional[int]:
         if F is mx.nd:
             return inputs.shape[0]
-        if self._length is None:
+        if self._length is None and not self._walks():
             raise ValueError("the unfused kernel unrolls a static graph: give the layer "
                              "length=<time steps> to hybridize or export it")
         return self._length

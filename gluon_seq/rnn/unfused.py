@@ -9,14 +9,15 @@ RNN cell, the steps are unrolled for ``length``.  Every function takes the layer
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 from . import compiled_ops as _ops
 
 
-def run(layer, F, inputs, states: Sequence, params, length: int):
+def run(layer, F, inputs, states: Sequence, params, length: Optional[int]):
     """outputs (T, N, H x dirs) and the final states, each (layers x dirs, N, H),
-    from (T, N, C) ``inputs`` unrolled for ``length`` steps."""
+    from (T, N, C) ``inputs``, unrolled for ``length`` steps unless the layer walks
+    them in one operator (any T; ``length`` unused)."""
     dirs = layer._directions
     rows = layer.num_layers * len(dirs)  # state rows, layer-major as in RNN
     per_row = [F.split(s, num_outputs=rows, axis=0, squeeze_axis=True) if rows > 1
@@ -38,13 +39,13 @@ def run(layer, F, inputs, states: Sequence, params, length: int):
     return layer_input, [F.stack(*final, axis=0) for final in finals]
 
 
-def _unroll(layer, F, inputs, states: List, length: int, params, name: str):
+def _unroll(layer, F, inputs, states: List, length: Optional[int], params, name: str):
     """One direction of one layer: (T, N, C) inputs, (N, H) states -> (T, N, H), states."""
     rows = layer.gate_count * layer.hidden_size
     input_bias, step_bias = _biases(layer.cell, params, name)
     projected = F.FullyConnected(inputs, params[f"{name}_i2h_weight"], input_bias,
                                  num_hidden=rows, flatten=False)  # (T, N, G*H)
-    if layer._use_compiled() and layer.cell in ("lstm", "gru"):
+    if layer._walks():
         return _walk(F, layer.cell, projected, states, params[f"{name}_h2h_weight"], step_bias)
     steps = F.split(projected, num_outputs=length, axis=0, squeeze_axis=True) \
         if length > 1 else [F.reshape(projected, (-3, -2))]  # (N, G*H) each

@@ -5,7 +5,9 @@ recurrent layer reshapes its weights and packs them into the flat vector the ``R
 operator takes (``_rnn_param_concat``, or ``_gs_pack`` in the compiled graph).  A
 predictor's weights never change, so :func:`fold` evaluates every such node once and
 hands the graph its value as a parameter instead; the answers are the same.  Nodes that
-draw random numbers are never folded.
+draw random numbers are never folded.  :func:`prepack` first rewrites a compiled graph
+so that its recurrent layers and large FullyConnected layers read their weights through
+``_gs_panels``, the layout gluon_seq's GEMM takes, which folding then makes once.
 """
 from __future__ import annotations
 
@@ -15,9 +17,47 @@ from typing import Dict, List, Sequence, Tuple
 
 import mxnet as mx
 
+from ..rnn import compiled_ops
+
 # Operators whose output is not a function of their inputs alone.
 _RANDOM = ("Dropout", "_random", "_sample", "random_", "sample_")
 FOLDED = "folded_"  # the name prefix of the parameters that stand for folded nodes
+# The weight input that each layer operator can take packed (its attribute packed=1).
+_PACKABLE = {compiled_ops.LAYER_OP: 3, compiled_ops.GRU_LAYER_OP: 2}
+# FullyConnected weights from this many elements on are read packed (_gs_dense): the
+# stock operator re-packs them every call; on small ones MXNet's own is as fast.
+DENSE_MIN = 1 << 16
+
+
+def prepack(symbol: mx.sym.Symbol, params: Dict[str, mx.nd.NDArray]) -> mx.sym.Symbol:
+    """``symbol`` with the constant weights of its layer operators (``_gs_lstm_layer``,
+    ``_gs_gru_layer``) and of FullyConnected layers of at least :data:`DENSE_MIN`
+    elements read through ``_gs_panels``; the FullyConnected layers become ``_gs_dense``.
+    Only for a graph whose operators are loaded: the compiled one."""
+    graph = json.loads(symbol.tojson())
+    nodes = graph["nodes"]
+
+    def weight(entry) -> bool:
+        node = nodes[entry[0]]
+        return node["op"] == "null" and node["name"] in params
+
+    def panels(entry, name: str) -> list:
+        nodes.append({"op": compiled_ops.PANELS_OP, "name": f"{name}_panels", "inputs": [entry]})
+        return [len(nodes) - 1, 0, 0]
+
+    for node in list(nodes):
+        op, inputs, attrs = node["op"], node["inputs"], node.get("attrs", {})
+        if op in _PACKABLE and weight(inputs[_PACKABLE[op]]):
+            inputs[_PACKABLE[op]] = panels(inputs[_PACKABLE[op]], node["name"])
+            node["attrs"] = dict(attrs, packed="1")
+        elif op == "FullyConnected" and weight(inputs[1]) and \
+                params[nodes[inputs[1][0]]["name"]].size >= DENSE_MIN:
+            inputs[1] = panels(inputs[1], node["name"])
+            node["op"] = compiled_ops.DENSE_OP
+            node["attrs"] = {"num_hidden": attrs["num_hidden"],
+                             "flatten": "0" if attrs.get("flatten") == "False" else "1",
+                             "no_bias": "1" if attrs.get("no_bias") == "True" else "0"}
+    return _pruned(graph)
 
 
 def _constant_nodes(nodes: List[dict], params: set) -> List[bool]:

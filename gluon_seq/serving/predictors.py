@@ -19,7 +19,7 @@ from ..util.registry import Registry
 from .format import COMPILED_SYMBOL_FILE, INT8_PARAMS_FILE, INT8_SYMBOL_FILE, META_FILE, \
     PARAMS_FILE, SYMBOL_FILE, graph_operators, read_meta, read_params, zeros
 from ..rnn import compiled_ops
-from .folding import fold, graph_params
+from .folding import fold, graph_params, prepack
 from .predict_api import PredictGraph, params_bytes
 
 # @register_runtime("name"): serve export folders with this class under that name.
@@ -172,7 +172,10 @@ class MXNetPredictor(Predictor):
         names = [s["name"] for s in self.meta["inputs"]]
         try:
             # What the graph derives from the weights alone is computed once, here.
-            graph, weights = fold(mx.sym.load(str(symbol)), weights, names)
+            graph = mx.sym.load(str(symbol))
+            if self.graph == "compiled":  # its weights read packed, packed by fold
+                graph = prepack(graph, weights)
+            graph, weights = fold(graph, weights, names)
             arguments, auxiliary = graph_params(graph, weights, names)
             self._graph = PredictGraph(graph.tojson(), params_bytes(arguments, auxiliary), names,
                                        self.ctx)

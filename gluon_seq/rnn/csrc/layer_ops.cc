@@ -15,6 +15,8 @@
 //   `recurrent` (each step's h_{t-1} w_hh^T) is kept for the backward, which
 //   recomputes the activations from it as the cell operators do; its own
 //   gradient is ignored, since nothing outside reads it.
+//   With packed=1 (a predictor's graph: gluon_seq/serving/folding.py), w_hh comes
+//   already packed by _gs_panels (dense_ops.cc), once at load, and has no gradient.
 
 #include "gru_rows.h"
 #include "lstm_rows.h"
@@ -34,6 +36,20 @@ float* scratch(const OpResource& res, int64_t floats, const char* op) {
     return nullptr;
   }
   return static_cast<float*>(res.alloc_cpu(static_cast<int>(bytes)));
+}
+
+bool packed(const Attrs& attrs) {
+  const auto found = attrs.find("packed");
+  return found != attrs.end() && found->second == "1";
+}
+
+// w_hh^T (H, G*H) packed: the input itself when packed=1, else packed into scratch.
+const float* recurrent_panels(const Attrs& attrs, MXTensor& w, int64_t G, int64_t H,
+                              const OpResource& res, const char* op) {
+  if (packed(attrs)) return w.data<float>();
+  float* w_t = scratch(res, panel_floats(H, G * H), op);
+  if (w_t) pack_panels(w.data<float>(), H, G * H, 1, H, w_t);
+  return w_t;
 }
 
 // Floats of scratch that weight_gradient packs h0 and h[0..T-2] into.
@@ -57,7 +73,7 @@ void weight_gradient(int64_t T, int64_t n, int64_t H, int64_t G, const float* d,
 
 // ---------------------------------------------------------------------------
 // LSTM.  Inputs: x_gates, h0, c0, w_hh.  Outputs: h, c, recurrent (all steps).
-MXReturnValue lstm_forward(const Attrs&, std::vector<MXTensor>* in,
+MXReturnValue lstm_forward(const Attrs& attrs, std::vector<MXTensor>* in,
                            std::vector<MXTensor>* out, const OpResource& res) {
   const int64_t T = (*in)[0].shape[0], n = (*in)[1].shape[0], H = (*in)[1].shape[1];
   const float* x = (*in)[0].data<float>();
@@ -65,9 +81,8 @@ MXReturnValue lstm_forward(const Attrs&, std::vector<MXTensor>* in,
   float* c = (*out)[1].data<float>();
   float* rec = (*out)[2].data<float>();
   const int64_t state = n * H, gates = n * 4 * H;
-  float* w_t = scratch(res, panel_floats(H, 4 * H), "_gs_lstm_layer");
+  const float* w_t = recurrent_panels(attrs, (*in)[3], 4, H, res, "_gs_lstm_layer");
   if (!w_t) return MX_FAIL;
-  pack_panels((*in)[3].data<float>(), H, 4 * H, 1, H, w_t);  // w_hh^T (H, 4H)
   for (int64_t t = 0; t < T; ++t) {
     const float* h_prev = t ? h + (t - 1) * state : (*in)[1].data<float>();
     const float* c_prev = t ? c + (t - 1) * state : (*in)[2].data<float>();
@@ -80,8 +95,12 @@ MXReturnValue lstm_forward(const Attrs&, std::vector<MXTensor>* in,
 
 // Inputs: dh, dc, d recurrent (output gradients), x_gates, h0, c0, w_hh (forward
 // inputs), h, c, recurrent (forward outputs).  Outputs: d x_gates, d h0, d c0, d w_hh.
-MXReturnValue lstm_backward(const Attrs&, std::vector<MXTensor>* in,
+MXReturnValue lstm_backward(const Attrs& attrs, std::vector<MXTensor>* in,
                             std::vector<MXTensor>* out, const OpResource& res) {
+  if (packed(attrs)) {
+    MX_ERROR_MSG << "_gs_lstm_layer with packed weights is for inference: it has no backward";
+    return MX_FAIL;
+  }
   const int64_t T = (*in)[3].shape[0], n = (*in)[4].shape[0], H = (*in)[4].shape[1];
   const float* dh_out = (*in)[0].data<float>();
   const float* dc_out = (*in)[1].data<float>();
@@ -119,7 +138,7 @@ MXReturnValue lstm_backward(const Attrs&, std::vector<MXTensor>* in,
 
 // ---------------------------------------------------------------------------
 // GRU.  Inputs: x_gates (with b_ih), h0, w_hh, b_hh.  Outputs: h, recurrent (all steps).
-MXReturnValue gru_forward(const Attrs&, std::vector<MXTensor>* in,
+MXReturnValue gru_forward(const Attrs& attrs, std::vector<MXTensor>* in,
                           std::vector<MXTensor>* out, const OpResource& res) {
   const int64_t T = (*in)[0].shape[0], n = (*in)[1].shape[0], H = (*in)[1].shape[1];
   const float* x = (*in)[0].data<float>();
@@ -127,9 +146,8 @@ MXReturnValue gru_forward(const Attrs&, std::vector<MXTensor>* in,
   float* h = (*out)[0].data<float>();
   float* rec = (*out)[1].data<float>();
   const int64_t state = n * H, gates = n * 3 * H;
-  float* w_t = scratch(res, panel_floats(H, 3 * H), "_gs_gru_layer");
+  const float* w_t = recurrent_panels(attrs, (*in)[2], 3, H, res, "_gs_gru_layer");
   if (!w_t) return MX_FAIL;
-  pack_panels((*in)[2].data<float>(), H, 3 * H, 1, H, w_t);  // w_hh^T (H, 3H)
   for (int64_t t = 0; t < T; ++t) {
     const float* h_prev = t ? h + (t - 1) * state : (*in)[1].data<float>();
     gemm_packed(n, 3 * H, H, h_prev, H, 1, w_t, 0.0f, rec + t * gates, 3 * H);  // (N, 3H)
@@ -140,8 +158,12 @@ MXReturnValue gru_forward(const Attrs&, std::vector<MXTensor>* in,
 
 // Inputs: dh, d recurrent (output gradients), x_gates, h0, w_hh, b_hh (forward inputs),
 // h, recurrent (forward outputs).  Outputs: d x_gates, d h0, d w_hh, d b_hh.
-MXReturnValue gru_backward(const Attrs&, std::vector<MXTensor>* in,
+MXReturnValue gru_backward(const Attrs& attrs, std::vector<MXTensor>* in,
                            std::vector<MXTensor>* out, const OpResource& res) {
+  if (packed(attrs)) {
+    MX_ERROR_MSG << "_gs_gru_layer with packed weights is for inference: it has no backward";
+    return MX_FAIL;
+  }
   const int64_t T = (*in)[2].shape[0], n = (*in)[3].shape[0], H = (*in)[3].shape[1];
   const float* dh_out = (*in)[0].data<float>();
   const float* x = (*in)[2].data<float>();
@@ -178,10 +200,14 @@ MXReturnValue gru_backward(const Attrs&, std::vector<MXTensor>* in,
 // ---------------------------------------------------------------------------
 // Registration: shapes (T, N, G*H) gates, (N, H) states, (G*H, H) weights.
 
-bool layer_shapes_ok(const std::vector<unsigned int>& x, const std::vector<unsigned int>& h0,
-                     const std::vector<unsigned int>& w, unsigned int gates) {
-  return x.size() == 3 && h0.size() == 2 && x[0] >= 1 && x[1] == h0[0] &&
-         x[2] == gates * h0[1] && w.size() == 2 && w[0] == x[2] && w[1] == h0[1];
+// w is (G*H, H), or with packed=1 its panels (panel_floats(H, G*H),).
+bool layer_shapes_ok(const Attrs& attrs, const std::vector<unsigned int>& x,
+                     const std::vector<unsigned int>& h0, const std::vector<unsigned int>& w,
+                     unsigned int gates) {
+  if (x.size() != 3 || h0.size() != 2 || x[0] < 1 || x[1] != h0[0] || x[2] != gates * h0[1])
+    return false;
+  if (packed(attrs)) return w.size() == 1 && w[0] == panel_floats(h0[1], x[2]);
+  return w.size() == 2 && w[0] == x[2] && w[1] == h0[1];
 }
 
 MXReturnValue lstm_attrs(const Attrs&, int* num_in, int* num_out) {
@@ -194,11 +220,11 @@ MXReturnValue lstm_types(const Attrs&, std::vector<int>* in_types, std::vector<i
   return float32_only("_gs_lstm_layer", *in_types, out_types);
 }
 
-MXReturnValue lstm_shapes(const Attrs&, std::vector<std::vector<unsigned int>>* in_shapes,
+MXReturnValue lstm_shapes(const Attrs& attrs, std::vector<std::vector<unsigned int>>* in_shapes,
                           std::vector<std::vector<unsigned int>>* out_shapes) {
   const auto& x = (*in_shapes)[0];
   const auto& h0 = (*in_shapes)[1];
-  if (!layer_shapes_ok(x, h0, (*in_shapes)[3], 4) || (*in_shapes)[2] != h0) {
+  if (!layer_shapes_ok(attrs, x, h0, (*in_shapes)[3], 4) || (*in_shapes)[2] != h0) {
     MX_ERROR_MSG << "_gs_lstm_layer wants gates (T, N, 4H), states (N, H) and weights (4H, H)";
     return MX_FAIL;
   }
@@ -218,12 +244,12 @@ MXReturnValue gru_types(const Attrs&, std::vector<int>* in_types, std::vector<in
   return float32_only("_gs_gru_layer", *in_types, out_types);
 }
 
-MXReturnValue gru_shapes(const Attrs&, std::vector<std::vector<unsigned int>>* in_shapes,
+MXReturnValue gru_shapes(const Attrs& attrs, std::vector<std::vector<unsigned int>>* in_shapes,
                          std::vector<std::vector<unsigned int>>* out_shapes) {
   const auto& x = (*in_shapes)[0];
   const auto& h0 = (*in_shapes)[1];
   const auto& b = (*in_shapes)[3];
-  if (!layer_shapes_ok(x, h0, (*in_shapes)[2], 3) || b.size() != 1 || b[0] != x[2]) {
+  if (!layer_shapes_ok(attrs, x, h0, (*in_shapes)[2], 3) || b.size() != 1 || b[0] != x[2]) {
     MX_ERROR_MSG << "_gs_gru_layer wants gates (T, N, 3H), a state (N, H), weights (3H, H) "
                     "and a bias (3H)";
     return MX_FAIL;

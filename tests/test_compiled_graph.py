@@ -24,10 +24,10 @@ CASES = [(name, kernel) for name in tasks.names() for kernel in ("fused", "unfus
          if kernel == "fused" or tasks.get(name).fixed_length]
 
 
-def _export(name, folder, kernel="fused", cell="lstm"):
+def _export(name, folder, kernel="fused", cell="lstm", **options):
     data = folder.parent / "data"
     data.mkdir(exist_ok=True)
-    task = tasks.get(name).tiny(data)
+    task = tasks.get(name).tiny(data, **options)
     task.prepare()
     model = task.build_model(LayerFactory(kernel, ctx=mx.cpu(), cell=cell))
     model.initialize(task.initializer())
@@ -62,6 +62,25 @@ def test_the_compiled_graph_reads_the_same_params_and_gives_the_same_outputs(nam
     for a, b in zip(compiled.run(arrays), portable.run(arrays), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     assert compiled.predict(task.example_inputs()) == portable.predict(task.example_inputs())
+
+
+@pytest.mark.usefixtures("needs_compiled_ops")
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("units,walks", [(8, False), (64, True)])
+def test_a_fused_runs_compiled_graph_walks_wide_layers_with_packed_weights(tmp_path, cell, units,
+                                                                          walks):
+    """From kernels.WALK_MIN_UNITS units the compiled graph holds the layer operator,
+    whose recurrent weight the predictor packs once; the language model then answers
+    inputs of any length as the portable graph does."""
+    task, folder = _export("ptb", tmp_path / "export", cell=cell, hidden=units)
+    layer_op = {"lstm": compiled_ops.LAYER_OP, "gru": compiled_ops.GRU_LAYER_OP}[cell]
+    assert (layer_op in _operators(folder / COMPILED_SYMBOL_FILE)) == walks
+    compiled, portable = MXNetPredictor(folder), MXNetPredictor(folder, graph="portable")
+    assert compiled.graph == "compiled"
+    for words in (1, 4, 9):
+        arrays = [np.ones((2, words), dtype="float32")]
+        for a, b in zip(compiled.run(arrays), portable.run(arrays), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.usefixtures("needs_compiled_ops")

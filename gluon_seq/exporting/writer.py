@@ -18,7 +18,7 @@ import mxnet as mx
 
 from ..serving.format import COMPILED_SYMBOL_FILE, FORMAT_VERSION, META_FILE, SYMBOL_FILE, \
     graph_operators
-from ..rnn import LayerFactory, cell_of, compiled_ops, kernel_of, kernels
+from ..rnn import LayerFactory, cell_of, compiled_ops, kernel_of, kernels, widest_of
 from ..util.errors import UserError
 
 log = logging.getLogger("gluon_seq.export")
@@ -103,10 +103,10 @@ def _compiled_graph(task, model, kernel: str, cell: str, arrays, states,
     and give as many outputs."""
     if not compiled_ops.available():
         return None
-    # LSTM and GRU layers walk their steps in the unfused kernel's layer operators
+    # Wide LSTM and GRU layers walk their steps in the unfused kernel's layer operators
     # whichever kernel trained the run (the same weights and numbers): they take any
     # length, and a predictor packs their weights once, at load (serving/folding.py).
-    walk = "unfused" if cell in ("lstm", "gru") else kernel
+    walk = kernels.compiled_graph_kernel(kernel, cell, widest_of(model))
     compiled = _copy(task, model, LayerFactory(walk, ctx=mx.cpu(), cell=cell))
     _trace(compiled, arrays, states)
     graph = compiled._cached_graph[1]  # (inputs, symbol): the symbol HybridBlock.export saves

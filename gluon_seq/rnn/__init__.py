@@ -14,7 +14,7 @@ from .cells import CELLS
 from .kernels import CHOICES, EXPORT_DEFAULT, KERNELS, TIMED, resolve
 
 _LAZY = {"LSTM", "GRU", "RNN", "RecurrentLayer", "LayerFactory", "make_layer", "zero_states",
-         "kernel_of", "cell_of"}
+         "kernel_of", "cell_of", "widest_of"}
 
 
 def __getattr__(name):
@@ -28,4 +28,4 @@ def __getattr__(name):
 
 __all__ = ["CELLS", "CHOICES", "EXPORT_DEFAULT", "KERNELS", "TIMED", "resolve", "LSTM", "GRU",
            "RNN", "RecurrentLayer", "LayerFactory", "make_layer", "cell_of", "kernel_of",
-           "zero_states"]
+           "widest_of", "zero_states"]

@@ -2,8 +2,9 @@
 one can serve a graph, and the one timing that picks the faster.
 
 A *kernel* is how a layer computes, on the same weights: ``fused`` (MXNet's
-``RNN`` operator: cuDNN on GPU, oneDNN on CPU) or ``unfused`` (per-step cells,
-unrolled for a fixed number of steps).  A user asks for one of :data:`CHOICES`:
+``RNN`` operator: cuDNN on GPU, oneDNN on CPU) or ``unfused`` (per-step cells:
+on the CPU an LSTM or GRU layer walks its steps in one compiled operator,
+otherwise the steps are unrolled for a fixed number).  A user asks for one of :data:`CHOICES`:
 a kernel, ``auto`` (fused on GPU, unfused on CPU) or ``auto-fast`` (both timed
 on the model at hand by :func:`fastest`, for training and export alike).
 
@@ -20,6 +21,12 @@ CHOICES = ("auto", "fused", "unfused", "auto-fast")
 TIMED = "auto-fast"
 # One RNN node: what cuDNN, oneDNN and ONNX's LSTM all take.
 EXPORT_DEFAULT = "fused"
+# An export's compiled graph walks LSTM and GRU layers of this many units or more in the
+# unfused kernel's layer operators, whose weights a predictor packs once at load.  Below
+# it, oneDNN's RNN call is the cheaper: the walk's separate input projection and state
+# reshapes cost 5-9 us a call at batch 1 (BENCHMARKS.md, "Batch 1": 24 and 32 units),
+# where at 100 and 500 units the walk saves 0.3 and 8 ms.
+WALK_MIN_UNITS = 64
 
 
 def check(choice: str) -> str:
@@ -55,6 +62,13 @@ def refusal(kernel: str, *, onnx: bool = False, fixed_length: bool = True) -> Op
         return ("the unfused kernel is unrolled for a fixed number of steps, and this model "
                 "takes inputs of any length")
     return None
+
+
+def compiled_graph_kernel(kernel: str, cell: str, units: int) -> str:
+    """The kernel an export's compiled graph is traced with, for a run trained with
+    ``kernel``: unfused (the layer operators; the same weights and numbers) for LSTM and
+    GRU layers of at least :data:`WALK_MIN_UNITS` ``units``, else ``kernel``."""
+    return "unfused" if cell in ("lstm", "gru") and units >= WALK_MIN_UNITS else kernel
 
 
 def serving_kernels(*, onnx: bool = False, fixed_length: bool = True) -> Sequence[str]:

@@ -293,6 +293,12 @@ def cell_of(block: gluon.Block) -> str:
     return _one_of(block, "cell", cells.DEFAULT)
 
 
+def widest_of(block: gluon.Block) -> int:
+    """The most units of ``block``'s recurrent layers (0 if it has none)."""
+    return max((child.hidden_size for child in _blocks(block)
+                if isinstance(child, RecurrentLayer)), default=0)
+
+
 def _one_of(block: gluon.Block, what: str, default: str) -> str:
     found = {getattr(child, what) for child in _blocks(block)
              if isinstance(child, RecurrentLayer)}

@@ -82,21 +82,31 @@ template <>
 inline void tail_rows<0>(int64_t, int64_t, const float*, int64_t, int64_t, const float*, float,
                          float*, int64_t, int64_t, int64_t) {}
 
+constexpr int64_t kDepth = 512;  // K per pass: a panel's 128 KB slice stays in L2 meanwhile
+
 // c (m, n) = A (m, K) B + beta c, with B packed by pack_panels and c row-major
-// (ldc).  Panels are shared out among OpenMP's threads when the product is large.
+// (ldc).  K is taken kDepth at a time, so that each panel's slice stays in cache
+// while every row block passes over it (the recurrent weight gradient has K = T x N,
+// 64,000 at IMDB's shape).  Panels are shared out among OpenMP's threads when the
+// product is large.
 inline void gemm_packed(int64_t m, int64_t n, int64_t K, const float* a, int64_t r_step,
                         int64_t k_step, const float* panels, float beta, float* c, int64_t ldc) {
   const int64_t count = (n + kPanel - 1) / kPanel;
-#pragma omp parallel for schedule(static) if (m * n * K >= (1 << 22))
-  for (int64_t p = 0; p < count; ++p) {
-    const float* panel = panels + p * K * kPanel;
-    const int64_t col = p * kPanel, width = n - col < kPanel ? n - col : kPanel;
-    int64_t r = 0;
-    for (; r + kRows <= m; r += kRows)
-      panel_rows<kRows>(K, a + r * r_step, r_step, k_step, panel, beta, c + r * ldc, ldc, col,
-                        width);
-    tail_rows<kRows - 1>(m - r, K, a + r * r_step, r_step, k_step, panel, beta, c + r * ldc, ldc,
-                         col, width);
+  for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
+    const int64_t depth = K - k0 < kDepth ? K - k0 : kDepth;
+    const float b = k0 ? 1.0f : beta;  // later slices add to what the first wrote
+    const float* a_k = a + k0 * k_step;
+#pragma omp parallel for schedule(static) if (m * n * depth >= (1 << 22))
+    for (int64_t p = 0; p < count; ++p) {
+      const float* panel = panels + (p * K + k0) * kPanel;
+      const int64_t col = p * kPanel, width = n - col < kPanel ? n - col : kPanel;
+      int64_t r = 0;
+      for (; r + kRows <= m; r += kRows)
+        panel_rows<kRows>(depth, a_k + r * r_step, r_step, k_step, panel, b, c + r * ldc, ldc,
+                          col, width);
+      tail_rows<kRows - 1>(m - r, depth, a_k + r * r_step, r_step, k_step, panel, b,
+                           c + r * ldc, ldc, col, width);
+    }
   }
 }
 

@@ -36,6 +36,9 @@ from typing import Tuple
 
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 DEFAULT = "lstm"
+# The cells whose unfused layers walk all their steps in one compiled operator on a CPU
+# (unfused.py); a plain RNN's steps are unrolled.
+WALKING = ("lstm", "gru")
 
 
 @dataclass(frozen=True)

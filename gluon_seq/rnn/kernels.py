@@ -68,7 +68,7 @@ def compiled_graph_kernel(kernel: str, cell: str, units: int) -> str:
     """The kernel an export's compiled graph is traced with, for a run trained with
     ``kernel``: unfused (the layer operators; the same weights and numbers) for LSTM and
     GRU layers of at least :data:`WALK_MIN_UNITS` ``units``, else ``kernel``."""
-    return "unfused" if cell in ("lstm", "gru") and units >= WALK_MIN_UNITS else kernel
+    return "unfused" if cell in cells.WALKING and units >= WALK_MIN_UNITS else kernel
 
 
 def serving_kernels(*, onnx: bool = False, fixed_length: bool = True) -> Sequence[str]:

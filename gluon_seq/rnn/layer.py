@@ -208,7 +208,7 @@ class RecurrentLayer(gluon.HybridBlock):
     def _walks(self) -> bool:
         """Whether the unfused kernel runs each layer as one compiled operator, which
         takes any number of steps, rather than unrolling it (unfused.py)."""
-        return self.kernel == "unfused" and self.cell in ("lstm", "gru") and self._use_compiled()
+        return self.kernel == "unfused" and self.cell in cells.WALKING and self._use_compiled()
 
     def forward(self, inputs, states):
         # An unfused graph is unrolled for `length` steps; say so plainly rather

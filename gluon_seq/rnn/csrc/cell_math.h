@@ -15,6 +15,9 @@
 
 namespace gluon_seq {
 
+// Elements of a step's pointwise pass from which OpenMP's threads share its rows.
+constexpr int64_t kParallelCells = 1 << 14;
+
 // What every operator file names (each says `using namespace gluon_seq;`).
 using Attrs = std::unordered_map<std::string, std::string>;
 using mxnet::ext::MXReturnValue;

@@ -65,6 +65,7 @@ inline void row_backward(int64_t hidden, const float* __restrict__ xr, const flo
 // (n, H) -> h (n, H).
 inline void step_forward(int64_t n, int64_t H, const float* x, const float* r, const float* b,
                          const float* h_prev, float* h) {
+#pragma omp parallel for schedule(static) if (n * H >= kParallelCells)
   for (int64_t row = 0; row < n; ++row) {
     const float* xr = x + row * 3 * H;
     const float* rr = r + row * 3 * H;
@@ -74,7 +75,7 @@ inline void step_forward(int64_t n, int64_t H, const float* x, const float* r, c
 }
 
 // Its backward, from dh (n, H): dx, dr (n, 3H), the direct part of dh_prev (n, H),
-// and b's gradient added into db (3H).
+// and b's gradient added into db (3H) (on one thread: every row adds into db).
 inline void step_backward(int64_t n, int64_t H, const float* x, const float* r, const float* b,
                           const float* h_prev, const float* dh, float* dx, float* dr,
                           float* dh_prev, float* db) {

@@ -59,6 +59,7 @@ inline void row_backward(int64_t hidden, const float* __restrict__ xi,
 // One step over n rows: x, r (n, 4H) gate projections, c_prev (n, H) -> h, c (n, H).
 inline void step_forward(int64_t n, int64_t H, const float* x, const float* r,
                          const float* c_prev, float* h, float* c) {
+#pragma omp parallel for schedule(static) if (n * H >= kParallelCells)
   for (int64_t row = 0; row < n; ++row) {
     const float* xr = x + row * 4 * H;
     const float* rr = r + row * 4 * H;
@@ -72,6 +73,7 @@ inline void step_forward(int64_t n, int64_t H, const float* x, const float* r,
 inline void step_backward(int64_t n, int64_t H, const float* x, const float* r,
                           const float* c_prev, const float* c, const float* dh,
                           const float* dc, float* d, float* dc_prev) {
+#pragma omp parallel for schedule(static) if (n * H >= kParallelCells)
   for (int64_t row = 0; row < n; ++row) {
     const float* xr = x + row * 4 * H;
     const float* rr = r + row * 4 * H;

@@ -1,11 +1,13 @@
-// The recurrent GEMM of lstm_layer.cc: few rows (a batch) against a weight matrix
-// that stays the same for every step of the layer.  The OpenBLAS in the mxnet wheel
-// (0.3.13, a Zen kernel without AVX-512) packs that matrix again on every call and
-// reached 34 GFLOP/s at PTB's (20 x 500) x (500 x 2000), 3 at one row.  Here the
-// matrix is packed once per operator call, into panels of 64 columns, and each
-// panel (K x 64 floats, 128 KB at K = 500) stays in cache while every row block of
-// the batch passes over it.  GCC's vector extension keeps 4 rows x 64 columns of
-// results in sixteen 16-float registers (AVX-512; pairs of AVX2 registers without).
+// The GEMM of the layer operators (layer_ops.cc) and _gs_dense (dense_ops.cc): few
+// rows (a batch) against a weight matrix that stays the same for every step of a
+// layer, or for every call of a predictor.  The OpenBLAS in the mxnet wheel (0.3.13,
+// a Zen kernel without AVX-512) packs that matrix again on every call and reached
+// 34 GFLOP/s at PTB's (20 x 500) x (500 x 2000), 3 at one row; this reached 101
+// (one thread; the measured limit is 117).  The matrix is packed once, into panels
+// of 64 columns, and a panel's slice (kDepth x 64 floats, 128 KB) stays in cache
+// while every row block passes over it.  GCC's vector extension keeps 6 rows x 64
+// columns of results in 24 16-float registers (AVX-512; pairs of AVX2 registers
+// without).
 #ifndef GLUON_SEQ_SMALL_GEMM_H_
 #define GLUON_SEQ_SMALL_GEMM_H_
 

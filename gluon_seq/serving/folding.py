@@ -29,6 +29,11 @@ _PACKABLE = {compiled_ops.LAYER_OP: 3, compiled_ops.GRU_LAYER_OP: 2}
 DENSE_MIN = 1 << 16
 
 
+def _true(flag: str) -> bool:
+    """A boolean attribute of a graph node as MXNet writes it ("True", "1", "true")."""
+    return flag.lower() in ("true", "1")
+
+
 def prepack(symbol: mx.sym.Symbol, params: Dict[str, mx.nd.NDArray]) -> mx.sym.Symbol:
     """``symbol`` with the constant weights of its layer operators (``_gs_lstm_layer``,
     ``_gs_gru_layer``) and of FullyConnected layers of at least :data:`DENSE_MIN`
@@ -55,8 +60,8 @@ def prepack(symbol: mx.sym.Symbol, params: Dict[str, mx.nd.NDArray]) -> mx.sym.S
             inputs[1] = panels(inputs[1], node["name"])
             node["op"] = compiled_ops.DENSE_OP
             node["attrs"] = {"num_hidden": attrs["num_hidden"],
-                             "flatten": "0" if attrs.get("flatten") == "False" else "1",
-                             "no_bias": "1" if attrs.get("no_bias") == "True" else "0"}
+                             "flatten": "1" if _true(attrs.get("flatten", "True")) else "0",
+                             "no_bias": "1" if _true(attrs.get("no_bias", "False")) else "0"}
     return _pruned(graph)
 
 

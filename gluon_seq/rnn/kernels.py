@@ -24,8 +24,9 @@ EXPORT_DEFAULT = "fused"
 # An export's compiled graph walks LSTM and GRU layers of this many units or more in the
 # unfused kernel's layer operators, whose weights a predictor packs once at load.  Below
 # it, oneDNN's RNN call is the cheaper: the walk's separate input projection and state
-# reshapes cost 5-9 us a call at batch 1 (BENCHMARKS.md, "Batch 1": 24 and 32 units),
-# where at 100 and 500 units the walk saves 0.3 and 8 ms.
+# reshapes cost 5-9 us a call at batch 1 at 24 and 32 units, where at 100 and 500 units
+# the walk saves 0.3 and 8 ms (benchmarks/batch1.py at 311daf8's parent, printed only;
+# the written table is with this rule).
 WALK_MIN_UNITS = 64
 
 

@@ -53,6 +53,15 @@ inline float clamp40(float x) { return x < -40.0f ? -40.0f : (x > 40.0f ? 40.0f 
 inline float sigmoid(float x) { return 1.0f / (1.0f + exp_(-clamp40(x))); }
 inline float tanh_(float x) { return 2.0f / (1.0f + exp_(-2.0f * clamp40(x))) - 1.0f; }
 
+// The input and output counts of an operator that has no count attribute, for
+// REGISTER_OP(...).setParseAttrs(fixed_arity<inputs, outputs>).
+template <int Inputs, int Outputs>
+MXReturnValue fixed_arity(const Attrs&, int* num_in, int* num_out) {
+  *num_in = Inputs;
+  *num_out = Outputs;
+  return MX_SUCCESS;
+}
+
 // Every operator takes and gives float32 only: every output is float32 if every
 // input is, else a one-line error naming the operator.
 inline MXReturnValue float32_only(const char* op, const std::vector<int>& in_types,

@@ -38,12 +38,6 @@ MXReturnValue panels_forward(const Attrs&, std::vector<MXTensor>* in,
   return MX_SUCCESS;
 }
 
-MXReturnValue panels_attrs(const Attrs&, int* num_in, int* num_out) {
-  *num_in = 1;
-  *num_out = 1;
-  return MX_SUCCESS;
-}
-
 MXReturnValue panels_types(const Attrs&, std::vector<int>* in_types,
                            std::vector<int>* out_types) {
   return float32_only("_gs_panels", *in_types, out_types);
@@ -118,7 +112,7 @@ MXReturnValue dense_shapes(const Attrs& attrs, std::vector<std::vector<unsigned 
 
 REGISTER_OP(_gs_panels)
     .setForward(panels_forward, "cpu")
-    .setParseAttrs(panels_attrs)
+    .setParseAttrs(fixed_arity<1, 1>)
     .setInferType(panels_types)
     .setInferShape(panels_shapes);
 

@@ -55,12 +55,6 @@ MXReturnValue gru_backward(const Attrs&, std::vector<MXTensor>* in,
   return MX_SUCCESS;
 }
 
-MXReturnValue gru_attrs(const Attrs&, int* num_in, int* num_out) {
-  *num_in = 4;
-  *num_out = 1;
-  return MX_SUCCESS;
-}
-
 MXReturnValue gru_types(const Attrs&, std::vector<int>* in_types, std::vector<int>* out_types) {
   return float32_only("_gs_gru_cell", *in_types, out_types);
 }
@@ -85,6 +79,6 @@ MXReturnValue gru_shapes(const Attrs&, std::vector<std::vector<unsigned int>>* i
 REGISTER_OP(_gs_gru_cell)
     .setForward(gru_forward, "cpu")
     .setBackward(gru_backward, "cpu")
-    .setParseAttrs(gru_attrs)
+    .setParseAttrs(fixed_arity<4, 1>)
     .setInferType(gru_types)
     .setInferShape(gru_shapes);

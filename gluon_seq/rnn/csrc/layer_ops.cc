@@ -43,6 +43,13 @@ bool packed(const Attrs& attrs) {
   return found != attrs.end() && found->second == "1";
 }
 
+// Whether a backward must refuse: packed weights have no gradient (the message says so).
+bool inference_only(const Attrs& attrs, const char* op) {
+  if (!packed(attrs)) return false;
+  MX_ERROR_MSG << op << " with packed weights is for inference: it has no backward";
+  return true;
+}
+
 // w_hh^T (H, G*H) packed: the input itself when packed=1, else packed into scratch.
 const float* recurrent_panels(const Attrs& attrs, MXTensor& w, int64_t G, int64_t H,
                               const OpResource& res, const char* op) {
@@ -97,10 +104,7 @@ MXReturnValue lstm_forward(const Attrs& attrs, std::vector<MXTensor>* in,
 // inputs), h, c, recurrent (forward outputs).  Outputs: d x_gates, d h0, d c0, d w_hh.
 MXReturnValue lstm_backward(const Attrs& attrs, std::vector<MXTensor>* in,
                             std::vector<MXTensor>* out, const OpResource& res) {
-  if (packed(attrs)) {
-    MX_ERROR_MSG << "_gs_lstm_layer with packed weights is for inference: it has no backward";
-    return MX_FAIL;
-  }
+  if (inference_only(attrs, "_gs_lstm_layer")) return MX_FAIL;
   const int64_t T = (*in)[3].shape[0], n = (*in)[4].shape[0], H = (*in)[4].shape[1];
   const float* dh_out = (*in)[0].data<float>();
   const float* dc_out = (*in)[1].data<float>();
@@ -160,10 +164,7 @@ MXReturnValue gru_forward(const Attrs& attrs, std::vector<MXTensor>* in,
 // h, recurrent (forward outputs).  Outputs: d x_gates, d h0, d w_hh, d b_hh.
 MXReturnValue gru_backward(const Attrs& attrs, std::vector<MXTensor>* in,
                            std::vector<MXTensor>* out, const OpResource& res) {
-  if (packed(attrs)) {
-    MX_ERROR_MSG << "_gs_gru_layer with packed weights is for inference: it has no backward";
-    return MX_FAIL;
-  }
+  if (inference_only(attrs, "_gs_gru_layer")) return MX_FAIL;
   const int64_t T = (*in)[2].shape[0], n = (*in)[3].shape[0], H = (*in)[3].shape[1];
   const float* dh_out = (*in)[0].data<float>();
   const float* x = (*in)[2].data<float>();
@@ -210,12 +211,6 @@ bool layer_shapes_ok(const Attrs& attrs, const std::vector<unsigned int>& x,
   return w.size() == 2 && w[0] == x[2] && w[1] == h0[1];
 }
 
-MXReturnValue lstm_attrs(const Attrs&, int* num_in, int* num_out) {
-  *num_in = 4;
-  *num_out = 3;
-  return MX_SUCCESS;
-}
-
 MXReturnValue lstm_types(const Attrs&, std::vector<int>* in_types, std::vector<int>* out_types) {
   return float32_only("_gs_lstm_layer", *in_types, out_types);
 }
@@ -231,12 +226,6 @@ MXReturnValue lstm_shapes(const Attrs& attrs, std::vector<std::vector<unsigned i
   (*out_shapes)[0] = {x[0], x[1], h0[1]};
   (*out_shapes)[1] = {x[0], x[1], h0[1]};
   (*out_shapes)[2] = x;
-  return MX_SUCCESS;
-}
-
-MXReturnValue gru_attrs(const Attrs&, int* num_in, int* num_out) {
-  *num_in = 4;
-  *num_out = 2;
   return MX_SUCCESS;
 }
 
@@ -264,13 +253,13 @@ MXReturnValue gru_shapes(const Attrs& attrs, std::vector<std::vector<unsigned in
 REGISTER_OP(_gs_lstm_layer)
     .setForward(lstm_forward, "cpu")
     .setBackward(lstm_backward, "cpu")
-    .setParseAttrs(lstm_attrs)
+    .setParseAttrs(fixed_arity<4, 3>)
     .setInferType(lstm_types)
     .setInferShape(lstm_shapes);
 
 REGISTER_OP(_gs_gru_layer)
     .setForward(gru_forward, "cpu")
     .setBackward(gru_backward, "cpu")
-    .setParseAttrs(gru_attrs)
+    .setParseAttrs(fixed_arity<4, 2>)
     .setInferType(gru_types)
     .setInferShape(gru_shapes);

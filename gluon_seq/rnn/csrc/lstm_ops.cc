@@ -55,12 +55,6 @@ MXReturnValue cell_backward(const Attrs&, std::vector<MXTensor>* in,
   return MX_SUCCESS;
 }
 
-MXReturnValue cell_attrs(const Attrs&, int* num_in, int* num_out) {
-  *num_in = 3;
-  *num_out = 2;
-  return MX_SUCCESS;
-}
-
 MXReturnValue cell_types(const Attrs&, std::vector<int>* in_types, std::vector<int>* out_types) {
   return float32_only("_gs_lstm_cell", *in_types, out_types);
 }
@@ -148,7 +142,7 @@ REGISTER_OP(_gs_pack)
 REGISTER_OP(_gs_lstm_cell)
     .setForward(cell_forward, "cpu")
     .setBackward(cell_backward, "cpu")
-    .setParseAttrs(cell_attrs)
+    .setParseAttrs(fixed_arity<3, 2>)
     .setInferType(cell_types)
     .setInferShape(cell_shapes);
 

@@ -12,7 +12,7 @@ run: $(STAMP)
 	@# A finished or interrupted run is resumed with its saved settings, so a second
 	@# `make run` only re-evaluates.  One OpenMP thread unless you set one: at this model's
 	@# small shapes, per-op thread hand-offs cost more than they save (BENCHMARKS.md).
-	@# The generalise preset (128 units, 30 epochs) answers the held-out expressions too;
+	@# The generalise preset (128 units, 30 epochs, a cosine-decayed rate) answers the held-out expressions too;
 	@# auto-fast times both LSTM kernels on this model and trains with the faster one.
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m gluon_seq train arithmetic --out runs/arithmetic \
 	    $$(test -f runs/arithmetic/progress.json && echo --resume || \

@@ -59,14 +59,26 @@ def cite(found: dict, name: str, what: str) -> str:
     return f"{what} ([table]({anchor(name)}), {date(found[name])})"
 
 
+def arithmetic(found: dict) -> list:
+    """A line per source row; the preset's seeds as one range."""
+    rows, held = table(found["arithmetic"]), "exact match, 200 held-out expressions"
+    lines = [cite(found, "arithmetic", f"Arithmetic seq2seq, {row['configuration']}, "
+                  f"{row['kernel']}: {row['exact match, fresh samples']} exact match on fresh "
+                  f"expressions, {row[held]} on 200 held out")
+             for row in rows if row["configuration"].startswith("source")]
+    preset = [row for row in rows if not row["configuration"].startswith("source")]
+    if preset:
+        shares = sorted(float(row[held].rstrip(" %")) for row in preset)
+        lines.append(cite(found, "arithmetic", f"Arithmetic seq2seq, {preset[0]['configuration']}"
+                          f" (`make run`), {len(preset)} seeds: {shares[0]:.2f}-{shares[-1]:.2f} "
+                          "% on 200 held out"))
+    return lines
+
+
 def quality(found: dict) -> list:
     lines = []
     if measured(found, "arithmetic"):
-        for row in table(found["arithmetic"]):
-            lines.append(cite(found, "arithmetic", f"Arithmetic seq2seq, {row['kernel']}: "
-                              f"{row['exact match, fresh samples']} exact match on fresh "
-                              f"expressions, {row['exact match, 200 held-out expressions']} "
-                              "on 200 held out"))
+        lines += arithmetic(found)
     if measured(found, "seed-models"):
         for row in table(found["seed-models"]):
             lines.append(cite(found, "seed-models", f"{row['task']}, {row['configuration']}"

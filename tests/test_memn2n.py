@@ -154,7 +154,7 @@ def test_linear_start_switches_the_softmax_off_then_on_in_one_graph(tmp_path):
     # The softmax back on: every hop a distribution over all slots, empty ones included.
     assert (seen[2] > 0).all() and (seen[2][empty] > 0).all()
     np.testing.assert_allclose(seen[2].sum(axis=2), 1.0, rtol=1e-5)
-    assert [task.lr_schedule(e) for e in range(7)] == [0.5, 0.5, 1.0, 1.0, 0.5, 0.5, 0.5]
+    assert [task.lr_schedule(e, 100) for e in range(7)] == [0.5, 0.5, 1.0, 1.0, 0.5, 0.5, 0.5]
 
 
 def test_random_noise_pads_training_stories_only(tmp_path):

@@ -98,7 +98,7 @@ def test_presets_reproduce_zaremba_updates_with_a_mean_loss():
     assert small.optimizer == "sgd" and small.lr == 20.0 and small.clip == pytest.approx(0.25)
     assert small.options["num_steps"] == 20 and small.epochs == 13
     task = PtbTask(PtbTask.make_options(small.options))
-    assert [task.lr_schedule(e) for e in (0, 3, 4, 5)] == [1.0, 1.0, 0.5, 0.25]
+    assert [task.lr_schedule(e, 13) for e in (0, 3, 4, 5)] == [1.0, 1.0, 0.5, 0.25]
 
 
 def _tiny_config(tmp_path, **overrides):

@@ -68,12 +68,30 @@ def test_artifacts_round_trip_through_the_run_folder(tmp_path):
 def test_progress_must_hold_every_field_it_commits(tmp_path):
     with pytest.raises(UserError, match="nothing to resume"):
         read_progress(tmp_path)
-    good = {"epochs_done": 2, "best_value": 0.5, "best_epoch": 1, "train_seconds": 3.0}
+    good = {"epochs_done": 2, "best_value": 0.5, "best_loss": 0.25, "best_epoch": 1,
+            "train_seconds": 3.0}
     (tmp_path / "progress.json").write_text(json.dumps(good))
     assert read_progress(tmp_path) == good
     (tmp_path / "progress.json").write_text(json.dumps(dict(good, epochs_done=-1)))
     with pytest.raises(UserError, match="'epochs_done' must be a whole number"):
         read_progress(tmp_path)
+    (tmp_path / "progress.json").write_text(json.dumps(dict(good, best_loss="low")))
+    with pytest.raises(UserError, match="'best_loss' must be a finite number"):
+        read_progress(tmp_path)
+    # Written before validation losses were kept: read with none.
+    older = {k: v for k, v in good.items() if k != "best_loss"}
+    (tmp_path / "progress.json").write_text(json.dumps(older))
+    assert read_progress(tmp_path) == dict(good, best_loss=None)
+
+
+def test_validation_ranks_by_the_metric_then_by_the_lower_loss():
+    from gluon_seq.tasks.metrics import ExactMatch, Perplexity, validation_rank
+
+    rank = lambda *args: validation_rank(ExactMatch, *args)
+    assert rank(0.99, 0.001) < rank(1.0, 0.5)           # the metric first
+    assert rank(1.0, 0.01) < rank(1.0, 0.002)           # a tie: the lower loss
+    assert rank(1.0, 0.002) < rank(1.0, None)           # an older result keeps its place
+    assert validation_rank(Perplexity, 90.0, 4.5) > validation_rank(Perplexity, 95.0, 4.0)
 
 
 def test_an_atomic_write_that_fails_leaves_the_old_file_and_no_leftovers(tmp_path):

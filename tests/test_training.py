@@ -54,6 +54,18 @@ def test_reevaluate_matches_the_final_metrics(run_dir):
     assert fused["value"] == pytest.approx(saved["value"])  # same weights, other kernel
 
 
+def test_the_checkpoint_kept_is_the_best_metric_then_the_lowest_valid_loss(tmp_path, monkeypatch):
+    from gluon_seq.training import loop
+
+    scripted = iter([{"exact_match": 0.5, "loss": 0.3}, {"exact_match": 0.5, "loss": 0.2},
+                     {"exact_match": 0.4, "loss": 0.1}, {"exact_match": 0.5, "loss": 0.2}])
+    monkeypatch.setattr(loop, "evaluate", lambda *args, with_loss=False, **kw: next(scripted)
+                        if with_loss else {"exact_match": 0.0})
+    train(_config(epochs=4), tmp_path, log=lambda line: None)
+    progress = json.loads((tmp_path / "progress.json").read_text())
+    assert (progress["best_epoch"], progress["best_value"], progress["best_loss"]) == (2, 0.5, 0.2)
+
+
 def test_resume_continues_from_the_last_epoch(tmp_path):
     train(_config(epochs=1), tmp_path, log=lambda line: None)
     lines = []
@@ -251,6 +263,18 @@ def test_resume_keeps_a_presets_epochs_unless_epochs_is_given():
     assert resumed_config(saved, RunConfig.for_task("arithmetic"), given=[]).epochs == 30
     asked = RunConfig.for_task("arithmetic", epochs=45)
     assert resumed_config(saved, asked, given=["epochs"]).epochs == 45
+
+
+def test_the_generalise_preset_decays_its_rate_along_a_cosine_and_the_source_does_not():
+    from gluon_seq.training.run_folder import make_task
+
+    preset = RunConfig.for_task("arithmetic", preset="generalise")
+    factors = [make_task(preset).lr_schedule(e, preset.epochs) for e in range(preset.epochs)]
+    assert preset.lr == 2e-3 and factors[0] == 1.0 and factors[-1] < 0.01
+    assert all(later < earlier for earlier, later in zip(factors, factors[1:]))
+    assert factors[15] == pytest.approx(0.5)  # half way
+    source = RunConfig.for_task("arithmetic")
+    assert {make_task(source).lr_schedule(e, 60) for e in range(60)} == {1.0}
 
 
 @pytest.mark.parametrize("cell,gates", [("gru", 3), ("rnn_tanh", 1)])

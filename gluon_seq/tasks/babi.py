@@ -270,7 +270,7 @@ class MemN2NTask(BabiTask):
         """Linear start: the attention softmax is off for the first ``--linear-start`` epochs."""
         model.use_softmax(epoch >= self.options.linear_start)
 
-    def lr_schedule(self, epoch: int) -> float:
+    def lr_schedule(self, epoch: int, epochs: int) -> float:
         """Half the rate during linear start, then halved every ``--anneal`` epochs."""
         opts = self.options
         if epoch < opts.linear_start:

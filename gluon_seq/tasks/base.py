@@ -103,8 +103,9 @@ class Task:
         """Keep only this worker's share of the training data (distributed runs)."""
         self._shard = (rank, num_workers)
 
-    def lr_schedule(self, epoch: int) -> float:
-        """Learning-rate factor for 0-based ``epoch``; the loop multiplies the run's lr by it."""
+    def lr_schedule(self, epoch: int, epochs: int) -> float:
+        """Learning-rate factor for 0-based ``epoch`` of ``epochs``; the loop multiplies the
+        run's lr by it."""
         return 1.0
 
     @property

@@ -3,7 +3,7 @@ only scalars come back."""
 from __future__ import annotations
 
 import math
-from typing import Dict
+from typing import Dict, Optional, Tuple
 
 import mxnet as mx
 
@@ -78,3 +78,12 @@ class Perplexity(Metric):
 
     def result(self) -> Dict[str, float]:
         return {"perplexity": self.value(), "accuracy": self.hits / max(self.count, 1)}
+
+
+def validation_rank(metric_class, value: float, loss: Optional[float]) -> Tuple[float, float]:
+    """How a checkpoint or a restart ranks by validation, higher first: by the task's metric,
+    and on a tie (an accuracy that reached 100 %) by the lower validation loss.  A result with
+    no loss recorded (written before losses were kept) ranks first among its ties, so that
+    resuming an older run keeps the checkpoint it chose."""
+    sign = 1.0 if metric_class.higher_is_better else -1.0
+    return sign * value, -loss if loss is not None else math.inf

@@ -143,7 +143,7 @@ class PtbTask(Task):
     def eval_batches(self, split: str, batch_size: int) -> Iterator[Batch]:
         return self._windows(self.split_ids(split), self.options.eval_batch_size)
 
-    def lr_schedule(self, epoch: int) -> float:
+    def lr_schedule(self, epoch: int, epochs: int) -> float:
         """Learning-rate factor for 0-based ``epoch`` (Zaremba: lr_decay ** max(epoch + 1 - decay_after, 0))."""
         return self.options.lr_decay ** max(epoch + 1 - self.options.decay_after, 0)
 

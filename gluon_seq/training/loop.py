@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from ..data import Batch
 from ..rnn import LayerFactory
+from ..tasks.metrics import validation_rank
 from ..util.errors import UserError, reason
 from ..util.files import atomic_save, atomic_write_text
 from ..util.ndarrays import to_device
@@ -89,14 +90,22 @@ def _forward(model, task, inputs, label, states: Dict, shard: int):
     return out[0]
 
 
-def evaluate(model, task, split: str, contexts, batch_size: int) -> Dict[str, float]:
-    """Metric(s) of ``model`` on ``split``; runs in inference mode."""
+def evaluate(model, task, split: str, contexts, batch_size: int,
+             with_loss: bool = False) -> Dict[str, float]:
+    """Metric(s) of ``model`` on ``split``, and with ``with_loss`` its mean loss per sample
+    as "loss"; runs in inference mode."""
     metric = task.new_metric()
     states: Dict[int, List] = {}
+    total_loss, count = 0.0, 0
     for batch in task.eval_batches(split, batch_size):
         for index, (inputs, label) in enumerate(_to_contexts(batch, contexts)):
-            metric.update(_forward(model, task, inputs, label, states, index), label)
-    return metric.result()
+            pred = _forward(model, task, inputs, label, states, index)
+            metric.update(pred, label)
+            if with_loss:
+                total_loss += float(task.loss(pred, label).sum().asscalar())
+                count += label.shape[0]
+    result = metric.result()
+    return dict(result, loss=total_loss / max(count, 1)) if with_loss else result
 
 
 def spectral_norm(grad: mx.nd.NDArray) -> mx.nd.NDArray:
@@ -128,8 +137,8 @@ class Fitter:
             from mxnet.contrib import amp
 
             amp.init_trainer(self.trainer)  # dynamic loss scaling
-        self.progress = {"epochs_done": 0, "best_value": None, "best_epoch": None,
-                         "train_seconds": 0.0}
+        self.progress = {"epochs_done": 0, "best_value": None, "best_loss": None,
+                         "best_epoch": None, "train_seconds": 0.0}
 
     # -- checkpoints ----------------------------------------------------------
     def resume(self) -> None:
@@ -152,11 +161,12 @@ class Fitter:
         # progress.json is written last: it is the commit point of the epoch.
         atomic_write_text(self.run_dir / PROGRESS_FILE, json.dumps(self.progress, indent=2))
 
-    def _is_better(self, value: float) -> bool:
-        best = self.progress["best_value"]
-        if best is None:
+    def _is_better(self, value: float, loss: float) -> bool:
+        progress, metric_class = self.progress, self.task.metric_class
+        if progress["best_value"] is None:
             return True
-        return value > best if self.task.new_metric().higher_is_better else value < best
+        return (validation_rank(metric_class, value, loss)
+                > validation_rank(metric_class, progress["best_value"], progress.get("best_loss")))
 
     # -- the loop ---------------------------------------------------------------
     def train_epoch(self, epoch: int) -> float:
@@ -206,7 +216,7 @@ class Fitter:
 
     def _apply_lr_schedule(self, epoch: int) -> None:
         """``config.lr`` times the task's factor, set afresh each epoch so resuming is exact."""
-        factor = self.task.lr_schedule(epoch)
+        factor = self.task.lr_schedule(epoch, self.config.epochs)
         if factor != 1 and self.distributed:
             # The dist optimizer lives on the server; a local change would be ignored.
             raise UserError("a learning-rate schedule cannot reach a dist kvstore's optimizer; "
@@ -236,13 +246,15 @@ class Fitter:
             start = time.perf_counter()
             train_loss = self.train_epoch(epoch)
             seconds = time.perf_counter() - start
-            value = evaluate(self.model, task, task.valid_split, self.contexts,
-                             config.batch_size)[task.metric]
-            improved = self._is_better(value)
+            scores = evaluate(self.model, task, task.valid_split, self.contexts,
+                              config.batch_size, with_loss=True)
+            value = scores[task.metric]
+            improved = self._is_better(value, scores["loss"])
             self.progress.update(epochs_done=epoch + 1,
                                  train_seconds=self.progress["train_seconds"] + seconds)
             if improved:
-                self.progress.update(best_value=value, best_epoch=epoch + 1)
+                self.progress.update(best_value=value, best_loss=scores["loss"],
+                                     best_epoch=epoch + 1)
             rows.append([epoch + 1, f"{train_loss:.6f}", f"{value:.6f}", f"{seconds:.3f}",
                          self.trainer.learning_rate])
             atomic_write_text(self.run_dir / LOG_FILE, _csv(rows))

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from .. import tasks
+from ..tasks.metrics import validation_rank
 from ..util.files import atomic_save, atomic_write_text, read_json
 from .config import CONFIG_FILE, RunConfig
-from .run_folder import EXPORT_DIR, METRICS_FILE, PROGRESS_FILE
+from .run_folder import EXPORT_DIR, METRICS_FILE, PROGRESS_FILE, read_progress
 
 RESTARTS_DIR = "restarts"
 
@@ -52,8 +53,8 @@ def run_restarts(config: RunConfig, run_dir: Path, train_one: Callable, log: Cal
             train_one(one, folder, bool(progress), log,
                       per_restart if given is not None else None)
         results.append(_summary(folder, one.seed))
-    higher = tasks.get(config.task).metric_class.higher_is_better
-    best = (max if higher else min)(results, key=lambda r: r["valid"])
+    metric_class = tasks.get(config.task).metric_class
+    best = max(results, key=lambda r: validation_rank(metric_class, r["valid"], r["valid_loss"]))
     log(f"restarts: seed {best['seed']} validated best ({best['valid']:.4f})")
     _adopt(restart_folder(run_dir, best["seed"]), run_dir)
     chosen = RunConfig.load(restart_folder(run_dir, best["seed"]))
@@ -65,8 +66,9 @@ def run_restarts(config: RunConfig, run_dir: Path, train_one: Callable, log: Cal
 
 
 def _summary(folder: Path, seed: int) -> Dict:
-    progress, metrics = read_json(folder / PROGRESS_FILE), read_json(folder / METRICS_FILE)
-    return {"seed": seed, "valid": progress["best_value"], "best_epoch": progress["best_epoch"],
+    progress, metrics = read_progress(folder), read_json(folder / METRICS_FILE)
+    return {"seed": seed, "valid": progress["best_value"],
+            "valid_loss": progress["best_loss"], "best_epoch": progress["best_epoch"],
             "value": metrics["value"], "splits": metrics["splits"],
             "train_seconds": metrics["train_seconds"]}
 

@@ -30,7 +30,7 @@ from ..util.errors import UserError, reason
 from ..util.files import atomic_write_text, read_json
 from ..util.runtime import parse_contexts
 from .config import RunConfig
-from .upgrade import CODEC_FILE, codec_file, upgrade_codec
+from .upgrade import CODEC_FILE, codec_file, upgrade_codec, upgrade_progress
 
 BEST_PARAMS = "checkpoint.params"
 LAST_PARAMS = "last.params"
@@ -42,6 +42,7 @@ EXPORT_DIR = "export"
 
 PROGRESS_CHECKS = {"epochs_done": settings.whole(0),
                    "best_value": settings.optional(settings.number()),
+                   "best_loss": settings.optional(settings.number()),
                    "best_epoch": settings.optional(settings.whole(1)),
                    "train_seconds": settings.number(0)}
 
@@ -51,7 +52,7 @@ def read_progress(run_dir: Path) -> Dict:
     path = Path(run_dir) / PROGRESS_FILE
     if not path.is_file():
         raise UserError(f"nothing to resume: {path} is missing.")
-    progress = read_json(path)
+    progress = upgrade_progress(read_json(path))
     for key, check in PROGRESS_CHECKS.items():
         if key not in progress or not check.test(progress[key]):
             raise UserError(f"{path} is damaged: {key!r} must be {check.allowed}; continue from "

@@ -1,6 +1,7 @@
 """The one place that reads run folders written by older gluon_seq versions.
 
-:func:`upgrade_config` turns every older ``config.json`` into today's layout;
+:func:`upgrade_config` turns every older ``config.json`` into today's layout,
+:func:`upgrade_progress` every older ``progress.json``;
 :func:`codec_file` and :func:`upgrade_codec` find and read a saved codec under
 older names and layouts.  Old folders are read, never rewritten (a resumed run
 saves today's format); ``tests/fixtures/runs_448da8f`` holds the oldest.
@@ -35,6 +36,13 @@ def upgrade_config(values: Dict) -> Dict:
         raise UserError(f"format_version {version!r} is not one this gluon_seq reads (1 to "
                         f"{CONFIG_FORMAT}); it was written by a newer version: upgrade gluon_seq.")
     return values
+
+
+def upgrade_progress(values: Dict) -> Dict:
+    """``progress.json``'s values in today's layout (a new dict).  Before validation losses
+    were kept, it had no ``best_loss``: None, which ranks first among ties
+    (:func:`gluon_seq.tasks.metrics.validation_rank`), so a resumed run keeps its choice."""
+    return {"best_loss": None, **values}
 
 
 def codec_file(folder: Path, task: str) -> Path:

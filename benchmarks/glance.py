@@ -68,10 +68,10 @@ def arithmetic(found: dict) -> list:
              for row in rows if row["configuration"].startswith("source")]
     preset = [row for row in rows if not row["configuration"].startswith("source")]
     if preset:
-        shares = sorted(float(row[held].rstrip(" %")) for row in preset)
+        shares = sorted({row[held] for row in preset}, key=lambda cell: float(cell.rstrip(" %")))
+        spread = shares[0] if len(shares) == 1 else f"{shares[0]} to {shares[-1]}"
         lines.append(cite(found, "arithmetic", f"Arithmetic seq2seq, {preset[0]['configuration']}"
-                          f" (`make run`), {len(preset)} seeds: {shares[0]:.2f}-{shares[-1]:.2f} "
-                          "% on 200 held out"))
+                          f" (`make run`), {len(preset)} seeds: {spread} on 200 held out"))
     return lines
 
 

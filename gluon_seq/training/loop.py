@@ -96,16 +96,16 @@ def evaluate(model, task, split: str, contexts, batch_size: int,
     as "loss"; runs in inference mode."""
     metric = task.new_metric()
     states: Dict[int, List] = {}
-    total_loss, count = 0.0, 0
+    total_loss, count = mx.nd.zeros((1,), ctx=contexts[0]), 0  # summed on the device
     for batch in task.eval_batches(split, batch_size):
         for index, (inputs, label) in enumerate(_to_contexts(batch, contexts)):
             pred = _forward(model, task, inputs, label, states, index)
             metric.update(pred, label)
             if with_loss:
-                total_loss += float(task.loss(pred, label).sum().asscalar())
+                total_loss += task.loss(pred, label).sum().as_in_context(total_loss.context)
                 count += label.shape[0]
     result = metric.result()
-    return dict(result, loss=total_loss / max(count, 1)) if with_loss else result
+    return dict(result, loss=float(total_loss.asscalar()) / max(count, 1)) if with_loss else result
 
 
 def spectral_norm(grad: mx.nd.NDArray) -> mx.nd.NDArray:

@@ -85,9 +85,8 @@ class BabiOptions:
         "help": "read this bAbI tarball (official layout) instead of the one in the data folder"})
     model: str = option("source", help="source: the Keras babi_memnn model; memn2n: the "
                         "multi-hop end-to-end memory network on sentence memories, trained as "
-                        "its reference code but with Adam unless flags say otherwise (--lr "
-                        "0.01, --clip 1.25, 120 epochs; the reference's SGD: --optimizer sgd "
-                        "--lr 0.32)", choices=list(MODELS))
+                        "its reference code unless flags say otherwise (SGD, --lr 0.32, "
+                        "--clip 1.25, 120 epochs)", choices=list(MODELS))
     hops: int = option(3, whole(1), "memn2n: memory hops K")
     memory_size: int = option(50, whole(1), "memn2n: memory slots (the latest sentences kept)")
     linear_start: int = option(20, whole(0), "memn2n: first epochs without the attention "
@@ -115,10 +114,8 @@ class BabiTask(Task):
         # Three restarts, the best by validation: how BENCHMARKS.md's figures were measured.
         "memn2n": {"model": "memn2n", "subset": "en", "embed": 20, "restarts": 3},
         # ... and on the 20 tasks jointly: d = 50, 30 linear-start + 60 epochs, halved every 15.
-        # Its figures were measured with the reference's SGD, which it keeps.
         "memn2n-joint": {"model": "memn2n", "qa": ALL, "subset": "en", "embed": 50,
-                         "linear_start": 30, "anneal": 15, "epochs": 90, "restarts": 3,
-                         "optimizer": "sgd", "lr": 0.32},
+                         "linear_start": 30, "anneal": 15, "epochs": 90, "restarts": 3},
     }
     preset_help = {"source": "the Keras babi_memnn model on QA1 of en-10k (the defaults)",
                    "read-story": "the answer LSTM reads the story instead of the question",
@@ -228,18 +225,16 @@ class BabiTask(Task):
 
 
 class MemN2NTask(BabiTask):
-    """``--model memn2n``, read and trained as its reference code does, but with Adam."""
+    """``--model memn2n``, read and trained as its reference code does."""
 
     # The reference trains one task for 20 linear-start + 100 epochs; its SGD step is 0.01
     # on the loss summed over a batch of 32, with clipping at 40, which is 0.32 and
-    # 40 / 32 on the batch mean the loop takes (--optimizer sgd --lr 0.32).  Adam at 0.01
-    # (as domluna/memn2n trains it), with the same schedule, clip and epochs, is the
-    # default: its seeds spread less and it answers more (BENCHMARKS.md, "MemN2N: the seed
-    # spread").  Two more of the reference's details are not the default here: its config
-    # sets the rate to 0.005 in both phases, and it clips each weight matrix by its largest
-    # singular value (--clip-norm each-matrix).  With SGD, together they left the 20 tasks
-    # worse: benchmarks/history/2026-12-06-memn2n-reference-training.md.
-    defaults = {"epochs": 120, "batch_size": 32, "lr": 0.01, "optimizer": "adam", "clip": 1.25}
+    # 40 / 32 on the batch mean the loop takes.  Two of its details are not the default
+    # here: its config sets the rate to 0.005 in both phases (init_lrate = 0.01 / 2 under
+    # linear start), and it clips each weight matrix by its largest singular value
+    # (--clip-norm each-matrix).  Together they left the 20 tasks worse, though the matrix
+    # clip ends QA15's collapses: benchmarks/history/2026-12-06-memn2n-reference-training.md.
+    defaults = {"epochs": 120, "batch_size": 32, "lr": 0.32, "optimizer": "sgd", "clip": 1.25}
 
     def read(self, samples: List[babi_data.Sample]) -> List[babi_data.Sample]:
         return babi_data.lowercased(samples)  # the reference code reads lower case

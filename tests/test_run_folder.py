@@ -34,6 +34,19 @@ def test_a_format_1_config_keeps_its_value_as_the_request_and_gains_the_kernel(r
     assert RunConfig(**upgraded).kernel == kernel
 
 
+def test_a_format_2_memn2n_config_keeps_the_linear_start_it_trained_with():
+    babi = dict(ARITH, task="babi", kernel="unfused", format_version=2)
+    older = upgrade_config(dict(babi, options={"model": "memn2n", "subset": "en"}))
+    assert older["options"] == {"model": "memn2n", "subset": "en", "linear_start": 20}
+    given = upgrade_config(dict(babi, options={"model": "memn2n", "linear_start": 5}))
+    assert given["options"]["linear_start"] == 5
+    assert upgrade_config(dict(babi, options={"subset": "en"}))["options"] == {"subset": "en"}
+    today = RunConfig.for_task("babi", options={"model": "memn2n"})
+    assert "linear_start" not in today.options
+    from gluon_seq.training.run_folder import make_task
+    assert make_task(today).options.linear_start == 40
+
+
 def test_a_config_of_a_newer_format_is_one_sentence(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(dict(ARITH, format_version=99)))
     with pytest.raises(UserError, match=r"config\.json: format_version 99 is not one this "

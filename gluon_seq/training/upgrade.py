@@ -7,6 +7,7 @@ older names and layouts.  Old folders are read, never rewritten (a resumed run
 saves today's format); ``tests/fixtures/runs_448da8f`` holds the oldest.
 Format 1 has no ``format_version`` and its ``rnn_backend`` is the request until
 training starts, then the kernel used; in format 2 ``kernel`` is the kernel used.
+Format 3 changed a default: MemN2N's linear start, 20 epochs before, 40 since.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Dict
 
 from ..util.errors import UserError
 
-CONFIG_FORMAT = 2
+CONFIG_FORMAT = 3
 CODEC_FILE = "codec.json"
 # Before codec.json, a task kept its data-built codec under its own file name.
 _OLDER_CODEC_FILES = {"ptb": "ptb_vocab.json", "babi": "babi_vocab.json",
@@ -32,6 +33,12 @@ def upgrade_config(values: Dict) -> Dict:
         # it had not, auto's rule on the CPU (weights do not depend on the kernel).
         values["kernel"] = asked if asked in ("fused", "unfused") else "unfused"
         version = 2
+    if version == 2:
+        options = values.get("options")
+        if (values.get("task") == "babi" and isinstance(options, dict)
+                and options.get("model") == "memn2n" and "linear_start" not in options):
+            values["options"] = dict(options, linear_start=20)  # the default it trained with
+        version = 3
     if version != CONFIG_FORMAT:
         raise UserError(f"format_version {version!r} is not one this gluon_seq reads (1 to "
                         f"{CONFIG_FORMAT}); it was written by a newer version: upgrade gluon_seq.")

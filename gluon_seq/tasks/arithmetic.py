@@ -50,7 +50,7 @@ class ArithmeticTask(Task):
     defaults = {"epochs": 60, "batch_size": 32, "lr": 1e-3, "optimizer": "adam", "clip": None}
     # The same encoder-broadcast-decoder, wider and shorter, its rate decayed to settle Adam's
     # late loss spikes: it generalises better to the held-out expressions (BENCHMARKS.md,
-    # "Arithmetic: the held-out expressions"), and `make run` trains it.
+    # "Arithmetic seq2seq, per kernel"), and `make run` trains it.
     presets = {"source": {},
                "generalise": {"hidden": 128, "epochs": 30, "lr": 2e-3, "cosine_decay": True}}
     preset_help = {"source": "the tutorial's 32 units, 60 epochs (the defaults)",

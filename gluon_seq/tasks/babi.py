@@ -86,7 +86,8 @@ class BabiOptions:
     model: str = option("source", help="source: the Keras babi_memnn model; memn2n: the "
                         "multi-hop end-to-end memory network on sentence memories, trained as "
                         "its reference code unless flags say otherwise (SGD, --lr 0.32, "
-                        "--clip 1.25, 120 epochs)", choices=list(MODELS))
+                        "--clip 1.25, 120 epochs), with 40 of them in linear start",
+                        choices=list(MODELS))
     hops: int = option(3, whole(1), "memn2n: memory hops K")
     memory_size: int = option(50, whole(1), "memn2n: memory slots (the latest sentences kept)")
     # 40, not the reference's 20: the paper ends linear start when validation stops improving,
@@ -228,10 +229,11 @@ class BabiTask(Task):
 
 
 class MemN2NTask(BabiTask):
-    """``--model memn2n``, read and trained as its reference code does."""
+    """``--model memn2n``, read and trained as its reference code does, but with a longer
+    linear start (``BabiOptions.linear_start``)."""
 
-    # The reference trains one task for 20 linear-start + 100 epochs (here 40 + 80); its SGD step is 0.01
-    # on the loss summed over a batch of 32, with clipping at 40, which is 0.32 and
+    # The reference trains one task for 20 linear-start + 100 epochs (here 40 + 80); its SGD
+    # step is 0.01 on the loss summed over a batch of 32, with clipping at 40, which is 0.32 and
     # 40 / 32 on the batch mean the loop takes.  Two of its details are not the default
     # here: its config sets the rate to 0.005 in both phases (init_lrate = 0.01 / 2 under
     # linear start), and it clips each weight matrix by its largest singular value

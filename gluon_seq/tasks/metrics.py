@@ -82,7 +82,8 @@ class Perplexity(Metric):
 
 def validation_rank(metric_class, value: float, loss: Optional[float]) -> Tuple[float, float]:
     """How a checkpoint or a restart ranks by validation, higher first: by the task's metric,
-    and on a tie (an accuracy that reached 100 %) by the lower validation loss.  A result with
+    and on a tie (an accuracy at 100 %, or over a few hundred questions) by the lower
+    validation loss.  A result with
     no loss recorded (written before losses were kept) ranks first among its ties, so that
     resuming an older run keeps the checkpoint it chose."""
     sign = 1.0 if metric_class.higher_is_better else -1.0

@@ -166,7 +166,7 @@ class Fitter:
         if progress["best_value"] is None:
             return True
         return (validation_rank(metric_class, value, loss)
-                > validation_rank(metric_class, progress["best_value"], progress.get("best_loss")))
+                > validation_rank(metric_class, progress["best_value"], progress["best_loss"]))
 
     # -- the loop ---------------------------------------------------------------
     def train_epoch(self, epoch: int) -> float:

@@ -4,8 +4,9 @@ The input projection of every step is one matrix multiply hoisted out of the
 recurrence; only the recurrent GEMM and the cell's pointwise rest run per step.
 On the CPU, a layer of the :data:`~gluon_seq.rnn.cells.WALKING` cells walks all
 its steps in one compiled operator (:mod:`gluon_seq.rnn.compiled_ops`); with stock
-operators, or for the plain RNN cell, the steps are unrolled for ``length``.  Every function takes the layer
-(:class:`gluon_seq.rnn.layer.RecurrentLayer`) for its sizes and decisions.
+operators, or for the plain RNN cell, the steps are unrolled for ``length``.  Every
+function takes the layer (:class:`gluon_seq.rnn.layer.RecurrentLayer`) for its sizes
+and decisions.
 """
 from __future__ import annotations
 

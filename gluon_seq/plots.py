@@ -211,14 +211,15 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
 def hop_weights(predictor, story: str, question: str):
     """(weights (sentences, hops), the story's sentences as token lists, the answer dict)
     of a MemN2N export folder's predictor: its second output, (1, hops, slots), cut to
-    the slots that hold the story's sentences."""
+    the slots that hold the story's sentences.  For an EntNet export the columns are its
+    memory blocks and the weights its gates: how much each sentence was written into each."""
     from .codecs.babi import tokenize
     from .codecs.babi_memory import MemoryCodec, split_sentences
 
     codec = predictor.codec
     if not isinstance(codec, MemoryCodec):
-        raise ValueError("this export has no sentence memory; hops need a MemN2N export "
-                         "(train babi with --preset memn2n)")
+        raise ValueError("this export has no sentence memory; hops need a MemN2N or EntNet "
+                         "export (train babi with --preset memn2n or entnet)")
     scores, attention = predictor.run(codec.encode([{"story": story, "question": question}]))
     sentences = split_sentences(tokenize(story))[-codec.memory_size:]
     weights = attention[0][:, -len(sentences):].T                  # (sentences, hops)
@@ -226,17 +227,18 @@ def hop_weights(predictor, story: str, question: str):
 
 
 def plot_hops(predictor, story: str, question: str, path: Path) -> Path:
-    """Heat map of :func:`hop_weights`: a row per story sentence, a column per hop,
-    the answer and its probability as the title; returns the PNG's path."""
+    """Heat map of :func:`hop_weights`: a row per story sentence, a column per hop (or
+    memory block), the answer and its probability as the title; returns the PNG's path."""
     weights, sentences, answer = hop_weights(predictor, story, question)
+    column = predictor.meta["outputs"][1].get("rows", "hop")
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7, 0.35 * len(sentences) + 1.4))
     axes.imshow(weights, cmap="viridis", aspect="auto", vmin=0, vmax=1)
     axes.set_yticks(range(len(sentences)))
     axes.set_yticklabels([" ".join(s) for s in sentences], fontsize=8)
     axes.set_xticks(range(weights.shape[1]))
-    axes.set_xticklabels([f"hop {k + 1}" for k in range(weights.shape[1])])
-    axes.set_xlabel("hop (one row per story sentence, the oldest at the top)")
+    axes.set_xticklabels([str(k + 1) for k in range(weights.shape[1])])
+    axes.set_xlabel(f"{column} (one row per story sentence, the oldest at the top)")
     for (row, hop), weight in np.ndenumerate(weights):
         axes.text(hop, row, f"{weight:.2f}", ha="center", va="center", fontsize=7,
                   color="w" if weight < 0.5 else "k")

@@ -27,7 +27,7 @@ def exports(tmp_path_factory, export_untrained):
     """An untrained memory-network export and an untrained source-model export."""
     folder = tmp_path_factory.mktemp("ask")
     made = {}
-    for model in ("memn2n", "source"):
+    for model in ("memn2n", "entnet", "source"):
         task = tasks.get("babi").tiny(folder, model=model)
         task.prepare()
         made[model] = export_untrained(task, folder / model)[1]
@@ -47,7 +47,7 @@ def _session(folder, lines):
     return said
 
 
-@pytest.mark.parametrize("model", ["memn2n", "source"])
+@pytest.mark.parametrize("model", ["memn2n", "entnet", "source"])
 def test_a_session_answers_from_the_export_and_names_the_attended_sentence(exports, model):
     folder = exports[model]
     said = _session(folder, STORY + ["", QUESTION, "", "Sandra went to the office.", "",
@@ -60,7 +60,7 @@ def test_a_session_answers_from_the_export_and_names_the_attended_sentence(expor
     answer = said.index(f"Answer: {want['answer']} (probability {want['probability']:.3f})")
     # The sentence with the largest attention weight, read from the export's second output.
     attention = predictor.run(predictor.codec.encode([item]))[1][0]
-    if model == "memn2n":
+    if model in ("memn2n", "entnet"):  # (hops or memory blocks, slots)
         per_sentence = attention[:, -2:].max(axis=0)                      # (2,) slots of the story
     else:
         tokens = tokenize(item["story"])
@@ -68,6 +68,7 @@ def test_a_session_answers_from_the_export_and_names_the_attended_sentence(expor
         per_sentence = [per_word[:6].max(), per_word[6:].max()]           # 6 tokens each
     best = item["story"].split(". ")[int(np.argmax(per_sentence))].rstrip(".") + "."
     assert said[answer + 1].startswith(f"Attended to most: {best!r}")
+    assert ("memory block" in said[answer + 1]) == (model == "entnet")
     # Then another question about the same story was offered; an empty line began a new one.
     assert said[answer + 2] == NEXT_QUESTION and said[answer + 3] == NEW_STORY
     assert said.count(NEXT_QUESTION) == 2 and "never read" not in said

@@ -22,8 +22,8 @@ VOCAB = [".", "?", "John", "Mary", "Where", "bathroom", "garden", "is", "moved",
 
 
 def _task(tmp_path, **options):
-    values = dict(babi_task.BabiTask.tiny_options, model="memn2n", embed=6,
-                  tarball=str(write_qa1_tarball(tmp_path / "qa1.tar.gz")), **options)
+    values = dict(babi_task.BabiTask.tiny_options, tarball=str(write_qa1_tarball(
+        tmp_path / "qa1.tar.gz")), **{"model": "memn2n", "embed": 6, **options})
     task = babi_task.BabiTask.for_options(babi_task.BabiTask.make_options(values))
     task.prepare()
     return task
@@ -197,8 +197,10 @@ def test_joint_training_reports_each_tasks_test_accuracy(tmp_path):
     assert len(task._split("test")[2]) == 20 * 6 and len(task._split("test_qa20")[2]) == 6
 
 
-def test_export_predicts_like_the_live_model_and_converts_to_onnx(tmp_path):
-    task = _task(tmp_path)
+@pytest.mark.parametrize("options", [{}, {"model": "entnet", "slots": 3}])
+def test_export_predicts_like_the_live_model_and_converts_to_onnx(tmp_path, options):
+    """MemN2N (3 hops) and EntNet (3 memory blocks) alike."""
+    task = _task(tmp_path, **options)
     model = _model(task)
     folder = export_model(task, model, tmp_path / "export")
     meta = json.loads((folder / "meta.json").read_text())

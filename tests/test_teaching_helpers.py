@@ -48,6 +48,17 @@ def test_hop_weights_give_a_row_per_story_sentence_and_a_column_per_hop(tmp_path
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_an_entnet_exports_gates_a_column_per_memory_block(tmp_path):
+    from gluon_seq.plots import hop_weights, plot_hops
+
+    predictor = _export(tmp_path, model="entnet", embed=6, slots=4)
+    assert predictor.meta["outputs"][1]["rows"] == "block"
+    weights, sentences, _ = hop_weights(predictor, STORY, "Where is Mary?")
+    assert weights.shape == (3, 4) and ((weights > 0) & (weights < 1)).all()  # sigmoid gates
+    png = plot_hops(predictor, STORY, "Where is Mary?", tmp_path / "gates.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_hop_weights_refuse_the_flat_source_model(tmp_path):
     from gluon_seq.plots import hop_weights
 

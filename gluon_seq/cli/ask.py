@@ -91,9 +91,12 @@ class Session:
         lines = [f"Answer: {answer['answer']} (probability {answer['probability']:.3f})"]
         if len(outputs) < 2:
             return lines + [NO_ATTENTION]
-        seen = attended_sentence(self.codec, item, outputs[1][0])
+        rows = self.model.meta["outputs"][1].get("rows", "hop")
+        seen = attended_sentence(self.codec, item, outputs[1][0], rows)
         if "hop" in seen:
             where = f"weight {seen['weight']:.3f} at hop {seen['hop']}"
+        elif "block" in seen:
+            where = f"written into memory block {seen['block']} with gate {seen['weight']:.3f}"
         else:
             where = (f"its word {seen['story_word']!r} matched the question's "
                      f"{seen['question_word']!r} with weight {seen['weight']:.3f}")

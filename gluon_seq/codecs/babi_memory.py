@@ -89,11 +89,12 @@ class MemoryCodec(BabiCodec):
         return sentences, question
 
 
-def attended_sentence(codec: BabiCodec, item, attention: np.ndarray) -> dict:
+def attended_sentence(codec: BabiCodec, item, attention: np.ndarray, rows: str = "hop") -> dict:
     """``{"sentence", "weight"}``: the story sentence of a dict input that the model
     looked at most, from its row of a bAbI export's second output: MemN2N's (K, M)
-    attention per hop (adds ``hop``), or the flat model's (S, Q) match weights
-    (adds ``story_word`` and ``question_word``)."""
+    attention per hop, or EntNet's (m, M) gates per memory block (adds ``rows``, the
+    1-based hop or block), or the flat model's (S, Q) match weights (adds ``story_word``
+    and ``question_word``)."""
     attention = np.asarray(attention, dtype=np.float64)
     if isinstance(codec, MemoryCodec):
         count = len(codec.check(item)[0][-codec.memory_size:])
@@ -101,7 +102,7 @@ def attended_sentence(codec: BabiCodec, item, attention: np.ndarray) -> dict:
         hop, index = np.unravel_index(int(weights.argmax()), weights.shape)
         shown = split_sentences(tokenize(item["story"]))[-count:]   # as the user wrote them
         return {"sentence": detokenize(shown[index]), "weight": float(weights[hop, index]),
-                "hop": int(hop) + 1}
+                rows: int(hop) + 1}
     story, question = codec.check(item)
     weights = attention[-len(story):, -len(question):]              # (S, Q): real tokens only
     position, word = np.unravel_index(int(weights.argmax()), weights.shape)

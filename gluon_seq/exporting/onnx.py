@@ -62,6 +62,15 @@ def _order_outputs(model, symbol_file: Path) -> None:
     model.graph.output.extend(ordered)
 
 
+def _in_graph_order(specs: List[dict], symbol_file: Path) -> List[dict]:
+    """meta.json's input specs in the order the graph lists its inputs, the order in which
+    mx2onnx pairs them with the shapes it is given (not always meta.json's)."""
+    import mxnet as mx
+
+    order = {name: i for i, name in enumerate(mx.sym.load(str(symbol_file)).list_inputs())}
+    return sorted(specs, key=lambda spec: order[spec["name"]])
+
+
 def _fix_graph(model) -> None:
     """Declare opset 13 and keep the weights as initializers only (in place)."""
     for opset in model.opset_import:
@@ -106,7 +115,7 @@ def export_onnx(export_folder: Path, verify: bool = True) -> Path:
     _check_convertible(folder, meta)
     from mxnet import onnx as mx2onnx
 
-    specs = meta["inputs"]
+    specs = _in_graph_order(meta["inputs"], folder / SYMBOL_FILE)
     # mx2onnx traces with concrete shapes, then marks the None dimensions dynamic.
     concrete = [tuple(1 if d == -1 else d for d in s["shape"]) for s in specs]
     dynamic = [_dynamic_shape(s, meta) for s in specs]
@@ -133,7 +142,7 @@ def export_onnx(export_folder: Path, verify: bool = True) -> Path:
     info = {
         "file": ONNX_FILE,
         "opset": OPSET,
-        "inputs": [s["name"] for s in specs],
+        "inputs": [s["name"] for s in meta["inputs"]],
         "outputs": [o.name for o in model.graph.output],
         "dynamic_axes": {s["name"]: [i for i, d in enumerate(shape) if d is None]
                          for s, shape in zip(specs, dynamic)},

@@ -62,7 +62,8 @@ def export_model(task, model, folder: Path, kernel: Optional[str] = None) -> Pat
         "cell": cell,
         "carries_state": bool(task.carries_state),
         "inputs": _input_spec(arrays, states),
-        "outputs": [{"shape": [-1] + list(o.shape[1:])} for o in outputs],
+        "outputs": [_output_spec(o, rows) for o, rows in
+                    zip(outputs, getattr(model, "output_rows", ()) or [None] * len(outputs))],
         "codec": codec.to_meta(),
         "input_description": codec.describe(),
         "example_inputs": task.example_inputs(),
@@ -87,6 +88,13 @@ def _copy(task, model, factory: LayerFactory):
         {ours[key].name: param.data(param.list_ctx()[0]) for key, param in theirs.items()},
         ctx=mx.cpu())
     return copy
+
+
+def _output_spec(output, rows: Optional[str]) -> dict:
+    """An output's meta.json entry: its shape, batch first, and what its rows are (a model's
+    ``output_rows``: EntNet's second output has a row per memory "block")."""
+    spec = {"shape": [-1] + list(output.shape[1:])}
+    return dict(spec, rows=rows) if rows else spec
 
 
 def _trace(model, arrays, states) -> list:

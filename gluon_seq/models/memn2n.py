@@ -123,8 +123,6 @@ class MemN2N(gluon.HybridBlock):
         for hop in range(self.hops):
             p = self._attend(F, memories[hop], u, softmax_mix)          # (N, M)
             read = F.batch_dot(F.expand_dims(p, 1), memories[hop + 1])    # (N, 1, d)
-            # read + u, not u + read: the graph then lists the story before the question
-            # among its inputs, the order mx2onnx gives the export's input shapes in.
             u = F.reshape(read, (0, -1)) + u
             attention.append(p)
         scores = F.FullyConnected(u, weights[f"embedding{self.hops}"], no_bias=True,

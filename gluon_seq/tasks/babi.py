@@ -30,6 +30,7 @@ from ..data import Batch, held_out, locate
 from ..data import babi as babi_data
 from ..data.generated import write_qa1_tarball
 from ..util.errors import UserError
+from ..models.entnet import EntNet
 from ..models.memn2n import MemN2N
 from ..models.memnn import MemNN
 from ..util.settings import Check, dropout_rate, flag, fraction, number, option, text, whole
@@ -39,7 +40,7 @@ from .base import Task
 TARBALL = "babi/tasks_1-20_v1-2.tar.gz"
 SPLIT_SEED = 20150219  # fixed, so the held-out questions are the same in every run
 ALL = "all"
-MODELS = ("source", "memn2n")
+MODELS = ("source", "memn2n", "entnet")
 CLIP_NORMS = ("global", "each-matrix")
 
 
@@ -86,17 +87,20 @@ class BabiOptions:
     model: str = option("source", help="source: the Keras babi_memnn model; memn2n: the "
                         "multi-hop end-to-end memory network on sentence memories, trained as "
                         "its reference code unless flags say otherwise (SGD, --lr 0.32, "
-                        "--clip 1.25, 120 epochs), with 40 of them in linear start",
+                        "--clip 1.25, 120 epochs), with 40 of them in linear start; entnet: "
+                        "the recurrent entity network, trained as its paper (Adam, --lr 0.01 "
+                        "halved every 25 epochs, --clip 40, 200 epochs)",
                         choices=list(MODELS))
     hops: int = option(3, whole(1), "memn2n: memory hops K")
-    memory_size: int = option(50, whole(1), "memn2n: memory slots (the latest sentences kept)")
+    memory_size: int = option(50, whole(1), "memn2n, entnet: the latest story sentences kept")
+    slots: int = option(20, whole(1), "entnet: memory blocks, each a key and a state")
     # 40, not the reference's 20: the paper ends linear start when validation stops improving,
     # and ending it later keeps more seeds out of the basins QA4, QA15 and QA16 collapse into
     # (BENCHMARKS.md, "bAbI, task by task").  Older run folders keep 20 (training/upgrade.py).
     linear_start: int = option(40, whole(0), "memn2n: first epochs without the attention "
                                "softmax, at half the learning rate (0: none)")
-    anneal: int = option(25, whole(0), "memn2n: halve the learning rate every N epochs after "
-                         "linear start (0: never)")
+    anneal: int = option(25, whole(0), "memn2n, entnet: halve the learning rate every N "
+                         "epochs (memn2n: after linear start; 0: never)")
     time_noise: float = option(0.1, number(0, 1), "memn2n: random-noise time padding: up to "
                                "this share of empty memories put among a training story's "
                                "sentences (0: off)")
@@ -120,13 +124,17 @@ class BabiTask(Task):
         # ... and on the 20 tasks jointly: d = 50, 30 linear-start + 60 epochs, halved every 15.
         "memn2n-joint": {"model": "memn2n", "qa": ALL, "subset": "en", "embed": 50,
                          "linear_start": 30, "anneal": 15, "epochs": 90, "restarts": 3},
+        # EntNet as its paper trains it on en-10k: d = 100, 20 memory blocks.
+        "entnet": {"model": "entnet", "embed": 100, "slots": 20},
     }
     preset_help = {"source": "the Keras babi_memnn model on QA1 of en-10k (the defaults)",
                    "read-story": "the answer LSTM reads the story instead of the question",
                    "memn2n": "MemN2N as its reference code trains one task of the 1k set, "
                              "best of 3 restarts by validation",
                    "memn2n-joint": "MemN2N on the 20 tasks of the 1k set at once, best of 3 "
-                                   "restarts by validation"}
+                                   "restarts by validation",
+                   "entnet": "the recurrent entity network as its paper trains one task of "
+                             "en-10k"}
     codec_from_data = True
     tiny_options = {"subset": "en", "embed": 8, "hidden": 6}
 
@@ -141,14 +149,13 @@ class BabiTask(Task):
 
     @classmethod
     def defaults_for(cls, options: Dict) -> Dict:
-        """``--model memn2n`` trains as MemN2N's reference code does (MemN2NTask.defaults)."""
-        return MemN2NTask.defaults if options.get("model") == "memn2n" else cls.defaults
+        """``--model memn2n`` and ``entnet`` train as their references do."""
+        return MODEL_TASKS.get(options.get("model"), BabiTask).defaults
 
     @classmethod
     def for_options(cls, options, data_dir: Optional[str] = None, seed: int = 0) -> "BabiTask":
-        """This class, or :class:`MemN2NTask` for ``--model memn2n``."""
-        task_cls = MemN2NTask if options.model == "memn2n" else BabiTask
-        return task_cls(options, data_dir, seed)
+        """This class, or the sentence-memory model's (:data:`MODEL_TASKS`)."""
+        return MODEL_TASKS.get(options.model, BabiTask)(options, data_dir, seed)
 
     @classmethod
     def tiny(cls, folder: Path, **options) -> "BabiTask":
@@ -228,18 +235,9 @@ class BabiTask(Task):
                      attention_output=for_export, prefix="memnn_")
 
 
-class MemN2NTask(BabiTask):
-    """``--model memn2n``, read and trained as its reference code does, but with a longer
-    linear start (``BabiOptions.linear_start``)."""
-
-    # The reference trains one task for 20 linear-start + 100 epochs (here 40 + 80); its SGD
-    # step is 0.01 on the loss summed over a batch of 32, with clipping at 40, which is 0.32 and
-    # 40 / 32 on the batch mean the loop takes.  Two of its details are not the default
-    # here: its config sets the rate to 0.005 in both phases (init_lrate = 0.01 / 2 under
-    # linear start), and it clips each weight matrix by its largest singular value
-    # (--clip-norm each-matrix).  Together they left the 20 tasks worse, though the matrix
-    # clip ends QA15's collapses: benchmarks/history/2026-12-06-memn2n-reference-training.md.
-    defaults = {"epochs": 120, "batch_size": 32, "lr": 0.32, "optimizer": "sgd", "clip": 1.25}
+class SentenceMemoryTask(BabiTask):
+    """What the models that read a story as sentence memories share: lower-case words
+    (as MemN2N's reference code reads) and :class:`MemoryCodec`'s (N, M, J) stories."""
 
     def read(self, samples: List[babi_data.Sample]) -> List[babi_data.Sample]:
         return babi_data.lowercased(samples)  # the reference code reads lower case
@@ -256,6 +254,20 @@ class MemN2NTask(BabiTask):
 
     def story(self, sample: babi_data.Sample):
         return sample.sentences
+
+
+class MemN2NTask(SentenceMemoryTask):
+    """``--model memn2n``, read and trained as its reference code does, but with a longer
+    linear start (``BabiOptions.linear_start``)."""
+
+    # The reference trains one task for 20 linear-start + 100 epochs (here 40 + 80); its SGD
+    # step is 0.01 on the loss summed over a batch of 32, with clipping at 40, which is 0.32 and
+    # 40 / 32 on the batch mean the loop takes.  Two of its details are not the default
+    # here: its config sets the rate to 0.005 in both phases (init_lrate = 0.01 / 2 under
+    # linear start), and it clips each weight matrix by its largest singular value
+    # (--clip-norm each-matrix).  Together they left the 20 tasks worse, though the matrix
+    # clip ends QA15's collapses: benchmarks/history/2026-12-06-memn2n-reference-training.md.
+    defaults = {"epochs": 120, "batch_size": 32, "lr": 0.32, "optimizer": "sgd", "clip": 1.25}
 
     def train_batches(self, epoch: int, batch_size: int) -> Iterator[Batch]:
         """Training stories get random-noise time padding."""
@@ -281,3 +293,22 @@ class MemN2NTask(BabiTask):
         if epoch < opts.linear_start:
             return 0.5
         return 0.5 ** ((epoch - opts.linear_start + 1) // opts.anneal) if opts.anneal else 1.0
+
+
+class EntNetTask(SentenceMemoryTask):
+    """``--model entnet``, trained as Henaff et al. (2017) train it on bAbI: Adam at 0.01,
+    halved every 25 epochs (``--anneal``), 200 epochs, batches of 32, gradients clipped at 40."""
+
+    defaults = {"epochs": 200, "batch_size": 32, "lr": 0.01, "optimizer": "adam", "clip": 40.0}
+
+    def build_model(self, rnn_layer, for_export: bool = False):
+        codec, opts = self.codec(), self.options
+        return EntNet(codec.vocab_size, codec.memory_size, codec.sentence_length, opts.embed,
+                      opts.slots, gates_output=for_export, prefix="entnet_")
+
+    def lr_schedule(self, epoch: int, epochs: int) -> float:
+        anneal = self.options.anneal
+        return 0.5 ** (epoch // anneal) if anneal else 1.0
+
+
+MODEL_TASKS = {"memn2n": MemN2NTask, "entnet": EntNetTask}

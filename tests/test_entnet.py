@@ -1,0 +1,124 @@
+"""The recurrent entity network (``--model entnet``): its equations, padding and training.
+Its export and ONNX are tested with MemN2N's (test_memn2n.py), ``ask`` in test_ask.py."""
+import json
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from gluon_seq.data.generated import write_qa1_tarball
+from gluon_seq.models.entnet import EntNet
+from gluon_seq.rnn import LayerFactory
+from gluon_seq.tasks import babi as babi_task
+
+
+def _task(tmp_path, **options):
+    values = dict(babi_task.BabiTask.tiny_options, model="entnet", embed=6, slots=3,
+                  tarball=str(write_qa1_tarball(tmp_path / "qa1.tar.gz")), **options)
+    task = babi_task.BabiTask.for_options(babi_task.BabiTask.make_options(values))
+    task.prepare()
+    return task
+
+
+def _model(task, for_export=False):
+    model = task.build_model(LayerFactory("fused"), for_export=for_export)
+    model.initialize(task.initializer())
+    for name, param in model.collect_params().items():  # masks and slopes off their init of 1
+        if "mask" in name or "slope" in name:
+            param.set_data(mx.nd.random.uniform(0.5, 1.5, param.shape))
+    return model
+
+
+def _numpy_forward(model, story, question):
+    """The paper's equations in numpy, one sentence at a time, skipping empty ones."""
+    get = {name.split("entnet_", 1)[1]: p.data().asnumpy().astype(np.float64)
+           for name, p in model.collect_params().items()}
+    prelu = lambda x, slope: np.where(x > 0, x, slope * x)  # noqa: E731
+
+    def encode(ids, mask):
+        return sum(mask[k] * get["embedding"][w] for k, w in enumerate(ids) if w)
+
+    h, gates = get["keys"].copy(), []                                      # (m, d)
+    for sentence in story:
+        if not sentence.any():
+            gates.append(np.zeros(len(h)))
+            continue
+        s = encode(sentence, get["story_mask"])
+        gate = 1 / (1 + np.exp(-((h + get["keys"]) @ s)))                  # (m,)
+        candidate = prelu(h @ get["U"].T + get["keys"] @ get["V"].T + get["W"] @ s,
+                          get["memory_slope"])
+        h = h + gate[:, None] * candidate
+        h = h / np.linalg.norm(h, axis=1, keepdims=True)
+        gates.append(gate)
+    q = encode(question, get["question_mask"])
+    logits = h @ q
+    p = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    hidden = prelu(q + get["H"] @ (p @ h), get["output_slope"])
+    return get["R"] @ hidden, np.stack(gates, axis=1)                      # (V,), (m, M)
+
+
+def test_forward_matches_the_papers_equations(tmp_path):
+    task = _task(tmp_path)
+    model = _model(task, for_export=True)
+    model.hybridize()
+    stories, questions, _ = task._split("test")
+    assert not stories[:, 0].all()  # some stories start with an empty slot
+    scores, gates = [o.asnumpy() for o in model(mx.nd.array(stories[:5]),
+                                                  mx.nd.array(questions[:5]))]
+    assert scores.shape == (5, task.codec().vocab_size)
+    assert gates.shape == (5, 3, task.codec().memory_size)
+    for row in range(5):
+        want_scores, want_gates = _numpy_forward(model, stories[row], questions[row])
+        np.testing.assert_allclose(scores[row], want_scores, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(gates[row], want_gates, rtol=1e-4, atol=1e-6)
+
+
+def test_empty_slots_change_nothing(tmp_path):
+    """A story padded with more empty sentences in front scores the same."""
+    task = _task(tmp_path)
+    stories, questions, _ = task._split("test")
+    codec, wide = task.codec(), task.codec().memory_size + 4
+    narrow_model = _model(task)
+    wide_model = EntNet(codec.vocab_size, wide, codec.sentence_length, 6, 3, prefix="entnet_")
+    wide_model.initialize()
+    for (_, a), (_, b) in zip(sorted(narrow_model.collect_params().items()),
+                              sorted(wide_model.collect_params().items())):
+        b.set_data(a.data())
+    padded = np.zeros((4, wide, codec.sentence_length), dtype=stories.dtype)
+    padded[:, 4:] = stories[:4]
+    np.testing.assert_allclose(
+        wide_model(mx.nd.array(padded), mx.nd.array(questions[:4])).asnumpy(),
+        narrow_model(mx.nd.array(stories[:4]), mx.nd.array(questions[:4])).asnumpy(),
+        rtol=1e-5, atol=1e-6)
+
+
+def test_the_model_brings_its_papers_training():
+    from gluon_seq import RunConfig
+
+    alone = RunConfig.for_task("babi", options={"model": "entnet"})
+    assert (alone.optimizer, alone.lr, alone.clip, alone.epochs, alone.batch_size) == \
+        ("adam", 0.01, 40.0, 200, 32)
+    preset = RunConfig.for_task("babi", preset="entnet")
+    assert preset.options == {"model": "entnet", "embed": 100, "slots": 20}
+    assert preset.optimizer == "adam" and preset.epochs == 200
+    task = babi_task.EntNetTask.__new__(babi_task.EntNetTask)
+    task.options = babi_task.BabiTask.make_options({"model": "entnet"})
+    assert [task.lr_schedule(e, 200) for e in (0, 24, 25, 49, 50, 199)] == \
+        [1.0, 1.0, 0.5, 0.5, 0.25, 0.5 ** 7]
+    task.options = babi_task.BabiTask.make_options({"model": "entnet", "anneal": 10})
+    assert [task.lr_schedule(e, 30) for e in (9, 10, 29)] == [1.0, 0.5, 0.25]
+
+
+def test_training_learns_the_tiny_qa1_and_exports_the_gates(tmp_path):
+    from gluon_seq import RunConfig
+    from gluon_seq.training.workflow import train
+
+    options = {"model": "entnet", "subset": "en", "embed": 16, "slots": 4,
+               "tarball": str(write_qa1_tarball(tmp_path / "qa1.tar.gz"))}
+    config = RunConfig.for_task("babi", epochs=15, options=options)
+    assert (config.optimizer, config.lr) == ("adam", 0.01)
+    metrics = train(config, tmp_path / "run", log=lambda line: None)
+    chance = 1 / 4  # four places a person can be in the generated stories
+    assert metrics["splits"]["test"]["accuracy"] > 3 * chance
+    meta = json.loads((tmp_path / "run" / "export" / "meta.json").read_text())
+    assert meta["outputs"][1]["rows"] == "block" and meta["codec"]["type"] == "babi-memory"

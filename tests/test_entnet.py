@@ -38,7 +38,8 @@ def _numpy_forward(model, story, question):
     def encode(ids, mask):
         return sum(mask[k] * get["embedding"][w] for k, w in enumerate(ids) if w)
 
-    h, gates = get["keys"].copy(), []                                      # (m, d)
+    h = get["keys"] / np.linalg.norm(get["keys"], axis=1, keepdims=True)  # (m, d)
+    gates = []
     for sentence in story:
         if not sentence.any():
             gates.append(np.zeros(len(h)))

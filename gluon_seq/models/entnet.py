@@ -14,8 +14,9 @@ a key w_j and a state h_j of ``embed`` = d units::
     p    = softmax(q . h_j)  over the blocks
     y    = R prelu(q + H sum_j p_j h_j)      (N, V) answer scores
 
-The states start at the keys.  An empty slot (all ids 0) leaves every state as it
-was, so padding on the left changes nothing (oneDNN could not skip it:
+The states start at the keys scaled to unit length, where every step leaves them.
+An empty slot (all ids 0) leaves every state as it was, so padding on the left changes
+nothing (oneDNN could not skip it:
 apache/mxnet#19323).  The recurrence is this model's own, with no fused kernel,
 so it lives here rather than in :mod:`gluon_seq.rnn`, and the model is the same
 under either kernel.  The sentences are unrolled in the graph, which exports to
@@ -74,40 +75,54 @@ class EntNet(gluon.HybridBlock):
         """x W^T over the last axis of (..., d)."""
         return F.FullyConnected(x, weight, no_bias=True, num_hidden=self._embed, flatten=False)
 
-    def _step(self, F, h, keys, key_term, sentence, real, w, u, slope):
-        """One sentence into the memory: h (N, m, d) -> (new h, gate (N, m))."""
+    def _unit(self, F, x):
+        """Each row of (R, d) scaled to unit length (mx2onnx converts the "channel" mode only,
+        which wants 3 axes)."""
+        return F.reshape(F.L2Normalization(F.reshape(x, (-1, self._embed, 1)), mode="channel"),
+                         (-1, self._embed))
+
+    # Broadcasting operators are the slow part of MXNet's CPU backward (a reduction each), so
+    # the step below has none on (N, m, d): what is the same for every step is broadcast once,
+    # and the normalisation is L2Normalization's.
+    def _step(self, F, h, keys, fixed, sentence, real, u, slope):
+        """One sentence into the memory: h (N * m, d) -> (new h, gate (N, m)).  ``fixed``
+        (N * m, d) is V w_j + W s_t, the candidate's terms that do not depend on h."""
         s = F.expand_dims(sentence, 2)                                    # (N, d, 1)
-        gate = F.sigmoid(F.reshape(F.batch_dot(F.broadcast_add(h, keys), s), (0, -1)))
-        gate = F.broadcast_mul(gate, real)                                # (N, m); 0 if empty
-        candidate = F.broadcast_add(F.broadcast_add(self._dense(F, h, u), key_term),
-                                    F.expand_dims(self._dense(F, sentence, w), 1))  # (N, m, d)
-        # PReLU's slopes apply along axis 1, so the units must stand there: (N * m, d).
-        candidate = F.reshape(F.LeakyReLU(F.reshape(candidate, (-1, self._embed)), slope,
-                                          act_type="prelu"), (-1, self.slots, self._embed))
-        moved = h + F.broadcast_mul(candidate, F.expand_dims(gate, 2))
-        norm = F.sqrt(F.sum(F.square(moved), axis=2, keepdims=True) + 1e-12)   # (N, m, 1)
-        moved = F.broadcast_div(moved, norm)
-        # An empty sentence keeps h as it was (its gate is 0, but h is not yet normalised).
-        real3 = F.expand_dims(real, 2)                                    # (N, 1, 1)
-        return F.broadcast_mul(moved - h, real3) + h, gate
+        logits = F.reshape(F.batch_dot(F.reshape(h, (-1, self.slots, self._embed)), s),
+                           (0, -1)) + F.FullyConnected(sentence, keys, no_bias=True,
+                                                       num_hidden=self.slots)   # (N, m)
+        gate = F.broadcast_mul(F.sigmoid(logits), real)                   # (N, m); 0 if empty
+        candidate = F.LeakyReLU(self._dense(F, h, u) + fixed, slope, act_type="prelu")
+        moved = h + F.broadcast_mul(candidate, F.reshape(gate, (-1, 1)))  # (N * m, d)
+        # An empty sentence (gate 0) leaves h as it was: h is already of unit length.
+        return self._unit(F, moved), gate
 
     def hybrid_forward(self, F, story, question, embedding, story_mask, question_mask, keys,
                        U, V, W, H, R, memory_slope, output_slope):
+        m, d = self.slots, self._embed
         real = F.sum(story, axis=2) > 0                                   # (N, M) real slots
         sentences = self._encode(F, F.reshape(story, (-1, self._length)), story_mask,
                                  embedding)                               # (N * M, d)
-        sentences = F.reshape(sentences, (-1, self._memory, self._embed))  # (N, M, d)
-        steps = F.split(sentences, num_outputs=self._memory, axis=1, squeeze_axis=True)
+        written = F.reshape(self._dense(F, sentences, W), (-1, self._memory, 1, d))
+        # V w_j + W s_t for every step at once (broadcast once): (N, M, m, d).
+        fixed = F.broadcast_add(F.broadcast_axis(written, axis=2, size=m),
+                                F.reshape(self._dense(F, keys, V), (1, 1, m, d)))
+        fixed = F.split(fixed, num_outputs=self._memory, axis=1, squeeze_axis=True)
+        steps = F.split(F.reshape(sentences, (-1, self._memory, d)), num_outputs=self._memory,
+                        axis=1, squeeze_axis=True)                        # M x (N, d)
         reals = F.split(real, num_outputs=self._memory, axis=1)           # M x (N, 1)
         if self._memory == 1:
-            steps, reals = [steps], [reals]
-        key_term = F.expand_dims(self._dense(F, keys, V), 0)              # (1, m, d) = V w_j
-        h = F.broadcast_add(F.zeros_like(F.slice_axis(sentences, axis=1, begin=0, end=1)),
-                            F.expand_dims(keys, 0))                       # (N, m, d) = keys
+            fixed, steps, reals = [fixed], [steps], [reals]
+        # The states start at the keys, of unit length: (N * m, d).
+        ones = F.ones_like(F.slice_axis(question, axis=1, begin=0, end=1))  # (N, 1)
+        h = F.reshape(F.broadcast_mul(F.expand_dims(ones, 2), F.expand_dims(
+            self._unit(F, keys), 0)), (-1, d))
         gates = []
-        for sentence, real_t in zip(steps, reals):
-            h, gate = self._step(F, h, keys, key_term, sentence, real_t, W, U, memory_slope)
+        for sentence, real_t, fixed_t in zip(steps, reals, fixed):
+            h, gate = self._step(F, h, keys, F.reshape(fixed_t, (-1, d)), sentence, real_t, U,
+                                 memory_slope)
             gates.append(gate)
+        h = F.reshape(h, (-1, m, d))                                      # (N, m, d)
         q = self._encode(F, question, question_mask, embedding)           # (N, d)
         p = F.softmax(F.reshape(F.batch_dot(h, F.expand_dims(q, 2)), (0, -1)), axis=1)
         read = F.reshape(F.batch_dot(F.expand_dims(p, 1), h), (0, -1))    # (N, d)

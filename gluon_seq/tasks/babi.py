@@ -1,6 +1,7 @@
 """bAbI question answering: the Keras ``babi_memnn`` memory network
-(:class:`gluon_seq.models.memnn.MemNN`), or with ``--model memn2n`` the
-end-to-end memory network (:class:`gluon_seq.models.memn2n.MemN2N`).
+(:class:`gluon_seq.models.memnn.MemNN`), with ``--model memn2n`` the
+end-to-end memory network (:class:`gluon_seq.models.memn2n.MemN2N`), or with
+``--model entnet`` the recurrent entity network (:class:`gluon_seq.models.entnet.EntNet`).
 
 Defaults are the source's (QA1 of en-10k), but 10 % of the training questions,
 not the test set, pick the checkpoint.  The source's answer LSTM reads the

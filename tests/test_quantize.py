@@ -79,3 +79,20 @@ def test_a_language_model_is_calibrated_on_its_corpus_and_keeps_its_perplexity(t
     [reported] = [line for line in lines if " in int8" in line]
     fp32, int8 = (float(w) for w in reported.replace(",", " ").split() if w[0].isdigit())
     assert abs(int8 - fp32) / fp32 < 0.05, reported
+
+
+def test_a_model_the_quantizer_leaves_without_weights_is_refused_and_keeps_fp32(tmp_path):
+    """MXNet's quantizer gives EntNet's int8 graph no int8 weights: refused in one sentence,
+    nothing written, the folder still served in fp32."""
+    from gluon_seq.data.generated import write_qa1_tarball
+
+    options = {"model": "entnet", "subset": "en", "embed": 8, "slots": 3,
+               "tarball": str(write_qa1_tarball(tmp_path / "qa1.tar.gz"))}
+    gluon_seq.train(RunConfig.for_task("babi", epochs=1, options=options), tmp_path / "run",
+                    log=lambda line: None)
+    with pytest.raises(UserError, match="cannot be quantized") as info:
+        gluon_seq.export(tmp_path / "run", quantize="int8", log=lambda line: None)
+    assert "\n" not in str(info.value)
+    folder = tmp_path / "run" / "export"
+    assert not (folder / INT8_SYMBOL_FILE).exists()
+    assert MXNetPredictor(folder).graph != "int8"

@@ -101,6 +101,13 @@ def _write(folder: Path, symbol, weights, names, calibration) -> None:
             symbol, arguments, auxiliary, data_names=names, label_names=[], ctx=mx.cpu(),
             excluded_op_names=["RNN"], calib_mode="naive", calib_data=calibration,
             num_calib_examples=CALIBRATION_EXAMPLES, logger=quiet)
+    # The quantizer can return a graph that asks for int8 weights it did not write (EntNet's:
+    # every FullyConnected weight); served, it would break the folder, so nothing is written.
+    missing = sorted(set(q_symbol.list_arguments()) - set(names) - set(q_arguments))
+    if missing:
+        raise UserError(f"this model cannot be quantized: MXNet's quantizer gave its int8 graph "
+                        f"no weights for {', '.join(missing[:3])}{' ...' * (len(missing) > 3)}; "
+                        f"the export keeps its fp32 graph.")
     saved = params_file(q_arguments, q_auxiliary)
     atomic_save(folder / INT8_PARAMS_FILE, lambda path: mx.nd.save(path, saved))
     # The symbol last: the runtime serves int8 when it exists, so a stop between the

@@ -202,8 +202,9 @@ def build_table(out: Path, epochs: Optional[int], guess: Dict[tuple, tuple]):
                 notes.append(f"`{config}` {subset}: tasks {', '.join(map(str, many))} ran "
                              f"{max(seeds)} seeds; the first row is their mean.")
             shown = {r["epochs"] for runs in found.values() for r in runs}
-            if epochs or len(shown) > 1:
-                notes.append(f"`{config}` {subset}: runs of {sorted(shown)} epochs.")
+            if epochs or shown != {preset_epochs(config)}:
+                notes.append(f"`{config}` {subset}: runs of {sorted(shown)} epochs (the "
+                             f"preset's {preset_epochs(config)}).")
     lines.append(reference_row("MemN2N reference code, en (1k), best of 10 runs", REFERENCE))
     lines.append(reference_row("EntNet paper, en-10k, best of 10 runs", ENTNET))
     return "\n".join(lines), notes
@@ -253,21 +254,31 @@ def _spans(numbers) -> str:
     return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in spans)
 
 
+def preset_epochs(config: str) -> int:
+    from gluon_seq import RunConfig
+
+    return RunConfig.for_task("babi", preset=CONFIGS[config][0]).epochs
+
+
 def reproducing(out: Path) -> List[str]:
     """One command per configuration, set and seed list that made the runs in ``out``."""
     lines = []
     for config in CONFIGS:
         for subset in SETS:
             seeds: Dict[str, set] = {}
+            shortened = set()  # --epochs of runs shorter than the preset's
             for path in (out / config / subset).glob("*/seed*/metrics.json"):
                 task = path.parent.parent.name
                 seeds.setdefault(path.parent.name[4:], set()).add(task)
+                ran = json.loads(path.read_text())["epochs"]
+                shortened |= {ran} if ran != preset_epochs(config) else set()
             same: Dict[frozenset, List[str]] = {}  # seeds that ran the same tasks
             for seed, tasks in sorted(seeds.items(), key=lambda item: int(item[0])):
                 same.setdefault(frozenset(tasks), []).append(seed)
             for tasks, seed_list in same.items():
                 numbers = [int(t[2:]) for t in tasks if t != "all"]
                 flags = f" --tasks {_spans(numbers)}" if numbers else ""
+                flags += "".join(f" --epochs {e}" for e in sorted(shortened))
                 lines.append(f"- `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/babi_tasks.py "
                              f"--configs {config} --sets {subset}{flags} "
                              f"--seeds {','.join(seed_list)}`")

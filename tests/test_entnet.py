@@ -63,7 +63,7 @@ def test_forward_matches_the_papers_equations(tmp_path):
     model = _model(task, for_export=True)
     model.hybridize()
     stories, questions, _ = task._split("test")
-    assert not stories[:, 0].all()  # some stories start with an empty slot
+    assert not stories[:5, 0].any(axis=1).all()  # some of these stories leave slot 0 empty
     scores, gates = [o.asnumpy() for o in model(mx.nd.array(stories[:5]),
                                                   mx.nd.array(questions[:5]))]
     assert scores.shape == (5, task.codec().vocab_size)

@@ -230,7 +230,9 @@ def plot_hops(predictor, story: str, question: str, path: Path) -> Path:
     """Heat map of :func:`hop_weights`: a row per story sentence, a column per hop (or
     memory block), the answer and its probability as the title; returns the PNG's path."""
     weights, sentences, answer = hop_weights(predictor, story, question)
-    column = predictor.meta["outputs"][1].get("rows", "hop")
+    from .serving.format import second_output_rows
+
+    column = second_output_rows(predictor.meta)
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7, 0.35 * len(sentences) + 1.4))
     axes.imshow(weights, cmap="viridis", aspect="auto", vmin=0, vmax=1)

@@ -19,6 +19,7 @@ from ..codecs.babi import BabiCodec, tokenize
 from ..codecs.babi_memory import attended_sentence
 from ..util.errors import ArgumentParser, UserError
 from ..serving import load_predictor
+from ..serving.format import second_output_rows
 
 EXIT = "exit"
 NEW_STORY = "Story: one sentence per line, an empty line to finish ('exit' quits)."
@@ -91,8 +92,8 @@ class Session:
         lines = [f"Answer: {answer['answer']} (probability {answer['probability']:.3f})"]
         if len(outputs) < 2:
             return lines + [NO_ATTENTION]
-        rows = self.model.meta["outputs"][1].get("rows", "hop")
-        seen = attended_sentence(self.codec, item, outputs[1][0], rows)
+        seen = attended_sentence(self.codec, item, outputs[1][0],
+                                 second_output_rows(self.model.meta))
         if "hop" in seen:
             where = f"weight {seen['weight']:.3f} at hop {seen['hop']}"
         elif "block" in seen:

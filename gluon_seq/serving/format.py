@@ -7,7 +7,8 @@ and every reader (:mod:`gluon_seq.serving`)::
                         optional: the same model traced with gluon_seq's compiled
                         operators, on the same params (docs/kernels.md)
     meta.json           inputs (names, shapes, which are zero begin states),
-                        outputs, the kernel in the graph, and the codec
+                        outputs (shapes; a "rows" label where a model gives one),
+                        the kernel in the graph, and the codec
     model.onnx          optional: the same graph for onnxruntime
     onnx.json           optional: how model.onnx was made and checked
 
@@ -46,6 +47,12 @@ def graph_operators(symbol_json: str) -> set:
         return {node["op"] for node in json.loads(symbol_json)["nodes"]}
     except (KeyError, TypeError) as err:
         raise ValueError(f"not an MXNet graph ({err!r})") from None
+
+
+def second_output_rows(meta: dict) -> str:
+    """What a sentence-memory export's second output has a row for: its "rows" label
+    (EntNet's "block"), else "hop" (MemN2N's, which exports never labelled)."""
+    return meta["outputs"][1].get("rows", "hop")
 
 
 def upgrade_meta(meta: dict) -> dict:

@@ -48,11 +48,9 @@ def _onnx_output_name(mxnet_name: str) -> str:
     return mxnet_name
 
 
-def _order_outputs(model, symbol_file: Path) -> None:
+def _order_outputs(model, graph) -> None:
     """Put the graph outputs in MXNet's order (mx2onnx lists them in node order)."""
-    import mxnet as mx
-
-    wanted = [_onnx_output_name(n) for n in mx.sym.load(str(symbol_file)).list_outputs()]
+    wanted = [_onnx_output_name(n) for n in graph.list_outputs()]
     by_name = {o.name: o for o in model.graph.output}
     if sorted(wanted) != sorted(by_name):
         raise UserError(f"the ONNX graph's outputs {sorted(by_name)} do not match MXNet's "
@@ -62,12 +60,10 @@ def _order_outputs(model, symbol_file: Path) -> None:
     model.graph.output.extend(ordered)
 
 
-def _in_graph_order(specs: List[dict], symbol_file: Path) -> List[dict]:
+def _in_graph_order(specs: List[dict], graph) -> List[dict]:
     """meta.json's input specs in the order the graph lists its inputs, the order in which
     mx2onnx pairs them with the shapes it is given (not always meta.json's)."""
-    import mxnet as mx
-
-    order = {name: i for i, name in enumerate(mx.sym.load(str(symbol_file)).list_inputs())}
+    order = {name: i for i, name in enumerate(graph.list_inputs())}
     return sorted(specs, key=lambda spec: order[spec["name"]])
 
 
@@ -113,9 +109,11 @@ def export_onnx(export_folder: Path, verify: bool = True) -> Path:
     folder = Path(export_folder)
     meta = read_meta(folder)
     _check_convertible(folder, meta)
+    import mxnet as mx
     from mxnet import onnx as mx2onnx
 
-    specs = _in_graph_order(meta["inputs"], folder / SYMBOL_FILE)
+    graph = mx.sym.load(str(folder / SYMBOL_FILE))
+    specs = _in_graph_order(meta["inputs"], graph)
     # mx2onnx traces with concrete shapes, then marks the None dimensions dynamic.
     concrete = [tuple(1 if d == -1 else d for d in s["shape"]) for s in specs]
     dynamic = [_dynamic_shape(s, meta) for s in specs]
@@ -132,7 +130,7 @@ def export_onnx(export_folder: Path, verify: bool = True) -> Path:
                             "with the mxnet backend instead.") from None
         model = onnx.load(raw)
         _fix_graph(model)
-        _order_outputs(model, folder / SYMBOL_FILE)
+        _order_outputs(model, graph)
         onnx.checker.check_model(model)
         onnx.save(model, raw)
         os.replace(raw, folder / ONNX_FILE)

@@ -33,6 +33,7 @@ from ..harness import ROOT, Bench, mxnet_operators
 import mxnet as mx  # after contenders, which imports gluon_seq first (it sets the threads)
 
 DEFAULT_CASES = ["fused-lstm-ptb:train+infer", "torch-lstm-ptb:train",
+                 "fused-lstm-arithmetic:train", "torch-lstm-arithmetic:train",
                  "unfused-lstm-arithmetic:train", "unfused-lstm-imdb:train",
                  "fused-gru-ptb:train", "fused-lstm-count-ones:train",
                  "torch-lstm-count-ones:train"]

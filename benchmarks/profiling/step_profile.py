@@ -321,9 +321,12 @@ def main() -> None:
         print("\n".join(table) + "\n", flush=True)
         lines += table + [""]
         causes.append(cause(result))
+    # The generated lines first, the tables they come from folded below them.
     causes = [f"- {line}" for line in causes if line]
-    bench.finish("\n".join(lines + ["Measured, per case (generated from the tables above):", ""]
-                           + causes))
+    bench.finish("\n".join(lines[:4] + ["Measured, per case (generated from the tables below):",
+                                        ""] + causes
+                           + ["", f"<details><summary>The {len(cases)} profiles</summary>", ""]
+                           + lines[4:] + ["</details>"]))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """``gluon-seq export RUN_DIR --quantize int8``: an int8 graph beside the fp32 one.
 
 MXNet's own quantization (``quantize_model_mkldnn``, naive calibration: each tensor's
-range over the run's validation examples) turns the export's portable graph, folded as
-the mxnet runtime folds it, into ``model-int8-symbol.json`` and ``model-int8-0000.params``,
-which the mxnet runtime serves when the folder has them: its ``FullyConnected`` layers
-become oneDNN int8 inner products.  The recurrent layer stays fp32 (:data:`RNN_STAYS_FP32`
-says why).  The task's headline test metric, fp32 and int8, is logged and returned.
+range over the run's validation examples) turns the export's graph, folded as the mxnet
+runtime folds it, into ``model-int8-symbol.json`` and ``model-int8-0000.params``, which
+the mxnet runtime serves when the folder has them: its ``FullyConnected`` layers become
+oneDNN int8 inner products.  The recurrent layer stays fp32 (:data:`RNN_STAYS_FP32` says
+why), so it is taken from the compiled graph where that runs here: at one row, the fp32
+layer walk is faster than the ``RNN`` operator (BENCHMARKS.md, "int8 exports").  The
+task's headline test metric, fp32 and int8, is logged and returned.
 """
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ import mxnet as mx
 import numpy as np
 
 from ..serving.folding import fold, graph_params
-from ..serving.format import INT8_PARAMS_FILE, INT8_SYMBOL_FILE, PARAMS_FILE, SYMBOL_FILE, \
-    read_meta, read_params, zeros
+from ..rnn import compiled_ops
+from ..serving.format import COMPILED_SYMBOL_FILE, INT8_PARAMS_FILE, INT8_SYMBOL_FILE, \
+    PARAMS_FILE, SYMBOL_FILE, read_meta, read_params, zeros
 from ..serving.predict_api import params_file
 from ..serving.predictors import MXNetPredictor
 from ..util.errors import UserError
@@ -72,14 +75,18 @@ def quantize(folder: Path, task, batch_size: int, log: Callable[[str], None] = p
     metric, {"fp32": ..., "int8": ...}."""
     specs = read_meta(folder)["inputs"]
     names = [s["name"] for s in specs]
-    symbol, weights = fold(mx.sym.load(str(folder / SYMBOL_FILE)),
+    compiled = (folder / COMPILED_SYMBOL_FILE).is_file() and compiled_ops.available()
+    symbol, weights = fold(mx.sym.load(str(folder / (COMPILED_SYMBOL_FILE if compiled
+                                                     else SYMBOL_FILE))),
                            read_params(folder / PARAMS_FILE), names)
     graph = json.loads(symbol.tojson())
     if not any(node["op"] == "FullyConnected" for node in graph["nodes"]):
         raise UserError(f"{folder} has no FullyConnected layer, the only kind quantized here "
                         "(recurrent layers stay fp32), so int8 would change nothing.")
-    if any(node["op"] == "RNN" for node in graph["nodes"]):
+    recurrent = ("RNN", compiled_ops.LAYER_OP, compiled_ops.GRU_LAYER_OP)
+    if any(node["op"] in recurrent for node in graph["nodes"]):
         log("int8: " + RNN_STAYS_FP32)
+    symbol, weights = _named_for_quantizer(symbol, weights)
     calibration = _calibration_batches(task, specs, batch_size)
     _write(folder, symbol, weights, names, Calibration(specs, calibration))
     scores = {graph_name: evaluate_export(folder, task, graph_name, batch_size)
@@ -88,6 +95,24 @@ def quantize(folder: Path, task, batch_size: int, log: Callable[[str], None] = p
     log(f"int8: {task.test_splits[0]} {task.metric} {result['fp32']:.4f} in fp32, "
         f"{result['int8']:.4f} in int8")
     return result
+
+
+def _named_for_quantizer(symbol: mx.sym.Symbol, weights: Dict[str, mx.nd.NDArray]):
+    """(``symbol``, ``weights``) with each FullyConnected's weight and bias named to end in
+    ``weight`` and ``bias``: MXNet 1.9.1's quantizer writes int8 values only for parameters
+    so named (``contrib.quantization._quantize_params``), and a folded value, or a weight
+    a model names otherwise (EntNet's), would be left without them."""
+    graph = json.loads(symbol.tojson())
+    nodes, weights = graph["nodes"], dict(weights)
+    for node in nodes:
+        if node["op"] != "FullyConnected":
+            continue
+        for (source, _, _), role in zip(node["inputs"][1:], ("weight", "bias")):
+            name = nodes[source]["name"]
+            if nodes[source]["op"] == "null" and name in weights and not name.endswith(role):
+                nodes[source]["name"] = f"{name}_{role}"
+                weights[f"{name}_{role}"] = weights.pop(name)
+    return mx.sym.load_json(json.dumps(graph)), weights
 
 
 def _write(folder: Path, symbol, weights, names, calibration) -> None:

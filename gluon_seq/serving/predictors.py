@@ -112,7 +112,8 @@ class Predictor:
     def run(self, arrays: Sequence[np.ndarray], states: Optional[Sequence[np.ndarray]] = None
             ) -> List[np.ndarray]:
         if len(arrays) != len(self.data_specs):
-            raise UserError(f"this model takes {len(self.data_specs)} input array(s), got {len(arrays)}.")
+            raise UserError(f"this model takes {len(self.data_specs)} input array(s), "
+                            f"got {len(arrays)}.")
         batch = int(np.asarray(arrays[0]).shape[0])
         states = self.zero_states(batch) if states is None else states
         return self._execute([np.asarray(a, dtype=np.float32) for a in list(arrays) + list(states)])
@@ -146,14 +147,15 @@ class MXNetPredictor(Predictor):
     once, at load (:mod:`.folding`).
 
     :attr:`graph` says which graph runs: ``"int8"`` (``model-int8-symbol.json``, which
-    ``export --quantize int8`` writes) when the folder has it and ``ctx`` is a CPU; else
-    ``"compiled"`` (``model-compiled-symbol.json``, faster: BENCHMARKS.md's batch-1
-    table) when the folder has it, ``ctx`` is a CPU and the operators load here; else
-    ``"portable"`` (``model-symbol.json``).  The last two give the same numbers.
-    ``graph="portable"`` (or ``GLUON_SEQ_COMPILED_OPS=0``) forces the portable graph;
-    ``graph="compiled"`` or ``"int8"`` insists, a UserError where it cannot run.  A damaged compiled graph is a UserError naming the file, never a
-    quiet fall back: a damaged file means a damaged folder, which a user wants to
-    hear about, not find as a halved speed.
+    ``export --quantize int8`` writes) when the folder has it, ``ctx`` is a CPU and the
+    operators it reads load here; else ``"compiled"`` (``model-compiled-symbol.json``,
+    faster: BENCHMARKS.md's batch-1 table) when the folder has it, ``ctx`` is a CPU and
+    the operators load here; else ``"portable"`` (``model-symbol.json``).  The last two
+    give the same numbers.  ``graph="portable"`` (or ``GLUON_SEQ_COMPILED_OPS=0``) forces
+    the portable graph; ``graph="compiled"`` or ``"int8"`` insists, a UserError where it
+    cannot run.  A damaged compiled graph is a UserError naming the file, never a quiet
+    fall back: a damaged file means a damaged folder, which a user wants to hear about,
+    not find as a halved speed.
     """
 
     def __init__(self, folder: Path, ctx: Optional[mx.Context] = None, graph: str = "auto"):
@@ -173,7 +175,10 @@ class MXNetPredictor(Predictor):
         try:
             # What the graph derives from the weights alone is computed once, here.
             graph = mx.sym.load(str(symbol))
-            if self.graph == "compiled":  # its weights read packed, packed by fold
+            # Its weights read packed, packed by fold: the compiled graph, and an int8 graph
+            # quantized from it (its recurrent layers stay the fp32 layer operators).
+            if self.graph == "compiled" or (self.graph == "int8"
+                                            and operators & set(compiled_ops.OPS)):
                 graph = prepack(graph, weights)
             graph, weights = fold(graph, weights, names)
             arguments, auxiliary = graph_params(graph, weights, names)
@@ -192,9 +197,15 @@ class MXNetPredictor(Predictor):
             raise UserError(f"graph must be one of {', '.join(GRAPHS)}, not {wanted!r}.")
         if wanted == "portable":
             return wanted
-        if wanted in ("auto", "int8") and self.ctx.device_type == "cpu" and \
-                (self.folder / INT8_SYMBOL_FILE).is_file():
-            return "int8"
+        int8 = self.folder / INT8_SYMBOL_FILE
+        if wanted in ("auto", "int8") and self.ctx.device_type == "cpu" and int8.is_file():
+            # An int8 graph quantized from the compiled one needs its operators.
+            if not _graph_operators(int8) & set(compiled_ops.OPS) or compiled_ops.available():
+                return "int8"
+            if wanted == "int8":
+                raise UserError(f"cannot run {int8}: its recurrent layers are gluon_seq's "
+                                "compiled operators, which are unavailable "
+                                f"({compiled_ops.unavailable_reason()}); serve the fp32 graph.")
         if wanted == "int8":
             raise UserError(f"cannot run an int8 graph: {self.folder} has none on the CPU (write "
                             "it with 'gluon-seq export RUN_DIR --quantize int8').")

@@ -98,7 +98,7 @@ def test_the_model_brings_its_papers_training():
 
     alone = RunConfig.for_task("babi", options={"model": "entnet"})
     assert (alone.optimizer, alone.lr, alone.clip, alone.epochs, alone.batch_size) == \
-        ("adam", 0.01, 40.0, 200, 32)
+        ("adam", 0.01, 1.25, 200, 32)
     preset = RunConfig.for_task("babi", preset="entnet")
     assert preset.options == {"model": "entnet", "embed": 100, "slots": 20}
     assert preset.optimizer == "adam" and preset.epochs == 200

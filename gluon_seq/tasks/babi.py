@@ -126,8 +126,9 @@ class BabiTask(Task):
         # ... and on the 20 tasks jointly: d = 50, 30 linear-start + 60 epochs, halved every 15.
         "memn2n-joint": {"model": "memn2n", "qa": ALL, "subset": "en", "embed": 50,
                          "linear_start": 30, "anneal": 15, "epochs": 90, "restarts": 3},
-        # EntNet as its paper trains it on en-10k: d = 100, 20 memory blocks.
-        "entnet": {"model": "entnet", "embed": 100, "slots": 20},
+        # EntNet as its paper trains it on en-10k: d = 100, 20 memory blocks, and (its
+        # reference code's) the latest 70 sentences of a story (150 for QA3).
+        "entnet": {"model": "entnet", "embed": 100, "slots": 20, "memory_size": 70},
     }
     preset_help = {"source": "the Keras babi_memnn model on QA1 of en-10k (the defaults)",
                    "read-story": "the answer LSTM reads the story instead of the question",

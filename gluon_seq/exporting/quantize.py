@@ -20,8 +20,8 @@ from typing import Callable, Dict, List
 import mxnet as mx
 import numpy as np
 
-from ..serving.folding import fold, graph_params
 from ..rnn import compiled_ops
+from ..serving.folding import fold, graph_params
 from ..serving.format import COMPILED_SYMBOL_FILE, INT8_PARAMS_FILE, INT8_SYMBOL_FILE, \
     PARAMS_FILE, SYMBOL_FILE, read_meta, read_params, zeros
 from ..serving.predict_api import params_file

@@ -302,8 +302,8 @@ class EntNetTask(SentenceMemoryTask):
     """``--model entnet``, trained as Henaff et al. (2017) train it on bAbI: Adam at 0.01,
     halved every 25 epochs (``--anneal``), 200 epochs, batches of 32, gradients clipped at 40.
     Their code (facebookarchive/MemNN, EntNet-babi) clips the gradient of the loss summed
-    over the batch; ours is the batch mean's, so its 40 is our 1.25 (Adam's step is the same
-    for either sum)."""
+    over the batch; ours is the batch mean's, so its 40 is our 1.25 (scaling the loss leaves
+    Adam's step as it is)."""
 
     defaults = {"epochs": 200, "batch_size": 32, "lr": 0.01, "optimizer": "adam", "clip": 1.25}
 

@@ -65,6 +65,9 @@ def main(argv=None) -> None:
     bench.parser.add_argument("--seconds", type=float, default=2.0,
                               help="timed seconds per graph and row count")
     args = bench.parse(argv)
+    missing = [str(run) for run in args.runs if not (run / "config.json").is_file()]
+    if missing:  # before minutes of measuring the others
+        bench.parser.error(f"not a gluon-seq run folder: {', '.join(missing)}")
     with tempfile.TemporaryDirectory() as root:
         rows = []
         for run_dir in args.runs:

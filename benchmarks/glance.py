@@ -110,12 +110,22 @@ def serving(found: dict) -> list:
 
 
 def int8(found: dict) -> list:
+    """One line: each language model's perplexity and speed-up, the other exports' largest
+    change of metric and their speed-ups' range (at 20 rows)."""
     if not measured(found, "int8"):
         return []
-    return [cite(found, "int8", f"int8 export of `{row['run'].split('`')[1]}`: {row['metric']} "
-                 f"{row['fp32']} in fp32, {row['int8']} in int8; 20 rows "
-                 f"{row['20 rows, ms'].split('(')[-1].rstrip(')')} the fp32 speed")
-            for row in table(found["int8"])]
+    rows = table(found["int8"])
+    speed = {row["run"]: row["20 rows, ms"].split("(")[-1].rstrip(")") for row in rows}
+    models = [f"{row['run']} perplexity {float(row['fp32']):.2f} in fp32, "
+              f"{float(row['int8']):.2f} in int8, {speed[row['run']]} the fp32 speed"
+              for row in rows if "perplexity" in row["metric"]]
+    others = [row for row in rows if "perplexity" not in row["metric"]]
+    if others:
+        points = max(abs(float(row["int8"]) - float(row["fp32"])) * 100 for row in others)
+        ups = sorted((speed[row["run"]] for row in others), key=lambda cell: float(cell[:-1]))
+        models.append(f"the other {len(others)} exports within {points:.1f} points of fp32, "
+                      f"{ups[0]} to {ups[-1]} its speed")
+    return [cite(found, "int8", "int8 exports, 20 rows: " + "; ".join(models))]
 
 
 def main(argv=None) -> None:

@@ -115,6 +115,14 @@ def _named_for_quantizer(symbol: mx.sym.Symbol, weights: Dict[str, mx.nd.NDArray
     return mx.sym.load_json(json.dumps(graph)), weights
 
 
+def _sums_and_spreads(symbol: mx.sym.Symbol) -> List[str]:
+    """The FullyConnected nodes whose weight is a block of ones: a model's row sums and
+    spreads (EntNet's), not layers.  They stay fp32: int8 would only blur them."""
+    nodes = json.loads(symbol.tojson())["nodes"]
+    return [node["name"] for node in nodes if node["op"] == "FullyConnected"
+            and nodes[node["inputs"][1][0]]["op"] == "_ones"]
+
+
 def _write(folder: Path, symbol, weights, names, calibration) -> None:
     arguments, auxiliary = graph_params(symbol, weights, names)
     quiet = logging.getLogger("gluon_seq.quantize")
@@ -124,10 +132,12 @@ def _write(folder: Path, symbol, weights, names, calibration) -> None:
     with native_stderr_silenced():  # and its C++ pass a line per node, at any level
         q_symbol, q_arguments, q_auxiliary = quantize_model_mkldnn(
             symbol, arguments, auxiliary, data_names=names, label_names=[], ctx=mx.cpu(),
-            excluded_op_names=["RNN"], calib_mode="naive", calib_data=calibration,
+            excluded_sym_names=_sums_and_spreads(symbol), excluded_op_names=["RNN"],
+            calib_mode="naive", calib_data=calibration,
             num_calib_examples=CALIBRATION_EXAMPLES, logger=quiet)
-    # The quantizer can return a graph that asks for int8 weights it did not write (EntNet's:
-    # every FullyConnected weight); served, it would break the folder, so nothing is written.
+    # The quantizer can return a graph that asks for int8 weights it did not write (a weight
+    # named as _named_for_quantizer does not foresee); served, it would break the folder, so
+    # nothing is written.
     missing = sorted(set(q_symbol.list_arguments()) - set(names) - set(q_arguments))
     if missing:
         raise UserError(f"this model cannot be quantized: MXNet's quantizer gave its int8 graph "

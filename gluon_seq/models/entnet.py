@@ -64,27 +64,52 @@ class EntNet(gluon.HybridBlock):
         return []
 
     def _encode(self, F, ids, mask, embedding):
-        """Masked bag of words: (R, J) ids -> (R, d)."""
-        words = F.Embedding(ids, embedding, input_dim=self._vocab,
-                            output_dim=self._embed)                       # (R, J, d)
-        real = F.expand_dims(ids > 0, 2)                                  # (R, J, 1)
-        return F.sum(F.broadcast_mul(F.broadcast_mul(words, real),
-                                     F.expand_dims(mask, 0)), axis=1)     # (R, d)
+        """Masked bag of words: (R, J) ids -> (R, d), sum_k f_k * E x_k with the nil word's
+        embedding 0.  One lookup in a table per word position, (J, V, d) = f_k * E: small,
+        where weighting the (R, J, d) words would make the backward reduce over every row."""
+        vocab, length = self._vocab, self._length
+        keep = F.reshape(1 - F.one_hot(F.zeros((1,)), vocab), (vocab, 1))  # 0 for the nil word
+        table = F.broadcast_mul(F.expand_dims(F.broadcast_mul(embedding, keep), 0),
+                                F.expand_dims(mask, 1))                   # (J, V, d)
+        offsets = F.reshape(F.arange(0, length) * vocab, (length, 1))    # word k reads table k
+        words = F.Embedding(F.broadcast_add(F.transpose(ids), offsets),
+                            F.reshape(table, (-1, self._embed)), input_dim=length * vocab,
+                            output_dim=self._embed)                       # (J, R, d)
+        if length == 1:
+            return F.reshape(words, (-1, self._embed))
+        # J slices added: MXNet's sum over an axis is a slow reduction, forward and backward.
+        return F.add_n(*F.split(words, num_outputs=length, axis=0, squeeze_axis=True))  # (R, d)
 
     def _dense(self, F, x, weight):
         """x W^T over the last axis of (..., d)."""
         return F.FullyConnected(x, weight, no_bias=True, num_hidden=self._embed, flatten=False)
 
-    def _unit(self, F, x):
-        """Each row of (R, d) scaled to unit length (mx2onnx converts the "channel" mode only,
-        which wants 3 axes)."""
-        return F.reshape(F.L2Normalization(F.reshape(x, (-1, self._embed, 1)), mode="channel"),
-                         (-1, self._embed))
+    # MXNet's CPU backward of a broadcasting operator (and of prelu's slope, an axis sum,
+    # L2Normalization) is a slow reduction, once per operator and step.  So the model spreads
+    # and sums with products with ones instead, whose backward is a GEMM.
+    def _spread(self, F, column):
+        """(R, 1) -> (R, d): each row's value in all d columns."""
+        return F.FullyConnected(column, F.ones((self._embed, 1)), no_bias=True,
+                                num_hidden=self._embed)
 
-    # Broadcasting operators are the slow part of MXNet's CPU backward (a reduction each), so
-    # the step below has none on (N, m, d): what is the same for every step is broadcast once,
-    # and the normalisation is L2Normalization's.
-    def _step(self, F, h, keys, fixed, sentence, real, u, slope):
+    def _unit(self, F, x):
+        """Each row of (R, d) scaled to unit length, x / sqrt(|x|^2 + 1e-10) as
+        L2Normalization computes it."""
+        squares = F.FullyConnected(F.square(x), F.ones((1, self._embed)), no_bias=True,
+                                   num_hidden=1)                          # (R, 1)
+        return x / self._spread(F, F.sqrt(squares + 1e-10))
+
+    def _prelu(self, F, x, slopes):
+        """PReLU of (R, d) with ``slopes`` = diag(a) (d, d): relu(x) - relu(-x) diag(a).  The
+        slope's gradient is then a GEMM; LeakyReLU's prelu reduces over the rows, slowly."""
+        return F.relu(x) - self._dense(F, F.relu(-x), slopes)
+
+    def _diagonal(self, F, slope):
+        """diag(slope): (d,) -> (d, d), from operators ONNX has."""
+        return F.broadcast_mul(F.one_hot(F.arange(0, self._embed), self._embed),
+                               F.reshape(slope, (1, -1)))
+
+    def _step(self, F, h, keys, fixed, sentence, real, u, slopes):
         """One sentence into the memory: h (N * m, d) -> (new h, gate (N, m)).  ``fixed``
         (N * m, d) is V w_j + W s_t, the candidate's terms that do not depend on h."""
         s = F.expand_dims(sentence, 2)                                    # (N, d, 1)
@@ -92,10 +117,23 @@ class EntNet(gluon.HybridBlock):
                            (0, -1)) + F.FullyConnected(sentence, keys, no_bias=True,
                                                        num_hidden=self.slots)   # (N, m)
         gate = F.broadcast_mul(F.sigmoid(logits), real)                   # (N, m); 0 if empty
-        candidate = F.LeakyReLU(self._dense(F, h, u) + fixed, slope, act_type="prelu")
-        moved = h + F.broadcast_mul(candidate, F.reshape(gate, (-1, 1)))  # (N * m, d)
+        candidate = self._prelu(F, self._dense(F, h, u) + fixed, slopes)
+        moved = h + candidate * self._spread(F, F.reshape(gate, (-1, 1)))  # (N * m, d)
         # An empty sentence (gate 0) leaves h as it was: h is already of unit length.
         return self._unit(F, moved), gate
+
+    def _fixed_terms(self, F, sentences, keys, V, W):
+        """V w_j + W s_t for every step t and block j: M x (N, m, d), from the sentences
+        (N * M, d); each term spread by a product with ones."""
+        m, d = self.slots, self._embed
+        ones = F.broadcast_axis(F.ones_like(F.reshape(F.slice_axis(
+            sentences, axis=1, begin=0, end=1), (-1, 1, 1))), axis=1, size=m)  # (N * M, m, 1)
+        written = F.batch_dot(ones, F.expand_dims(self._dense(F, sentences, W), 1))
+        blocks = F.dot(F.reshape(F.slice_axis(ones, axis=1, begin=0, end=1), (-1, 1)),
+                       F.reshape(self._dense(F, keys, V), (1, -1)))         # (N * M, m * d)
+        fixed = F.reshape(F.reshape(written, (-1, m * d)) + blocks, (-1, self._memory, m, d))
+        fixed = F.split(fixed, num_outputs=self._memory, axis=1, squeeze_axis=True)
+        return [fixed] if self._memory == 1 else fixed
 
     def hybrid_forward(self, F, story, question, embedding, story_mask, question_mask, keys,
                        U, V, W, H, R, memory_slope, output_slope):
@@ -103,30 +141,25 @@ class EntNet(gluon.HybridBlock):
         real = F.sum(story, axis=2) > 0                                   # (N, M) real slots
         sentences = self._encode(F, F.reshape(story, (-1, self._length)), story_mask,
                                  embedding)                               # (N * M, d)
-        written = F.reshape(self._dense(F, sentences, W), (-1, self._memory, 1, d))
-        # V w_j + W s_t for every step at once (broadcast once): (N, M, m, d).
-        fixed = F.broadcast_add(F.broadcast_axis(written, axis=2, size=m),
-                                F.reshape(self._dense(F, keys, V), (1, 1, m, d)))
-        fixed = F.split(fixed, num_outputs=self._memory, axis=1, squeeze_axis=True)
+        fixed = self._fixed_terms(F, sentences, keys, V, W)              # M x (N, m, d)
         steps = F.split(F.reshape(sentences, (-1, self._memory, d)), num_outputs=self._memory,
                         axis=1, squeeze_axis=True)                        # M x (N, d)
         reals = F.split(real, num_outputs=self._memory, axis=1)           # M x (N, 1)
         if self._memory == 1:
-            fixed, steps, reals = [fixed], [steps], [reals]
+            steps, reals = [steps], [reals]
         # The states start at the keys, of unit length: (N * m, d).
         ones = F.ones_like(F.slice_axis(question, axis=1, begin=0, end=1))  # (N, 1)
-        h = F.reshape(F.broadcast_mul(F.expand_dims(ones, 2), F.expand_dims(
-            self._unit(F, keys), 0)), (-1, d))
-        gates = []
+        h = F.reshape(F.dot(ones, F.reshape(self._unit(F, keys), (1, -1))), (-1, d))
+        gates, slopes = [], self._diagonal(F, memory_slope)
         for sentence, real_t, fixed_t in zip(steps, reals, fixed):
             h, gate = self._step(F, h, keys, F.reshape(fixed_t, (-1, d)), sentence, real_t, U,
-                                 memory_slope)
+                                 slopes)
             gates.append(gate)
         h = F.reshape(h, (-1, m, d))                                      # (N, m, d)
         q = self._encode(F, question, question_mask, embedding)           # (N, d)
         p = F.softmax(F.reshape(F.batch_dot(h, F.expand_dims(q, 2)), (0, -1)), axis=1)
         read = F.reshape(F.batch_dot(F.expand_dims(p, 1), h), (0, -1))    # (N, d)
-        hidden = F.LeakyReLU(q + self._dense(F, read, H), output_slope, act_type="prelu")
+        hidden = self._prelu(F, q + self._dense(F, read, H), self._diagonal(F, output_slope))
         scores = F.FullyConnected(hidden, R, no_bias=True, num_hidden=self._vocab)  # (N, V)
         if self._gates_output:
             return scores, F.stack(*gates, axis=2)                        # (N, m, M)

@@ -6,8 +6,8 @@ runtime folds it, into ``model-int8-symbol.json`` and ``model-int8-0000.params``
 the mxnet runtime serves when the folder has them: its ``FullyConnected`` layers become
 oneDNN int8 inner products.  The recurrent layer stays fp32 (:data:`RNN_STAYS_FP32` says
 why), so it is taken from the compiled graph where that runs here: at one row, the fp32
-layer walk is faster than the ``RNN`` operator (BENCHMARKS.md, "int8 exports").  The
-task's headline test metric, fp32 and int8, is logged and returned.
+layer walk is faster than the ``RNN`` operator (BENCHMARKS.md, "int8 exports against
+fp32").  The task's headline test metric, fp32 and int8, is logged and returned.
 """
 from __future__ import annotations
 

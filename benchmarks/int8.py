@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 
 from harness import Bench, check_equal_cpu, race  # noqa: E402
 
+from gluon_seq import RunConfig, UserError  # noqa: E402
 from gluon_seq.exporting.quantize import quantize  # noqa: E402
 from gluon_seq.serving.predictors import MXNetPredictor  # noqa: E402
 from gluon_seq.training.run_folder import load_run  # noqa: E402
@@ -65,9 +66,11 @@ def main(argv=None) -> None:
     bench.parser.add_argument("--seconds", type=float, default=2.0,
                               help="timed seconds per graph and row count")
     args = bench.parse(argv)
-    missing = [str(run) for run in args.runs if not (run / "config.json").is_file()]
-    if missing:  # before minutes of measuring the others
-        bench.parser.error(f"not a gluon-seq run folder: {', '.join(missing)}")
+    for run_dir in args.runs:  # every folder a run, before minutes of measuring the others
+        try:
+            RunConfig.load(run_dir)
+        except UserError as err:
+            bench.parser.error(str(err))
     with tempfile.TemporaryDirectory() as root:
         rows = []
         for run_dir in args.runs:

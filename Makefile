@@ -54,7 +54,7 @@ notebooks: $(STAMP)
 # The one-thread speed runs are pinned to one core: unpinned, MXNet's engine thread takes
 # a second core (1.78 CPU-seconds per wall-second), and the equal-CPU check refuses the run.
 PIN := taskset -c 0
-BENCHES := arithmetic.py make_run.py model_steps.py \
+BENCHES := arithmetic.py make_run.py model_steps.py optimizer_update.py \
            time_to_quality.py seed_models.py "serve.py --write" batch1.py cells.py babi_tasks.py
 bench:
 	$(MAKE) venv EXTRAS=$(EXTRAS),bench

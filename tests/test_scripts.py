@@ -133,3 +133,16 @@ def test_model_steps_times_both_kernels_of_a_task(load_script):
     row = load_script("benchmarks/model_steps.py").measure("alphabet", 1)
     assert all(row[f"{kernel}_{mode}"] > 0 for kernel in ("fused", "unfused")
                for mode in ("train", "infer", "one"))
+
+
+def test_optimizer_update_times_both_ways_and_restores_the_rule(load_script):
+    """benchmarks/optimizer_update.py times a real model's step both ways, and leaves
+    ``ALONE_FROM`` as it found it (it sets it per way)."""
+    from gluon_seq.training import optim
+
+    before = optim.ALONE_FROM
+    row = load_script("benchmarks/optimizer_update.py").measure("alphabet", None, 2)
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[:2] == ["alphabet", "adam"]
+    assert float(cells[4]) > 0 and float(cells[5]) > 0
+    assert optim.ALONE_FROM == before

@@ -2,5 +2,5 @@
 
 ``workflow``: train, reevaluate and export a run folder; ``config``: RunConfig;
 ``run_folder``: its files; ``upgrade``: older run folders; ``loop``: the training
-loop and evaluation; ``optim``: GroupedAdam; ``launch``: ``gluon-seq launch``.
+loop and evaluation; ``optim``: GroupedAdam and GroupedSGD; ``launch``: ``gluon-seq launch``.
 """

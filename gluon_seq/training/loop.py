@@ -31,10 +31,12 @@ from .run_folder import (BEST_PARAMS, LAST_PARAMS, LAST_TRAINER, LOG_FILE, PROGR
 
 
 def optimizer_name(name: str) -> str:
-    """``adam`` is :class:`~gluon_seq.training.optim.GroupedAdam`: Adam in fewer calls."""
-    from . import optim  # registers groupedadam
+    """``adam`` and ``sgd`` are :mod:`~gluon_seq.training.optim`'s GroupedAdam and
+    GroupedSGD: the same updates, each tensor through its fastest kernel."""
+    from . import optim  # registers groupedadam and groupedsgd
 
-    return optim.GroupedAdam.__name__.lower() if name.lower() == "adam" else name
+    grouped = {"adam": optim.GroupedAdam, "sgd": optim.GroupedSGD}.get(name.lower())
+    return grouped.__name__.lower() if grouped else name
 
 
 def step_seconds(task, layers: LayerFactory, batch: Batch, contexts, repeats: int = 3,

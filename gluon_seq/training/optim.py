@@ -1,23 +1,46 @@
-"""Adam with one operator call per group of tensors.
+"""MXNet's Adam and SGD, with each tensor sent to the update kernel that is fastest for it.
 
 MXNet's ``Adam`` launches one ``adam_update`` per parameter per step, most of a
 small model's optimizer time.  Without weight decay ``multi_adamw_update``
-computes exactly Adam's update, so :class:`GroupedAdam` sends it up to 45
+computes exactly Adam's update, so :class:`GroupedAdam` sends it up to 45 small
 tensors at once (with decay, plain Adam: its L2 term is not AdamW's decay).
-``--optimizer adam`` selects it; its state has Adam's (mean, variance) layout.
+MXNet's ``SGD`` already groups every tensor into ``multi_sgd_update``.
+
+The multi-tensor kernels pay per element, though: from about 10,000 elements on,
+one call per tensor is faster, and at PTB medium's million-element matrices several
+times faster (BENCHMARKS.md, "Optimizer updates").  So tensors of ``ALONE_FROM``
+elements or more take the one-tensor kernel (``adam_update``, ``sgd_update``) and
+only the smaller ones are grouped.  ``--optimizer adam`` and ``sgd`` select these
+classes; their states have MXNet's layouts, so checkpoints load either way.
 """
 from __future__ import annotations
 
 import math
+from typing import List, Tuple
 
 import mxnet as mx
 
-GROUP_SIZE = 45  # the multi-tensor kernel's limit
+GROUP_SIZE = 45  # the multi-tensor Adam kernel's limit
+ALONE_FROM = 10_000  # elements: a tensor this large is updated by a call of its own
+
+
+def _by_size(index, weight, grad, state) -> Tuple[List[tuple], List[tuple]]:
+    """(small, large): the (index, weight, grad, state) rows of tensors under
+    ``ALONE_FROM`` elements, and of the others."""
+    small, large = [], []
+    for row in zip(index, weight, grad, state):
+        (large if row[1].size >= ALONE_FROM else small).append(row)
+    return small, large
+
+
+def _columns(rows: List[tuple]) -> List[list]:
+    """[indices, weights, grads, states] of ``rows``."""
+    return [list(column) for column in zip(*rows)]
 
 
 @mx.optimizer.register
 class GroupedAdam(mx.optimizer.Adam):
-    """``mx.optimizer.Adam``'s update, applied to groups of tensors."""
+    """``mx.optimizer.Adam``'s update: small tensors in groups, large ones alone."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -43,22 +66,62 @@ class GroupedAdam(mx.optimizer.Adam):
     def update(self, index, weight, grad, state):
         if not isinstance(index, (list, tuple)):
             return super().update(index, weight, grad, state)
+        small, large = _by_size(index, weight, grad, state)
+        for row in large:
+            super().update(*row)
+        if small:
+            self._update_group(*_columns(small))
+        return None
+
+    def _update_group(self, index, weight, grad, state) -> None:
         wds = [self._get_wd(i) for i in index]
         if any(wds) or any(w.stype != "default" or g.stype != "default"
                            for w, g in zip(weight, grad)):
-            for args in zip(index, weight, grad, state):
-                super().update(*args)
-            return None
+            for row in zip(index, weight, grad, state):
+                super().update(*row)
+            return
         kwargs = {"beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon}
         if self.clip_gradient:
             kwargs["clip_gradient"] = self.clip_gradient
         mx.nd.contrib.multi_adamw_update(
-            list(weight), list(grad), [s[0] for s in state], [s[1] for s in state],
+            weight, grad, [s[0] for s in state], [s[1] for s in state],
             self._rescale_array(weight[0].context), lrs=[self._step_size(i) for i in index], wds=wds,
-            etas=[1.0] * len(index), out=list(weight), **kwargs)
-        return None
+            etas=[1.0] * len(index), out=weight, **kwargs)
 
     def update_multi_precision(self, index, weight, grad, state):
         if isinstance(index, (list, tuple)) and not self.multi_precision:
+            return self.update(index, weight, grad, state)
+        return super().update_multi_precision(index, weight, grad, state)
+
+
+@mx.optimizer.register
+class GroupedSGD(mx.optimizer.SGD):
+    """``mx.optimizer.SGD``'s update: small tensors in groups, large ones alone."""
+
+    def update(self, index, weight, grad, state):
+        if not isinstance(index, (list, tuple)):
+            index, weight, grad, state = [index], [weight], [grad], [state]
+        small, large = _by_size(index, weight, grad, state)
+        for row in large:
+            self._update_alone(*row)
+        if small:
+            super().update(*_columns(small))
+
+    def _update_alone(self, index, weight, grad, state) -> None:
+        if weight.stype != "default" or grad.stype != "default":
+            super().update(index, weight, grad, state)  # MXNet's lazy row-sparse path
+            return
+        self._update_count(index)
+        kwargs = {"lr": self._get_lr(index), "wd": self._get_wd(index),
+                  "rescale_grad": self.rescale_grad, "out": weight}
+        if self.clip_gradient:
+            kwargs["clip_gradient"] = self.clip_gradient
+        if state is None:
+            mx.nd.sgd_update(weight, grad, **kwargs)
+        else:
+            mx.nd.sgd_mom_update(weight, grad, state, momentum=self.momentum, **kwargs)
+
+    def update_multi_precision(self, index, weight, grad, state):
+        if not self.multi_precision:
             return self.update(index, weight, grad, state)
         return super().update_multi_precision(index, weight, grad, state)

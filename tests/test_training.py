@@ -229,6 +229,51 @@ def test_two_cpu_devices_split_the_batch_reduce_gradients_and_clip_on_each(tmp_p
                                    err_msg=name)
 
 
+def test_a_global_clip_on_one_device_is_applied_by_the_update(tmp_path, monkeypatch):
+    """On one device the global clip's factor goes to the update instead of a pass over
+    the gradients: the weights are those of clip_global_norm followed by the update."""
+    import numpy as np
+    from mxnet import gluon
+
+    from gluon_seq.training import loop as training
+
+    factors = []
+    folded = training.global_clip_factor
+    monkeypatch.setattr(training, "global_clip_factor", lambda grads, norm: factors.append(
+        folded(grads, norm)) or factors[-1])
+    train(_config(epochs=1, clip=0.05, lr=0.01), tmp_path / "folded", log=lambda line: None)
+    assert factors and min(factors) < 0.5  # the clip bound
+
+    def clip_in_place(grads, norm):  # what the loop did before
+        gluon.utils.clip_global_norm(grads, norm)
+        return 1.0
+
+    monkeypatch.setattr(training, "global_clip_factor", clip_in_place)
+    train(_config(epochs=1, clip=0.05, lr=0.01), tmp_path / "in_place", log=lambda line: None)
+    for (name, a), (_, b) in zip(sorted(load_run(tmp_path / "folded")[2].collect_params().items()),
+                                 sorted(load_run(tmp_path / "in_place")[2].collect_params().items())):
+        np.testing.assert_allclose(a.data().asnumpy(), b.data().asnumpy(), rtol=1e-4, atol=1e-5,
+                                   err_msg=name)  # float32 rounding differs by op order
+
+
+def test_global_clip_factor_is_clip_global_norms():
+    import mxnet as mx
+    import numpy as np
+    from mxnet import gluon
+
+    from gluon_seq.training.loop import global_clip_factor
+
+    grads = [mx.nd.array([[3.0, 0.0]]), mx.nd.array([4.0])]  # norm 5
+    assert global_clip_factor(grads, 2.0) == pytest.approx(0.4)
+    assert global_clip_factor(grads, 10.0) == 1.0
+    gluon.utils.clip_global_norm(grads, 2.0)
+    np.testing.assert_allclose(grads[0].asnumpy(), [[1.2, 0.0]], rtol=1e-6)
+    with pytest.warns(UserWarning, match="nan or inf"):
+        assert np.isnan(global_clip_factor([mx.nd.array([np.nan])], 1.0))
+    with pytest.warns(UserWarning, match="nan or inf"):
+        assert global_clip_factor([mx.nd.array([np.inf])], 1.0) == 0.0
+
+
 def test_resume_refuses_a_changed_setting_naming_its_flag(run_dir):
     with pytest.raises(UserError, match=r"--batch-size 16 differs from the saved run's 32"):
         train(_config(batch_size=16), run_dir, resume=True, log=lambda line: None)

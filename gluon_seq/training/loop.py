@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Dict, List
 
@@ -110,6 +112,17 @@ def evaluate(model, task, split: str, contexts, batch_size: int,
     return dict(result, loss=float(total_loss.asscalar()) / max(count, 1)) if with_loss else result
 
 
+def global_clip_factor(grads: List[mx.nd.NDArray], max_norm: float) -> float:
+    """min(1, max_norm / the norm of all ``grads`` together): the factor
+    ``gluon.utils.clip_global_norm`` scales them by, found without scaling them."""
+    total = mx.nd.add_n(*[mx.nd.dot(g.reshape((-1,)), g.reshape((-1,))) for g in grads])  # (1,)
+    norm = math.sqrt(total.asscalar())
+    if not math.isfinite(norm):
+        warnings.warn("nan or inf in the gradients; this step's update is undefined", stacklevel=3)
+    factor = max_norm / (norm + 1e-8)
+    return factor if not factor >= 1.0 else 1.0  # a nan stays nan, as clip_global_norm's would
+
+
 def spectral_norm(grad: mx.nd.NDArray) -> mx.nd.NDArray:
     """(1,) the largest singular value of a 2-D ``grad`` (the L2 norm of a 1-D one), as
     MATLAB's ``norm`` gives it: the square root of the top eigenvalue of grad^T grad."""
@@ -194,9 +207,9 @@ class Fitter:
                     autograd.backward(scaled)
             else:
                 autograd.backward(losses)
-            if self.config.clip:
-                self._clip_gradients(self.config.clip)
-            self.trainer.step(self.grad_scale)
+            factor = self._clip_gradients(self.config.clip) if self.config.clip else 1.0
+            # The update scales the gradients by 1 / step's argument: the clip's factor joins it.
+            self.trainer.step(self.grad_scale / factor if factor else math.inf)
             for loss in losses:
                 total_loss += loss.as_in_context(total_loss.context) * batch.size
             total_count += batch.size
@@ -205,9 +218,15 @@ class Fitter:
                                     refresh=False)
         return float(total_loss.asscalar()) / max(total_count, 1)
 
-    def _clip_gradients(self, max_norm: float) -> None:
-        """Scale the gradients to norm ``max_norm`` at most, as the task's ``clip_norm`` says."""
+    def _clip_gradients(self, max_norm: float) -> float:
+        """Clip the gradients to norm ``max_norm`` at most, as the task's ``clip_norm`` says,
+        and return the factor the update still has to scale them by.  A global norm on one
+        device is left to the update (no pass over the gradients of its own); otherwise
+        the gradients are scaled here, and the factor is 1."""
         params = [p for p in self.model.collect_params().values() if p.grad_req != "null"]
+        if (self.task.clip_norm == "global" and len(self.contexts) == 1
+                and not (self.config.amp or self.distributed)):  # their updates rescale apart
+            return global_clip_factor([p.grad(self.contexts[0]) for p in params], max_norm)
         for ctx in self.contexts:
             grads = [p.grad(ctx) for p in params]
             if self.task.clip_norm == "global":
@@ -215,6 +234,7 @@ class Fitter:
                 continue
             for grad in grads:  # "each-matrix"
                 grad *= mx.nd.minimum(max_norm / (spectral_norm(grad) + 1e-12), 1.0)
+        return 1.0
 
     def _apply_lr_schedule(self, epoch: int) -> None:
         """``config.lr`` times the task's factor, set afresh each epoch so resuming is exact."""

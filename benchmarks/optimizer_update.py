@@ -22,16 +22,20 @@ MODELS = (("ptb", "medium"), ("ptb", None), ("sentiment", None), ("babi", "entne
 
 
 def step_ms(trainer, params, alone_from: int, reps: int) -> float:
-    """Best milliseconds of one ``trainer.step`` with ``optim.ALONE_FROM = alone_from``."""
-    optim.ALONE_FROM, best = alone_from, float("inf")
-    for _ in range(reps):
-        for p in params:  # as a backward pass leaves them; a step marks them used
-            p.data()._fresh_grad = True
-        mx.nd.waitall()
-        start = time.perf_counter()
-        trainer.step(1)
-        mx.nd.waitall()
-        best = min(best, time.perf_counter() - start)
+    """Best milliseconds of one ``trainer.step`` with ``optim.ALONE_FROM = alone_from``
+    (set for the calls only)."""
+    rule, optim.ALONE_FROM, best = optim.ALONE_FROM, alone_from, float("inf")
+    try:
+        for _ in range(reps):
+            for p in params:  # as a backward pass leaves them; a step marks them used
+                p.data()._fresh_grad = True
+            mx.nd.waitall()
+            start = time.perf_counter()
+            trainer.step(1)
+            mx.nd.waitall()
+            best = min(best, time.perf_counter() - start)
+    finally:
+        optim.ALONE_FROM = rule
     return best * 1e3
 
 
@@ -49,7 +53,6 @@ def measure(task: str, preset, reps: int) -> str:
     for _ in range(2):  # alternating, so drifting load hits both alike
         for way in times:
             times[way] = min(times[way], step_ms(trainer, params, way, reps // 2))
-    optim.ALONE_FROM = alone
     large = [p for p in params if p.data().size >= alone]
     return (f"| {task}{f' --preset {preset}' if preset else ''} | {config.optimizer} | "
             f"{sum(p.data().size for p in params):,} in {len(params)} | "

@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 import psutil
@@ -99,6 +99,23 @@ def race(runs: dict, rounds: int, seconds: float, warm_up: int = 2) -> dict:
             entry["times"] += times
             entry["means"].append(sum(times) / len(times))
     return {name: dict(entry, cpu=entry["cpu"] / entry["wall"]) for name, entry in stats.items()}
+
+
+def table_rows(cases: Iterable, row: Callable[..., str], columns: int) -> List[str]:
+    """``row(case)`` for each case, each printed as it comes; a case whose data is not on
+    this machine (a UserError) gets a row of ``columns`` cells that says so."""
+    from gluon_seq import UserError
+
+    lines = []
+    for case in cases:
+        try:
+            lines.append(row(case))
+        except UserError as err:
+            label = " ".join(str(part) for part in (case if isinstance(case, tuple) else (case,))
+                             if part)
+            lines.append(f"| {label} | skipped: {err} |" + " |" * (columns - 2))
+        print(lines[-1], flush=True)
+    return lines
 
 
 def untrained_export(task, folder: Path) -> Path:

@@ -9,9 +9,9 @@ alternating.  Tasks whose data is not on the machine are skipped and say so.
 """
 import gluon_seq  # noqa: F401  (sets OMP_NUM_THREADS before mxnet loads)
 import mxnet as mx
-from harness import Bench
+from harness import Bench, table_rows
 
-from gluon_seq import UserError, tasks
+from gluon_seq import tasks
 from gluon_seq.data import Batch
 from gluon_seq.rnn import LayerFactory
 from gluon_seq.training.loop import step_seconds
@@ -55,12 +55,7 @@ def main() -> None:
              "unfused | unfused time / fused time | inference fused | inference unfused | "
              "unfused time / fused time | batch 1 fused | batch 1 unfused | faster at batch 1 |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for name in args.tasks:
-        try:
-            lines.append(table_row(measure(name, args.reps)))
-        except UserError as err:  # its data is not on this machine
-            lines.append(f"| {name} | skipped: {err} | | | | | | | | | |")
-        print(lines[-1], flush=True)
+    lines += table_rows(args.tasks, lambda name: table_row(measure(name, args.reps)), 11)
     bench.finish("\n".join(lines))
 
 

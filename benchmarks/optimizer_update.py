@@ -11,9 +11,9 @@ import gluon_seq  # noqa: F401  (sets OMP_NUM_THREADS before mxnet loads)
 import time
 
 import mxnet as mx
-from harness import Bench
+from harness import Bench, table_rows
 
-from gluon_seq import RunConfig, UserError, build
+from gluon_seq import RunConfig, build
 from gluon_seq.training import optim
 from gluon_seq.training.loop import optimizer_name
 
@@ -68,12 +68,7 @@ def main() -> None:
              "", f"Tensors of {optim.ALONE_FROM:,} elements or more are updated alone.", "",
              "| model | optimizer | parameters in tensors | of them alone | every tensor "
              "grouped, ms | large alone, ms | speed-up |", "|---|---|---:|---:|---:|---:|---:|"]
-    for task, preset in MODELS:
-        try:
-            lines.append(measure(task, preset, args.reps))
-        except UserError as err:  # its data is not on this machine
-            lines.append(f"| {task} {preset or ''} | skipped: {err} | | | | | |")
-        print(lines[-1], flush=True)
+    lines += table_rows(MODELS, lambda model: measure(*model, args.reps), 7)
     bench.finish("\n".join(lines))
 
 

@@ -146,3 +146,17 @@ def test_optimizer_update_times_both_ways_and_restores_the_rule(load_script):
     assert cells[:2] == ["alphabet", "adam"]
     assert float(cells[4]) > 0 and float(cells[5]) > 0
     assert optim.ALONE_FROM == before
+
+
+def test_table_rows_says_which_case_had_no_data(load_script):
+    from gluon_seq import UserError
+
+    def row(case):
+        if case[0] == "ptb":
+            raise UserError("no PTB data here")
+        return f"| {case[0]} | 1 | 2 | 3 |"
+
+    lines = load_script("benchmarks/harness.py").table_rows(
+        [("ptb", "medium"), ("arithmetic", None)], row, 4)
+    assert lines == ["| ptb medium | skipped: no PTB data here | | |", "| arithmetic | 1 | 2 | 3 |"]
+    assert all(line.count("|") == 5 for line in lines)  # 4 cells each

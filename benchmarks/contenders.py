@@ -41,10 +41,11 @@ def layer_flops(T, B, C, H, L, gates: int = 4) -> float:
 def kinds_for(cell: str):
     # "ours fused" and "ours unfused" are the layer as it runs by default on CPU,
     # with gluon_seq's compiled operators (gluon_seq.rnn.compiled_ops: the weight
-    # packing, the cell step); ", stock ops" is the same kernel without them.
+    # packing, the cell step); ", stock ops" is the same kernel without them;
+    # "ours fused, unpadded" without the padding of a narrow layer's units (fused.py).
     kinds = ["ours fused", "ours fused, stock ops", "ours unfused", "ours unfused, stock ops",
              f"gluon.rnn.{NAMES[cell]}", f"{NAMES[cell]}Cell stack"]
-    return kinds[:1] + ["ours fused, unpadded"] + kinds[1:] if cell == "gru" else kinds
+    return kinds[:1] + ["ours fused, unpadded"] + kinds[1:]
 
 
 class _Cells(gluon.HybridBlock):
@@ -93,15 +94,15 @@ def _block(kind, cell, shape, batch):
 
 
 def _unpadded(trace) -> None:
-    """Trace the graph with the fused GRU's padding of its units off (a module setting
+    """Trace the graph with the fused layer's padding of its units off (a module setting
     of gluon_seq.rnn.fused, read when the graph is traced)."""
     from gluon_seq.rnn import fused
 
-    multiple, fused.GRU_UNITS_MULTIPLE = fused.GRU_UNITS_MULTIPLE, 1
+    multiple, fused.UNITS_MULTIPLE = fused.UNITS_MULTIPLE, 1
     try:
         trace()
     finally:
-        fused.GRU_UNITS_MULTIPLE = multiple
+        fused.UNITS_MULTIPLE = multiple
 
 
 def mxnet_contender(kind, cell, shape, batch):

@@ -13,10 +13,10 @@ The table shows the last run; a shape whose runs never agreed is said to, and co
 for no goal.  GFLOP/s are a share of the machine's limit, measured at the start
 (``limit.py``); a share above 100 % stops the run, as do contenders whose CPU-seconds
 per wall-second differ by more than 10 % (one was starved, or spun extra threads).
-``--cell gru`` writes its own section; its "ours fused, unpadded" row is the fused GRU
-without the padding of its units to a multiple of 16 (gluon_seq/rnn/fused.py), to show
-what that buys.  The
-contenders and their FLOPs are in ``contenders.py``; a training step counts as 3x forward.
+``--cell gru`` writes its own section.  The "ours fused, unpadded" rows are the fused
+layer without the padding of a narrow layer's units to a multiple of 16
+(gluon_seq/rnn/fused.py), to show what that buys.  The contenders and their FLOPs are
+in ``contenders.py``; a training step counts as 3x forward.
 """
 from __future__ import annotations
 

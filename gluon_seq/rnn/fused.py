@@ -5,12 +5,14 @@ call: for a multi-layer call oneDNN re-lays out every layer's weights each time
 (BENCHMARKS.md, "Where the time goes (profiles)").  In a portable graph a
 bidirectional GRU or RNN is one call per direction, which is what mx2onnx converts.
 
-oneDNN's GRU is fast only at hidden sizes that are multiples of 16
-(BENCHMARKS.md's GRU speed table), so a CPU GRU call with fewer than
-:data:`GRU_PAD_BELOW` units is padded to a multiple of :data:`GRU_UNITS_MULTIPLE`
-by zero weights, biases and begin states: a padded unit stays exactly 0
-(r = z = 1/2, n = tanh(0) = 0) and never reaches a real one.  Wider layers are
-not padded: there the GEMMs dominate and the padded copy costs more.
+oneDNN's LSTM and GRU are fast only at hidden sizes that are multiples of 16: at
+count-ones' 24 units an LSTM call takes 2.4x as long as at 32 (BENCHMARKS.md's GRU
+speed table; the ``unpadded`` rows of the LSTM one).  So a CPU call with fewer units
+than its cell's :data:`PAD_BELOW` is padded to a multiple of :data:`UNITS_MULTIPLE` by
+zero weights, biases and begin states.  A padded unit stays exactly 0 (GRU: r = z = 1/2,
+n = tanh(0) = 0; LSTM: i = f = o = 1/2, g = tanh(0) = 0, so c = h = 0) and never reaches
+a real one.  Wider layers are not padded: there the GEMMs dominate and the padded copy
+costs more.
 
 Every function takes the layer (:class:`gluon_seq.rnn.layer.RecurrentLayer`)
 for its sizes and the decisions it made once; none imports it.
@@ -21,8 +23,11 @@ from typing import List, Sequence
 
 from . import compiled_ops as _ops
 
-GRU_UNITS_MULTIPLE = 16  # 1: never pad
-GRU_PAD_BELOW = 256
+UNITS_MULTIPLE = 16  # 1: never pad
+# Units below which a CPU call is padded, by cell (measured at the seed shapes, one
+# thread: an LSTM from 48 units on gains too little at inference and loses in
+# training); the plain RNN cells are never padded.
+PAD_BELOW = {"gru": 256, "lstm": 48}
 
 
 def run(layer, F, inputs, states: Sequence, params):
@@ -101,13 +106,13 @@ def call(layer, F, inputs, states, params, layers, directions):
 
 
 def _units(layer, hidden: int, layers: int) -> int:
-    """The hidden size the RNN call runs at: padded for a one-layer GRU call on
-    the CPU (its input is the previous layer's real units); never when portable."""
-    if layer.cell != "gru" or layers != 1 or GRU_UNITS_MULTIPLE <= 1 \
-            or hidden >= GRU_PAD_BELOW or not layer._weights_on_cpu() \
+    """The hidden size the RNN call runs at: padded for a one-layer LSTM or GRU call
+    on the CPU (its input is the previous layer's real units); never when portable."""
+    if layers != 1 or UNITS_MULTIPLE <= 1 or hidden % UNITS_MULTIPLE == 0 \
+            or hidden >= PAD_BELOW.get(layer.cell, 0) or not layer._weights_on_cpu() \
             or layer.portable:
         return hidden
-    return -(-hidden // GRU_UNITS_MULTIPLE) * GRU_UNITS_MULTIPLE
+    return -(-hidden // UNITS_MULTIPLE) * UNITS_MULTIPLE
 
 
 def _padded(F, param, kind: str, what: str, gates: int, hidden: int, units: int):

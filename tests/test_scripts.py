@@ -160,3 +160,29 @@ def test_table_rows_says_which_case_had_no_data(load_script):
         [("ptb", "medium"), ("arithmetic", None)], row, 4)
     assert lines == ["| ptb medium | skipped: no PTB data here | | |", "| arithmetic | 1 | 2 | 3 |"]
     assert all(line.count("|") == 5 for line in lines)  # 4 cells each
+
+
+def test_weight_relayout_probe_times_two_graphs_of_the_same_numbers():
+    """benchmarks/profiling/weight_relayout.py: the graph whose pack is rewritten each
+    call computes what the one with the constant pack does, and every contender runs."""
+    import importlib
+
+    import mxnet as mx
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    probe = importlib.import_module("benchmarks.profiling.weight_relayout")
+    blocks = [probe.PackedLSTM(3, 4, 2, repack) for repack in (False, True)]
+    for block in blocks:
+        block.initialize(mx.init.Uniform(0.5))
+        block.hybridize(static_alloc=True, static_shape=True)
+    blocks[1].pack0.set_data(blocks[0].pack0.data())
+    blocks[1].pack1.set_data(blocks[0].pack1.data())
+    x, states = mx.nd.random.uniform(shape=(5, 2, 3)), [mx.nd.ones((2, 2, 4)) * 0.3] * 2
+    outputs = [block(x, *states).asnumpy() for block in blocks]
+    assert outputs[0].shape == (5, 2, 4) and abs(outputs[0]).max() > 0
+    assert abs(outputs[0] - outputs[1]).max() < 1e-6
+    calls = probe.contenders("arithmetic", 1)
+    assert len(calls) >= 3
+    for call in calls.values():
+        call()

@@ -136,6 +136,7 @@ def goals(seconds, cell: str, unsettled=()) -> list:
     ``unsettled`` shapes (their runs disagreed) count for none."""
     reference, out = f"PyTorch nn.{NAMES[cell]}", []
     checks = [("fused training >= 1.0x PyTorch", "train", "ours fused", reference, 1.0),
+              ("fused inference >= 1.0x PyTorch", "infer", "ours fused", reference, 1.0),
               ("unfused training >= 0.8x fused", "train", "ours unfused", "ours fused", 0.8),
               ("unfused inference >= 0.8x fused", "infer", "ours unfused", "ours fused", 0.8)]
     speeds = ratios(seconds, cell)

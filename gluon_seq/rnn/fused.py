@@ -78,16 +78,19 @@ def call(layer, F, inputs, states, params, layers, directions):
     units = _units(layer, hidden, len(layers))
     # The RNN operator wants one flat vector: every weight, layer by layer,
     # direction by direction (i2h then h2h), then every bias in the same order.
-    flat = [_padded(F, params[f"{d}{index}_{kind}_{what}"], kind, what, layer.gate_count,
-                    hidden, units)
-            for what in ("weight", "bias")
-            for index in layers
-            for d in directions
-            for kind in ("i2h", "h2h")]
-    if layer._use_compiled():
-        packed = getattr(F._internal, _ops.PACK_OP)(*flat, num_args=len(flat))
+    # The compiled pack reads each part whole, whatever its shape: no Reshape (a copy
+    # of every weight, and another of its gradient) before it.
+    compiled = layer._use_compiled()
+    parts = [_padded(F, params[f"{d}{index}_{kind}_{what}"], kind, what, layer.gate_count,
+                     hidden, units, flat=not compiled)
+             for what in ("weight", "bias")
+             for index in layers
+             for d in directions
+             for kind in ("i2h", "h2h")]
+    if compiled:
+        packed = getattr(F._internal, _ops.PACK_OP)(*parts, num_args=len(parts))
     else:
-        packed = F._internal._rnn_param_concat(*flat, dim=0)
+        packed = F._internal._rnn_param_concat(*parts, dim=0)
     if units != hidden:
         states = [F.reshape(F.pad(F.expand_dims(s, axis=0), mode="constant", constant_value=0,
                                   pad_width=(0, 0, 0, 0, 0, 0, 0, units - hidden)),
@@ -115,11 +118,12 @@ def _units(layer, hidden: int, layers: int) -> int:
     return -(-hidden // UNITS_MULTIPLE) * UNITS_MULTIPLE
 
 
-def _padded(F, param, kind: str, what: str, gates: int, hidden: int, units: int):
-    """``param`` flat, each gate's block of ``hidden`` rows padded with zeros to
-    ``units`` rows (and an h2h weight's ``hidden`` columns to ``units``)."""
+def _padded(F, param, kind: str, what: str, gates: int, hidden: int, units: int,
+            flat: bool = True):
+    """``param``, each gate's block of ``hidden`` rows padded with zeros to ``units``
+    rows (and an h2h weight's ``hidden`` columns to ``units``); ``flat``: as a vector."""
     if units == hidden:
-        return param.reshape(-1)
+        return param.reshape(-1) if flat else param
     extra = units - hidden
     if what == "bias":  # (G*H,) as (1, 1, G, H)
         shape, pad = (1, 1, gates, hidden), (0, 0, 0, 0, 0, 0, 0, extra)
@@ -127,5 +131,5 @@ def _padded(F, param, kind: str, what: str, gates: int, hidden: int, units: int)
         shape, pad = (1, gates, hidden, -1), (0, 0, 0, 0, 0, extra, 0, 0)
     else:  # (G*H, H) as (1, G, H, H)
         shape, pad = (1, gates, hidden, hidden), (0, 0, 0, 0, 0, extra, 0, extra)
-    return F.reshape(F.pad(F.reshape(param, shape), mode="constant", constant_value=0,
-                           pad_width=pad), (-1,))
+    padded = F.pad(F.reshape(param, shape), mode="constant", constant_value=0, pad_width=pad)
+    return F.reshape(padded, (-1,)) if flat else padded

@@ -103,9 +103,11 @@ def call(layer, F, inputs, states, params, layers, directions):
     outputs, finals = result[0], [result[i] for i in range(1, 1 + len(states))]
     if units == hidden:
         return outputs, finals
+    finals = [F.slice_axis(s, axis=2, begin=0, end=hidden) for s in finals]
+    if len(directions) == 1:
+        return F.slice_axis(outputs, axis=2, begin=0, end=hidden), finals  # (T, N, H)
     outputs = F.reshape(outputs, (0, 0, -4, len(directions), -1))  # (T, N, dirs, units)
-    outputs = F.reshape(F.slice_axis(outputs, axis=3, begin=0, end=hidden), (0, 0, -3))
-    return outputs, [F.slice_axis(s, axis=2, begin=0, end=hidden) for s in finals]
+    return F.reshape(F.slice_axis(outputs, axis=3, begin=0, end=hidden), (0, 0, -3)), finals
 
 
 def _units(layer, hidden: int, layers: int) -> int:

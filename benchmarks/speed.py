@@ -9,8 +9,8 @@ is reported, and ratios against PyTorch (same threads) are the headline.  A rati
 claim only when two runs minutes apart agree: every shape is measured once per pass
 over all shapes, and the passes go on (``--max-runs``) until a shape's last two runs
 give our kernels' ratios (to PyTorch, and unfused to fused) within 10 % of each other.
-The table shows the last run; a shape whose runs never agreed is said to, and counts
-for no goal.  GFLOP/s are a share of the machine's limit, measured at the start
+The table shows the last run; a ratio whose last two runs disagreed is said to, and
+counts for no goal.  GFLOP/s are a share of the machine's limit, measured at the start
 (``limit.py``); a share above 100 % stops the run, as do contenders whose CPU-seconds
 per wall-second differ by more than 10 % (one was starved, or spun extra threads).
 ``--cell gru`` writes its own section.  The "ours fused, unpadded" rows are the fused
@@ -87,15 +87,16 @@ def ratios(seconds, cell: str) -> dict:
     return out
 
 
-def disagreements(first, second, cell: str) -> list:
-    """The ratios of two runs of one shape more than AGREE apart, as sentences."""
+def disagreements(first, second, cell: str) -> dict:
+    """The ratios of two runs of one shape more than AGREE apart: their keys (as
+    :func:`ratios` gives them), each with a sentence."""
     a, b = ratios(first, cell), ratios(second, cell)
-    out = []
-    for key in a.keys() & b.keys():
+    out = {}
+    for key in sorted(a.keys() & b.keys()):
         _, label, mode, k, against = key
         if abs(b[key] / a[key] - 1) > AGREE:
-            out.append(f"{k} vs {against}, {mode}, {label}: {a[key]:.2f}x then {b[key]:.2f}x")
-    return sorted(out)
+            out[key] = f"{k} vs {against}, {mode}, {label}: {a[key]:.2f}x then {b[key]:.2f}x"
+    return out
 
 
 def measure(args, limit) -> tuple:
@@ -126,14 +127,16 @@ def agreement(counts: dict, differ: dict) -> list:
         elif not differ[name]:
             out.append(f"- {name}: the last 2 of {count} runs agree within {AGREE:.0%}.")
         else:
-            out.append(f"- {name}: {count} runs, the last two did **not** agree within "
-                       f"{AGREE:.0%} ({'; '.join(differ[name])}); its ratios are no claim.")
+            out.append(f"- {name}: {count} runs; these ratios of the last two did **not** "
+                       f"agree within {AGREE:.0%} and are no claim: "
+                       f"{'; '.join(differ[name].values())}.")
     return out
 
 
 def goals(seconds, cell: str, unsettled=()) -> list:
     """The issue's speed goals, read from this run's own rows: met or not, per shape;
-    ``unsettled`` shapes (their runs disagreed) count for none."""
+    an ``unsettled`` ratio (a :func:`ratios` key whose last two runs disagreed) counts
+    for none."""
     reference, out = f"PyTorch nn.{NAMES[cell]}", []
     checks = [("fused training >= 1.0x PyTorch", "train", "ours fused", reference, 1.0),
               ("fused inference >= 1.0x PyTorch", "infer", "ours fused", reference, 1.0),
@@ -141,14 +144,14 @@ def goals(seconds, cell: str, unsettled=()) -> list:
               ("unfused inference >= 0.8x fused", "infer", "ours unfused", "ours fused", 0.8)]
     speeds = ratios(seconds, cell)
     for what, mode, ours, against, target in checks:
-        found = [(shape, ratio) for (shape, label, m, k, a), ratio in speeds.items()
-                 if (m, k, a) == (mode, ours, against) and not label.startswith("B=1 ")]
+        found = [(key, ratio) for key, ratio in speeds.items()
+                 if key[2:] == (mode, ours, against) and not key[1].startswith("B=1 ")]
         if found:
             parts = ", ".join(
-                f"{shape} {ratio:.2f}x" + (" (runs disagree)" if shape in unsettled else
-                                           "" if ratio >= target else " (short)")
-                for shape, ratio in found)
-            met = all(ratio >= target and shape not in unsettled for shape, ratio in found)
+                f"{key[0]} {ratio:.2f}x" + (" (runs disagree)" if key in unsettled else
+                                            "" if ratio >= target else " (short)")
+                for key, ratio in found)
+            met = all(ratio >= target and key not in unsettled for key, ratio in found)
             out.append(f"- {what}: {'**met**' if met else '**not met**'} ({parts}).")
     return out
 
@@ -197,7 +200,7 @@ def main() -> None:
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|", *lines,
         "", "Runs minutes apart:", *agreement(counts, differ),
         "", "Goals, from the rows above:",
-        *goals(seconds, args.cell, {n for n, d in differ.items() if d})])
+        *goals(seconds, args.cell, {key for d in differ.values() for key in d})])
     bench.finish(text, args.section)
 
 

@@ -41,6 +41,29 @@ VECTOR_FLAGS = ("avx512f", "avx2", "fma", "avx", "sse4_2", "neon", "asimd")
 # Contenders given the same threads may differ by this factor at most in CPU-seconds per
 # wall-second; beyond it one was starved or ran extra threads, and their times do not compare.
 SAME_CPU = 1.10
+# glibc's mallopt parameters and the values steady_malloc gives them: keep freed memory
+# in the heap (no munmap, no trim), so a contender's large buffers are not handed back to
+# the kernel and faulted in again on every call.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEEP = 1 << 30
+
+
+def steady_malloc() -> bool:
+    """Fix glibc malloc's thresholds for the rest of the process (True) or say it is not
+    glibc (False).  Left dynamic, the threshold that sends an allocation to mmap moves
+    with the process's history: PyTorch's count-ones training step took 23-25 ms when its
+    buffers were mmapped afresh each call and 12-13 ms when malloc kept them (2026-12-07),
+    so runs minutes apart disagreed by 2x for reasons of neither contender's code."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP)) and bool(mallopt(_M_TRIM_THRESHOLD, _KEEP))
 
 
 def check_equal_cpu(usage: Dict[str, float], what: str) -> None:

@@ -13,6 +13,9 @@ The table shows the last run; a ratio whose last two runs disagreed is said to, 
 counts for no goal.  GFLOP/s are a share of the machine's limit, measured at the start
 (``limit.py``); a share above 100 % stops the run, as do contenders whose CPU-seconds
 per wall-second differ by more than 10 % (one was starved, or spun extra threads).
+glibc malloc is told to keep freed memory (``harness.steady_malloc``): left to itself it
+sometimes hands PyTorch's large buffers back to the kernel after each call, which
+doubled PyTorch's count-ones step in some runs and not in others.
 ``--cell gru`` writes its own section.  The "ours fused, unpadded" rows are the fused
 layer without the padding of a narrow layer's units to a multiple of 16
 (gluon_seq/rnn/fused.py), to show what that buys.  The contenders and their FLOPs are
@@ -28,7 +31,7 @@ import mxnet as mx
 import limit as machine_limit
 from contenders import (GATES, HAVE_TORCH, NAMES, SHAPES, kinds_for, layer_flops,
                         mxnet_contender, torch_contender)
-from harness import Bench, check_equal_cpu, profile_file, race
+from harness import Bench, check_equal_cpu, profile_file, race, steady_malloc
 
 
 
@@ -182,6 +185,7 @@ def main() -> None:
     args.no_write = args.no_write or args.profile
     if not HAVE_TORCH:
         print("torch not installed: PyTorch column skipped (pip install torch==2.13.0)")
+    steady = steady_malloc()
     limit = machine_limit.measure()
     print(limit.describe(), flush=True)
     if args.only and args.profile:
@@ -195,6 +199,8 @@ def main() -> None:
         f"Command: `{bench.command()}` ({args.reps} alternating repetitions, median; the "
         "last of a shape's runs shown)", "",
         f"% of peak is against the {limit.describe()}.", "",
+        "glibc malloc keeps freed memory for the whole run (`harness.steady_malloc`)" if steady
+        else "malloc's thresholds left as they were (not glibc)", "",
         "| shape | mode | contender | ms / batch | tokens/s | GFLOP/s | % of peak | "
         "CPU s / wall s | speed vs PyTorch | speed vs ours fused |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|", *lines,

@@ -118,3 +118,14 @@ def test_a_ratio_is_a_claim_only_when_two_runs_agree(load_script):
     assert "**met** (ptb 1.25x)" in speed.goals(far, "lstm")[0]
     assert "these ratios of the last two did **not** agree" in speed.agreement(
         {"ptb": 2}, {"ptb": differ})[0]
+
+
+def test_steady_malloc_fixes_glibcs_thresholds_here(load_script):
+    """speed.py and step_profile.py fix glibc malloc's thresholds before timing; on this
+    Linux (glibc) mallopt accepts both."""
+    import platform
+
+    harness = load_script("benchmarks/harness.py")
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc: steady_malloc says False and changes nothing")
+    assert harness.steady_malloc() is True

@@ -28,7 +28,7 @@ import time
 
 from . import dnnl_verbose
 from ..contenders import HAVE_TORCH, NAMES, SHAPES, mxnet_contender, torch_contender
-from ..harness import ROOT, Bench, mxnet_operators
+from ..harness import ROOT, Bench, mxnet_operators, steady_malloc
 
 import mxnet as mx  # after contenders, which imports gluon_seq first (it sets the threads)
 
@@ -144,6 +144,7 @@ PASSES = {"plain": plain_pass, "verbose": verbose_pass, "mxprof": mxprof_pass,
 
 def worker(spec_json: str) -> None:
     spec = json.loads(spec_json)
+    steady_malloc()  # as speed.py measures
     print(RESULT, json.dumps(PASSES[spec["pass"]](spec)), flush=True)
 
 

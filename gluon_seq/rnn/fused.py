@@ -113,7 +113,7 @@ def call(layer, F, inputs, states, params, layers, directions):
 def _units(layer, hidden: int, layers: int) -> int:
     """The hidden size the RNN call runs at: padded for a one-layer LSTM or GRU call
     on the CPU (its input is the previous layer's real units); never when portable."""
-    if layers != 1 or UNITS_MULTIPLE <= 1 or hidden % UNITS_MULTIPLE == 0 \
+    if layers != 1 or UNITS_MULTIPLE <= 1 \
             or hidden >= PAD_BELOW.get(layer.cell, 0) or not layer._weights_on_cpu() \
             or layer.portable:
         return hidden

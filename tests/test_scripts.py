@@ -186,3 +186,27 @@ def test_weight_relayout_probe_times_two_graphs_of_the_same_numbers():
     assert len(calls) >= 3
     for call in calls.values():
         call()
+
+
+
+@pytest.mark.parametrize("kind", ["ours fused", "ours unfused", "PyTorch"])
+def test_a_contenders_training_step_descends_the_mean_of_its_output(kind):
+    """benchmarks/contenders.py feeds the output the mean's gradient instead of computing the
+    mean: training steps must still lower that mean, for ours and for PyTorch."""
+    import importlib
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    contenders = importlib.import_module("benchmarks.contenders")
+    shape = (4, 3, 2, 5, 1)  # T, B, input, hidden, layers
+    if kind == "PyTorch":
+        if not contenders.HAVE_TORCH:
+            pytest.skip("torch is not installed (the bench extra)")
+        train, infer = contenders.torch_contender("lstm", shape, 3)
+    else:
+        train, infer = contenders.mxnet_contender(kind, "lstm", shape, 3)
+    mean = lambda out: float(out.asnumpy().mean() if hasattr(out, "asnumpy") else out.mean())  # noqa: E731
+    before = mean(infer())
+    for _ in range(3):
+        train()
+    assert mean(infer()) < before - 1e-5

@@ -107,15 +107,18 @@ def test_a_ratio_is_a_claim_only_when_two_runs_agree(load_script):
     assert speed.disagreements(first, close, "lstm") == {}
     differ = speed.disagreements(first, far, "lstm")
     key = ("ptb", "B=20", "train", "ours fused", "PyTorch nn.LSTM")
-    assert differ == {key: "ours fused vs PyTorch nn.LSTM, train, B=20: 1.00x then 1.25x"}
-    # A ratio whose runs disagree meets no goal, even where its last value would; the
+    assert differ == {key: (1.0, 1.25)}
+    # A ratio whose runs disagree meets a goal only when both runs clear it; the
     # shape's other ratios still count.
     far_too = {**far, ("ptb", "B=20", "infer", "ours fused"): 1.0,
                ("ptb", "B=20", "infer", "PyTorch nn.LSTM"): 1.1}
-    lines = speed.goals(far_too, "lstm", set(differ))
-    assert "**not met** (ptb 1.25x (runs disagree))" in lines[0]
+    lines = speed.goals(far_too, "lstm", {key: (0.95, 1.25)})
+    assert "**not met** (ptb 1.25x (runs disagree: 0.95x then 1.25x; short))" in lines[0]
     assert "**met** (ptb 1.10x)" in lines[1]
+    lines = speed.goals(far_too, "lstm", differ)
+    assert "**met** (ptb 1.25x (runs disagree: 1.00x then 1.25x; both clear it))" in lines[0]
     assert "**met** (ptb 1.25x)" in speed.goals(far, "lstm")[0]
+    assert "1.00x then 1.25x" in speed.agreement({"ptb": 2}, {"ptb": differ})[0]
     assert "these ratios of the last two did **not** agree" in speed.agreement(
         {"ptb": 2}, {"ptb": differ})[0]
 

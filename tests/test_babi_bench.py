@@ -72,3 +72,19 @@ def test_the_glance_cites_only_tables_that_were_measured(load_script):
         "bAbI, memn2n, best seed by validation: 15.1 % mean error, 12 failed tasks "
         "([table](#babi), 2026-12-01, c6697e0)"]
     assert not glance.measured(found, "arithmetic") and glance.serving(found) == []
+
+
+def test_the_glance_lists_every_speed_goal_met_or_not(load_script):
+    """The summary carries each goal line of a speed table, met or not met, and none of
+    the runs' agreement lines."""
+    glance = load_script("benchmarks/glance.py")
+    text = ("### GRU\n\n<!-- speed-gru:begin -->\nRuns minutes apart:\n"
+            "- ptb: the last 2 of 2 runs agree within 10%.\n\nGoals, from the rows above:\n"
+            "- fused training >= 1.0x PyTorch: **met** (ptb 1.33x).\n"
+            "- unfused inference >= 0.8x fused: **not met** (ptb 0.70x (short)).\n\n"
+            "_Measured on X, 2026-12-07 14:33, commit b6892cd._\n<!-- speed-gru:end -->\n")
+    lines = glance.goal_lines(glance.sections(text), "speed-gru", "GRU")
+    assert [line.split(" (")[0] for line in lines] == [
+        "GRU: fused training >= 1.0x PyTorch: **met**",
+        "GRU: unfused inference >= 0.8x fused: **not met**"]
+    assert all(line.endswith("([table](#gru), 2026-12-07, b6892cd)") for line in lines)

@@ -214,7 +214,7 @@ def main() -> None:
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|", *lines,
         "", "Runs minutes apart:", *agreement(counts, differ),
         "", "Goals, from the rows above:",
-        *goals(seconds, args.cell, {key: pair for d in differ.values() for key, pair in d.items()})])
+        *goals(seconds, args.cell, {k: pair for d in differ.values() for k, pair in d.items()})])
     bench.finish(text, args.section)
 
 

@@ -188,7 +188,6 @@ def test_weight_relayout_probe_times_two_graphs_of_the_same_numbers():
         call()
 
 
-
 @pytest.mark.parametrize("kind", ["ours fused", "ours unfused", "PyTorch"])
 def test_a_contenders_training_step_descends_the_mean_of_its_output(kind):
     """benchmarks/contenders.py feeds the output the mean's gradient instead of computing the
@@ -205,7 +204,9 @@ def test_a_contenders_training_step_descends_the_mean_of_its_output(kind):
         train, infer = contenders.torch_contender("lstm", shape, 3)
     else:
         train, infer = contenders.mxnet_contender(kind, "lstm", shape, 3)
-    mean = lambda out: float(out.asnumpy().mean() if hasattr(out, "asnumpy") else out.mean())  # noqa: E731
+    def mean(out) -> float:  # an MXNet NDArray or a torch tensor
+        return float(out.asnumpy().mean() if hasattr(out, "asnumpy") else out.mean())
+
     before = mean(infer())
     for _ in range(3):
         train()

@@ -10,9 +10,10 @@ claim only when two runs minutes apart agree: every shape is measured once per p
 over all shapes, and the passes go on (``--max-runs``) until a shape's last two runs
 give our kernels' ratios (to PyTorch, and unfused to fused) within 10 % of each other.
 The table shows the last run; a ratio whose last two runs disagreed is said to, and
-meets a goal only when both runs clear its threshold.  GFLOP/s are a share of the machine's limit, measured at the start
-(``limit.py``); a share above 100 % stops the run, as do contenders whose CPU-seconds
-per wall-second differ by more than 10 % (one was starved, or spun extra threads).
+meets a goal only when both runs clear its threshold.  GFLOP/s are a share of the
+machine's limit, measured at the start (``limit.py``); a share above 100 % stops the
+run, as do contenders whose CPU-seconds per wall-second differ by more than 10 % (one
+was starved, or spun extra threads).
 glibc malloc is told to keep freed memory (``harness.steady_malloc``): left to itself it
 sometimes hands PyTorch's large buffers back to the kernel after each call, which
 doubled PyTorch's count-ones step in some runs and not in others.

@@ -189,14 +189,10 @@ def test_weight_relayout_probe_times_two_graphs_of_the_same_numbers():
 
 
 @pytest.mark.parametrize("kind", ["ours fused", "ours unfused", "PyTorch"])
-def test_a_contenders_training_step_descends_the_mean_of_its_output(kind):
+def test_a_contenders_training_step_descends_the_mean_of_its_output(load_script, kind):
     """benchmarks/contenders.py feeds the output the mean's gradient instead of computing the
     mean: training steps must still lower that mean, for ours and for PyTorch."""
-    import importlib
-
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    contenders = importlib.import_module("benchmarks.contenders")
+    contenders = load_script("benchmarks/contenders.py")
     shape = (4, 3, 2, 5, 1)  # T, B, input, hidden, layers
     if kind == "PyTorch":
         if not contenders.HAVE_TORCH:
@@ -204,6 +200,7 @@ def test_a_contenders_training_step_descends_the_mean_of_its_output(kind):
         train, infer = contenders.torch_contender("lstm", shape, 3)
     else:
         train, infer = contenders.mxnet_contender(kind, "lstm", shape, 3)
+
     def mean(out) -> float:  # an MXNet NDArray or a torch tensor
         return float(out.asnumpy().mean() if hasattr(out, "asnumpy") else out.mean())
 

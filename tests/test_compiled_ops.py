@@ -372,7 +372,9 @@ def test_ops_refuse_other_dtypes_naming_themselves(op):
               compiled_ops.LAYER_OP: [(3, 2, 8), (2, 2), (2, 2), (8, 2)],
               compiled_ops.GRU_LAYER_OP: [(3, 2, 6), (2, 2), (6, 2), (6,)],
               compiled_ops.PANELS_OP: [(4, 2)],
-              compiled_ops.DENSE_OP: [(3, 2), (128,), (4,)]}.get(  # panels of a (4, 2) weight
+              compiled_ops.DENSE_OP: [(3, 2), (128,), (4,)],  # panels of a (4, 2) weight
+              compiled_ops.SGD_OP: [(2, 2)] * 2, compiled_ops.SGD_MOM_OP: [(2, 2)] * 3,
+              compiled_ops.ADAM_OP: [(2, 2)] * 4}.get(
         op, [(2, 8), (2, 8), (2, 2)])
     inputs = [mx.nd.ones(shape, dtype="float64") for shape in shapes]
     kwargs = {compiled_ops.PACK_OP: {"num_args": 3},

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from mxnet import autograd, gluon
 
+from gluon_seq.rnn import compiled_ops
 from gluon_seq.training import optim
 from gluon_seq.training.loop import optimizer_name
 
@@ -52,3 +53,66 @@ def test_adam_and_sgd_are_swapped():
     assert optimizer_name("adam") == "groupedadam"
     assert optimizer_name("SGD") == "groupedsgd"
     assert optimizer_name("rmsprop") == "rmsprop"
+
+
+# MXNet's update operator, gluon_seq's, the states after the weight and gradient.
+UPDATES = [("sgd_update", compiled_ops.SGD_OP, 0, {}),
+           ("sgd_mom_update", compiled_ops.SGD_MOM_OP, 1, {"momentum": 0.9}),
+           ("adam_update", compiled_ops.ADAM_OP, 2, {"beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6})]
+
+
+@pytest.mark.usefixtures("needs_compiled_ops")
+@pytest.mark.parametrize("stock,compiled,states,extra", UPDATES)
+@pytest.mark.parametrize("size", [37, 70_001])  # a vector tail; OpenMP's threads share it
+@pytest.mark.parametrize("scalars", [{"lr": 0.1}, {"lr": 0.37, "wd": 1e-2, "rescale_grad": 0.05,
+                                                   "clip_gradient": 2e-3}])
+def test_compiled_updates_are_mxnets_to_the_bit(stock, compiled, states, extra, size, scalars):
+    rng = np.random.RandomState(size)
+    weight, grad, *state = [mx.nd.array(rng.uniform(-1, 1, size)) for _ in range(2 + states)]
+    if states == 2:
+        state[1] = state[1] ** 2  # Adam's second moment is not negative
+    theirs = [a.copy() for a in state]
+    ours = [a.copy() for a in state]
+    expected = getattr(mx.nd, stock)(weight, grad, *theirs, **scalars, **extra)
+    got = getattr(mx.nd._internal, compiled)(weight, grad, *ours, **scalars, **extra)
+    assert not np.array_equal(expected.asnumpy(), weight.asnumpy())  # it did update
+    for a, b in zip([expected, *theirs], [got, *ours]):
+        assert np.array_equal(a.asnumpy(), b.asnumpy())  # the same rounding, element by element
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("name,params,stock,ours", [
+    ("sgd", {}, "sgd_update", compiled_ops.SGD_OP),
+    ("sgd", {"momentum": 0.9}, "sgd_mom_update", compiled_ops.SGD_MOM_OP),
+    ("adam", {"clip_gradient": 0.1}, "adam_update", compiled_ops.ADAM_OP),
+    ("adam", {"wd": 0.01}, "adam_update", compiled_ops.ADAM_OP)])  # one tensor at a time
+def test_large_tensors_take_the_compiled_update_on_a_cpu(monkeypatch, request, compiled, name,
+                                                         params, stock, ours):
+    if compiled:
+        request.getfixturevalue("needs_compiled_ops")
+    else:
+        monkeypatch.setattr(optim.compiled_ops, "available", lambda: False)
+    theirs = _train(name, steps=3, **params)
+    calls = []  # (operator, elements) of every update call of ours
+    # MXNet's optimizers call the stock operators by the names they imported.
+    for namespace, attribute in [(mx.nd, stock), (mx.optimizer.optimizer, stock),
+                                 (mx.nd._internal, ours)]:
+        def recording(*args, _name=attribute, _original=getattr(namespace, attribute), **kwargs):
+            calls.append((_name, args[0].size))
+            return _original(*args, **kwargs)
+        monkeypatch.setattr(namespace, attribute, recording)
+    for a, b in zip(_train(optimizer_name(name), steps=3, **params), theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert {op for op, size in calls if size >= optim.ALONE_FROM} == {ours if compiled else stock}
+
+
+def test_an_optimizer_pickled_before_its_routing_arguments_loads_with_the_defaults():
+    import pickle
+
+    old = optim.GroupedSGD(learning_rate=0.1, alone_from=5, compiled=False)
+    for name in ("alone_from", "compiled"):  # as a checkpoint's trainer state from before holds it
+        del old.__dict__[name]
+    restored = pickle.loads(pickle.dumps(old))
+    assert (restored.alone_from, restored.compiled) == (optim.ALONE_FROM, True)
+    chosen = optim.GroupedSGD(learning_rate=0.1, alone_from=5, compiled=False)
+    assert (chosen.alone_from, chosen.compiled) == (5, False)

@@ -1,4 +1,4 @@
-"""gluon_seq's compiled CPU operators for the recurrent layer (C++ in ``csrc/``).
+"""gluon_seq's compiled CPU operators (C++ in ``csrc/``): the recurrent layer's, and the optimizer's.
 
 MXNet operators with hand-written backwards: ``_gs_lstm_layer`` and
 ``_gs_gru_layer``, every step of one LSTM or GRU layer (the recurrent GEMMs and
@@ -9,6 +9,9 @@ operators and which a graph traced then may hold.  For predictors,
 ``_gs_panels`` packs a constant weight once, at load, for the layer operators
 (``packed=1``) and ``_gs_dense``, FullyConnected's product over such a weight
 (:func:`gluon_seq.serving.folding.prepack` rewrites a graph to use them).
+For training, ``_gs_sgd_update``, ``_gs_sgd_mom_update`` and ``_gs_adam_update``:
+MXNet's optimizer updates to the bit, vectorised (:mod:`gluon_seq.training.optim`
+sends large tensors to them).
 
 Compiled on first use with ``$CXX`` (else ``c++``) against the mxnet wheel's
 headers, cached under ``$GLUON_SEQ_CACHE`` (default ``~/.cache/gluon_seq``)
@@ -38,16 +41,21 @@ GRU_CELL_OP = "_gs_gru_cell"
 PACK_OP = "_gs_pack"
 PANELS_OP = "_gs_panels"
 DENSE_OP = "_gs_dense"
-OPS = (LAYER_OP, GRU_LAYER_OP, CELL_OP, GRU_CELL_OP, PACK_OP, PANELS_OP, DENSE_OP)
+SGD_OP = "_gs_sgd_update"
+SGD_MOM_OP = "_gs_sgd_mom_update"
+ADAM_OP = "_gs_adam_update"
+OPS = (LAYER_OP, GRU_LAYER_OP, CELL_OP, GRU_CELL_OP, PACK_OP, PANELS_OP, DENSE_OP, SGD_OP,
+       SGD_MOM_OP, ADAM_OP)
 CSRC = Path(__file__).resolve().parent / "csrc"
 SOURCES = (CSRC / "lstm_ops.cc", CSRC / "gru_ops.cc", CSRC / "layer_ops.cc",
-           CSRC / "dense_ops.cc")
+           CSRC / "dense_ops.cc", CSRC / "update_ops.cc")
 HEADERS = (CSRC / "cell_math.h", CSRC / "lstm_rows.h", CSRC / "gru_rows.h", CSRC / "small_gemm.h")
 # -fno-trapping-math (IEEE results kept; only FP exception flags may differ) is
-# what lets gcc vectorise the gate loops; -march=native gives them the widest
-# vectors this CPU has; -fopenmp shares the layer's GEMM among OMP_NUM_THREADS.
-FLAGS = ("-shared", "-fPIC", "-O3", "-fno-trapping-math", "-march=native", "-fopenmp",
-         "-std=c++11")
+# what lets gcc vectorise the gate loops, and -fno-math-errno (sqrt sets no errno)
+# Adam's; -march=native gives them the widest vectors this CPU has; -fopenmp
+# shares the layer's GEMM among OMP_NUM_THREADS.
+FLAGS = ("-shared", "-fPIC", "-O3", "-fno-trapping-math", "-fno-math-errno", "-march=native",
+         "-fopenmp", "-std=c++11")
 log = logging.getLogger("gluon_seq.compiled_ops")
 
 _state: dict = {}  # "loaded": bool, "reason": why not, once decided in this process

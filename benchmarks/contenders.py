@@ -92,22 +92,11 @@ def _block(kind, cell, shape, batch):
         kernel = kind.split()[1].rstrip(",")
         ops = False if "stock ops" in kind else None
         return _Layer(lambda: RecurrentLayer(H, num_layers=L, kernel=kernel, input_size=C,
-                                             length=T, compiled_ops=ops, cell=cell)), states
+                                             length=T, compiled_ops=ops, cell=cell,
+                                             pad_units="unpadded" not in kind)), states
     if kind.startswith("gluon.rnn."):
         return _Layer(lambda: getattr(gluon.rnn, NAMES[cell])(H, L, input_size=C)), states
     return _Cells(cell, T, C, H, L), [mx.nd.zeros((batch, H)) for _ in range(len(states) * L)]
-
-
-def _unpadded(trace) -> None:
-    """Trace the graph with the fused layer's padding of its units off (a module setting
-    of gluon_seq.rnn.fused, read when the graph is traced)."""
-    from gluon_seq.rnn import fused
-
-    multiple, fused.UNITS_MULTIPLE = fused.UNITS_MULTIPLE, 1
-    try:
-        trace()
-    finally:
-        fused.UNITS_MULTIPLE = multiple
 
 
 def mxnet_contender(kind, cell, shape, batch):
@@ -131,8 +120,6 @@ def mxnet_contender(kind, cell, shape, batch):
         out.wait_to_read()
         return out
 
-    if "unpadded" in kind:
-        _unpadded(train)
     return train, infer
 
 

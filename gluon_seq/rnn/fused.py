@@ -9,9 +9,9 @@ oneDNN's LSTM and GRU are fast only at hidden sizes that are multiples of 16: at
 count-ones' 24 units an LSTM call takes 2.4x as long as at 32 (BENCHMARKS.md's GRU
 speed table; the ``unpadded`` rows of the LSTM one).  So a CPU call with fewer units
 than its cell's :data:`PAD_BELOW` is padded to a multiple of :data:`UNITS_MULTIPLE` by
-zero weights, biases and begin states.  A padded unit stays exactly 0 (GRU: r = z = 1/2,
-n = tanh(0) = 0; LSTM: i = f = o = 1/2, g = tanh(0) = 0, so c = h = 0) and never reaches
-a real one.  Wider layers are not padded: there the GEMMs dominate and the padded copy
+zero weights, biases and begin states, unless the layer was built with
+``pad_units=False``.  A padded unit stays exactly 0 (GRU: r = z = 1/2, n = tanh(0) = 0;
+LSTM: i = f = o = 1/2, g = tanh(0) = 0, so c = h = 0) and never reaches a real one.  Wider layers are not padded: there the GEMMs dominate and the padded copy
 costs more.
 
 Every function takes the layer (:class:`gluon_seq.rnn.layer.RecurrentLayer`)
@@ -23,7 +23,7 @@ from typing import List, Sequence
 
 from . import compiled_ops as _ops
 
-UNITS_MULTIPLE = 16  # 1: never pad
+UNITS_MULTIPLE = 16
 # Units below which a CPU call is padded, by cell (measured at the seed shapes, one
 # thread: an LSTM from 48 units on gains too little at inference and loses in
 # training); the plain RNN cells are never padded.
@@ -112,10 +112,10 @@ def call(layer, F, inputs, states, params, layers, directions):
 
 def _units(layer, hidden: int, layers: int) -> int:
     """The hidden size the RNN call runs at: padded for a one-layer LSTM or GRU call
-    on the CPU (its input is the previous layer's real units); never when portable."""
-    if layers != 1 or UNITS_MULTIPLE <= 1 \
-            or hidden >= PAD_BELOW.get(layer.cell, 0) or not layer._weights_on_cpu() \
-            or layer.portable:
+    on the CPU (its input is the previous layer's real units) unless the layer says
+    not to (``pad_units=False``, and every portable layer)."""
+    if layers != 1 or not layer.pad_units or hidden >= PAD_BELOW.get(layer.cell, 0) \
+            or not layer._weights_on_cpu():
         return hidden
     return -(-hidden // UNITS_MULTIPLE) * UNITS_MULTIPLE
 

@@ -43,7 +43,8 @@ class RecurrentLayer(gluon.HybridBlock):
     (stock operators, no padding, a bidirectional GRU's or RNN's directions as
     separate ``RNN`` calls for the ONNX converter); the same numbers.
     ``fused_calls``: ``auto`` (one ``RNN`` call per layer on the CPU, one for
-    all layers on a GPU), ``per-layer`` or ``one``.
+    all layers on a GPU), ``per-layer`` or ``one``.  ``pad_units=False``: the fused
+    kernel never pads a narrow CPU call's units (fused.py); the same numbers.
     ``i2h_bias_initializer=mx.init.LSTMBias(...)`` means zeros for a cell
     without a forget gate, as Keras' GRU and SimpleRNN start.
     """
@@ -55,7 +56,7 @@ class RecurrentLayer(gluon.HybridBlock):
                  i2h_bias_initializer="zeros", h2h_bias_initializer="zeros",
                  bidirectional: bool = False, compiled_ops: Optional[bool] = None,
                  fused_calls: str = "auto", cell: str = cells.DEFAULT, portable: bool = False,
-                 **kwargs):
+                 pad_units: bool = True, **kwargs):
         super().__init__(**kwargs)
         if layout not in ("TNC", "NTC"):
             raise ValueError(f"layout must be 'TNC' or 'NTC', not {layout!r}")
@@ -66,6 +67,7 @@ class RecurrentLayer(gluon.HybridBlock):
             raise ValueError("a portable layer uses stock operators only: compiled_ops=True "
                              "contradicts portable=True")
         self.portable = portable
+        self.pad_units = pad_units and not portable
         self.cell = cells.check(cell)
         self._spec = cells.spec(cell)
         self._fused_calls = fused_calls

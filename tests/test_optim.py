@@ -55,7 +55,7 @@ def test_adam_and_sgd_are_swapped():
     assert optimizer_name("rmsprop") == "rmsprop"
 
 
-# MXNet's update operator, gluon_seq's, the states after the weight and gradient.
+# MXNet's update operator, gluon_seq's, and how many states follow the weight and gradient.
 UPDATES = [("sgd_update", compiled_ops.SGD_OP, 0, {}),
            ("sgd_mom_update", compiled_ops.SGD_MOM_OP, 1, {"momentum": 0.9}),
            ("adam_update", compiled_ops.ADAM_OP, 2, {"beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6})]

@@ -1,4 +1,4 @@
-"""gluon_seq's compiled CPU operators (C++ in ``csrc/``): the recurrent layer's, and the optimizer's.
+"""gluon_seq's compiled CPU operators (C++ in ``csrc/``): the recurrent layer's, the optimizer's.
 
 MXNet operators with hand-written backwards: ``_gs_lstm_layer`` and
 ``_gs_gru_layer``, every step of one LSTM or GRU layer (the recurrent GEMMs and

@@ -11,8 +11,8 @@ speed table; the ``unpadded`` rows of the LSTM one).  So a CPU call with fewer u
 than its cell's :data:`PAD_BELOW` is padded to a multiple of :data:`UNITS_MULTIPLE` by
 zero weights, biases and begin states, unless the layer was built with
 ``pad_units=False``.  A padded unit stays exactly 0 (GRU: r = z = 1/2, n = tanh(0) = 0;
-LSTM: i = f = o = 1/2, g = tanh(0) = 0, so c = h = 0) and never reaches a real one.  Wider layers are not padded: there the GEMMs dominate and the padded copy
-costs more.
+LSTM: i = f = o = 1/2, g = tanh(0) = 0, so c = h = 0) and never reaches a real one.
+Wider layers are not padded: there the GEMMs dominate and the padded copy costs more.
 
 Every function takes the layer (:class:`gluon_seq.rnn.layer.RecurrentLayer`)
 for its sizes and the decisions it made once; none imports it.

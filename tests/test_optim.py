@@ -116,3 +116,18 @@ def test_an_optimizer_pickled_before_its_routing_arguments_loads_with_the_defaul
     assert (restored.alone_from, restored.compiled) == (optim.ALONE_FROM, True)
     chosen = optim.GroupedSGD(learning_rate=0.1, alone_from=5, compiled=False)
     assert (chosen.alone_from, chosen.compiled) == (5, False)
+
+
+def test_weights_on_a_gpu_or_in_another_dtype_take_mxnets_kernels(monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(optim.compiled_ops, "available", lambda: True)
+    grad = SimpleNamespace(stype="default")
+    tensor = lambda ctx, dtype, stype="default": SimpleNamespace(context=ctx, dtype=dtype,
+                                                                 stype=stype)
+    assert optim._compiled(tensor(mx.cpu(), np.float32), grad)
+    assert not optim._compiled(tensor(mx.gpu(0), np.float32), grad)  # the library is CPU-only
+    assert not optim._compiled(tensor(mx.cpu(), np.float16), grad)
+    assert not optim._compiled(tensor(mx.cpu(), np.float32, "row_sparse"), grad)
+    sgd = optim.GroupedSGD(learning_rate=0.1, compiled=False)
+    assert not sgd._takes_compiled(tensor(mx.cpu(), np.float32), grad)

@@ -19,10 +19,11 @@
 //   are updated in place)
 //
 // clip_gradient < 0 means no clipping, as in MXNet.  out may be weight itself.
-// Products are not fused into FMAs (the pragma below), so the results are
-// MXNet's to the bit.
+// Products are not fused into FMAs (the pragmas below: gcc's, and the standard one
+// clang honours), so the results are MXNet's to the bit.
 
 #pragma GCC optimize("fp-contract=off")
+#pragma STDC FP_CONTRACT OFF
 
 #include "cell_math.h"
 

@@ -60,6 +60,10 @@ class _Routing:
             (large if row[1].size >= self.alone_from else small).append(row)
         return small, large
 
+    def _clip(self) -> dict:
+        """The update operators' ``clip_gradient`` argument, when the optimizer clips."""
+        return {"clip_gradient": self.clip_gradient} if self.clip_gradient else {}
+
     def _takes_compiled(self, weight, grad) -> bool:
         return self.compiled and _compiled(weight, grad)
 
@@ -114,12 +118,13 @@ class GroupedAdam(_Routing, mx.optimizer.Adam):
         if not self._takes_compiled(weight, grad):
             super().update(index, weight, grad, state)  # MXNet's (and its lazy sparse path)
             return
-        kwargs = {"beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon,
-                  "lr": self._step_size(index), "wd": self._get_wd(index),
-                  "rescale_grad": self.rescale_grad, "out": weight}
-        if self.clip_gradient:
-            kwargs["clip_gradient"] = self.clip_gradient
-        getattr(mx.nd._internal, compiled_ops.ADAM_OP)(weight, grad, state[0], state[1], **kwargs)
+        getattr(mx.nd._internal, compiled_ops.ADAM_OP)(
+            weight, grad, state[0], state[1], lr=self._step_size(index), wd=self._get_wd(index),
+            rescale_grad=self.rescale_grad, out=weight, **self._moments())
+
+    def _moments(self) -> dict:
+        """The Adam kernels' arguments besides the learning rate, decay and rescale."""
+        return {"beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon, **self._clip()}
 
     def _update_group(self, index, weight, grad, state) -> None:
         wds = [self._get_wd(i) for i in index]
@@ -128,13 +133,10 @@ class GroupedAdam(_Routing, mx.optimizer.Adam):
             for row in zip(index, weight, grad, state):
                 super().update(*row)
             return
-        kwargs = {"beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon}
-        if self.clip_gradient:
-            kwargs["clip_gradient"] = self.clip_gradient
         mx.nd.contrib.multi_adamw_update(
             weight, grad, [s[0] for s in state], [s[1] for s in state],
             self._rescale_array(weight[0].context), lrs=[self._step_size(i) for i in index], wds=wds,
-            etas=[1.0] * len(index), out=weight, **kwargs)
+            etas=[1.0] * len(index), out=weight, **self._moments())
 
     def update_multi_precision(self, index, weight, grad, state):
         if isinstance(index, (list, tuple)) and not self.multi_precision:
@@ -161,9 +163,7 @@ class GroupedSGD(_Routing, mx.optimizer.SGD):
             return
         self._update_count(index)
         kwargs = {"lr": self._get_lr(index), "wd": self._get_wd(index),
-                  "rescale_grad": self.rescale_grad, "out": weight}
-        if self.clip_gradient:
-            kwargs["clip_gradient"] = self.clip_gradient
+                  "rescale_grad": self.rescale_grad, "out": weight, **self._clip()}
         if state is None:
             self._update_op("sgd_update", compiled_ops.SGD_OP, weight, grad)(weight, grad, **kwargs)
         else:

@@ -110,6 +110,31 @@ def test_the_model_brings_its_papers_training():
     assert [task.lr_schedule(e, 30) for e in (9, 10, 29)] == [1.0, 0.5, 0.25]
 
 
+def test_cycle_is_a_triangle_per_epoch_instead_of_the_halving():
+    task = babi_task.EntNetTask.__new__(babi_task.EntNetTask)
+    task.options = babi_task.BabiTask.make_options({"model": "entnet", "cycle": 20})
+    factors = [task.lr_schedule(e, 200) for e in range(200)]
+    assert factors[0] == factors[20] == factors[180] == pytest.approx(0.02)
+    assert factors[10] == factors[190] == pytest.approx(1.0)
+    assert factors[5] == factors[15] == pytest.approx(0.51)  # halfway up and down
+    assert max(factors) == pytest.approx(1.0) and min(factors) == pytest.approx(0.02)
+    assert factors[:20] == factors[20:40]  # no halving between cycles
+
+
+@pytest.mark.parametrize("bad", ["1", "-2", "2.5"])
+def test_a_cycle_of_one_epoch_is_refused_in_one_sentence(bad, tmp_path, capsys):
+    from gluon_seq.cli.commands import main
+
+    try:
+        code = main(["train", "babi", "--model", "entnet", "--cycle", bad,
+                     "--out", str(tmp_path / "run")])
+    except SystemExit as stop:  # argparse's own refusal of a value that is not a number
+        code = stop.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--cycle" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
 def test_training_learns_the_tiny_qa1_and_exports_the_gates(tmp_path):
     from gluon_seq import RunConfig
     from gluon_seq.training.workflow import train

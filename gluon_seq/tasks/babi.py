@@ -61,10 +61,6 @@ def _is_task(value) -> bool:
                             and 1 <= value <= 20)
 
 
-def _is_cycle(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and (value == 0 or value >= 2)
-
-
 @dataclass
 class BabiOptions:
     qa: Union[int, str] = option(1, Check("a task number from 1 to 20, or 'all'", _is_task),
@@ -109,7 +105,8 @@ class BabiOptions:
     # jimfleming/recurrent-entity-networks solved QA16 and QA19 only with this triangle
     # (its README); here it lifted QA13, QA14, QA16 and QA19 (BENCHMARKS.md, "bAbI, task by
     # task").  Off by default: the paper's schedule stays the model's own.
-    cycle: int = option(0, Check("0, or a whole number of at least 2", _is_cycle),
+    cycle: int = option(0, Check("0, or a whole number of at least 2",
+                                 lambda v: whole(0).test(v) and v != 1),
                         "entnet: a triangular learning rate, this many epochs a cycle: from "
                         "--lr/50 up to --lr at mid-cycle and back, per epoch (0: off, the rate "
                         "halves every --anneal epochs instead)")
@@ -315,7 +312,8 @@ CYCLE_LOW = 0.02  # --cycle's lowest rate, a share of --lr: 2e-4 at the preset's
 
 class EntNetTask(SentenceMemoryTask):
     """``--model entnet``, trained as Henaff et al. (2017) train it on bAbI: Adam at 0.01,
-    halved every 25 epochs (``--anneal``; ``--cycle`` for a triangle instead), 200 epochs, batches of 32, gradients clipped at 40.
+    halved every 25 epochs (``--anneal``; ``--cycle`` for a triangle instead), 200 epochs,
+    batches of 32, gradients clipped at 40.
     Their code (facebookarchive/MemNN, EntNet-babi) clips the gradient of the loss summed
     over the batch; ours is the batch mean's, so its 40 is our 1.25 (scaling the loss leaves
     Adam's step as it is)."""

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gluon_seq.data.generated import write_qa1_tarball
-from gluon_seq.models.entnet import EntNet
+from gluon_seq.models.entnet import STEP_ROUND, EntNet
 from gluon_seq.rnn import LayerFactory
 from gluon_seq.tasks import babi as babi_task
 
@@ -91,6 +91,43 @@ def test_empty_slots_change_nothing(tmp_path):
         wide_model(mx.nd.array(padded), mx.nd.array(questions[:4])).asnumpy(),
         narrow_model(mx.nd.array(stories[:4]), mx.nd.array(questions[:4])).asnumpy(),
         rtol=1e-5, atol=1e-6)
+
+
+def _grads(model, story, question, label):
+    with mx.autograd.record():
+        out = model(story, question)
+        loss = mx.nd.softmax_cross_entropy(out[0] if isinstance(out, (list, tuple)) else out, label)
+    loss.backward()
+    return out, {name.split("_", 1)[1]: p.grad().asnumpy()
+                 for name, p in model.collect_params().items()}
+
+
+@pytest.mark.parametrize("gates_output", [False, True])
+def test_skipping_empty_slots_keeps_scores_gates_and_gradients(tmp_path, gates_output):
+    """A batch whose stories fill only the latest slots runs a shorter graph, and its
+    outputs and gradients are the full graph's."""
+    task = _task(tmp_path)
+    stories, questions, answers = task._split("test")
+    codec, wide = task.codec(), 3 * STEP_ROUND
+    padded = np.zeros((6, wide, codec.sentence_length), dtype=stories.dtype)
+    padded[:, wide - codec.memory_size:] = stories[:6]  # the first slots empty in every story
+    inputs = (mx.nd.array(padded), mx.nd.array(questions[:6]), mx.nd.array(answers[:6]))
+    models = [EntNet(codec.vocab_size, wide, codec.sentence_length, 6, 3, prefix="entnet_",
+                     gates_output=gates_output, skip_empty=skip) for skip in (False, True)]
+    for model in models:
+        model.initialize()
+        model.hybridize(static_alloc=True)
+    for (_, a), (_, b) in zip(sorted(models[0].collect_params().items()),
+                              sorted(models[1].collect_params().items())):
+        a.set_data(a.data() + mx.nd.random.uniform(0, 0.5, a.shape))  # masks off their 1
+        b.set_data(a.data())
+    (full, full_grads), (short, short_grads) = [_grads(m, *inputs) for m in models]
+    assert [steps < wide for steps in models[1]._views.by_steps] == [True]  # a shorter graph ran
+    for a, b in zip(full if gates_output else [full], short if gates_output else [short]):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(b.asnumpy(), a.asnumpy(), rtol=1e-4, atol=1e-6)
+    for name, grad in full_grads.items():
+        np.testing.assert_allclose(short_grads[name], grad, rtol=1e-3, atol=1e-6, err_msg=name)
 
 
 def test_the_model_brings_its_papers_training():

@@ -323,7 +323,8 @@ class EntNetTask(SentenceMemoryTask):
     def build_model(self, rnn_layer, for_export: bool = False):
         codec, opts = self.codec(), self.options
         return EntNet(codec.vocab_size, codec.memory_size, codec.sentence_length, opts.embed,
-                      opts.slots, gates_output=for_export, prefix="entnet_")
+                      opts.slots, gates_output=for_export, skip_empty=not for_export,
+                      prefix="entnet_")
 
     def lr_schedule(self, epoch: int, epochs: int) -> float:
         """Halved every ``--anneal`` epochs, or with ``--cycle N`` a triangle: ``CYCLE_LOW``

@@ -185,3 +185,21 @@ def test_training_learns_the_tiny_qa1_and_exports_the_gates(tmp_path):
     assert metrics["splits"]["test"]["accuracy"] > 3 * chance
     meta = json.loads((tmp_path / "run" / "export" / "meta.json").read_text())
     assert meta["outputs"][1]["rows"] == "block" and meta["codec"]["type"] == "babi-memory"
+
+
+def test_bucket_trains_on_batches_of_one_length(tmp_path, monkeypatch):
+    """``--bucket``: each training batch's stories start within the bucket width of each
+    other; without it the batches are the usual shuffle.  The tiny stories have 2 or 3
+    sentences, so the width here is 1 rather than the model's STEP_ROUND."""
+    monkeypatch.setattr(babi_task, "STEP_ROUND", 1)
+    bucketed, plain = _task(tmp_path, bucket=True), _task(tmp_path)
+    memory = bucketed._split("train")[0].shape[1]
+
+    def lengths(batch):
+        used = batch.inputs[0].any(axis=2)                                # (N, M)
+        return set(memory - used.argmax(axis=1))
+
+    batches = list(bucketed.train_batches(0, 4))
+    assert sum(b.size for b in batches) == len(bucketed._split("train")[0])
+    assert all(len(lengths(b)) == 1 for b in batches)
+    assert max(len(lengths(b)) for b in plain.train_batches(0, 4)) == 2

@@ -3,8 +3,8 @@
 ``generated`` sets, ``vocab`` (gluonnlp order) and ``batches`` (:class:`Batch`,
 minibatching).  Nothing here downloads, and nothing here knows a model.
 """
-from .batches import Batch, epoch_seed, held_out, iterate_minibatches
+from .batches import Batch, bucketed_minibatches, epoch_seed, held_out, iterate_minibatches
 from .files import data_root, default_data_dir, locate
 
-__all__ = ["Batch", "epoch_seed", "held_out", "iterate_minibatches", "data_root", "default_data_dir",
+__all__ = ["Batch", "bucketed_minibatches", "epoch_seed", "held_out", "iterate_minibatches", "data_root", "default_data_dir",
            "locate"]

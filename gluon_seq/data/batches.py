@@ -41,6 +41,30 @@ def iterate_minibatches(arrays: Sequence[np.ndarray], label: np.ndarray, batch_s
         yield Batch(tuple(a[index] for a in arrays), label[index])
 
 
+def bucketed_minibatches(arrays: Sequence[np.ndarray], label: np.ndarray, lengths: np.ndarray,
+                         width: int, batch_size: int, shuffle_seed: int,
+                         shard: Tuple[int, int] = (0, 1)) -> Iterator[Batch]:
+    """Training batches whose rows share a bucket of ``lengths`` (1..width, width+1..2 width,
+    ...), random within it, in a random order of batches: a model that runs only the
+    steps its batch uses (EntNet) then runs fewer.  gluonnlp's FixedBucketSampler does
+    this from numpy's global random state; here the epoch's seed alone decides, so a
+    resumed run sees the batches it would have.  With ``shard`` = (rank, workers) each
+    worker takes every workers-th row of each batch: all take the same number of steps."""
+    rng = np.random.RandomState(shuffle_seed)
+    order = rng.permutation(label.shape[0])
+    buckets = (lengths[order] - 1) // width
+    order = order[np.argsort(buckets, kind="stable")]  # by bucket, random inside one
+    starts = np.flatnonzero(np.diff(np.sort(buckets), prepend=-1))  # each bucket's first row
+    ends = list(starts[1:]) + [len(order)]
+    batches = [order[at:min(at + batch_size, end)]
+               for begin, end in zip(starts, ends) for at in range(begin, end, batch_size)]
+    rank, workers = shard
+    for number in rng.permutation(len(batches)):
+        index = batches[number][rank::workers]
+        if len(batches[number]) >= workers:
+            yield Batch(tuple(a[index] for a in arrays), label[index])
+
+
 def held_out(count: int, fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
     """(training rows, held-out rows): a ``fraction`` of ``count`` chosen by the task's
     fixed ``seed``; a UserError when either side would be empty."""

@@ -137,7 +137,8 @@ def test_the_model_brings_its_papers_training():
     assert (alone.optimizer, alone.lr, alone.clip, alone.epochs, alone.batch_size) == \
         ("adam", 0.01, 1.25, 200, 32)
     preset = RunConfig.for_task("babi", preset="entnet")
-    assert preset.options == {"model": "entnet", "embed": 100, "slots": 20, "memory_size": 70}
+    assert preset.options == {"model": "entnet", "embed": 100, "slots": 20, "memory_size": 70,
+                              "cycle": 20}
     assert preset.optimizer == "adam" and preset.epochs == 200
     task = babi_task.EntNetTask.__new__(babi_task.EntNetTask)
     task.options = babi_task.BabiTask.make_options({"model": "entnet"})

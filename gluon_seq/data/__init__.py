@@ -6,5 +6,5 @@ minibatching).  Nothing here downloads, and nothing here knows a model.
 from .batches import Batch, bucketed_minibatches, epoch_seed, held_out, iterate_minibatches
 from .files import data_root, default_data_dir, locate
 
-__all__ = ["Batch", "bucketed_minibatches", "epoch_seed", "held_out", "iterate_minibatches", "data_root", "default_data_dir",
-           "locate"]
+__all__ = ["Batch", "bucketed_minibatches", "epoch_seed", "held_out", "iterate_minibatches",
+           "data_root", "default_data_dir", "locate"]

@@ -68,19 +68,18 @@ class EntNet(gluon.HybridBlock):
         self._hybridize_args = None
         self._vocab, self._embed, self.slots = vocab_size, embed, slots
         self._memory, self._length = memory_size, sentence_length
-        normal = NORMAL
         with self.name_scope():
             self.embedding = self.params.get("embedding", shape=(vocab_size, embed),
-                                             init=normal)
+                                             init=NORMAL)
             self.story_mask = self.params.get("story_mask", shape=(sentence_length, embed),
                                               init=ONE)
             self.question_mask = self.params.get("question_mask",
                                                  shape=(sentence_length, embed),
                                                  init=ONE)
-            self.keys = self.params.get("keys", shape=(slots, embed), init=normal)
+            self.keys = self.params.get("keys", shape=(slots, embed), init=NORMAL)
             for name in ("U", "V", "W", "H"):
-                setattr(self, name, self.params.get(name, shape=(embed, embed), init=normal))
-            self.R = self.params.get("R", shape=(vocab_size, embed), init=normal)
+                setattr(self, name, self.params.get(name, shape=(embed, embed), init=NORMAL))
+            self.R = self.params.get("R", shape=(vocab_size, embed), init=NORMAL)
             # PReLU slopes, one per unit, starting as the identity (the paper's init).
             self.memory_slope = self.params.get("memory_slope", shape=(embed,),
                                                 init=ONE)

@@ -103,8 +103,9 @@ class BabiOptions:
     anneal: int = option(25, whole(0), "memn2n, entnet: halve the learning rate every N "
                          "epochs (memn2n: after linear start; 0: never)")
     # jimfleming/recurrent-entity-networks solved QA16 and QA19 only with this triangle
-    # (its README); here it solved QA14 and QA19 (BENCHMARKS.md, "EntNet on en-10k").  Off for --model entnet alone, whose schedule stays the paper's; the entnet
-    # preset sets 20.
+    # (its README); here it solved QA14 and QA19 (BENCHMARKS.md, "EntNet on en-10k").
+    # Off for --model entnet alone, whose schedule stays the paper's; the entnet preset
+    # sets 20.
     cycle: int = option(0, Check("0, or a whole number of at least 2",
                                  lambda v: whole(0).test(v) and v != 1),
                         "entnet: a triangular learning rate, this many epochs a cycle: from "

@@ -42,6 +42,13 @@ ONE = mx.init.One()
 STEP_ROUND = 8  # a view's steps are a multiple of this: few graphs to build
 
 
+def story_lengths(stories: np.ndarray) -> np.ndarray:
+    """(N, M, J) story ids, padded on the left -> (N,) the slots from each story's first
+    filled one to the last: the steps it needs; 0 for an empty story."""
+    used = stories.any(axis=2)                                            # (N, M) filled
+    return np.where(used.any(axis=1), used.shape[1] - used.argmax(axis=1), 0)
+
+
 class _Views:
     """An EntNet's shorter graphs by their steps.  Not its children: their parameters are
     its own, and a child would save them a second time."""
@@ -99,9 +106,8 @@ class EntNet(gluon.HybridBlock):
     def forward(self, story, *args):
         if not (self._skip_empty and isinstance(story, mx.nd.NDArray)):
             return super().forward(story, *args)
-        used = np.flatnonzero(story.asnumpy().any(axis=(0, 2)))  # slots some story fills
-        first = used[0] if used.size else self._memory - 1
-        steps = min(self._memory, -(-(self._memory - first) // STEP_ROUND) * STEP_ROUND)
+        longest = max(int(story_lengths(story.asnumpy()).max()), 1)
+        steps = min(self._memory, -(-longest // STEP_ROUND) * STEP_ROUND)
         if steps == self._memory:
             return super().forward(story, *args)
         out = self._view(steps)(story[:, self._memory - steps:], *args)  # (N, steps, J) in

@@ -31,7 +31,7 @@ from ..data import Batch, bucketed_minibatches, held_out, locate
 from ..data import babi as babi_data
 from ..data.generated import write_qa1_tarball
 from ..util.errors import UserError
-from ..models.entnet import STEP_ROUND, EntNet
+from ..models.entnet import STEP_ROUND, EntNet, story_lengths
 from ..models.memn2n import MemN2N
 from ..models.memnn import MemNN
 from ..util.settings import Check, dropout_rate, flag, fraction, number, option, text, whole
@@ -111,10 +111,10 @@ class BabiOptions:
                         "entnet: a triangular learning rate, this many epochs a cycle: from "
                         "--lr/50 up to --lr at mid-cycle and back, per epoch (0: off, the rate "
                         "halves every --anneal epochs instead)")
-    bucket: bool = field(default=False, metadata={"check": flag(),
-        "help": f"entnet: train on batches of stories of about one length (within "
-                f"{STEP_ROUND} sentences), which run only the steps they use: faster on long "
-                "stories (QA2, QA5-8), with batches less mixed"})
+    bucket: bool = option(False, flag(), f"entnet: train on batches of stories of about one "
+                          f"length (within {STEP_ROUND} sentences), which run only the steps "
+                          "they use: faster on long stories (QA2, QA5-8), with batches less "
+                          "mixed")
     time_noise: float = option(0.1, number(0, 1), "memn2n: random-noise time padding: up to "
                                "this share of empty memories put among a training story's "
                                "sentences (0: off)")
@@ -340,10 +340,8 @@ class EntNetTask(SentenceMemoryTask):
         if not self.options.bucket:
             return super().train_batches(epoch, batch_size)
         stories, questions, answers = self._split("train")
-        used = stories.any(axis=2)                                        # (N, M) filled slots
-        lengths = used.shape[1] - used.argmax(axis=1)  # from the first filled slot to the end
-        return bucketed_minibatches((stories, questions), answers, lengths, STEP_ROUND,
-                                    batch_size, self.epoch_seed(epoch), self._shard)
+        return bucketed_minibatches((stories, questions), answers, story_lengths(stories),
+                                    STEP_ROUND, batch_size, self.epoch_seed(epoch), self._shard)
 
     def lr_schedule(self, epoch: int, epochs: int) -> float:
         """Halved every ``--anneal`` epochs, or with ``--cycle N`` a triangle: ``CYCLE_LOW``

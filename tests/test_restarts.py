@@ -32,6 +32,11 @@ def test_restarts_keep_the_best_by_validation_and_list_every_one(tmp_path):
         restart_folder(tmp_path, best["seed"])).kernel)
     assert gluon_seq.load_predictor(tmp_path / "export").predict(["7*3*2"])
     assert any("restart 2 of 2: seed 4" in line for line in lines)
+    # After each restart, its figures and the best so far: a long run says how it stands.
+    last = metrics["restarts"][1]
+    assert [line for line in lines if line.startswith("seed 4: ")] == [
+        f"seed 4: validation {last['valid']:.4f}, fresh {last['value']:.4f}; best so far by "
+        f"validation: seed {best['seed']} ({best['valid']:.4f})"]
 
 
 def test_resuming_trains_only_the_unfinished_restarts(tmp_path):

@@ -43,6 +43,7 @@ def run_restarts(config: RunConfig, run_dir: Path, train_one: Callable, log: Cal
     if not (run_dir / CONFIG_FILE).is_file():
         config.save(run_dir)  # what --resume compares with until a restart is chosen
     per_restart = [name for name in given or () if name not in ("seed", "restarts")]
+    task_class = tasks.get(config.task)
     results = []
     for index in range(config.restarts):
         one = dataclasses.replace(config, seed=config.seed + index, restarts=1)
@@ -53,8 +54,8 @@ def run_restarts(config: RunConfig, run_dir: Path, train_one: Callable, log: Cal
             train_one(one, folder, bool(progress), log,
                       per_restart if given is not None else None)
         results.append(_summary(folder, one.seed))
-    metric_class = tasks.get(config.task).metric_class
-    best = max(results, key=lambda r: validation_rank(metric_class, r["valid"], r["valid_loss"]))
+        log(_standing(results, task_class))
+    best = _best(results, task_class)
     log(f"restarts: seed {best['seed']} validated best ({best['valid']:.4f})")
     _adopt(restart_folder(run_dir, best["seed"]), run_dir)
     chosen = RunConfig.load(restart_folder(run_dir, best["seed"]))
@@ -63,6 +64,19 @@ def run_restarts(config: RunConfig, run_dir: Path, train_one: Callable, log: Cal
                    chosen_seed=best["seed"], chosen_by="validation", restarts=results)
     atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2))
     return metrics
+
+
+def _best(results: List[Dict], task_class) -> Dict:
+    return max(results, key=lambda r: validation_rank(task_class.metric_class, r["valid"],
+                                                      r["valid_loss"]))
+
+
+def _standing(results: List[Dict], task_class) -> str:
+    """The latest restart's figures and the best so far, for a run that takes hours."""
+    last, best = results[-1], _best(results, task_class)
+    return (f"seed {last['seed']}: validation {last['valid']:.4f}, "
+            f"{task_class.test_splits[0]} {last['value']:.4f}; best so far by validation: "
+            f"seed {best['seed']} ({best['valid']:.4f})")
 
 
 def _summary(folder: Path, seed: int) -> Dict:
